@@ -1,0 +1,125 @@
+"""Data sets: embedded offline defaults and loaders for the real ones, all returning numpy.
+
+Every loader returns images channels-last (N, H, W, C) as float32 in [0, 1] and labels as int64,
+the layout the files on disk use. The PyTorch side transposes at its own boundary, so both
+frameworks see exactly the same samples, split and normalisation.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xdl.errors import InputError
+
+# name -> (module, one line for humans)
+_LOADERS = {
+    "digits": ("xdl.data.digits", "embedded: scikit-learn's 1,797 real handwritten digits at 28x28"),
+    "shapes": ("xdl.data.shapes", "embedded: procedurally drawn 32x32 colour shapes, 10 classes"),
+    "mnist": ("xdl.data.mnist", "real: MNIST from a local mnist.npz (Keras cache format)"),
+    "cifar10": ("xdl.data.cifar10", "real: CIFAR-10 from a local cifar-10-batches-py/ or -bin/"),
+}
+
+
+@dataclass
+class Dataset:
+    """A split data set; the validation part is carved from the end of the training part."""
+
+    name: str
+    source: str  # where the samples came from, for the manifest and the logs
+    num_classes: int
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    def subset(self, train: int | None = None, test: int | None = None) -> Dataset:
+        """Returns the first `train` training and `test` test samples (a --quick run)."""
+        val = None if train is None else max(1, train // 8)
+        return Dataset(
+            self.name,
+            self.source + f" (subset: {train} train, {test} test)",
+            self.num_classes,
+            self.x_train[:train],
+            self.y_train[:train],
+            self.x_val[:val],
+            self.y_val[:val],
+            self.x_test[:test],
+            self.y_test[:test],
+        )
+
+
+def names() -> list[str]:
+    """Returns the names of every known data set."""
+    return list(_LOADERS)
+
+
+def describe(name: str) -> str:
+    """Returns the one-line description of a data set."""
+    return _LOADERS[name][1]
+
+
+def load(
+    name: str, *, data_dir: str | Path | None = None, seed: int = 0, validation_split: float = 0.0
+) -> Dataset:
+    """Loads a data set by name.
+
+    Args:
+        name: one of names().
+        data_dir: where a real data set's files are; defaults to the Keras cache
+            (~/.keras/datasets). Embedded data sets ignore it.
+        seed: seeds generation (shapes) and the train/test split (digits).
+        validation_split: fraction of the training set held out as validation, taken from its
+            end exactly as Keras's `fit(validation_split=...)` does.
+
+    Raises:
+        InputError: unknown name, or a real data set whose files are absent or malformed.
+    """
+    if name not in _LOADERS:
+        raise InputError(f"unknown data set {name!r}; known data sets: {', '.join(_LOADERS)}")
+    module = importlib.import_module(_LOADERS[name][0])
+    x_train, y_train, x_test, y_test, source = module.load(
+        data_dir=Path(data_dir) if data_dir else None, seed=seed
+    )
+    n_val = int(round(len(x_train) * validation_split))
+    cut = len(x_train) - n_val
+    return Dataset(
+        name=name,
+        source=source,
+        num_classes=int(max(y_train.max(), y_test.max())) + 1,
+        x_train=x_train[:cut],
+        y_train=y_train[:cut],
+        x_val=x_train[cut:],
+        y_val=y_train[cut:],
+        x_test=x_test,
+        y_test=y_test,
+    )
+
+
+def keras_cache_dir() -> Path:
+    """The folder where keras.datasets keeps downloaded files."""
+    return Path.home() / ".keras" / "datasets"
+
+
+def find_file(name: str, data_dir: Path | None, candidates: list[str], how_to_get: str) -> Path:
+    """Returns the first existing candidate path under data_dir or the Keras cache.
+
+    Raises:
+        InputError: none exists; the message names where it looked and how to get the data.
+    """
+    roots = [data_dir] if data_dir else [keras_cache_dir()]
+    for root in roots:
+        for candidate in candidates:
+            path = root / candidate
+            if path.exists():
+                return path
+    looked = ", ".join(str(root / c) for root in roots for c in candidates)
+    raise InputError(
+        f"data set {name!r} is not available offline: looked for {looked}; {how_to_get}, "
+        f"or pass --data-dir"
+    )

@@ -1,0 +1,34 @@
+"""mnist: the real MNIST, read from a local mnist.npz in the keras.datasets cache format."""
+
+import zipfile
+
+import numpy as np
+
+from xdl.data import find_file
+from xdl.errors import InputError
+
+_HOW = "download https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz there"
+
+
+def load(data_dir=None, seed=0):
+    path = find_file("mnist", data_dir, ["mnist.npz"], _HOW)
+    try:
+        with np.load(path, allow_pickle=False) as f:  # never unpickle a downloaded file
+            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+    except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path} is not a valid mnist.npz ({exc}); delete it and fetch it again")
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
+            raise InputError(f"{path}: x_{split} has shape {x.shape}, expected (N, 28, 28)")
+
+    def images(x):
+        return (x.astype(np.float32) / 255.0)[..., None]  # uint8 -> [0, 1], add channel
+
+    return (
+        images(arrays["x_train"]),
+        arrays["y_train"].astype(np.int64),
+        images(arrays["x_test"]),
+        arrays["y_test"].astype(np.int64),
+        f"MNIST from {path}",
+    )

@@ -1,0 +1,51 @@
+"""Errors meant for people, each carrying the process exit code the CLI documents.
+
+Exit codes (also in the README):
+    0  everything checked passed
+    1  a parity check failed (outputs differ beyond the tolerance)
+    2  bad usage or bad input: unknown model, missing data set, corrupt or tampered artifact
+    3  environment: a required framework or execution provider is not available
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_PARITY = 1
+EXIT_INPUT = 2
+EXIT_ENVIRONMENT = 3
+
+
+class XdlError(Exception):
+    """An error whose message is one line saying what is wrong and what to do."""
+
+    exit_code = EXIT_INPUT
+
+
+class InputError(XdlError):
+    """The user asked for something that does not exist or handed over something broken."""
+
+    exit_code = EXIT_INPUT
+
+
+class EnvironmentProblem(XdlError):
+    """A framework, package or execution provider the request needs is missing."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class ParityError(XdlError):
+    """Outputs that should agree do not."""
+
+    exit_code = EXIT_PARITY
+
+
+def require(module: str, extra: str):
+    """Imports an optional dependency or raises EnvironmentProblem naming the extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise EnvironmentProblem(
+            f"{module} is not installed ({exc}); install it with: pip install 'xdl[{extra}]'"
+        ) from None

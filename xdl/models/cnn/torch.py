@@ -1,0 +1,32 @@
+"""cnn in PyTorch. Read it next to keras.py: same layers, same order, same names."""
+
+from collections import OrderedDict
+
+from torch import nn
+
+from xdl.frameworks.torch import keras_like_init
+
+
+def build(spec):
+    """Returns the PyTorch twin of `spec` (xdl.models.cnn.SPEC); it outputs logits."""
+    in_channels = spec.inputs[0].shape[1]
+    model = nn.Sequential(
+        OrderedDict(
+            [
+                # PyTorch needs each layer's input channels spelled out; Keras infers them.
+                ("conv1", nn.Conv2d(in_channels, 32, 3)),  # -> 32x30x30
+                ("relu1", nn.ReLU()),
+                ("pool1", nn.MaxPool2d(2)),  # -> 32x15x15
+                ("conv2", nn.Conv2d(32, 64, 3)),  # -> 64x13x13
+                ("relu2", nn.ReLU()),
+                ("pool2", nn.MaxPool2d(2)),  # -> 64x6x6
+                ("conv3", nn.Conv2d(64, 64, 3)),  # -> 64x4x4
+                ("relu3", nn.ReLU()),
+                ("flatten", nn.Flatten()),  # C, H, W order (Keras: H, W, C)
+                ("dense1", nn.Linear(64 * 4 * 4, 64)),
+                ("relu4", nn.ReLU()),
+                ("dense2", nn.Linear(64, spec.num_classes)),  # logits; softmax added at export
+            ]
+        )
+    )
+    return keras_like_init(model)

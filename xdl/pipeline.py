@@ -1,0 +1,310 @@
+"""The workflow the articles teach, run for each framework: load data -> build -> train ->
+evaluate -> save -> export -> verify. The CLI commands are thin wrappers over these functions.
+
+Trained runs live in runs/<model>/<framework>/ (weights, metrics.json with the history);
+exports in exported_models/<model>/<framework>/ (see xdl.artifacts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import xdl
+from xdl import artifacts, contract, frameworks, registry, verify
+from xdl import data as datasets
+from xdl.errors import InputError, XdlError
+
+OPSET = 18  # the highest opset tf2onnx 1.17 supports; both exporters use the same one
+TEST_BATCH = 64  # samples stored in test_data_set_0
+LIVE_BATCH_SIZES = (1, 2, 7, 64)  # odd and power-of-two sizes: catches a batch dim baked in
+QUICK_TEST_SAMPLES = 256
+
+
+def run_dir(runs: str | Path, model: str, framework: str) -> Path:
+    return Path(runs) / model / framework
+
+
+def _write_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(".tmp-" + path.name)
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _load_data(spec, dataset: str, data_dir, quick: bool):
+    if dataset not in spec.datasets:
+        raise InputError(
+            f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.datasets)}"
+        )
+    data = datasets.load(
+        dataset, data_dir=data_dir, seed=spec.train.seed, validation_split=spec.train.validation_split
+    )
+    want = spec.inputs[0].channels_last_shape
+    if data.x_train.shape[1:] != want or data.num_classes > spec.num_classes:
+        raise InputError(
+            f"data set {dataset!r} has samples {data.x_train.shape[1:]} and {data.num_classes} "
+            f"classes; {spec.name} takes {want} and {spec.num_classes}"
+        )
+    if quick:
+        data = data.subset(spec.train.quick_train_samples, QUICK_TEST_SAMPLES)
+    return data
+
+
+def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
+    return float((probs.argmax(-1) == y).mean())
+
+
+def train(
+    model: str,
+    framework: str,
+    *,
+    epochs: int | None = None,
+    dataset: str | None = None,
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    runs: str | Path = "runs",
+    show_progress: bool = True,
+) -> dict:
+    """Trains one twin and saves its weights and metrics under runs/<model>/<framework>/.
+
+    Args:
+        epochs: overrides the spec's (or, with quick, the quick) number of epochs.
+        dataset: one of the spec's data sets; defaults to its embedded offline one.
+        quick: a small subset and few epochs, for CI smoke runs.
+
+    Returns:
+        The metrics written to metrics.json (test accuracy, history, provenance).
+    """
+    spec = registry.get(model)
+    fw = frameworks.load(framework)
+    dataset = dataset or spec.dataset
+    data = _load_data(spec, dataset, data_dir, quick)
+    cfg = spec.train
+    epochs = epochs or (cfg.quick_epochs if quick else cfg.epochs)
+    if epochs < 1:
+        raise InputError(f"--epochs must be at least 1, got {epochs}")
+    out = run_dir(runs, model, framework)
+    out.mkdir(parents=True, exist_ok=True)
+
+    fw.seed_everything(cfg.seed)
+    net = fw.build(spec)
+    if fw.count_params(net) != spec.param_count:  # the twins must be the same network
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
+    start = time.perf_counter()
+    history = fw.train(net, spec, data, epochs=epochs, checkpoint=out / f"best.{fw.WEIGHTS_FILE}",
+                       show_progress=show_progress)
+    seconds = time.perf_counter() - start
+    fw.save_weights(net, out / fw.WEIGHTS_FILE)
+    metrics = {
+        "model": model,
+        "framework": framework,
+        "dataset": dataset,
+        "data_source": data.source,
+        "data_dir": str(data_dir) if data_dir else None,
+        "quick": quick,
+        "seed": cfg.seed,
+        "epochs_run": len(history["loss"]),
+        "train_seconds": round(seconds, 2),
+        "train_samples": len(data.x_train),
+        "test_samples": len(data.x_test),
+        "test_accuracy": accuracy(fw.predict(net, spec, data.x_test), data.y_test),
+        "history": history,
+        "weights_sha256": artifacts.sha256_file(out / fw.WEIGHTS_FILE),
+        "versions": fw.versions(),
+    }
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _read_run(spec, framework: str, runs) -> tuple[Path, dict]:
+    run = run_dir(runs, spec.name, framework)
+    fw = frameworks.load(framework)
+    weights, metrics = run / fw.WEIGHTS_FILE, run / "metrics.json"
+    if not weights.is_file() or not metrics.is_file():
+        raise InputError(
+            f"no trained {spec.name}/{framework} in {run}; run `xdl train {spec.name} --framework {framework}` first"
+        )
+    return weights, json.loads(metrics.read_text())
+
+
+def core_versions() -> dict:
+    import onnx
+    import onnxruntime
+
+    return {
+        "xdl": xdl.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def export(
+    model: str,
+    framework: str,
+    *,
+    runs: str | Path = "runs",
+    out: str | Path = "exported_models",
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Exports a trained twin to ONNX and writes its artifact folder (see xdl.artifacts).
+
+    The test vectors are the first TEST_BATCH real test samples of the data set the run was
+    trained on, with the native framework's outputs for them.
+
+    Returns:
+        The artifact folder, exported_models/<model>/<framework>/.
+    """
+    spec = registry.get(model)
+    fw = frameworks.load(framework)
+    weights, metrics = _read_run(spec, framework, runs)
+    net = fw.build(spec)
+    fw.load_weights(net, weights)
+    data = _load_data(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
+    x = data.x_test[:TEST_BATCH]
+    expected = fw.predict(net, spec, x)
+
+    versions = {**core_versions(), **fw.versions()}
+    proto = fw.export_onnx(net, spec, OPSET)
+    metadata = {
+        "xdl.model": model,
+        "xdl.framework": framework,
+        "xdl.framework_version": versions.get(framework, ""),
+        "xdl.exporter": versions["exporter"],
+        "xdl.exporter_version": versions["exporter_version"],
+        "xdl.opset": OPSET,
+        "xdl.dataset": metrics["dataset"],
+        "xdl.test_accuracy": f"{metrics['test_accuracy']:.4f}",
+        "xdl.seed": metrics["seed"],
+        "xdl.version": xdl.__version__,
+        "xdl.contract": json.dumps([t.to_json() for t in (*spec.inputs, *spec.outputs)]),
+    }
+    contract.apply(proto, spec, metadata)
+    manifest = {
+        "model": model,
+        "framework": framework,
+        "task": spec.task,
+        "contract": {
+            "inputs": [t.to_json() for t in spec.inputs],
+            "outputs": [t.to_json() for t in spec.outputs],
+        },
+        "tolerance": spec.tolerance.to_json(),
+        "opset": OPSET,
+        "versions": versions,
+        "dataset": metrics["dataset"],
+        "data_source": metrics["data_source"],
+        "seed": metrics["seed"],
+        "weights_sha256": metrics["weights_sha256"],
+        "metrics": {k: metrics[k] for k in ("test_accuracy", "epochs_run", "train_seconds",
+                                            "train_samples", "test_samples", "quick")},
+        "test_data": f"first {len(x)} test samples of {metrics['dataset']}; outputs from native {framework}",
+    }
+    return artifacts.write(
+        Path(out) / model / framework,
+        model=proto,
+        inputs=[(spec.inputs[0].name, spec.inputs[0].to_contract(x))],
+        outputs=[(spec.outputs[0].name, expected)],
+        weights=weights,
+        manifest=manifest,
+    )
+
+
+def verify_live(model: str, *, out="exported_models", providers=("cpu",), required=(),
+                batch_sizes=LIVE_BATCH_SIZES) -> list[verify.Check]:
+    """Re-runs the native twins and their exports on fresh inputs at several batch sizes.
+
+    The inputs are drawn uniformly from each input's declared domain, so they are new to both
+    the model and the stored test vectors.
+    """
+    spec = registry.get(model)
+    rng = np.random.default_rng(12345)
+    checks: list[verify.Check] = []
+    for framework in registry.FRAMEWORKS:
+        folder = Path(out) / model / framework
+        try:
+            art = artifacts.load(folder)
+        except XdlError as exc:
+            checks.append(verify.Check(model, framework, "-", "error", detail=str(exc), exit_code=exc.exit_code))
+            continue
+        fw = frameworks.load(framework)
+        net = fw.build(spec)
+        weights = folder / fw.WEIGHTS_FILE
+        fw.load_weights(net, weights)
+        tol = art.manifest["tolerance"]
+        for provider in dict.fromkeys((*providers, *required)):
+            try:
+                sess = verify.session(art.model_bytes, provider)
+            except XdlError as exc:
+                skipped = provider not in required and exc.exit_code == 3
+                checks.append(verify.Check(model, framework, provider, "skipped" if skipped else "error",
+                                           detail=str(exc), exit_code=0 if skipped else exc.exit_code))
+                continue
+            for n in batch_sizes:
+                t = spec.inputs[0]
+                x = rng.uniform(*t.domain, size=(n, *t.channels_last_shape)).astype(t.dtype)
+                checks += verify.run_checks(
+                    sess, {t.name: t.to_contract(x)}, {spec.outputs[0].name: fw.predict(net, spec, x)},
+                    model=model, framework=framework, provider=provider,
+                    atol=tol["atol"], rtol=tol["rtol"], classifier=spec.task == "classification",
+                )
+    return checks
+
+
+@dataclass
+class Row:
+    """One line of `xdl all`'s table."""
+
+    model: str
+    framework: str
+    dataset: str = ""
+    test_accuracy: float | None = None
+    export: str = "-"
+    cpu: str = "-"
+    cuda: str = "-"
+    max_abs: float | None = None
+    error: str = ""
+
+
+def _provider_cell(checks: list[verify.Check], provider: str) -> str:
+    mine = [c for c in checks if c.provider == provider]
+    if not mine:
+        return "-"
+    if all(c.status == "pass" for c in mine):
+        return "pass"
+    bad = next(c for c in mine if c.status != "pass")
+    return bad.status if bad.status != "skipped" else "skipped"
+
+
+def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"), required=(),
+            runs="runs", out="exported_models", show_progress=True) -> tuple[list[Row], verify.ParityReport]:
+    """Trains, exports and verifies every (model, framework); one failure does not stop the rest."""
+    report = verify.ParityReport()
+    rows = []
+    for model in models or registry.names():
+        for framework in registry.FRAMEWORKS:
+            row = Row(model, framework)
+            rows.append(row)
+            try:
+                metrics = train(model, framework, quick=quick, epochs=epochs, runs=runs,
+                                show_progress=show_progress)
+                row.dataset, row.test_accuracy = metrics["dataset"], metrics["test_accuracy"]
+                folder = export(model, framework, runs=runs, out=out)
+                row.export = "ok"
+            except XdlError as exc:
+                row.export, row.error = "failed", str(exc)
+                report.checks.append(verify.Check(model, framework, "-", "error", detail=str(exc),
+                                                  exit_code=exc.exit_code))
+                continue
+            checks = verify.verify_artifact(folder, providers, required)
+            report.checks += checks
+            row.cpu, row.cuda = _provider_cell(checks, "cpu"), _provider_cell(checks, "cuda")
+            errors = [c.max_abs for c in checks if c.max_abs is not None]
+            row.max_abs = max(errors) if errors else None
+    return rows, report

@@ -1,0 +1,249 @@
+"""Parity verification of exported artifacts with ONNX Runtime.
+
+Imports numpy, onnx and onnxruntime only: checking shipped artifacts needs no training
+framework. Every check is recorded (names, then shapes, then values, per output and provider)
+and the verdict comes once, at the end, as a ParityReport with an exit code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from xdl import artifacts
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_PARITY, InputError, XdlError
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# ORT's CUDA provider computes float32 matmuls/convs in TF32 by default (10-bit mantissa), which
+# alone can exceed a 1e-5 tolerance; parity is checked in true float32.
+_PROVIDER_OPTIONS = {"cuda": {"use_tf32": "0"}}
+
+
+@dataclass
+class Check:
+    """One verdict: an artifact's output on one provider, or why it could not be checked."""
+
+    model: str
+    framework: str
+    provider: str  # "cpu" | "cuda" | "-" when the artifact itself is unusable
+    status: str  # "pass" | "fail" | "skipped" | "error"
+    output: str = ""
+    shape: list = field(default_factory=list)
+    max_abs: float | None = None
+    max_rel: float | None = None
+    atol: float | None = None
+    rtol: float | None = None
+    argmax_agree: int | None = None
+    argmax_total: int | None = None
+    batch_size: int | None = None
+    detail: str = ""  # the reason for skipped/error/fail, in one line
+    exit_code: int = EXIT_OK  # what this check alone would make the process exit with
+
+
+@dataclass
+class ParityReport:
+    checks: list[Check] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(c.status == status for c in self.checks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed; otherwise 2 (bad input) before 3 (environment) before 1."""
+        codes = {c.exit_code for c in self.checks}
+        for code in (EXIT_INPUT, EXIT_ENVIRONMENT, EXIT_PARITY):
+            if code in codes:
+                return code
+        return EXIT_OK
+
+    def to_json(self) -> dict:
+        return {
+            "exit_code": self.exit_code,
+            "summary": {s: self.count(s) for s in ("pass", "fail", "skipped", "error")},
+            "checks": [asdict(c) for c in self.checks],
+        }
+
+
+@dataclass
+class Comparison:
+    max_abs: float
+    max_rel: float
+    ok: bool
+    detail: str
+    argmax_agree: int | None = None
+    argmax_total: int | None = None
+
+
+def compare(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, classifier: bool) -> Comparison:
+    """Element-wise |actual - expected| <= atol + rtol * |expected|; NaN/Inf positions must match.
+
+    For classifiers the argmax of each row is compared too; a flip only counts as a failure
+    when the expected top-2 margin is wider than the tolerance (otherwise it is a tie).
+    """
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    problems = []
+    finite_a, finite_e = np.isfinite(a), np.isfinite(e)
+    if any(not np.array_equal(test(a), test(e)) for test in (np.isnan, np.isposinf, np.isneginf)):
+        problems.append("NaN/Inf positions differ")
+    both = finite_a & finite_e
+    diff = np.abs(a - e)[both]
+    scale = np.abs(e)[both]
+    max_abs = float(diff.max()) if diff.size else 0.0
+    meaningful = scale > atol  # relative error of a value near 0 says nothing
+    max_rel = float((diff[meaningful] / scale[meaningful]).max()) if meaningful.any() else 0.0
+    over = int((diff > atol + rtol * scale).sum())
+    if over:
+        problems.append(f"{over} of {diff.size} values beyond atol {atol:g} + rtol {rtol:g}")
+    agree = total = None
+    if classifier and e.ndim == 2 and e.shape[1] > 1:
+        top_a, top_e = a.argmax(-1), e.argmax(-1)
+        total, agree = len(top_e), int((top_a == top_e).sum())
+        ranked = np.sort(e, axis=-1)
+        margin = ranked[:, -1] - ranked[:, -2]
+        real_flips = (top_a != top_e) & (margin > 2 * (atol + rtol * ranked[:, -1]))
+        if real_flips.any():
+            problems.append(f"top-1 class differs on {int(real_flips.sum())} rows")
+    return Comparison(max_abs, max_rel, not problems, "; ".join(problems), agree, total)
+
+
+def provider_status(provider: str) -> tuple[bool, str]:
+    """Whether ORT offers `provider` here, and why not when it does not."""
+    import onnxruntime as ort
+
+    name = PROVIDERS[provider]
+    if name not in ort.get_available_providers():
+        hint = " (install onnxruntime-gpu: pip install 'xdl[gpu]')" if provider == "cuda" else ""
+        return False, f"this onnxruntime has no {name}{hint}"
+    return True, ""
+
+
+def session(model_bytes: bytes, provider: str):
+    """Creates an ORT session that really runs on `provider`.
+
+    Raises:
+        XdlError (environment): the provider is absent or ORT fell back to CPU without it.
+    """
+    import onnxruntime as ort
+
+    from xdl.errors import EnvironmentProblem
+
+    usable, reason = provider_status(provider)
+    if not usable:
+        raise EnvironmentProblem(reason)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the fallback warning is replaced by the check below
+    providers = [(PROVIDERS[provider], _PROVIDER_OPTIONS.get(provider, {}))]
+    if provider != "cpu":
+        providers.append("CPUExecutionProvider")  # for the odd op without a CUDA kernel
+    try:
+        sess = ort.InferenceSession(model_bytes, options, providers=providers)
+    except Exception as exc:  # ORT raises its own exception types
+        if provider == "cpu":
+            raise InputError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0]}") from None
+        raise EnvironmentProblem(f"{PROVIDERS[provider]} failed: {str(exc).splitlines()[0]}") from None
+    if sess.get_providers()[0] != PROVIDERS[provider]:
+        raise EnvironmentProblem(
+            f"{PROVIDERS[provider]} did not initialise (ORT fell back to {sess.get_providers()[0]}); "
+            f"check the CUDA and cuDNN libraries"
+        )
+    return sess
+
+
+def _parse_model(model_bytes: bytes, where: Path) -> None:
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(model_bytes)
+    except Exception as exc:  # protobuf's DecodeError
+        raise InputError(f"{where} is not an ONNX model ({exc}); re-run `xdl export`") from None
+    external = [t.name for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    if external:
+        # xdl never writes external data; a reference to another file is not an xdl artifact.
+        raise InputError(f"{where} refers to external data ({external[0]}); refusing to load it")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as exc:
+        raise InputError(f"{where} is not a valid ONNX model: {str(exc).splitlines()[0]}") from None
+
+
+def run_checks(
+    sess, inputs: dict, expected: dict, *, model: str, framework: str, provider: str,
+    atol: float, rtol: float, classifier: bool,
+) -> list[Check]:
+    """Runs `inputs` through an ORT session and compares each output: names, shapes, values."""
+    base = dict(model=model, framework=framework, provider=provider, atol=atol, rtol=rtol)
+    batch = len(next(iter(inputs.values())))
+    want_in, have_in = sorted(inputs), sorted(i.name for i in sess.get_inputs())
+    want_out = list(expected)
+    have_out = [o.name for o in sess.get_outputs()]
+    if want_in != have_in or want_out != have_out:
+        return [Check(**base, status="fail", exit_code=EXIT_PARITY, detail=(
+            f"I/O names differ from the contract: inputs {have_in} vs {want_in}, outputs {have_out} vs {want_out}"
+        ))]
+    try:
+        results = sess.run(want_out, inputs)
+    except Exception as exc:  # ORT's InvalidArgument and friends
+        return [Check(**base, status="error", exit_code=EXIT_INPUT,
+                      detail=f"onnxruntime rejected the inputs: {str(exc).splitlines()[0]}")]
+    checks = []
+    for name, actual in zip(want_out, results):
+        want = expected[name]
+        check = Check(**base, status="pass", output=name, shape=list(actual.shape), batch_size=batch)
+        if actual.shape != want.shape:
+            check.status, check.exit_code = "fail", EXIT_PARITY
+            check.detail = f"shape {list(actual.shape)} != expected {list(want.shape)}"
+        else:
+            c = compare(actual, want, atol, rtol, classifier)
+            check.max_abs, check.max_rel = c.max_abs, c.max_rel
+            check.argmax_agree, check.argmax_total = c.argmax_agree, c.argmax_total
+            if not c.ok:
+                check.status, check.exit_code, check.detail = "fail", EXIT_PARITY, c.detail
+        checks.append(check)
+    return checks
+
+
+def verify_artifact(folder: Path, providers=("cpu",), required=()) -> list[Check]:
+    """Verifies one artifact folder on each provider; never raises for a bad artifact."""
+    label = Path(folder).parent.name, Path(folder).name
+    try:
+        art = artifacts.load(folder)
+        _parse_model(art.model_bytes, art.folder / artifacts.MODEL_FILE)
+    except XdlError as exc:
+        return [Check(*label, provider="-", status="error", detail=str(exc), exit_code=exc.exit_code)]
+    m = art.manifest
+    tol = m["tolerance"]
+    checks = []
+    for provider in providers:
+        try:
+            sess = session(art.model_bytes, provider)
+        except XdlError as exc:
+            if exc.exit_code == EXIT_ENVIRONMENT and provider not in required:
+                checks.append(Check(m["model"], m["framework"], provider, "skipped", detail=str(exc)))
+            else:
+                checks.append(Check(m["model"], m["framework"], provider, "error", detail=str(exc),
+                                    exit_code=exc.exit_code))
+            continue
+        checks += run_checks(
+            sess, art.inputs, art.outputs, model=m["model"], framework=m["framework"],
+            provider=provider, atol=tol["atol"], rtol=tol["rtol"],
+            classifier=m.get("task") == "classification",
+        )
+    return checks
+
+
+def verify_paths(paths, providers=("cpu",), required=()) -> ParityReport:
+    """Verifies every artifact at or under `paths`.
+
+    Raises:
+        InputError: a path does not exist or holds no artifact; an unknown provider name.
+    """
+    for p in (*providers, *required):
+        if p not in PROVIDERS:
+            raise InputError(f"unknown provider {p!r}; use one of: {', '.join(PROVIDERS)}")
+    providers = tuple(dict.fromkeys((*providers, *required)))
+    report = ParityReport()
+    for folder in artifacts.find(paths):
+        report.checks += verify_artifact(folder, providers, required)
+    return report
