@@ -10,13 +10,14 @@ import argparse
 import sys
 
 from xdl import __version__, registry
-from xdl.errors import EXIT_INPUT, EXIT_OK, XdlError
+from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, XdlError
 
 EXIT_CODES = """exit codes:
   0  everything checked passed
   1  a parity check failed
   2  bad usage or input (unknown model, missing data set, corrupt or tampered artifact)
-  3  environment (a required framework or execution provider is missing)"""
+  3  environment (a required framework or execution provider is missing)
+  130  interrupted (Ctrl-C); finished artifacts stay intact"""
 
 
 def _models(names: list[str]) -> list[str]:
@@ -177,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
               file=sys.stderr)
-        return EXIT_INPUT
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Exit codes (also in the README):
     1  a parity check failed (outputs differ beyond the tolerance)
     2  bad usage or bad input: unknown model, missing data set, corrupt or tampered artifact
     3  environment: a required framework or execution provider is not available
+  130  interrupted (Ctrl-C), the shell convention 128 + SIGINT
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ EXIT_OK = 0
 EXIT_PARITY = 1
 EXIT_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
 
 
 class XdlError(Exception):

@@ -96,9 +96,10 @@ def train(
     net = fw.build(spec)
     if fw.count_params(net) != spec.param_count:  # the twins must be the same network
         raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
+    checkpoint = out / f"best.{fw.WEIGHTS_FILE}"
+    checkpoint.unlink(missing_ok=True)  # never restore an earlier run's best epoch
     start = time.perf_counter()
-    history = fw.train(net, spec, data, epochs=epochs, checkpoint=out / f"best.{fw.WEIGHTS_FILE}",
-                       show_progress=show_progress)
+    history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     seconds = time.perf_counter() - start
     fw.save_weights(net, out / fw.WEIGHTS_FILE)
     metrics = {

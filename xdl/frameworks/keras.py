@@ -112,7 +112,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
             verbose=0,
             callbacks=callbacks,
         )
-    if has_val:
+    if has_val and checkpoint.exists():  # absent only if val_loss was never finite
         model.load_weights(str(checkpoint))
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
@@ -131,9 +131,15 @@ def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def save_weights(model, path: Path) -> None:
-    """Writes the weights as HDF5 (no pickle), atomically (temp file, then rename)."""
+    """Writes the weights as HDF5 (no pickle), atomically (temp file, then rename).
+
+    A compiled Keras 3 model also writes its optimizer's slots (RMSprop doubles the file, Adam
+    triples it); an uncompiled clone carries the model's weights alone, as PyTorch's file does.
+    """
     tmp = path.with_name(".tmp-" + path.name)
-    model.save_weights(str(tmp))
+    bare = type(model).from_config(model.get_config())  # clone_model would keep compile()
+    bare.set_weights(model.get_weights())
+    bare.save_weights(str(tmp))
     os.replace(tmp, path)
 
 

@@ -144,7 +144,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
                 stale += 1
                 if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
                     break
-    if has_val:
+    if has_val and checkpoint.exists():  # absent only if val_loss was never finite
         load_weights(model, checkpoint)
     model.eval()
     return history

@@ -19,6 +19,9 @@ SPEC = ModelSpec(
         epochs=50,  # an upper bound: early stopping ends training when val_loss stalls
         validation_split=0.1,
         early_stopping_patience=3,
+        # One epoch over 512 images is 4 steps, not enough to leave chance level on shapes.
+        quick_train_samples=1024,
+        quick_epochs=3,
     ),
     # conv1 3*3*3*32+32 = 896; conv2 3*3*32*64+64 = 18,496; conv3 3*3*64*64+64 = 36,928;
     # dense1 (4*4*64)*64+64 = 65,600; dense2 64*10+10 = 650

@@ -1,0 +1,135 @@
+"""The command line, run as a user runs it: in a subprocess, reading exit codes and stderr."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import COMMITTED, ROOT
+from xdl import verify
+
+
+def xdl(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "xdl", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def _one_clean_line(result):
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xdl: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_help_lists_commands_and_exit_codes():
+    r = xdl("--help")
+    assert r.returncode == 0
+    for word in ("list", "train", "export", "verify", "all", "exit codes"):
+        assert word in r.stdout
+
+
+def test_list_and_help_do_not_import_frameworks():
+    code = (
+        "import sys, contextlib, io\n"
+        "from xdl import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()): cli.main(['list'])\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'torch', 'tf2onnx') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_list_shows_every_model():
+    r = xdl("list")
+    assert r.returncode == 0
+    assert "mlp" in r.stdout and "cnn" in r.stdout and "407,050" in r.stdout
+
+
+def test_unknown_model_exits_2_and_lists_known_models():
+    r = xdl("train", "nosuch", "--framework", "torch")
+    assert r.returncode == 2
+    line = _one_clean_line(r)
+    assert "nosuch" in line and "mlp" in line and "cnn" in line
+
+
+def test_bad_usage_exits_2():
+    assert xdl("train").returncode == 2
+    assert xdl("train", "mlp", "--framework", "jax").returncode == 2
+
+
+def test_missing_data_set_exits_2(tmp_path):
+    r = xdl("train", "mlp", "--framework", "torch", "--dataset", "mnist", "--data-dir", tmp_path,
+            "--runs", tmp_path / "runs")
+    assert r.returncode == 2
+    assert "not available offline" in _one_clean_line(r)
+
+
+def test_train_on_a_real_data_set_file(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (160, 28, 28), np.uint8),
+             y_train=np.arange(160) % 10, x_test=rng.integers(0, 256, (20, 28, 28), np.uint8),
+             y_test=np.arange(20) % 10)
+    r = xdl("train", "mlp", "--framework", "torch", "--dataset", "mnist", "--data-dir", tmp_path,
+            "--quick", "--runs", tmp_path / "runs")
+    assert r.returncode == 0, r.stderr
+    metrics = json.loads((tmp_path / "runs" / "mlp" / "torch" / "metrics.json").read_text())
+    assert metrics["dataset"] == "mnist" and metrics["train_samples"] == 160
+    assert str(tmp_path / "mnist.npz") in metrics["data_source"]
+
+
+def test_data_set_the_model_cannot_use_exits_2(tmp_path):
+    r = xdl("train", "mlp", "--framework", "torch", "--dataset", "cifar10", "--runs", tmp_path)
+    assert r.returncode == 2
+    assert "mlp cannot train on 'cifar10'" in _one_clean_line(r)
+
+
+def test_export_before_training_exits_2(tmp_path):
+    r = xdl("export", "cnn", "--framework", "keras", "--runs", tmp_path, "--out", tmp_path / "out")
+    assert r.returncode == 2
+    assert "xdl train cnn" in _one_clean_line(r)
+    assert not (tmp_path / "out").exists()
+
+
+def test_verify_committed_artifacts_exits_0():
+    r = xdl("verify", "exported_models", "--providers", "cpu")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("PASS") == 4 and "FAILED" not in r.stdout
+
+
+def test_verify_tampered_copy_exits_2(tmp_path):
+    shutil.copytree(COMMITTED / "cnn", tmp_path / "cnn")
+    with open(tmp_path / "cnn" / "keras" / "model.onnx", "r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    r = xdl("verify", tmp_path, "--providers", "cpu")
+    assert r.returncode == 2
+    assert "sha256" in r.stdout and "PASS" in r.stdout  # the intact torch export still reports
+
+
+def test_verify_missing_path_exits_2(tmp_path):
+    r = xdl("verify", tmp_path / "nothing")
+    assert r.returncode == 2
+    assert "does not exist" in _one_clean_line(r)
+
+
+@pytest.mark.skipif(verify.provider_status("cuda")[0], reason="this machine has CUDA")
+def test_verify_cuda_skipped_or_required():
+    r = xdl("verify", "exported_models", "--providers", "cpu,cuda")
+    assert r.returncode == 0
+    assert "SKIPPED" in r.stdout and "CUDAExecutionProvider" in r.stdout
+    r = xdl("verify", "exported_models", "--require", "cuda")
+    assert r.returncode == 3
+    assert "FAILED (exit 3)" in r.stdout
+
+
+def test_verify_live_reruns_the_native_twins():
+    r = xdl("verify", "exported_models/mlp", "--providers", "cpu", "--live", "mlp")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for n in (1, 2, 7, 64):
+        assert f"probs [{n}, 10]" in r.stdout

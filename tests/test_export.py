@@ -1,0 +1,65 @@
+"""Exports pass onnx.checker, present one contract for both frameworks and match ORT."""
+
+import json
+
+import onnx
+import pytest
+
+from conftest import PAIRS
+from xdl import contract, pipeline, registry
+
+
+def _model(quick, model, framework):
+    return onnx.load(str(quick.out / model / framework / "model.onnx"))
+
+
+@pytest.mark.parametrize("model,framework", PAIRS)
+def test_export_passes_checker_and_contract(quick, model, framework):
+    proto = _model(quick, model, framework)
+    onnx.checker.check_model(proto, full_check=True)
+    spec = registry.get(model)
+    contract.check(proto, spec)  # raises if names, dtypes or shapes differ from the spec
+    assert {o.domain: o.version for o in proto.opset_import}[""] == pipeline.OPSET
+    first = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert first.dim_param == "batch"
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_both_exports_present_the_same_contract(quick, model):
+    keras_io, torch_io = (
+        [contract.declared(v) for v in (*_model(quick, model, f).graph.input, *_model(quick, model, f).graph.output)]
+        for f in ("keras", "torch")
+    )
+    assert keras_io == torch_io
+
+
+@pytest.mark.parametrize("model,framework", PAIRS)
+def test_metadata_props(quick, model, framework):
+    props = {p.key: p.value for p in _model(quick, model, framework).metadata_props}
+    metrics = quick.metrics[model, framework]
+    assert props["xdl.model"] == model and props["xdl.framework"] == framework
+    assert props["xdl.opset"] == str(pipeline.OPSET)
+    assert props["xdl.dataset"] == metrics["dataset"]
+    assert float(props["xdl.test_accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    assert props["xdl.seed"] == str(metrics["seed"])
+    for key in ("xdl.framework_version", "xdl.exporter", "xdl.exporter_version", "xdl.version"):
+        assert props[key]
+    assert json.loads(props["xdl.contract"])[0]["name"] == registry.get(model).inputs[0].name
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_ort_matches_native_at_several_batch_sizes(quick, model):
+    checks = pipeline.verify_live(model, out=quick.out, providers=("cpu",))
+    assert {c.batch_size for c in checks} == set(pipeline.LIVE_BATCH_SIZES)
+    assert {c.framework for c in checks} == set(registry.FRAMEWORKS)
+    for c in checks:
+        assert c.status == "pass", c
+        assert c.max_abs <= 1e-5
+        assert c.argmax_agree == c.argmax_total
+
+
+def test_export_without_training_is_refused(tmp_path):
+    from xdl.errors import InputError
+
+    with pytest.raises(InputError, match="xdl train mlp --framework torch"):
+        pipeline.export("mlp", "torch", runs=tmp_path / "none", out=tmp_path / "out")

@@ -1,0 +1,46 @@
+"""The registry is complete: every model has both twins, its data sets and committed artifacts."""
+
+import importlib.util
+import json
+
+import pytest
+
+from conftest import COMMITTED, ROOT
+from xdl import data, registry
+from xdl.errors import InputError
+
+
+def test_registry_holds_the_spine_models():
+    assert {"mlp", "cnn"} <= set(registry.names())
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_model_is_complete(model):
+    spec = registry.get(model)
+    assert spec.name == model
+    folder = ROOT / "xdl" / "models" / model
+    for framework in registry.FRAMEWORKS:
+        assert (folder / f"{framework}.py").is_file(), f"{model} lacks its {framework} twin"
+        assert importlib.util.find_spec(f"xdl.models.{model}.{framework}") is not None
+    assert spec.dataset in spec.datasets
+    for name in spec.datasets:
+        assert name in data.names(), f"{model} names unknown data set {name}"
+    assert spec.param_count > 0 and spec.num_classes > 1
+    for framework in registry.FRAMEWORKS:
+        manifest = COMMITTED / model / framework / "manifest.json"
+        assert manifest.is_file(), f"no committed artifact for {model}/{framework}: run `xdl all`"
+        assert json.loads(manifest.read_text())["model"] == model
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(InputError) as info:
+        registry.get("nosuchmodel")
+    message = str(info.value)
+    assert "nosuchmodel" in message
+    for name in registry.names():
+        assert name in message
+
+
+def test_unknown_framework():
+    with pytest.raises(InputError, match="keras, torch"):
+        registry.builder("mlp", "jax")

@@ -1,0 +1,55 @@
+"""Quick training in each framework lowers the loss and writes weights and metrics."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import PAIRS
+from xdl import frameworks, pipeline, registry
+
+
+def _cross_entropy(probs, y):
+    return float(-np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None)).mean())
+
+
+@pytest.mark.parametrize("model,framework", PAIRS)
+def test_quick_training_lowers_the_loss(quick, model, framework):
+    spec = registry.get(model)
+    fw = frameworks.load(framework)
+    data = pipeline._load_data(spec, spec.dataset, None, quick=True)
+
+    fw.seed_everything(spec.train.seed)  # the same initial weights the training run started from
+    before = _cross_entropy(fw.predict(fw.build(spec), spec, data.x_train), data.y_train)
+    trained = fw.build(spec)
+    fw.load_weights(trained, pipeline.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE)
+    after = _cross_entropy(fw.predict(trained, spec, data.x_train), data.y_train)
+    assert after < before, f"{model}/{framework}: loss {before:.4f} -> {after:.4f}"
+
+
+@pytest.mark.parametrize("model,framework", PAIRS)
+def test_run_records_metrics(quick, model, framework):
+    run = pipeline.run_dir(quick.runs, model, framework)
+    metrics = json.loads((run / "metrics.json").read_text())
+    spec = registry.get(model)
+    assert metrics["quick"] is True and metrics["dataset"] == spec.dataset
+    assert metrics["epochs_run"] == len(metrics["history"]["loss"]) >= 1
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["train_samples"] == spec.train.quick_train_samples
+    if spec.train.validation_split:
+        assert len(metrics["history"]["val_loss"]) == metrics["epochs_run"]
+
+
+def test_same_split_for_both_frameworks(quick):
+    a, b = (json.loads((pipeline.run_dir(quick.runs, "cnn", f) / "metrics.json").read_text()) for f in ("keras", "torch"))
+    for key in ("dataset", "data_source", "train_samples", "test_samples", "seed"):
+        assert a[key] == b[key]
+
+
+@pytest.mark.parametrize("model,framework", PAIRS)
+def test_saved_weights_hold_the_model_alone(quick, model, framework):
+    """float32 weights plus the container's overhead; optimizer slots would double or triple it."""
+    spec = registry.get(model)
+    fw = frameworks.load(framework)
+    size = (pipeline.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
+    assert spec.param_count * 4 <= size < spec.param_count * 4 * 1.05 + 64 * 1024

@@ -1,0 +1,84 @@
+"""The comparison rule, provider handling and the committed artifacts' verdict."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import COMMITTED
+from xdl import registry, verify
+from xdl.errors import EXIT_ENVIRONMENT, InputError
+
+CUDA = verify.provider_status("cuda")[0]
+
+
+def test_compare_identical_and_within_tolerance():
+    e = np.array([[0.1, 0.9], [0.7, 0.3]], np.float32)
+    c = verify.compare(e, e, 1e-5, 1e-5, classifier=True)
+    assert c.ok and c.max_abs == 0.0 and c.argmax_agree == 2
+    c = verify.compare(e + 5e-6, e, 1e-5, 1e-5, classifier=True)
+    assert c.ok and c.max_abs == pytest.approx(5e-6, rel=1e-2)
+
+
+def test_compare_beyond_tolerance_fails():
+    e = np.array([[0.1, 0.9]], np.float32)
+    c = verify.compare(e + np.float32(1e-3), e, 1e-5, 1e-5, classifier=False)
+    assert not c.ok and "beyond" in c.detail
+
+
+def test_compare_nan_positions():
+    e = np.array([1.0, np.nan, 3.0])
+    assert verify.compare(e.copy(), e, 1e-5, 1e-5, False).ok
+    a = np.array([1.0, 2.0, np.nan])
+    assert "NaN" in verify.compare(a, e, 1e-5, 1e-5, False).detail
+    inf = np.array([np.inf, 1.0])
+    assert not verify.compare(-inf, inf, 1e-5, 1e-5, False).ok
+
+
+def test_compare_reports_top1_agreement():
+    e = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5 + 1e-7]])
+    flipped = np.array([[0.8, 0.2], [0.6, 0.4], [0.5 + 1e-7, 0.5]])
+    c = verify.compare(flipped, e, 1e-5, 1e-5, classifier=True)
+    assert (c.argmax_agree, c.argmax_total) == (1, 3)
+    assert not c.ok  # the real flip is far beyond the tolerance
+    tie = verify.compare(flipped[2:], e[2:], 1e-5, 1e-5, classifier=True)
+    assert tie.ok and tie.argmax_agree == 0  # a tie within tolerance: reported, not failed
+
+
+@pytest.mark.skipif(CUDA, reason="this machine has CUDA; the no-CUDA behaviour cannot be shown")
+def test_cuda_requested_where_there_is_none(quick):
+    report = verify.verify_paths([quick.out / "mlp"], providers=("cpu", "cuda"))
+    cuda = [c for c in report.checks if c.provider == "cuda"]
+    assert cuda and all(c.status == "skipped" and "CUDAExecutionProvider" in c.detail for c in cuda)
+    assert report.exit_code == 0
+    report = verify.verify_paths([quick.out / "mlp"], providers=("cpu",), required=("cuda",))
+    assert report.exit_code == EXIT_ENVIRONMENT
+    assert any(c.provider == "cuda" and c.status == "error" for c in report.checks)
+
+
+def test_unknown_provider():
+    with pytest.raises(InputError, match="cpu, cuda"):
+        verify.verify_paths([COMMITTED], providers=("tpu",))
+
+
+def test_committed_artifacts_verify_on_cpu():
+    report = verify.verify_paths([COMMITTED], providers=("cpu",))
+    labels = {(c.model, c.framework) for c in report.checks}
+    assert labels == {(m, f) for m in registry.names() for f in registry.FRAMEWORKS}
+    for c in report.checks:
+        assert c.status == "pass", c
+        assert c.max_abs <= 1e-5
+    assert report.exit_code == 0
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_committed_artifacts_meet_the_accuracy_goals(model):
+    spec = registry.get(model)
+    acc = {}
+    for framework in registry.FRAMEWORKS:
+        m = json.loads((COMMITTED / model / framework / "manifest.json").read_text())
+        assert m["metrics"]["quick"] is False, "committed artifacts come from a full `xdl all`"
+        assert m["dataset"] == spec.dataset
+        acc[framework] = m["metrics"]["test_accuracy"]
+        assert acc[framework] >= spec.min_test_accuracy, (framework, acc)
+    assert abs(acc["keras"] - acc["torch"]) <= 0.03, acc
