@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from xdl import __version__, registry
-from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, XdlError
+from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError
 
 EXIT_CODES = """exit codes:
   0  everything checked passed
@@ -111,6 +111,86 @@ def cmd_all(args) -> int:
     return result.exit_code
 
 
+def cmd_port(args) -> int:
+    from pathlib import Path
+
+    from xdl import frameworks, parity, verify
+
+    target = args.to or parity.other(args.source)
+    if target == args.source:
+        raise XdlError(f"--from and --to are both {target}; port between keras and torch")
+    spec = registry.get(args.model)
+    source_net = parity.load_trained(args.model, args.source, out=args.out,
+                                     weights=Path(args.weights_file) if args.weights_file else None)
+    dst = frameworks.load(target)
+    target_net = dst.build(spec)
+    parity.port(args.model, args.source, source_net, target_net)
+    output = Path(args.output) if args.output else (
+        Path(args.runs) / args.model / target / f"ported-from-{args.source}.{dst.WEIGHTS_FILE.split('.', 1)[1]}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    dst.save_weights(target_net, output)
+    # Prove it: both twins on the artifact's real test samples.
+    _, _, x = parity.shared_twins(args.model, args.source, out=args.out)
+    a = frameworks.load(args.source).predict(source_net, spec, x)
+    b = dst.predict(target_net, spec, x)
+    c = verify.compare(b, a, spec.tolerance.atol, spec.tolerance.rtol, spec.task == "classification")
+    print(f"{args.model}: {args.source} -> {target} weights written to {output}")
+    print(f"{target} vs {args.source} on {len(x)} real test samples: max abs {c.max_abs:.1e}, "
+          f"max rel {c.max_rel:.1e} (atol {spec.tolerance.atol:g}, rtol {spec.tolerance.rtol:g}): "
+          f"{'OK' if c.ok else 'FAILED: ' + c.detail}")
+    return EXIT_OK if c.ok else EXIT_PARITY
+
+
+def _write_json(path, obj) -> None:
+    import json
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def cmd_parity(args) -> int:
+    from pathlib import Path
+
+    from xdl import parity
+
+    code, results = EXIT_OK, {}
+    for model in _models(args.model):
+        if args.train_steps:
+            r = parity.training_parity(model, args.train_steps, optimizer=args.optimizer, lr=args.lr)
+            print(parity.render_training(r))
+            results[model] = r.to_json()
+        else:
+            m = parity.matrix(model, args.weights, providers=_providers(args.providers), out=args.out)
+            print(parity.render_matrix(m))
+            results[model] = m.to_json()
+            if args.plot:
+                path = Path(args.plot)
+                if len(args.model) > 1 or args.model == ["all"]:
+                    path = path.with_name(f"{path.stem}-{model}{path.suffix}")
+                parity.plot_matrix(m, path)
+                print(f"heat map: {path}")
+            r = m
+        code = max(code, r.exit_code)
+        print()
+    if args.json:
+        _write_json(args.json, results)
+    return code
+
+
+def cmd_diff(args) -> int:
+    from xdl import parity
+
+    code = EXIT_OK
+    for model in _models(args.model):
+        spec, nets, x = parity.shared_twins(model, args.weights, out=args.out)
+        diffs = parity.layer_diff(spec, nets["keras"], nets["torch"], x)
+        print(parity.render_diff(model, diffs))
+        if parity.first_divergence(diffs):
+            code = EXIT_PARITY
+    return code
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xdl",
@@ -155,6 +235,38 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--live", nargs="+", metavar="MODEL",
                     help="also re-run the native twins on fresh inputs at batch sizes 1, 2, 7, 64")
     sp.set_defaults(func=cmd_verify)
+
+    sp = sub.add_parser("port", help="move trained weights from one twin to the other", epilog=EXIT_CODES,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(sp, models=False)
+    sp.add_argument("model", metavar="MODEL")
+    sp.add_argument("--from", dest="source", choices=registry.FRAMEWORKS, required=True)
+    sp.add_argument("--to", choices=registry.FRAMEWORKS, help="default: the other framework")
+    sp.add_argument("--weights-file", help="source weights (default: the committed artifact's)")
+    sp.add_argument("--output", help="where to write (default: RUNS/MODEL/TO/ported-from-FROM.*)")
+    sp.set_defaults(func=cmd_port)
+
+    sp = sub.add_parser("parity", help="the parity matrix of one set of weights, or training parity",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(sp)
+    sp.add_argument("--weights", choices=registry.FRAMEWORKS, default="keras",
+                    help="whose trained weights to use; the other twin gets them ported (default: keras)")
+    sp.add_argument("--providers", default="cpu,cuda", help="ORT providers for the exports (default: cpu,cuda)")
+    sp.add_argument("--json", help="also write the results as JSON here")
+    sp.add_argument("--plot", help="also write the matrix as a heat-map PNG here")
+    sp.add_argument("--train-steps", type=int, metavar="K",
+                    help="instead: train both twins K steps from the same weights and compare losses")
+    sp.add_argument("--optimizer", choices=("sgd", "spec"), default="sgd",
+                    help="with --train-steps: plain SGD, or the model's own optimizer (default: sgd)")
+    sp.add_argument("--lr", type=float, default=0.01, help="with --train-steps: learning rate (default: 0.01)")
+    sp.set_defaults(func=cmd_parity)
+
+    sp = sub.add_parser("diff", help="compare the twins layer by layer; name where they part",
+                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common(sp)
+    sp.add_argument("--weights", choices=registry.FRAMEWORKS, default="keras",
+                    help="whose trained weights to use (default: keras)")
+    sp.set_defaults(func=cmd_diff)
 
     sp = sub.add_parser("all", help="train, export and verify every model in both frameworks",
                         epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)

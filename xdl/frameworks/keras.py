@@ -6,6 +6,7 @@ Arrays cross this module's boundary channels-last, which is also Keras's own lay
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -154,6 +155,52 @@ def load_weights(model, path: Path) -> None:
     except (OSError, ValueError, KeyError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"cannot load Keras weights from {path}: {first_line}") from None
+
+
+def get_weights(model) -> dict[str, list[np.ndarray]]:
+    """Each layer's weights (kernel, bias, ...) as numpy arrays, keyed by layer name."""
+    return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+
+
+def set_weights(model, weights: dict[str, list[np.ndarray]]) -> None:
+    """Loads a dict from get_weights (or the porting engine) layer by layer."""
+    for name, arrays in weights.items():
+        model.get_layer(name).set_weights(arrays)
+
+
+def activations(model, spec, x: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
+    """Outputs of the named layers for input x, in inference mode (channels-last)."""
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    outputs = probe(tf.constant(x), training=False)
+    return {name: np.asarray(out) for name, out in zip(layers, outputs)}
+
+
+def disable_dropout(model) -> None:
+    """Sets every Dropout's rate to 0, so training steps are deterministic."""
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+
+
+def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
+    """One optimizer step per (x, y) batch, in order; returns each step's loss (before the step).
+
+    A GradientTape loop rather than fit(), so that each step's loss can be compared with
+    PyTorch's step by step.
+    """
+    if optimizer == "sgd":
+        opt = keras.optimizers.SGD(learning_rate=lr)
+    else:
+        opt = make_optimizer(dataclasses.replace(spec.train, lr=lr))
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    losses = []
+    for x, y in batches:
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(tf.constant(x), training=True))
+        grads = tape.gradient(loss, model.trainable_variables)
+        opt.apply_gradients(zip(grads, model.trainable_variables))
+        losses.append(float(loss))
+    return losses
 
 
 def export_onnx(model, spec, opset: int):

@@ -8,9 +8,11 @@ channels-first, so images are transposed here, on the way in, and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +56,7 @@ def keras_like_init(model: nn.Module) -> nn.Module:
 def inference_model(model: nn.Module, spec) -> nn.Module:
     """The twin plus the output activation Keras keeps inside its model (for predict/export)."""
     heads = {"softmax": nn.Softmax(dim=-1)}
-    return nn.Sequential(model, heads[spec.head]).eval()
+    return nn.Sequential(OrderedDict([("model", model), (spec.head, heads[spec.head])])).eval()
 
 
 def count_params(model: nn.Module) -> int:
@@ -78,7 +80,9 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
 
 def _to_tensor(x: np.ndarray, spec) -> torch.Tensor:
     # contract layout is NCHW for images, which is PyTorch's own
-    return torch.from_numpy(np.ascontiguousarray(spec.inputs[0].to_contract(x)))
+    array = np.ascontiguousarray(spec.inputs[0].to_contract(x))
+    # torch.from_numpy shares memory; arrays read from .pb files are read-only
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 @torch.no_grad()
@@ -176,6 +180,60 @@ def load_weights(model, path: Path) -> None:
     except (OSError, SafetensorError, RuntimeError) as exc:
         first_line = str(exc).strip().splitlines()[0]
         raise InputError(f"cannot load PyTorch weights from {path}: {first_line}") from None
+
+
+def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
+    """The state dict as numpy arrays (copies), keyed like "dense1.weight"."""
+    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+
+
+def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+    """Loads a dict from get_weights (or the porting engine); every key must match."""
+    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}, strict=True)
+
+
+@torch.inference_mode()
+def activations(model, spec, x: np.ndarray, modules: list[str]) -> dict[str, np.ndarray]:
+    """Outputs of the named modules of the inference model (see inference_model) for input x."""
+    net = inference_model(model, spec)
+    found = dict(net.named_modules())
+    captured: dict[str, np.ndarray] = {}
+    hooks = [
+        found[name].register_forward_hook(lambda m, i, out, name=name: captured.__setitem__(name, out.numpy().copy()))
+        for name in modules
+    ]
+    try:
+        net(_to_tensor(x, spec))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return captured
+
+
+def disable_dropout(model: nn.Module) -> None:
+    """Sets every Dropout's rate to 0, so training steps are deterministic."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = 0.0
+
+
+def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
+    """One optimizer step per (x, y) batch, in order; returns each step's loss (before the step)."""
+    if optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=lr)
+    else:
+        opt = make_optimizer(model.parameters(), dataclasses.replace(spec.train, lr=lr))
+    loss_fn = nn.CrossEntropyLoss()
+    model.train()
+    losses = []
+    for x, y in batches:
+        loss = loss_fn(model(_to_tensor(x, spec)), torch.from_numpy(y))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
 
 
 def export_onnx(model, spec, opset: int):

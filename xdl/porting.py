@@ -1,0 +1,176 @@
+"""The weight-porting engine: moves trained weights between a model's Keras and PyTorch twins.
+
+Each model's port.py holds a TABLE of rules, one per layer with weights: which Keras layer,
+which PyTorch module, and the transform between their storage layouts. The engine applies the
+table in either direction and asserts that
+
+  - every Keras layer with weights and every PyTorch state-dict key is covered exactly once,
+  - every produced array has exactly the shape the receiving twin expects.
+
+Everything here is numpy: the framework modules turn models into dicts and back
+(`get_weights` / `set_weights`). Every transform is a pure permutation of the numbers (a
+transpose or a reordering), so Keras -> PyTorch -> Keras gives back every bit.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from xdl.errors import InputError
+
+KerasWeights = dict[str, list[np.ndarray]]  # layer name -> layer.get_weights()
+TorchWeights = dict[str, np.ndarray]  # state-dict key -> tensor as numpy
+
+
+class Transform:
+    """How one layer's weights are stored in each framework."""
+
+    torch_suffixes: tuple[str, ...] = ("weight", "bias")
+
+    def to_torch(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def to_keras(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+class Dense(Transform):
+    """Keras Dense kernel (in, out) <-> PyTorch Linear weight (out, in): a transpose.
+
+    Keras computes x @ kernel; PyTorch computes x @ weight.T, storing one row per output unit.
+    """
+
+    def to_torch(self, arrays):
+        kernel, bias = arrays
+        return [kernel.T, bias]
+
+    def to_keras(self, arrays):
+        weight, bias = arrays
+        return [weight.T, bias]
+
+
+class Conv2D(Transform):
+    """Keras Conv2D kernel HWIO (kh, kw, in, out) <-> PyTorch Conv2d weight OIHW (out, in, kh, kw).
+
+    Same cross-correlation, same numbers; the axes are stored in another order.
+    """
+
+    def to_torch(self, arrays):
+        kernel, bias = arrays
+        return [kernel.transpose(3, 2, 0, 1), bias]
+
+    def to_keras(self, arrays):
+        weight, bias = arrays
+        return [weight.transpose(2, 3, 1, 0), bias]
+
+
+@dataclass
+class DenseAfterFlatten(Transform):
+    """The first Dense after a Flatten of an image: a transpose *and* its rows reordered.
+
+    Keras flattens an (h, w, c) activation in H, W, C order; PyTorch flattens (c, h, w) in C, H,
+    W order. The 1,024 numbers reaching cnn's dense1 are the same but arrive in another order,
+    so the kernel's input rows must be permuted from HWC to CHW as well as transposed.
+    """
+
+    h: int
+    w: int
+    c: int
+
+    def to_torch(self, arrays):
+        kernel, bias = arrays
+        out = kernel.shape[1]
+        chw = kernel.reshape(self.h, self.w, self.c, out).transpose(2, 0, 1, 3)
+        return [chw.reshape(-1, out).T, bias]
+
+    def to_keras(self, arrays):
+        weight, bias = arrays
+        out = weight.shape[0]
+        hwc = weight.T.reshape(self.c, self.h, self.w, out).transpose(1, 2, 0, 3)
+        return [hwc.reshape(-1, out), bias]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One layer with weights: its name in each twin and the transform between them."""
+
+    keras: str  # Keras layer name (as given in keras.py)
+    torch: str  # PyTorch module name (as given in torch.py); keys are f"{torch}.{suffix}"
+    transform: Transform
+
+
+def _port_module(model: str):
+    try:
+        return importlib.import_module(f"xdl.models.{model}.port")
+    except ModuleNotFoundError:
+        raise InputError(f"{model} has no port table (xdl/models/{model}/port.py)") from None
+
+
+def table(model: str) -> list[Rule]:
+    """The port table of a registered model (xdl/models/<model>/port.py).
+
+    Raises:
+        InputError: the model has no port table.
+    """
+    return list(_port_module(model).TABLE)
+
+
+def taps(model: str) -> list[tuple]:
+    """Where `xdl diff` compares the twins: (Keras layer, PyTorch module, Keras layout), in
+    order; the layout is "NHWC", an (h, w, c) tuple for a flattened image, or None."""
+    return list(_port_module(model).TAPS)
+
+
+def _check_keys(kind: str, covered: list[str], present: list[str]) -> None:
+    missing, extra = sorted(set(present) - set(covered)), sorted(set(covered) - set(present))
+    duplicated = sorted({k for k in covered if covered.count(k) > 1})
+    if missing or extra or duplicated:
+        raise InputError(
+            f"port table does not match the {kind} twin: not covered {missing}, unknown {extra}, "
+            f"covered twice {duplicated}"
+        )
+
+
+def _check_shapes(kind: str, produced: dict, template: dict) -> None:
+    for key, array in produced.items():
+        want = tuple(np.shape(template[key]))
+        if array.shape != want:
+            raise InputError(f"port: {kind} {key} would get shape {array.shape}, the twin has {want}")
+
+
+def keras_to_torch(rules: list[Rule], keras_weights: KerasWeights, torch_template: TorchWeights) -> TorchWeights:
+    """Ports Keras weights to a PyTorch state dict shaped like `torch_template`.
+
+    Raises:
+        InputError: the table and the twins disagree (keys or shapes).
+    """
+    _check_keys("Keras", [r.keras for r in rules], list(keras_weights))
+    out: TorchWeights = {}
+    for rule in rules:
+        arrays = rule.transform.to_torch(keras_weights[rule.keras])
+        out.update({f"{rule.torch}.{s}": np.ascontiguousarray(a) for s, a in zip(rule.transform.torch_suffixes, arrays)})
+    _check_keys("PyTorch", list(out), list(torch_template))
+    _check_shapes("PyTorch", out, torch_template)
+    return out
+
+
+def torch_to_keras(rules: list[Rule], torch_weights: TorchWeights, keras_template: KerasWeights) -> KerasWeights:
+    """Ports a PyTorch state dict to Keras layer weights shaped like `keras_template`.
+
+    Raises:
+        InputError: the table and the twins disagree (keys or shapes).
+    """
+    covered = [f"{r.torch}.{s}" for r in rules for s in r.transform.torch_suffixes]
+    _check_keys("PyTorch", covered, list(torch_weights))
+    _check_keys("Keras", [r.keras for r in rules], list(keras_template))
+    out: KerasWeights = {}
+    for rule in rules:
+        arrays = [torch_weights[f"{rule.torch}.{s}"] for s in rule.transform.torch_suffixes]
+        out[rule.keras] = [np.ascontiguousarray(a) for a in rule.transform.to_keras(arrays)]
+        for i, (got, want) in enumerate(zip(out[rule.keras], keras_template[rule.keras])):
+            if got.shape != np.shape(want):
+                raise InputError(f"port: Keras {rule.keras}[{i}] would get shape {got.shape}, the twin has {np.shape(want)}")
+    return out
