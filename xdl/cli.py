@@ -287,6 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     except XdlError as exc:
         print(f"xdl: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # `xdl ... | head`: the reader left; not an error worth a traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
               file=sys.stderr)

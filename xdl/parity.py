@@ -260,8 +260,9 @@ class TrainingParity:
     keras_losses: list[float]
     torch_losses: list[float]
     max_rel_loss: float
-    weights_max_abs: float
+    weights_max_abs: float  # between the frameworks after the last step
     weights_max_rel: float
+    weights_moved: float  # max abs change of any weight during training: the scale to compare with
     target: float
     difference: str  # what separates the frameworks' update rule, from xdl/optimizers.py
 
@@ -304,6 +305,7 @@ def training_parity(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: 
     order = np.concatenate([rng.permutation(n) for _ in range(-(-steps * bs // n))])
     batches = [(data.x_train[idx], data.y_train[idx]) for idx in order[: steps * bs].reshape(steps, bs)]
 
+    initial = kfw.get_weights(nets["keras"])
     losses = {name: frameworks.load(name).train_steps(net, spec, batches, optimizer, lr) for name, net in nets.items()}
     k, t = np.array(losses["keras"]), np.array(losses["torch"])
     rules = porting.table(model)
@@ -318,6 +320,7 @@ def training_parity(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: 
         max_rel_loss=float((np.abs(k - t) / np.abs(k)).max()),
         weights_max_abs=float(max(d.max() for d in diffs)),
         weights_max_rel=float(max((d / np.maximum(s, 1e-3)).max() for d, s in zip(diffs, scales))),
+        weights_moved=float(max(np.abs(a - b).max() for layer in kw for a, b in zip(kw[layer], initial[layer]))),
         target=target, difference=optimizers.DIFFERENCES[name],
     )
 
@@ -333,7 +336,8 @@ def render_training(r: TrainingParity) -> str:
         f"initial weights, dropout off",
         table(["step", "keras loss", "torch loss", "rel diff"], rows),
         f"max rel loss diff {r.max_rel_loss:.1e} (target {r.target:g}); weights after {r.steps} steps: "
-        f"max abs diff {r.weights_max_abs:.1e}, max rel {r.weights_max_rel:.1e}",
+        f"max abs diff {r.weights_max_abs:.1e}, max rel {r.weights_max_rel:.1e}; "
+        f"training moved weights by up to {r.weights_moved:.1e}",
         f"what separates the two update rules: {r.difference}",
         f"training parity {verdict}",
     ])

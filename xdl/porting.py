@@ -124,6 +124,15 @@ def taps(model: str) -> list[tuple]:
     return list(_port_module(model).TAPS)
 
 
+def _apply(rule: Rule, convert, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    try:
+        return convert(arrays)
+    except (ValueError, TypeError) as exc:  # a reshape or transpose that cannot fit
+        shapes = [a.shape for a in arrays]
+        raise InputError(f"port: {type(rule.transform).__name__} cannot map {rule.keras} <-> {rule.torch} "
+                         f"(arrays {shapes}): {exc}") from None
+
+
 def _check_keys(kind: str, covered: list[str], present: list[str]) -> None:
     missing, extra = sorted(set(present) - set(covered)), sorted(set(covered) - set(present))
     duplicated = sorted({k for k in covered if covered.count(k) > 1})
@@ -150,7 +159,7 @@ def keras_to_torch(rules: list[Rule], keras_weights: KerasWeights, torch_templat
     _check_keys("Keras", [r.keras for r in rules], list(keras_weights))
     out: TorchWeights = {}
     for rule in rules:
-        arrays = rule.transform.to_torch(keras_weights[rule.keras])
+        arrays = _apply(rule, rule.transform.to_torch, keras_weights[rule.keras])
         out.update({f"{rule.torch}.{s}": np.ascontiguousarray(a) for s, a in zip(rule.transform.torch_suffixes, arrays)})
     _check_keys("PyTorch", list(out), list(torch_template))
     _check_shapes("PyTorch", out, torch_template)
@@ -169,7 +178,7 @@ def torch_to_keras(rules: list[Rule], torch_weights: TorchWeights, keras_templat
     out: KerasWeights = {}
     for rule in rules:
         arrays = [torch_weights[f"{rule.torch}.{s}"] for s in rule.transform.torch_suffixes]
-        out[rule.keras] = [np.ascontiguousarray(a) for a in rule.transform.to_keras(arrays)]
+        out[rule.keras] = [np.ascontiguousarray(a) for a in _apply(rule, rule.transform.to_keras, arrays)]
         for i, (got, want) in enumerate(zip(out[rule.keras], keras_template[rule.keras])):
             if got.shape != np.shape(want):
                 raise InputError(f"port: Keras {rule.keras}[{i}] would get shape {got.shape}, the twin has {np.shape(want)}")
