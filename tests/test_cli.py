@@ -133,3 +133,34 @@ def test_verify_live_reruns_the_native_twins():
     assert r.returncode == 0, r.stdout + r.stderr
     for n in (1, 2, 7, 64):
         assert f"probs [{n}, 10]" in r.stdout
+
+
+def test_verify_reports_json_markdown_and_junit(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    shutil.copytree(COMMITTED / "mlp", tmp_path / "art" / "mlp")
+    (tmp_path / "art" / "mlp" / "torch" / "test_data_set_0" / "output_0.pb").write_bytes(b"tampered")
+    for fmt, name in (("json", "r.json"), ("md", "r.md"), ("junit", "r.xml")):
+        r = xdl("verify", tmp_path / "art", "--providers", "cpu,cuda", "--report", fmt, "--output", tmp_path / name)
+        assert r.returncode == 2, r.stderr  # the tampered torch artifact
+        assert f"{fmt} report:" in r.stdout
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["exit_code"] == 2 and report["summary"]["pass"] == 1 and report["summary"]["error"] == 1
+    md = (tmp_path / "r.md").read_text()
+    assert md.startswith("### xdl verify: FAILED (exit 2)") and "| pass | mlp/keras | cpu | probs |" in md
+    suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
+    cases = suite.findall("testcase")
+    assert int(suite.get("tests")) == len(cases) == len(report["checks"])
+    assert int(suite.get("errors")) == sum(c.find("error") is not None for c in cases) == 1
+    assert int(suite.get("skipped")) == sum(c.find("skipped") is not None for c in cases)
+    assert {c.get("classname") for c in cases} == {"xdl.mlp.keras", "xdl.mlp.torch"}
+    error = next(c for c in cases if c.find("error") is not None).find("error")
+    assert "output_0.pb" in error.get("message")
+
+
+def test_verify_report_to_an_unwritable_place_exits_2(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    r = xdl("verify", "exported_models", "--providers", "cpu", "--report", "junit", "--output", blocker / "r.xml")
+    assert r.returncode == 2
+    assert "cannot write the report" in _one_clean_line(r)

@@ -82,8 +82,30 @@ def cmd_verify(args) -> int:
         from xdl import pipeline
 
         result.checks += pipeline.verify_live(model, out=args.out, providers=providers, required=required)
-    print(report.render(result))
+    _emit(result, args.report, args.output)
     return result.exit_code
+
+
+def _emit(result, fmt: str, output: str | None) -> None:
+    """Prints the text report; writes (or prints) the requested format too."""
+    from pathlib import Path
+
+    from xdl import report
+
+    text = report.FORMATS[fmt](result)
+    if output:
+        path = Path(output)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".tmp-{path.name}")
+            tmp.write_text(text)
+            tmp.replace(path)  # a CI never reads half a report
+        except OSError as exc:
+            raise XdlError(f"cannot write the report to {path}: {exc.strerror}; choose a writable --output") from None
+        print(report.render(result))
+        print(f"{fmt} report: {path}")
+    else:
+        print(text, end="")
 
 
 def cmd_all(args) -> int:
@@ -234,6 +256,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--require", default="", help="providers that must run, e.g. cuda (else exit 3)")
     sp.add_argument("--live", nargs="+", metavar="MODEL",
                     help="also re-run the native twins on fresh inputs at batch sizes 1, 2, 7, 64")
+    sp.add_argument("--report", choices=("text", "json", "md", "junit"), default="text",
+                    help="report format (default: text)")
+    sp.add_argument("--output", help="write the report here (the text summary still goes to stdout)")
     sp.set_defaults(func=cmd_verify)
 
     sp = sub.add_parser("port", help="move trained weights from one twin to the other", epilog=EXIT_CODES,

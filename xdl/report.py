@@ -41,3 +41,59 @@ def summary(report: ParityReport) -> str:
 def render(report: ParityReport) -> str:
     """Every check on its own line, then one summary line."""
     return "\n".join([*map(check_line, report.checks), summary(report)])
+
+
+def to_markdown(report: ParityReport) -> str:
+    """A summary a CI system can post as a comment: verdict, counts, one row per check."""
+    verdict = "passed" if report.exit_code == 0 else f"FAILED (exit {report.exit_code})"
+    rows = []
+    for c in report.checks:
+        errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.max_rel:.1e}"
+        tol = "" if c.atol is None else f"{c.atol:g} / {c.rtol:g}"
+        top1 = f"{c.argmax_agree}/{c.argmax_total}" if c.argmax_total else ""
+        detail = c.detail.replace("|", "\\|")
+        rows.append(f"| {c.status} | {c.model}/{c.framework} | {c.provider} | {c.output} | {errors} | {tol} | {top1} | {detail} |")
+    return "\n".join([
+        f"### xdl verify: {verdict}",
+        "",
+        ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error")),
+        "",
+        "| status | artifact | provider | output | max abs / max rel | atol / rtol | top-1 | detail |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ])
+
+
+def to_junit(report: ParityReport) -> str:
+    """JUnit XML: one test case per artifact x provider x output, as CI systems render natively."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.Element("testsuite", name="xdl verify", tests=str(len(report.checks)),
+                       failures=str(report.count("fail")), errors=str(report.count("error")),
+                       skipped=str(report.count("skipped")))
+    for c in report.checks:
+        case = ET.SubElement(suite, "testcase", classname=f"xdl.{c.model}.{c.framework}",
+                             name=f"{c.provider}/{c.output or ('artifact' if c.provider == '-' else 'session')}"
+                             + (f"/batch{c.batch_size}" if c.batch_size else ""))
+        if c.status == "pass":
+            ET.SubElement(case, "system-out").text = check_line(c)
+        elif c.status == "fail":
+            ET.SubElement(case, "failure", message=c.detail, type="ParityFailure").text = check_line(c)
+        elif c.status == "error":
+            ET.SubElement(case, "error", message=c.detail, type=f"exit{c.exit_code}").text = check_line(c)
+        else:
+            ET.SubElement(case, "skipped", message=c.detail)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def to_json(report: ParityReport) -> str:
+    import json
+
+    return json.dumps(report.to_json(), indent=2) + "\n"
+
+
+FORMATS = {"text": lambda r: render(r) + "\n", "json": to_json, "md": to_markdown, "junit": to_junit}
