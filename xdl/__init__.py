@@ -25,6 +25,13 @@ def export(*args, **kwargs):
     return pipeline.export(*args, **kwargs)
 
 
+def check(model, example_inputs, **kwargs):
+    """Exports your torch.nn.Module or keras.Model to ONNX and checks ORT against it; see xdl.checking."""
+    from xdl.checking import check as _check
+
+    return _check(model, example_inputs, **kwargs)
+
+
 def verify_artifacts(paths, providers=("cpu",), required=()):
     """Verifies artifacts with ONNX Runtime; returns a ParityReport (see xdl.verify)."""
     from xdl.verify import verify_paths
@@ -34,5 +41,5 @@ def verify_artifacts(paths, providers=("cpu",), required=()):
 
 __all__ = [
     "FRAMEWORKS", "EnvironmentProblem", "InputError", "ModelSpec", "ParityError", "TensorSpec",
-    "Tolerance", "TrainConfig", "XdlError", "export", "get", "names", "train", "verify_artifacts",
+    "Tolerance", "TrainConfig", "XdlError", "check", "export", "get", "names", "train", "verify_artifacts",
 ]

@@ -36,6 +36,13 @@ def _providers(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise XdlError(f"--batch-sizes takes comma-separated integers, got {text!r}") from None
+
+
 def cmd_list(args) -> int:
     from xdl import data
     from xdl.report import table
@@ -64,8 +71,18 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from xdl import pipeline
+    from xdl import artifacts, pipeline
 
+    if args.check:
+        roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
+        code = EXIT_OK
+        for folder in artifacts.find(roots):
+            result = pipeline.check_export(folder)
+            print(f"{result.label}: {result.status}" + "".join(f"\n  {p}" for p in result.problems))
+            code = max(code, result.exit_code)
+        return code
+    if not args.model:
+        raise XdlError("name the model(s) to export, or 'all' (or pass --check)")
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
             folder = pipeline.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir)
@@ -77,11 +94,15 @@ def cmd_verify(args) -> int:
     from xdl import report, verify
 
     providers, required = _providers(args.providers), _providers(args.require)
-    result = verify.verify_paths(args.paths or [args.out], providers, required)
+    batch_sizes = _batch_sizes(args.batch_sizes)
+    result = verify.verify_paths(args.paths or [args.out], providers, required, batch_sizes)
+    if args.fuzz and not args.live:
+        raise XdlError("--fuzz needs --live MODEL: fuzzed inputs have no stored outputs to compare with")
     for model in _models(args.live) if args.live else []:
         from xdl import pipeline
 
-        result.checks += pipeline.verify_live(model, out=args.out, providers=providers, required=required)
+        result.checks += pipeline.verify_live(model, out=args.out, providers=providers, required=required,
+                                              batch_sizes=batch_sizes, fuzz=args.fuzz)
     _emit(result, args.report, args.output)
     return result.exit_code
 
@@ -106,6 +127,53 @@ def _emit(result, fmt: str, output: str | None) -> None:
         print(f"{fmt} report: {path}")
     else:
         print(text, end="")
+
+
+def cmd_check(args) -> int:
+    import importlib
+    import os
+
+    import numpy as np
+
+    from xdl.checking import check
+
+    target, _, attribute = args.factory.partition(":")
+    shapes = [_shape(s) for s in args.input_shape]  # bad arguments fail before any import
+    if not attribute:
+        raise XdlError(f"{args.factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
+    sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -m` would find them
+    try:
+        factory = getattr(importlib.import_module(target), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise XdlError(f"cannot load {args.factory}: {exc}") from None
+    try:
+        model = factory()
+    except Exception as exc:  # the user's code: report it, do not crash with our traceback
+        raise XdlError(f"{args.factory}() failed: {type(exc).__name__}: {exc}") from None
+    rng = np.random.default_rng(args.seed)
+    inputs = tuple(rng.uniform(0.0, 1.0, size=s).astype(np.float32) for s in shapes)
+    result = check(model, inputs, providers=_providers(args.providers), required=_providers(args.require),
+                   kind=args.kind, raise_on_failure=False)
+    _emit(result, args.report, args.output)
+    return result.exit_code
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(n < 1 for n in shape):
+        raise XdlError(f"--input-shape takes positive comma-separated integers, batch first, got {text!r}")
+    return shape
+
+
+def cmd_doctor(args) -> int:
+    from xdl import doctor
+
+    text, code = doctor.run()
+    print(text)
+    return code
 
 
 def cmd_all(args) -> int:
@@ -224,6 +292,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"xdl {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def command(name, summary):
+        return sub.add_parser(name, help=summary, epilog=EXIT_CODES,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    def providers(sp, default="cpu,cuda"):
+        sp.add_argument("--providers", default=default,
+                        help=f"comma-separated from cpu, cuda, cuda-tf32 (default: {default})")
+        sp.add_argument("--require", default="", help="providers that must run, e.g. cuda (else exit 3)")
+
+    def report_options(sp):
+        sp.add_argument("--report", choices=("text", "json", "md", "junit"), default="text",
+                        help="report format (default: text)")
+        sp.add_argument("--output", help="write the report here (the text summary still goes to stdout)")
+
     def common(sp, models=True):
         if models:
             sp.add_argument("model", nargs="+", metavar="MODEL", help="model name(s), or 'all'")
@@ -232,9 +314,9 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--data-dir", help="folder holding a real data set's files (default: ~/.keras/datasets)")
 
     sub.add_parser("list", help="the registered models and data sets").set_defaults(func=cmd_list)
+    command("doctor", "versions, ONNX Runtime's providers and limits, known-bad combinations").set_defaults(func=cmd_doctor)
 
-    sp = sub.add_parser("train", help="train a model's Keras and/or PyTorch twin", epilog=EXIT_CODES,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = command("train", "train a model's Keras and/or PyTorch twin")
     common(sp)
     sp.add_argument("--framework", choices=("keras", "torch", "both"), default="both")
     sp.add_argument("--epochs", type=int, help="override the spec's number of epochs")
@@ -242,27 +324,29 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--quick", action="store_true", help="a small subset and one epoch (CI)")
     sp.set_defaults(func=cmd_train)
 
-    sp = sub.add_parser("export", help="export trained twins to ONNX artifacts", epilog=EXIT_CODES,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    common(sp)
+    sp = command("export", "export trained twins to ONNX artifacts")
+    common(sp, models=False)
+    sp.add_argument("model", nargs="*", metavar="MODEL", help="model name(s), or 'all'")
     sp.add_argument("--framework", choices=("keras", "torch", "both"), default="both")
+    sp.add_argument("--check", action="store_true",
+                    help="re-export the committed artifacts from their own weights into a temporary "
+                    "folder and fail (exit 1) if they differ: stale artifacts")
     sp.set_defaults(func=cmd_export)
 
-    sp = sub.add_parser("verify", help="check artifacts against ONNX Runtime (core dependencies only)",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = command("verify", "check artifacts against ONNX Runtime (core dependencies only)")
     sp.add_argument("paths", nargs="*", metavar="PATH", help="artifact folders or roots (default: --out)")
     sp.add_argument("--out", default="exported_models", help="artifact root (default: exported_models)")
-    sp.add_argument("--providers", default="cpu,cuda", help="comma-separated: cpu,cuda (default: both)")
-    sp.add_argument("--require", default="", help="providers that must run, e.g. cuda (else exit 3)")
+    providers(sp)
     sp.add_argument("--live", nargs="+", metavar="MODEL",
                     help="also re-run the native twins on fresh inputs at batch sizes 1, 2, 7, 64")
-    sp.add_argument("--report", choices=("text", "json", "md", "junit"), default="text",
-                    help="report format (default: text)")
-    sp.add_argument("--output", help="write the report here (the text summary still goes to stdout)")
+    sp.add_argument("--batch-sizes", default="1,2,7,64",
+                    help="batch sizes to run, cut from the stored test samples (default: 1,2,7,64)")
+    sp.add_argument("--fuzz", type=int, default=0, metavar="N",
+                    help="with --live: also N random inputs from the declared domain plus its edge values")
+    report_options(sp)
     sp.set_defaults(func=cmd_verify)
 
-    sp = sub.add_parser("port", help="move trained weights from one twin to the other", epilog=EXIT_CODES,
-                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = command("port", "move trained weights from one twin to the other")
     common(sp, models=False)
     sp.add_argument("model", metavar="MODEL")
     sp.add_argument("--from", dest="source", choices=registry.FRAMEWORKS, required=True)
@@ -271,8 +355,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--output", help="where to write (default: RUNS/MODEL/TO/ported-from-FROM.*)")
     sp.set_defaults(func=cmd_port)
 
-    sp = sub.add_parser("parity", help="the parity matrix of one set of weights, or training parity",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = command("parity", "the parity matrix of one set of weights, or training parity")
     common(sp)
     sp.add_argument("--weights", choices=registry.FRAMEWORKS, default="keras",
                     help="whose trained weights to use; the other twin gets them ported (default: keras)")
@@ -286,21 +369,30 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--lr", type=float, default=0.01, help="with --train-steps: learning rate (default: 0.01)")
     sp.set_defaults(func=cmd_parity)
 
-    sp = sub.add_parser("diff", help="compare the twins layer by layer; name where they part",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = command("diff", "compare the twins layer by layer; name where they part")
     common(sp)
     sp.add_argument("--weights", choices=registry.FRAMEWORKS, default="keras",
                     help="whose trained weights to use (default: keras)")
     sp.set_defaults(func=cmd_diff)
 
-    sp = sub.add_parser("all", help="train, export and verify every model in both frameworks",
-                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sp = command("check", "export your own model and check ONNX Runtime against it")
+    sp.add_argument("factory", metavar="MODULE:FACTORY",
+                    help="a function returning a torch.nn.Module or keras.Model, e.g. mypkg.nets:build")
+    sp.add_argument("--input-shape", action="append", required=True, metavar="N,D1,...",
+                    help="an input's shape, batch first, in the model's own layout; repeat for more inputs")
+    sp.add_argument("--kind", default="logits", choices=("probabilities", "logits", "regression", "reconstruction"),
+                    help="what the outputs are; picks the tolerance (default: logits)")
+    providers(sp)
+    sp.add_argument("--seed", type=int, default=0, help="seed of the random inputs (uniform in [0, 1))")
+    report_options(sp)
+    sp.set_defaults(func=cmd_check)
+
+    sp = command("all", "train, export and verify every model in both frameworks")
     common(sp, models=False)
     sp.add_argument("model", nargs="*", metavar="MODEL", help="limit to these models")
     sp.add_argument("--quick", action="store_true", help="a small subset and one epoch (CI)")
     sp.add_argument("--epochs", type=int, help="override every spec's number of epochs")
-    sp.add_argument("--providers", default="cpu,cuda", help="comma-separated: cpu,cuda (default: both)")
-    sp.add_argument("--require", default="", help="providers that must run, e.g. cuda (else exit 3)")
+    providers(sp)
     sp.set_defaults(func=cmd_all)
     return p
 

@@ -44,16 +44,60 @@ def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelP
             batch = value.type.tensor_type.shape.dim[0]
             batch.Clear()
             batch.dim_param = "batch"
-    # Exporters number their nodes with process-wide counters; position-based names make two
-    # exports of the same weights comparable and keep the graph readable.
-    for i, node in enumerate(graph.node):
-        node.name = f"{node.op_type}_{i}"
+    _canonical_names(graph)
     graph.name = spec.name
+    # tf2onnx writes run-specific text here; a fixed description keeps exports byte-identical.
+    graph.doc_string = f"xdl {spec.name}: {spec.summary}"
+    model.doc_string = ""
     del model.metadata_props[:]
     for key, value in sorted(metadata.items()):
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=str(value)))
     check(model, spec)
     return model
+
+
+def _canonical_names(graph: onnx.GraphProto) -> None:
+    """Names every node and internal value by its place in the graph.
+
+    Exporters number things with process-wide counters (tf2onnx's "Reshape_shape__30" is
+    "__60" in the next export), so the same weights exported twice gave different bytes. Here a
+    node is "<op>_<index>", a weight is "<first consumer>_in<slot>" and an intermediate value is
+    "<producer>_out<slot>": deterministic, and the same scheme for both frameworks' exports.
+    """
+    for i, node in enumerate(graph.node):
+        node.name = f"{node.op_type}_{i}"
+    keep = {v.name for v in (*graph.input, *graph.output)}
+    initializers = {t.name for t in graph.initializer}
+    mapping: dict[str, str] = {}
+    for node in graph.node:
+        for slot, name in enumerate(node.input):
+            if name in initializers and name not in keep and name not in mapping:
+                mapping[name] = f"{node.name}_in{slot}"
+        for slot, name in enumerate(node.output):
+            if name and name not in keep and name not in mapping:
+                mapping[name] = f"{node.name}_out{slot}"
+    _rename_all(graph, mapping)
+    first_use = {name: i for i, name in enumerate(mapping.values())}
+    ordered = sorted(graph.initializer, key=lambda t: first_use.get(t.name, len(first_use)))
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
+    infos = sorted(graph.value_info, key=lambda v: v.name)
+    del graph.value_info[:]
+    graph.value_info.extend(infos)
+
+
+def _rename_all(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
+    """Applies a rename to a graph and to the subgraphs (Loop/If bodies) that see its values."""
+    for node in graph.node:
+        node.input[:] = [mapping.get(n, n) for n in node.input]
+        node.output[:] = [mapping.get(n, n) for n in node.output]
+        for attribute in node.attribute:
+            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                _rename_all(sub, mapping)
+    for tensor in graph.initializer:
+        tensor.name = mapping.get(tensor.name, tensor.name)
+    for value in graph.value_info:
+        value.name = mapping.get(value.name, value.name)
 
 
 def declared(value: onnx.ValueInfoProto) -> tuple[str, str, tuple]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import xdl
-from xdl import artifacts, contract, frameworks, registry, verify
+from xdl import artifacts, contract, frameworks, registry, tolerance, verify
 from xdl import data as datasets
 from xdl.errors import InputError, XdlError
 
@@ -147,6 +147,57 @@ def core_versions() -> dict:
     }
 
 
+def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
+    """Exports `net` and assembles everything an artifact folder holds but the files.
+
+    `provenance` (dataset, data_source, seed, weights_sha256, metrics) comes from a training
+    run (export) or from a committed manifest (export --check), so both produce the same bytes.
+
+    Returns:
+        (onnx.ModelProto on the contract, manifest dict, native outputs for x)
+    """
+    fw = frameworks.load(framework)
+    expected = fw.predict(net, spec, x)
+    versions = {**core_versions(), **fw.versions()}
+    proto = fw.export_onnx(net, spec, OPSET)
+    metrics = provenance["metrics"]
+    metadata = {
+        "xdl.model": spec.name,
+        "xdl.framework": framework,
+        "xdl.framework_version": versions.get(framework, ""),
+        "xdl.exporter": versions["exporter"],
+        "xdl.exporter_version": versions["exporter_version"],
+        "xdl.opset": OPSET,
+        "xdl.dataset": provenance["dataset"],
+        "xdl.test_accuracy": f"{metrics['test_accuracy']:.4f}",
+        "xdl.seed": provenance["seed"],
+        "xdl.version": xdl.__version__,
+        "xdl.weights_sha256": provenance["weights_sha256"],
+        "xdl.tolerance_policy": tolerance.POLICY_VERSION,
+        "xdl.contract": json.dumps([t.to_json() for t in (*spec.inputs, *spec.outputs)]),
+    }
+    contract.apply(proto, spec, metadata)
+    manifest = {
+        "model": spec.name,
+        "framework": framework,
+        "task": spec.task,
+        "contract": {
+            "inputs": [t.to_json() for t in spec.inputs],
+            "outputs": [t.to_json() for t in spec.outputs],
+        },
+        "tolerance": tolerance.manifest_entry(spec),
+        "opset": OPSET,
+        "versions": versions,
+        **{k: provenance[k] for k in PROVENANCE},
+        "test_data": f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
+    }
+    return proto, manifest, expected
+
+
+PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
+_RUN_METRICS = ("test_accuracy", "epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
+
+
 def export(
     model: str,
     framework: str,
@@ -170,43 +221,9 @@ def export(
     fw.load_weights(net, weights)
     data = _load_data(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
     x = data.x_test[:TEST_BATCH]
-    expected = fw.predict(net, spec, x)
-
-    versions = {**core_versions(), **fw.versions()}
-    proto = fw.export_onnx(net, spec, OPSET)
-    metadata = {
-        "xdl.model": model,
-        "xdl.framework": framework,
-        "xdl.framework_version": versions.get(framework, ""),
-        "xdl.exporter": versions["exporter"],
-        "xdl.exporter_version": versions["exporter_version"],
-        "xdl.opset": OPSET,
-        "xdl.dataset": metrics["dataset"],
-        "xdl.test_accuracy": f"{metrics['test_accuracy']:.4f}",
-        "xdl.seed": metrics["seed"],
-        "xdl.version": xdl.__version__,
-        "xdl.contract": json.dumps([t.to_json() for t in (*spec.inputs, *spec.outputs)]),
-    }
-    contract.apply(proto, spec, metadata)
-    manifest = {
-        "model": model,
-        "framework": framework,
-        "task": spec.task,
-        "contract": {
-            "inputs": [t.to_json() for t in spec.inputs],
-            "outputs": [t.to_json() for t in spec.outputs],
-        },
-        "tolerance": spec.tolerance.to_json(),
-        "opset": OPSET,
-        "versions": versions,
-        "dataset": metrics["dataset"],
-        "data_source": metrics["data_source"],
-        "seed": metrics["seed"],
-        "weights_sha256": metrics["weights_sha256"],
-        "metrics": {k: metrics[k] for k in ("test_accuracy", "epochs_run", "train_seconds",
-                                            "train_samples", "test_samples", "quick")},
-        "test_data": f"first {len(x)} test samples of {metrics['dataset']}; outputs from native {framework}",
-    }
+    provenance = {**{k: metrics[k] for k in PROVENANCE if k != "metrics"},
+                  "metrics": {k: metrics[k] for k in _RUN_METRICS}}
+    proto, manifest, expected = _build_artifact(spec, framework, net, x, provenance)
     return artifacts.write(
         Path(out) / model / framework,
         model=proto,
@@ -217,15 +234,84 @@ def export(
     )
 
 
+# Versions that decide an export's bytes; python, numpy or onnxruntime do not.
+_EXPORT_VERSIONS = ("framework", "keras", "tensorflow", "torch", "exporter", "exporter_version")
+
+
+@dataclass
+class StaleCheck:
+    """Whether a committed artifact is what the current code makes from its own weights."""
+
+    label: str
+    status: str  # "up to date" | "stale" | "cannot check"
+    problems: list[str]
+    exit_code: int
+
+
+def check_export(folder: Path) -> StaleCheck:
+    """Regenerates an artifact from its committed weights and provenance into a temporary
+    folder and compares: model.onnx and the test inputs byte for byte, the native outputs
+    within the tolerance, the manifest's contract, tolerance and provenance exactly."""
+    import tempfile
+
+    from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY
+
+    art = artifacts.load(folder)
+    m = art.manifest
+    label = f"{m['model']}/{m['framework']}"
+    spec = registry.get(m["model"])
+    fw = frameworks.load(m["framework"])
+    now = fw.versions()
+    moved = [f"{k} {m['versions'].get(k)} -> {now.get(k)}" for k in _EXPORT_VERSIONS
+             if now.get(k) is not None and m["versions"].get(k) != now.get(k)]
+    if moved:
+        return StaleCheck(label, "cannot check", [f"exported with other versions ({'; '.join(moved)}): "
+                                                  f"install those, or re-export with `xdl all`"], EXIT_ENVIRONMENT)
+    net = fw.build(spec)
+    fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
+    x = spec.inputs[0].from_contract(art.inputs[spec.inputs[0].name])
+    proto, manifest, expected = _build_artifact(spec, m["framework"], net, x, {k: m[k] for k in PROVENANCE})
+    problems = []
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = artifacts.write(Path(tmp) / m["model"] / m["framework"], model=proto,
+                                inputs=[(spec.inputs[0].name, spec.inputs[0].to_contract(x))],
+                                outputs=[(spec.outputs[0].name, expected)],
+                                weights=art.folder / fw.WEIGHTS_FILE, manifest=manifest)
+        for name in (artifacts.MODEL_FILE, f"{artifacts.TEST_DIR}/input_0.pb", fw.WEIGHTS_FILE):
+            if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
+                problems.append(f"{name} differs from a fresh export")
+    for key in ("contract", "tolerance", "opset", "task", *PROVENANCE):
+        if manifest.get(key) != m.get(key):
+            problems.append(f"manifest {key!r} differs from what the current code writes")
+    tol = verify.tolerances(m, "cpu")
+    for name, committed in art.outputs.items():
+        c = verify.compare(expected, committed, *tol[name], classifier=spec.task == "classification")
+        if not c.ok:
+            problems.append(f"native {name} differs from the committed test vector: {c.detail}")
+    return StaleCheck(label, "stale" if problems else "up to date", problems, EXIT_PARITY if problems else EXIT_OK)
+
+
+def fuzz_inputs(t, n: int, rng) -> np.ndarray:
+    """n random channels-last inputs drawn uniformly from `t`'s declared domain, then the edge
+    cases: all at the domain's low end, all at its high end, and a checkerboard of the two."""
+    shape = t.channels_last_shape
+    low, high = t.domain
+    random = rng.uniform(low, high, size=(n, *shape))
+    checker = np.indices(shape).sum(axis=0) % 2 * (high - low) + low
+    edges = np.stack([np.full(shape, low), np.full(shape, high), checker])
+    return np.concatenate([random, edges]).astype(t.dtype)
+
+
 def verify_live(model: str, *, out="exported_models", providers=("cpu",), required=(),
-                batch_sizes=LIVE_BATCH_SIZES) -> list[verify.Check]:
-    """Re-runs the native twins and their exports on fresh inputs at several batch sizes.
+                batch_sizes=LIVE_BATCH_SIZES, fuzz: int = 0, seed: int = 12345) -> list[verify.Check]:
+    """Re-runs the native twins and their exports on fresh inputs at several batch sizes, and
+    on `fuzz` random inputs plus the domain's edge values (see fuzz_inputs).
 
     The inputs are drawn uniformly from each input's declared domain, so they are new to both
     the model and the stored test vectors.
     """
     spec = registry.get(model)
-    rng = np.random.default_rng(12345)
+    rng = np.random.default_rng(seed)
     checks: list[verify.Check] = []
     for framework in registry.FRAMEWORKS:
         folder = Path(out) / model / framework
@@ -238,7 +324,6 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
         net = fw.build(spec)
         weights = folder / fw.WEIGHTS_FILE
         fw.load_weights(net, weights)
-        tol = art.manifest["tolerance"]
         for provider in dict.fromkeys((*providers, *required)):
             try:
                 sess = verify.session(art.model_bytes, provider)
@@ -247,13 +332,15 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
                 checks.append(verify.Check(model, framework, provider, "skipped" if skipped else "error",
                                            detail=str(exc), exit_code=0 if skipped else exc.exit_code))
                 continue
-            for n in batch_sizes:
-                t = spec.inputs[0]
-                x = rng.uniform(*t.domain, size=(n, *t.channels_last_shape)).astype(t.dtype)
+            t = spec.inputs[0]
+            batches = [rng.uniform(*t.domain, size=(n, *t.channels_last_shape)).astype(t.dtype) for n in batch_sizes]
+            if fuzz:
+                batches.append(fuzz_inputs(t, fuzz, rng))
+            for x in batches:
                 checks += verify.run_checks(
                     sess, {t.name: t.to_contract(x)}, {spec.outputs[0].name: fw.predict(net, spec, x)},
                     model=model, framework=framework, provider=provider,
-                    atol=tol["atol"], rtol=tol["rtol"], classifier=spec.task == "classification",
+                    tolerances=verify.tolerances(art.manifest, provider), classifier=spec.task == "classification",
                 )
     return checks
 

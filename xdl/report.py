@@ -23,7 +23,8 @@ def check_line(c: Check) -> str:
         return f"{c.status.upper():7} {where:14} {c.provider:5} {c.detail}"
     parts = [
         f"{c.status.upper():7} {where:14} {c.provider:5} {c.output} {c.shape}",
-        f"max_abs {_num(c.max_abs)}  max_rel {_num(c.max_rel)}  (atol {c.atol:g}, rtol {c.rtol:g})",
+        f"max_abs {_num(c.max_abs)}  p99 {_num(c.p99_abs)}  mean {_num(c.mean_abs)}  max_rel {_num(c.max_rel)}"
+        f"  (atol {c.atol:g}, rtol {c.rtol:g})",
     ]
     if c.argmax_total:
         parts.append(f"argmax {c.argmax_agree}/{c.argmax_total}")
@@ -48,7 +49,7 @@ def to_markdown(report: ParityReport) -> str:
     verdict = "passed" if report.exit_code == 0 else f"FAILED (exit {report.exit_code})"
     rows = []
     for c in report.checks:
-        errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.max_rel:.1e}"
+        errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.p99_abs:.1e} / {c.max_rel:.1e}"
         tol = "" if c.atol is None else f"{c.atol:g} / {c.rtol:g}"
         top1 = f"{c.argmax_agree}/{c.argmax_total}" if c.argmax_total else ""
         detail = c.detail.replace("|", "\\|")
@@ -58,7 +59,7 @@ def to_markdown(report: ParityReport) -> str:
         "",
         ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error")),
         "",
-        "| status | artifact | provider | output | max abs / max rel | atol / rtol | top-1 | detail |",
+        "| status | artifact | provider | output | max abs / p99 abs / max rel | atol / rtol | top-1 | detail |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
         "",

@@ -210,20 +210,36 @@ def export_onnx(model, spec, opset: int):
     puts a Transpose in front so the ONNX graph takes NCHW like the PyTorch export does.
     Returns the raw onnx.ModelProto; xdl.export canonicalises names and checks the contract.
     """
-    import tf2onnx
-
     signature = [
         tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in spec.inputs
     ]
+    nchw = [t.name for t in spec.inputs if t.layout == "NCHW"]
+    return export_module(model, signature, opset, inputs_as_nchw=nchw)
+
+
+def export_module(model, signature: list, opset: int, inputs_as_nchw: list[str] | None = None):
+    """Exports any Keras model called in inference mode, via tf2onnx.from_function."""
+    import tf2onnx
+
     if len(signature) == 1:
         forward = tf.function(lambda x: model(x, training=False))
     else:
         forward = tf.function(lambda *xs: model(list(xs), training=False))
-    nchw = [t.name for t in spec.inputs if t.layout == "NCHW"]
     proto, _ = tf2onnx.convert.from_function(
-        forward, input_signature=signature, opset=opset, inputs_as_nchw=nchw or None
+        forward, input_signature=signature, opset=opset, inputs_as_nchw=inputs_as_nchw or None
     )
     return proto
+
+
+def signature_for(inputs: list[np.ndarray], names: list[str]) -> list:
+    """A tf.function input signature from example arrays, with a dynamic batch dimension."""
+    return [tf.TensorSpec((None, *x.shape[1:]), x.dtype, name=n) for x, n in zip(inputs, names)]
+
+
+def run_module(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Any Keras model's outputs in inference mode, as numpy."""
+    out = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+    return [np.asarray(t) for t in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
 def versions() -> dict:

@@ -241,23 +241,35 @@ def export_onnx(model, spec, opset: int):
 
     Returns the raw onnx.ModelProto; xdl.export canonicalises names and checks the contract.
     """
-    net = inference_model(model, spec)
     example = tuple(
         torch.zeros((2, *t.shape[1:]), dtype=getattr(torch, t.dtype)) for t in spec.inputs
     )
+    return export_module(inference_model(model, spec), example, [t.name for t in spec.inputs],
+                         [t.name for t in spec.outputs], opset)
+
+
+def export_module(net: nn.Module, example: tuple, input_names: list[str], output_names: list[str], opset: int):
+    """Exports any module in eval mode, every input's first dimension dynamic ("batch")."""
     batch = torch.export.Dim("batch")
     with _quiet_exporter():
         program = torch.onnx.export(
-            net,
+            net.eval(),
             example,
             dynamo=True,
-            input_names=[t.name for t in spec.inputs],
-            output_names=[t.name for t in spec.outputs],
-            dynamic_shapes=tuple({0: batch} for _ in spec.inputs),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_shapes=tuple({0: batch} for _ in example),
             opset_version=opset,
             verbose=False,
         )
     return program.model_proto
+
+
+@torch.inference_mode()
+def run_module(net: nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """Any module's outputs in eval mode, as numpy (a tensor or a tuple of tensors)."""
+    out = net.eval()(*(torch.from_numpy(np.array(x)) for x in inputs))
+    return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
 @contextlib.contextmanager
@@ -271,6 +283,8 @@ def _quiet_exporter():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            # Every input's first axis is the same Dim("batch") on purpose; torch notes the sharing.
+            warnings.filterwarnings("ignore", message="# The axis name: batch will not be used")
             yield
     finally:
         logger.setLevel(level)

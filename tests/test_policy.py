@@ -1,0 +1,152 @@
+"""The tolerance policy, stale-artifact detection, sweeps, fuzzing, doctor, and properties of the
+comparison rule (hypothesis)."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from conftest import COMMITTED, ROOT
+from xdl import doctor, pipeline, registry, tolerance, verify
+from xdl.errors import InputError
+from xdl.spec import Tolerance
+
+
+def _xdl(*args):
+    return subprocess.run([sys.executable, "-m", "xdl", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=600)
+
+
+def test_every_policy_entry_has_a_reason_and_orders_sensibly():
+    for dtype, provider, kind, tol in tolerance.table():
+        assert tol.reason and 0 < tol.atol < 1 and 0 < tol.rtol < 1, (dtype, provider, kind)
+    fp32 = tolerance.tolerance_for("float32", "cpu", "probabilities")
+    assert fp32.atol <= tolerance.tolerance_for("float32", "cuda-tf32", "probabilities").atol
+    assert fp32.atol <= tolerance.tolerance_for("float16", "cpu", "probabilities").atol
+    assert tolerance.tolerance_for("float16", "cpu", "probabilities").atol <= tolerance.tolerance_for("int8", "cpu", "probabilities").atol
+    # unbounded outputs get a larger atol than bounded ones, everywhere
+    for dtype in ("float32", "float16", "int8"):
+        assert tolerance.tolerance_for(dtype, "cpu", "logits").atol > tolerance.tolerance_for(dtype, "cpu", "probabilities").atol
+
+
+def test_policy_rejects_unknowns_and_honours_overrides():
+    with pytest.raises(InputError, match="unknown provider"):
+        tolerance.tolerance_for("float32", "tpu", "logits")
+    with pytest.raises(InputError, match="unknown output kind"):
+        tolerance.tolerance_for("float32", "cpu", "poetry")
+    with pytest.raises(InputError, match="unknown dtype"):
+        tolerance.tolerance_for("bfloat16", "cpu", "logits")
+    override = Tolerance(3e-5, 2e-5, "a model that needs it, with a reason")
+    assert tolerance.tolerance_for("float32", "cpu", "logits", override) is override
+    # TF32 is a different precision: an fp32 override does not loosen or tighten it
+    assert tolerance.tolerance_for("float32", "cuda-tf32", "logits", override) is not override
+
+
+@pytest.mark.parametrize("model", registry.names())
+def test_manifests_record_the_policy(model):
+    for framework in registry.FRAMEWORKS:
+        m = json.loads((COMMITTED / model / framework / "manifest.json").read_text())
+        assert m["tolerance"] == tolerance.manifest_entry(registry.get(model))
+        assert m["tolerance"]["policy_version"] == tolerance.POLICY_VERSION
+
+
+def test_export_check_passes_on_the_committed_artifacts():
+    r = _xdl("export", "--check")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("up to date") == 2 * len(registry.names())
+
+
+def test_export_check_catches_a_stale_artifact(tmp_path):
+    shutil.copytree(COMMITTED / "mlp", tmp_path / "mlp")
+    folder = tmp_path / "mlp" / "keras"
+    m = json.loads((folder / "manifest.json").read_text())
+    m["tolerance"]["policy_version"] = 0  # as if exported under an older policy
+    (folder / "manifest.json").write_text(json.dumps(m))
+    result = pipeline.check_export(folder)
+    assert result.status == "stale" and result.exit_code == 1
+    assert any("tolerance" in p for p in result.problems)
+
+
+def test_export_check_says_when_versions_differ(tmp_path):
+    shutil.copytree(COMMITTED / "mlp", tmp_path / "mlp")
+    folder = tmp_path / "mlp" / "torch"
+    m = json.loads((folder / "manifest.json").read_text())
+    m["versions"]["torch"] = "1.0.0"
+    (folder / "manifest.json").write_text(json.dumps(m))
+    result = pipeline.check_export(folder)
+    assert result.status == "cannot check" and result.exit_code == 3
+    assert "torch 1.0.0 ->" in result.problems[0]
+
+
+def test_batch_sweep_and_fuzz(quick):
+    report = verify.verify_paths([quick.out / "cnn"], providers=("cpu",), batch_sizes=(1, 3, 100))
+    assert sorted({c.batch_size for c in report.checks}) == [1, 3, 100]  # 100 repeats the 64 stored rows
+    assert report.exit_code == 0
+    checks = pipeline.verify_live("cnn", out=quick.out, providers=("cpu",), batch_sizes=(2,), fuzz=5)
+    assert sorted({c.batch_size for c in checks}) == [2, 5 + 3]  # 5 random + 3 edge inputs
+    assert all(c.status == "pass" for c in checks)
+
+
+def test_fuzz_inputs_cover_the_domain_edges():
+    t = registry.get("cnn").inputs[0]
+    x = pipeline.fuzz_inputs(t, 4, np.random.default_rng(0))
+    assert x.shape == (7, 32, 32, 3) and x.dtype == np.float32
+    assert (x[4] == 0).all() and (x[5] == 1).all() and set(np.unique(x[6])) == {0.0, 1.0}
+    assert 0 <= x.min() and x.max() <= 1
+
+
+def test_doctor_reports_versions_providers_and_limits():
+    r = _xdl("doctor")
+    assert r.returncode == 0, r.stdout
+    for word in ("onnxruntime", "tf2onnx", "torch", "providers:", "CUDA:", "opset"):
+        assert word in r.stdout
+    opset, ir = doctor.ort_limits()
+    assert opset >= doctor.REQUIRED_OPSET and ir >= 8
+
+
+def test_doctor_knows_the_bad_combinations():
+    good = doctor.versions()
+    assert not [f for f in doctor.findings(good, {}, 21) if f.level == "problem"]
+    bad = {**good, "onnxruntime": "1.20.0", "onnxruntime-gpu": "1.20.0", "onnx": "1.16.0", "keras": "2.15.0"}
+    messages = " ".join(f.message for f in doctor.findings(bad, {"KERAS_BACKEND": "jax"}, 17) if f.level == "problem")
+    for needle in ("onnxruntime-gpu", "onnx 1.16.0", "opset <= 17", "KERAS_BACKEND=jax", "Keras 2"):
+        assert needle in messages
+
+
+finite = st.floats(-1e3, 1e3, allow_nan=False, width=32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.integers(1, 40), elements=finite))
+def test_compare_accepts_what_the_rule_accepts(e):
+    atol, rtol = 1e-5, 1e-5
+    # a perturbation that is, element-wise, within atol + rtol*|e| (with room for rounding)
+    a = (e + 0.5 * (atol + rtol * np.abs(e))).astype(np.float32)
+    c = verify.compare(a, e, atol, rtol, classifier=False)
+    assert c.ok and c.max_abs <= atol + rtol * float(np.abs(e).max()) + 1e-6
+    assert verify.compare(e, e, atol, rtol, classifier=False).max_abs == 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, st.integers(2, 40), elements=finite), st.integers(0, 1000))
+def test_compare_rejects_one_element_beyond(e, where):
+    atol, rtol = 1e-5, 1e-5
+    a = e.copy()
+    i = where % len(e)
+    a[i] = np.float32(e[i] + 3 * (atol + rtol * abs(float(e[i]))) + 1e-4)
+    c = verify.compare(a, e, atol, rtol, classifier=False)
+    assert not c.ok and "1 of" in c.detail
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.integers(1, 9), st.integers(0, 2**31 - 1))
+def test_ort_matches_native_on_any_input_in_the_domain(quick, n, seed):
+    """Random batch sizes and inputs drawn from the declared domain: the torch export of mlp."""
+    checks = pipeline.verify_live("mlp", out=quick.out, providers=("cpu",), batch_sizes=(n,), seed=seed)
+    assert all(c.status == "pass" for c in checks)

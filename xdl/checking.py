@@ -1,0 +1,125 @@
+"""Parity checks for your own models: export a torch.nn.Module or keras.Model to ONNX, run it on
+ONNX Runtime per provider, and compare with the native outputs under the tolerance policy.
+
+    import xdl
+    report = xdl.check(my_module, np.random.rand(8, 3, 32, 32).astype("float32"))
+
+The ONNX graph takes the inputs exactly as the model does (no layout change), named input_0,
+input_1, ... with a dynamic batch dimension; its outputs are named output_0, output_1, ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from xdl import contract, frameworks, tolerance, verify
+from xdl.errors import InputError, ParityError, XdlError
+from xdl.spec import ModelSpec, TensorSpec, Tolerance
+
+OPSET = 18
+
+
+def framework_of(model) -> str:
+    """"torch" or "keras", judged by the model's class (without importing either)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(model, torch.nn.Module):
+        return "torch"
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(model, keras.Model):
+        return "keras"
+    raise InputError(f"xdl.check takes a torch.nn.Module or a keras.Model, not {type(model).__name__}")
+
+
+def _as_arrays(example_inputs) -> list[np.ndarray]:
+    inputs = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
+    arrays = []
+    for i, x in enumerate(inputs):
+        if not isinstance(x, np.ndarray):
+            raise InputError(f"example input {i} is a {type(x).__name__}; pass numpy arrays")
+        if x.ndim < 1 or len(x) < 1:
+            raise InputError(f"example input {i} has shape {x.shape}; the first dimension is the batch")
+        if x.dtype not in (np.float32, np.int64, np.int32):
+            raise InputError(f"example input {i} is {x.dtype}; use float32 (or int64/int32 for ids)")
+        if x.dtype == np.float32 and not np.isfinite(x).all():
+            raise InputError(f"example input {i} holds NaN or Inf; parity needs finite inputs")
+        arrays.append(x)
+    if len({len(x) for x in arrays}) > 1:
+        raise InputError(f"example inputs disagree on the batch size: {[len(x) for x in arrays]}")
+    return arrays
+
+
+def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
+          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.ParityReport:
+    """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
+
+    Args:
+        model: a torch.nn.Module or a keras.Model (called in inference mode).
+        example_inputs: a numpy array, or a tuple of them, as the model takes them (batch first).
+        providers: ORT providers to check ("cpu", "cuda", "cuda-tf32"); one without a usable
+            runtime is reported as skipped, unless it is also in `required`.
+        kind: what the outputs are ("probabilities", "logits", "regression", "reconstruction"),
+            which picks the tolerance (xdl/tolerance.py); "logits" suits unbounded outputs.
+        tolerance_override: replaces the policy's float32 numbers (give a reason).
+        raise_on_failure: raise ParityError (or the environment error) unless everything passed.
+
+    Returns:
+        The ParityReport: per provider, batch size and output, errors against the tolerance.
+
+    Raises:
+        InputError: not a supported model, or bad example inputs.
+        ParityError / EnvironmentProblem: with raise_on_failure, when the report is not clean.
+    """
+    from xdl import report
+
+    framework = framework_of(model)
+    fw = frameworks.load(framework)
+    inputs = _as_arrays(example_inputs)
+    names = [f"input_{i}" for i in range(len(inputs))]
+    expected = fw.run_module(model, inputs)
+    spec = ModelSpec(
+        name=type(model).__name__, task="custom", summary=f"user {framework} model {type(model).__name__}",
+        inputs=tuple(TensorSpec(n, (None, *x.shape[1:]), x.dtype.name) for n, x in zip(names, inputs)),
+        outputs=tuple(TensorSpec(f"output_{i}", (None, *y.shape[1:]), y.dtype.name, kind=kind)
+                      for i, y in enumerate(expected)),
+        num_classes=0, head="", dataset="", datasets=(), train=None, param_count=0,
+        tolerance_override=tolerance_override,
+    )
+    if framework == "torch":
+        import torch
+
+        proto = fw.export_module(model, tuple(torch.from_numpy(x) for x in inputs), names,
+                                 [t.name for t in spec.outputs], OPSET)
+    else:
+        proto = fw.export_module(model, fw.signature_for(inputs, names), OPSET)
+    model_bytes = contract.apply(proto, spec, {"xdl.model": spec.name, "xdl.framework": framework}).SerializeToString()
+
+    result = verify.ParityReport()
+    batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
+    for provider in dict.fromkeys((*providers, *required)):
+        if provider not in verify.PROVIDERS:
+            raise InputError(f"unknown provider {provider!r}; use one of: {', '.join(verify.PROVIDERS)}")
+        try:
+            sess = verify.session(model_bytes, provider)
+        except XdlError as exc:
+            skipped = exc.exit_code == 3 and provider not in required
+            result.checks.append(verify.Check(spec.name, framework, provider, "skipped" if skipped else "error",
+                                              detail=str(exc), exit_code=0 if skipped else exc.exit_code))
+            continue
+        tols = {t.name: (lambda tol: (tol.atol, tol.rtol))(tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override))
+                for t in spec.outputs}
+        for n in batches:
+            result.checks += verify.run_checks(
+                sess, {name: x[:n] for name, x in zip(names, inputs)},
+                {t.name: y[:n] for t, y in zip(spec.outputs, expected)},
+                model=spec.name, framework=framework, provider=provider, tolerances=tols,
+                classifier=kind == "probabilities",
+            )
+    if raise_on_failure and result.exit_code:
+        failed = [c for c in result.checks if c.exit_code]
+        error = ParityError(f"{spec.name}: {len(failed)} check(s) failed; first: {report.check_line(failed[0]).strip()}")
+        error.exit_code = result.exit_code
+        error.report = result
+        raise error
+    return result
