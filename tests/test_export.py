@@ -63,3 +63,13 @@ def test_export_without_training_is_refused(tmp_path):
 
     with pytest.raises(InputError, match="xdl train mlp --framework torch"):
         pipeline.export("mlp", "torch", runs=tmp_path / "none", out=tmp_path / "out")
+
+
+@pytest.mark.parametrize("model,framework", PAIRS)
+def test_exports_carry_no_machine_paths(quick, model, framework):
+    """Exporters' debug metadata (stack traces) named the exporting machine's files."""
+    from conftest import ROOT
+
+    data = (quick.out / model / framework / "model.onnx").read_bytes()
+    for leak in (str(ROOT).encode(), b"site-packages", b"stack_trace", str(quick.out).encode()):
+        assert leak not in data, leak

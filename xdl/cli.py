@@ -168,6 +168,26 @@ def _shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def cmd_bench(args) -> int:
+    from xdl import bench
+
+    models = registry.names() if args.all else _models(args.model)
+    if not models:
+        raise XdlError("name the model(s) to benchmark, or pass --all")
+    reps = 20 if args.quick else args.reps
+    result = bench.run(models, batch_sizes=_batch_sizes(args.batch_sizes), providers=_providers(args.providers),
+                       reps=reps, out=args.out, torch_compile=args.compile, training=not args.quick,
+                       sweep=not args.quick)
+    print(bench.render(result))
+    if args.json:
+        _write_json(args.json, result)
+        print(f"json: {args.json}")
+    if args.plot:
+        bench.plot(result, args.plot)
+        print(f"chart: {args.plot}")
+    return EXIT_OK
+
+
 def cmd_doctor(args) -> int:
     from xdl import doctor
 
@@ -386,6 +406,19 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0, help="seed of the random inputs (uniform in [0, 1))")
     report_options(sp)
     sp.set_defaults(func=cmd_check)
+
+    sp = command("bench", "latency and throughput: Keras, PyTorch and ONNX Runtime side by side")
+    sp.add_argument("model", nargs="*", metavar="MODEL")
+    sp.add_argument("--all", action="store_true", help="every registered model")
+    sp.add_argument("--out", default="exported_models", help="artifact root (default: exported_models)")
+    sp.add_argument("--providers", default="cpu,cuda", help="ORT providers (default: cpu,cuda; CUDA uses I/O binding)")
+    sp.add_argument("--batch-sizes", default="1,64", help="comma-separated (default: 1,64)")
+    sp.add_argument("--reps", type=int, default=200, help="timed calls per path (default: 200)")
+    sp.add_argument("--compile", action="store_true", help="also time torch.compile (compiles for minutes)")
+    sp.add_argument("--quick", action="store_true", help="20 reps, no training or ORT-options sweep (CI)")
+    sp.add_argument("--json", help="write the results as JSON here")
+    sp.add_argument("--plot", help="write a latency chart (PNG) here")
+    sp.set_defaults(func=cmd_bench)
 
     sp = command("all", "train, export and verify every model in both frameworks")
     common(sp, models=False)

@@ -45,6 +45,7 @@ def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelP
             batch.Clear()
             batch.dim_param = "batch"
     _canonical_names(graph)
+    _strip_debug_metadata(graph)
     graph.name = spec.name
     # tf2onnx writes run-specific text here; a fixed description keeps exports byte-identical.
     graph.doc_string = f"xdl {spec.name}: {spec.summary}"
@@ -84,6 +85,21 @@ def _canonical_names(graph: onnx.GraphProto) -> None:
     infos = sorted(graph.value_info, key=lambda v: v.name)
     del graph.value_info[:]
     graph.value_info.extend(infos)
+
+
+def _strip_debug_metadata(graph: onnx.GraphProto) -> None:
+    """Drops exporters' per-node and per-value metadata (torch.onnx records stack traces with
+    absolute paths of the machine that exported): it made exports differ between checkouts and
+    leaked the exporting machine's paths into shipped files. The model's own metadata stays."""
+    del graph.metadata_props[:]
+    for value in (*graph.input, *graph.output, *graph.value_info, *graph.initializer):
+        del value.metadata_props[:]
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+        for attribute in node.attribute:
+            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                _strip_debug_metadata(sub)
 
 
 def _rename_all(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
