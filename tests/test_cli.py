@@ -97,8 +97,9 @@ def test_export_before_training_exits_2(tmp_path):
 def test_verify_committed_artifacts_exits_0():
     r = xdl("verify", "exported_models", "--providers", "cpu")
     assert r.returncode == 0, r.stdout + r.stderr
-    # 4 artifacts x 4 batch sizes (1, 2, 7, 64), cut from the stored real test samples
-    assert r.stdout.count("PASS") == 16 and "FAILED" not in r.stdout
+    # every artifact (variants included) x 4 batch sizes (1, 2, 7, 64), cut from the stored samples
+    artifacts = len(list(COMMITTED.rglob("manifest.json")))
+    assert r.stdout.count("PASS") == 4 * artifacts and "FAILED" not in r.stdout
 
 
 def test_verify_tampered_copy_exits_2(tmp_path):
@@ -146,8 +147,9 @@ def test_verify_reports_json_markdown_and_junit(tmp_path):
         assert r.returncode == 2, r.stderr  # the tampered torch artifact
         assert f"{fmt} report:" in r.stdout
     report = json.loads((tmp_path / "r.json").read_text())
-    # mlp/keras passes at 4 batch sizes; the tampered mlp/torch is one error
-    assert report["exit_code"] == 2 and report["summary"]["pass"] == 4 and report["summary"]["error"] == 1
+    # every intact artifact (mlp/keras and mlp's variants) passes at 4 batch sizes; mlp/torch is one error
+    intact = len(list((tmp_path / "art").rglob("manifest.json"))) - 1
+    assert report["exit_code"] == 2 and report["summary"]["pass"] == 4 * intact and report["summary"]["error"] == 1
     md = (tmp_path / "r.md").read_text()
     assert md.startswith("### xdl verify: FAILED (exit 2)") and "| pass | mlp/keras | cpu | probs |" in md
     suite = ET.parse(tmp_path / "r.xml").getroot().find("testsuite")
@@ -155,7 +157,7 @@ def test_verify_reports_json_markdown_and_junit(tmp_path):
     assert int(suite.get("tests")) == len(cases) == len(report["checks"])
     assert int(suite.get("errors")) == sum(c.find("error") is not None for c in cases) == 1
     assert int(suite.get("skipped")) == sum(c.find("skipped") is not None for c in cases)
-    assert {c.get("classname") for c in cases} == {"xdl.mlp.keras", "xdl.mlp.torch"}
+    assert {"xdl.mlp.keras", "xdl.mlp.torch"} <= {c.get("classname") for c in cases}
     error = next(c for c in cases if c.find("error") is not None).find("error")
     assert "output_0.pb" in error.get("message")
 
@@ -166,3 +168,21 @@ def test_verify_report_to_an_unwritable_place_exits_2(tmp_path):
     r = xdl("verify", "exported_models", "--providers", "cpu", "--report", "junit", "--output", blocker / "r.xml")
     assert r.returncode == 2
     assert "cannot write the report" in _one_clean_line(r)
+
+
+def test_bench_runs_and_reports(tmp_path):
+    """Benchmarks are measured, never asserted: this checks that bench runs and reports."""
+    r = xdl("bench", "mlp", "--quick", "--batch-sizes", "1,4", "--providers", "cpu,cuda",
+            "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads((tmp_path / "b.json").read_text())
+    paths = {t["path"] for t in result["timings"]}
+    assert {"keras model(x)", "keras tf.function", "keras predict", "torch eager",
+            "ort-cpu[keras]", "ort-cpu[torch]"} <= paths
+    assert {t["batch"] for t in result["timings"]} == {1, 4}
+    assert all(t["p50_ms"] > 0 and t["p90_ms"] >= t["p50_ms"] for t in result["timings"])
+    assert len(result["targets"]) == 3  # the three batch-1 ratios; the batch-64 one needs batch 64
+    assert result["environment"]["versions"]["onnxruntime"]
+    if not verify.provider_status("cuda")[0]:
+        assert "mlp ort-cuda[torch]" in result["skipped"]
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"

@@ -59,7 +59,8 @@ def test_manifests_record_the_policy(model):
 def test_export_check_passes_on_the_committed_artifacts():
     r = _xdl("export", "--check")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.count("up to date") == 2 * len(registry.names())
+    assert r.stdout.count("up to date") == len(list(COMMITTED.rglob("manifest.json")))
+    assert r.stdout.count("up to date") >= 2 * len(registry.names())
 
 
 def test_export_check_catches_a_stale_artifact(tmp_path):
@@ -150,3 +151,37 @@ def test_ort_matches_native_on_any_input_in_the_domain(quick, n, seed):
     """Random batch sizes and inputs drawn from the declared domain: the torch export of mlp."""
     checks = pipeline.verify_live("mlp", out=quick.out, providers=("cpu",), batch_sizes=(n,), seed=seed)
     assert all(c.status == "pass" for c in checks)
+
+
+@pytest.mark.parametrize("variant", ["fp16", "int8", "int8-static"])
+def test_variants_are_judged_written_and_reproducible(quick, variant):
+    folder, summary = pipeline.export_variant("mlp", "torch", variant, out=quick.out)
+    assert summary["within_tolerance"] and folder is not None, summary
+    assert summary["bytes"] < summary["bytes_fp32"]  # half (fp16) or a quarter (int8) of the weights
+    assert summary["speedup_b1"] > 0 and 0 <= summary["test_accuracy"] <= 1
+    m = json.loads((folder / "manifest.json").read_text())
+    dtype = {"fp16": "float16"}.get(variant, "int8")
+    assert m["variant"]["dtype"] == dtype
+    assert m["tolerance"]["outputs"]["probs"]["cpu"] == tolerance.tolerance_for(dtype, "cpu", "probabilities").to_json()
+    assert m["contract"] == json.loads((quick.out / "mlp" / "torch" / "manifest.json").read_text())["contract"]
+    checks = verify.verify_artifact(folder)
+    assert checks and all(c.status == "pass" and c.framework == f"torch-{variant}" for c in checks)
+    assert pipeline.check_export(folder).status == "up to date"
+
+
+def test_a_variant_beyond_its_tolerance_is_not_written(quick, monkeypatch):
+    exact = Tolerance(1e-9, 0.0, "stricter than int8 can be")
+    monkeypatch.setattr(tolerance, "_INT8", exact)
+    folder, summary = pipeline.export_variant("mlp", "keras", "int8", out=quick.out)
+    assert folder is None and not summary["within_tolerance"] and "beyond" in summary["detail"]
+    assert not (quick.out / "mlp" / "keras-int8").exists()
+
+
+def test_a_variant_of_another_base_is_stale(quick, tmp_path):
+    shutil.copytree(quick.out / "mlp", tmp_path / "mlp")
+    folder, _ = pipeline.export_variant("mlp", "torch", "fp16", out=tmp_path)
+    other = json.loads((folder / "manifest.json").read_text())
+    other["variant"]["base_model_sha256"] = "0" * 64
+    (folder / "manifest.json").write_text(json.dumps(other))
+    result = pipeline.check_export(folder)
+    assert result.status == "stale" and "another" in result.problems[0]

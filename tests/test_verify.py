@@ -64,10 +64,11 @@ def test_unknown_provider():
 def test_committed_artifacts_verify_on_cpu():
     report = verify.verify_paths([COMMITTED], providers=("cpu",))
     labels = {(c.model, c.framework) for c in report.checks}
-    assert labels == {(m, f) for m in registry.names() for f in registry.FRAMEWORKS}
+    assert labels >= {(m, f) for m in registry.names() for f in registry.FRAMEWORKS}
     for c in report.checks:
         assert c.status == "pass", c
-        assert c.max_abs <= 1e-5
+        if c.framework in registry.FRAMEWORKS:  # float32 exports; variants have their own tolerance
+            assert c.max_abs <= 1e-5
     assert report.exit_code == 0
 
 

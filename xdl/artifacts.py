@@ -45,18 +45,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def write(
     folder: Path,
     *,
-    model: onnx.ModelProto,
+    model: onnx.ModelProto | bytes,
     inputs: list[tuple[str, np.ndarray]],
     outputs: list[tuple[str, np.ndarray]],
-    weights: Path,
+    weights: Path | None,
     manifest: dict,
 ) -> Path:
     """Writes one artifact folder atomically and returns it.
 
     `manifest` gets the file list (sha256, bytes) added; everything else in it is the caller's.
+    `weights` is None for a variant, whose weights live only in its model.onnx.
     """
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -65,12 +70,13 @@ def write(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / TEST_DIR).mkdir(parents=True)
-        (tmp / MODEL_FILE).write_bytes(model.SerializeToString())
+        (tmp / MODEL_FILE).write_bytes(model if isinstance(model, bytes) else model.SerializeToString())
         for kind, tensors in (("input", inputs), ("output", outputs)):
             for i, (name, array) in enumerate(tensors):
                 proto = numpy_helper.from_array(np.ascontiguousarray(array), name=name)
                 (tmp / TEST_DIR / f"{kind}_{i}.pb").write_bytes(proto.SerializeToString())
-        shutil.copyfile(weights, tmp / weights.name)
+        if weights is not None:
+            shutil.copyfile(weights, tmp / weights.name)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         manifest = {
             **manifest,
@@ -123,7 +129,13 @@ class Artifact:
 
     @property
     def label(self) -> str:
-        return f"{self.manifest['model']}/{self.manifest['framework']}"
+        return f"{self.manifest['model']}/{flavour(self.manifest)}"
+
+
+def flavour(manifest: dict) -> str:
+    """"keras", "torch", or a variant such as "torch-int8"."""
+    variant = manifest.get("variant")
+    return f"{manifest['framework']}-{variant['name']}" if variant else manifest["framework"]
 
 
 def read_manifest(folder: Path) -> dict:

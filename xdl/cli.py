@@ -83,6 +83,19 @@ def cmd_export(args) -> int:
         return code
     if not args.model:
         raise XdlError("name the model(s) to export, or 'all' (or pass --check)")
+    if args.variant:
+        code = EXIT_OK
+        for model in _models(args.model):
+            for framework in _frameworks(args.framework):
+                folder, s = pipeline.export_variant(model, framework, args.variant, out=args.out, data_dir=args.data_dir)
+                verdict = f"written to {folder}" if folder else f"NOT written: {s['detail']}"
+                print(f"{model}/{framework}-{args.variant}: max abs {s['max_abs']:.1e} vs atol {s['tolerance']['atol']:g} "
+                      f"({'within' if s['within_tolerance'] else 'beyond'} tolerance); test accuracy "
+                      f"{s['test_accuracy_fp32']:.4f} -> {s['test_accuracy']:.4f} ({s['accuracy_change'] * 100:+.1f} points); "
+                      f"ORT CPU speed-up x{s['speedup_b1']:.2f} at batch 1, x{s['speedup_b64']:.2f} at 64; "
+                      f"{s['bytes'] // 1024} KiB vs {s['bytes_fp32'] // 1024} KiB; {verdict}")
+                code = max(code, EXIT_OK if folder else EXIT_PARITY)
+        return code
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
             folder = pipeline.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir)
@@ -348,6 +361,9 @@ def parser() -> argparse.ArgumentParser:
     common(sp, models=False)
     sp.add_argument("model", nargs="*", metavar="MODEL", help="model name(s), or 'all'")
     sp.add_argument("--framework", choices=("keras", "torch", "both"), default="both")
+    sp.add_argument("--variant", choices=("fp16", "int8", "int8-static"),
+                    help="make a deployment variant of the committed float32 artifact (written only if "
+                    "within its tolerance)")
     sp.add_argument("--check", action="store_true",
                     help="re-export the committed artifacts from their own weights into a temporary "
                     "folder and fail (exit 1) if they differ: stale artifacts")

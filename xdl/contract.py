@@ -82,7 +82,10 @@ def _canonical_names(graph: onnx.GraphProto) -> None:
     ordered = sorted(graph.initializer, key=lambda t: first_use.get(t.name, len(first_use)))
     del graph.initializer[:]
     graph.initializer.extend(ordered)
-    infos = sorted(graph.value_info, key=lambda v: v.name)
+    # value_info restating an initializer's shape is redundant (the initializer has its dims) and
+    # goes stale when a tool rewrites the weight in place, as onnxruntime.quantization does.
+    initializer_names = {t.name for t in graph.initializer}
+    infos = sorted((v for v in graph.value_info if v.name not in initializer_names), key=lambda v: v.name)
     del graph.value_info[:]
     graph.value_info.extend(infos)
 

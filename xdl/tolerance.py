@@ -10,6 +10,9 @@ override the policy in its spec (`ModelSpec.tolerance_override`), with a reason.
 
 Version history:
     1  first policy (float32 CPU/CUDA/CUDA-TF32; float16; int8), 2026-11.
+    2  float16 5e-3 (was 1e-3, written before any float16 model had been measured): a float16
+       dot product of K terms accumulates about sqrt(K) roundings, K = 576 in cnn's conv3;
+       measured 1.2e-4 (mlp) to 2.6e-3 (cnn) on probabilities. 2026-11.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 from xdl.errors import InputError
 from xdl.spec import Tolerance
 
-POLICY_VERSION = 1
+POLICY_VERSION = 2
 PROVIDERS = ("cpu", "cuda", "cuda-tf32")
 OUTPUT_KINDS = ("probabilities", "logits", "regression", "reconstruction")
 
@@ -39,9 +42,12 @@ _FP32_CUDA_UNBOUNDED = Tolerance(1e-4, 1e-5, "CUDA, TF32 off, unbounded outputs:
 # TF32 rounds matmul/conv inputs to 10 mantissa bits (epsilon 9.8e-4), as float16 does.
 _TF32 = Tolerance(1e-3, 1e-3, "CUDA with TF32 on: 10-bit mantissa in matmuls/convs, epsilon 9.8e-4")
 _TF32_UNBOUNDED = Tolerance(1e-2, 1e-3, "CUDA with TF32 on, unbounded outputs: atol scaled x10")
-# float16: unit roundoff 4.9e-4; a layer rounds its inputs and its output, so ~1e-3 per layer.
-_FP16 = Tolerance(1e-3, 1e-3, "float16: unit roundoff 4.9e-4, two roundings per layer")
-_FP16_UNBOUNDED = Tolerance(1e-2, 1e-3, "float16, unbounded outputs: atol scaled x10")
+# float16: unit roundoff 4.9e-4; a dot product of K terms accumulates ~sqrt(K) roundings (K = 576
+# in cnn's conv3: ~1e-2 relative before the softmax squeezes it). Measured on probabilities:
+# 1.2e-4 (mlp), 2.6e-3 (cnn). A wrong layer still differs by far more.
+_FP16 = Tolerance(5e-3, 5e-3, "float16: unit roundoff 4.9e-4, ~sqrt(K) roundings per K-term dot product; "
+                  "measured <= 2.6e-3")
+_FP16_UNBOUNDED = Tolerance(5e-2, 5e-3, "float16, unbounded outputs: atol scaled x10")
 # int8 (dynamic quantization): weights and activations on 255 levels of their range, so a step of
 # ~0.4% of the range; probabilities move by a few hundredths. Accuracy is reported beside it.
 _INT8 = Tolerance(5e-2, 5e-2, "int8: 255 levels per tensor range; judge it by accuracy too")
@@ -76,14 +82,16 @@ def tolerance_for(dtype: str, provider: str, kind: str, override: Tolerance | No
     raise InputError(f"unknown dtype {dtype!r}; the policy knows float32, float16, int8")
 
 
-def manifest_entry(spec) -> dict:
-    """What an artifact records: the policy version and, per output and provider, the numbers."""
+def manifest_entry(spec, dtype: str | None = None) -> dict:
+    """What an artifact records: the policy version and, per output and provider, the numbers.
+
+    `dtype` is the precision the model computes in when it is not its outputs' (a variant)."""
     override = spec.tolerance_override
     return {
         "policy_version": POLICY_VERSION,
         "override": None if override is None else override.to_json(),
         "outputs": {
-            t.name: {p: tolerance_for(t.dtype, p, t.kind, override).to_json() for p in PROVIDERS}
+            t.name: {p: tolerance_for(dtype or t.dtype, p, t.kind, override).to_json() for p in PROVIDERS}
             for t in spec.outputs
         },
     }

@@ -235,21 +235,22 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
     except XdlError as exc:
         return [Check(*label, provider="-", status="error", detail=str(exc), exit_code=exc.exit_code)]
     m = art.manifest
+    flavour = artifacts.flavour(m)
     checks = []
     for provider in providers:
         try:
             sess = session(art.model_bytes, provider)
         except XdlError as exc:
             if exc.exit_code == EXIT_ENVIRONMENT and provider not in required:
-                checks.append(Check(m["model"], m["framework"], provider, "skipped", detail=str(exc)))
+                checks.append(Check(m["model"], flavour, provider, "skipped", detail=str(exc)))
             else:
-                checks.append(Check(m["model"], m["framework"], provider, "error", detail=str(exc),
+                checks.append(Check(m["model"], flavour, provider, "error", detail=str(exc),
                                     exit_code=exc.exit_code))
             continue
         for n in batch_sizes:
             checks += run_checks(
                 sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
-                framework=m["framework"], provider=provider, tolerances=tolerances(m, provider),
+                framework=flavour, provider=provider, tolerances=tolerances(m, provider),
                 classifier=m.get("task") == "classification",
             )
     return checks
