@@ -13,10 +13,13 @@ from xdl import __version__, registry
 from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError
 
 EXIT_CODES = """exit codes:
-  0  everything checked passed
-  1  a parity check failed
-  2  bad usage or input (unknown model, missing data set, corrupt or tampered artifact)
-  3  environment (a required framework or execution provider is missing)
+    0  everything checked passed (a provider that could not run is reported as skipped)
+    1  a parity check failed: outputs beyond tolerance, I/O names or shapes differ, training
+       parity diverged, a stale artifact (export --check), a variant beyond its tolerance
+    2  bad usage or input: unknown model or data set, missing data files, a corrupt, truncated,
+       tampered or linked artifact, no trained run to export
+    3  environment: a framework or a --require'd provider missing, a doctor problem, export
+       --check under other framework versions than the artifacts were made with
   130  interrupted (Ctrl-C); finished artifacts stay intact"""
 
 
