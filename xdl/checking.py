@@ -107,8 +107,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
             result.checks.append(verify.Check(spec.name, framework, provider, "skipped" if skipped else "error",
                                               detail=str(exc), exit_code=0 if skipped else exc.exit_code))
             continue
-        tols = {t.name: (lambda tol: (tol.atol, tol.rtol))(tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override))
-                for t in spec.outputs}
+        tols = {t.name: tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override).pair for t in spec.outputs}
         for n in batches:
             result.checks += verify.run_checks(
                 sess, {name: x[:n] for name, x in zip(names, inputs)},

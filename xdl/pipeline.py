@@ -261,7 +261,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     proto.metadata_props.append(onnx.StringStringEntryProto(key="xdl.variant", value=variant))
     model_bytes = proto.SerializeToString()
 
-    tols = {o.name: (lambda tol: (tol.atol, tol.rtol))(tolerance.tolerance_for(dtype, "cpu", o.kind)) for o in spec.outputs}
+    tols = {o.name: tolerance.tolerance_for(dtype, "cpu", o.kind).pair for o in spec.outputs}
     checks = verify.run_checks(verify.session(model_bytes, "cpu"), base.inputs, base.outputs, model=model,
                                framework=f"{framework}-{variant}", provider="cpu", tolerances=tols,
                                classifier=spec.task == "classification")

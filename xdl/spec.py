@@ -62,6 +62,11 @@ class Tolerance:
     rtol: float  # relative part: what matters for large values
     reason: str  # why these numbers; printed in the docs and recorded in manifests
 
+    @property
+    def pair(self) -> tuple[float, float]:
+        """(atol, rtol), as xdl.verify's checks take them."""
+        return self.atol, self.rtol
+
     def to_json(self) -> dict:
         return {"atol": self.atol, "rtol": self.rtol, "reason": self.reason}
 
