@@ -93,6 +93,118 @@ class DenseAfterFlatten(Transform):
         return [hwc.reshape(-1, out), bias]
 
 
+class Conv1D(Transform):
+    """Keras Conv1D kernel (k, in, out) <-> PyTorch Conv1d weight (out, in, k)."""
+
+    def to_torch(self, arrays):
+        kernel, bias = arrays
+        return [kernel.transpose(2, 1, 0), bias]
+
+    def to_keras(self, arrays):
+        weight, bias = arrays
+        return [weight.transpose(2, 1, 0), bias]
+
+
+class Conv2DTranspose(Transform):
+    """Keras Conv2DTranspose kernel (kh, kw, out, in) <-> PyTorch ConvTranspose2d (in, out, kh, kw).
+
+    Both are the gradient of a cross-correlation, so no spatial flip; Keras stores the transpose's
+    kernel with out before in, as the forward convolution it undoes would.
+    """
+
+    def to_torch(self, arrays):
+        kernel, bias = arrays
+        return [kernel.transpose(3, 2, 0, 1), bias]
+
+    def to_keras(self, arrays):
+        weight, bias = arrays
+        return [weight.transpose(2, 3, 1, 0), bias]
+
+
+class Embedding(Transform):
+    """Keras Embedding (vocabulary, dim) and PyTorch Embedding (vocabulary, dim): the same table."""
+
+    torch_suffixes = ("weight",)
+
+    def to_torch(self, arrays):
+        return list(arrays)
+
+    def to_keras(self, arrays):
+        return list(arrays)
+
+
+class BatchNorm(Transform):
+    """Keras [gamma, beta, moving_mean, moving_variance] <-> PyTorch weight, bias, running_mean,
+    running_var (and num_batches_tracked, a counter Keras has no use for: 0 on the way in).
+
+    The weights port exactly; the hyperparameters do not travel with them and must be set in the
+    PyTorch twin: eps 1e-3 (Keras) vs 1e-5 (PyTorch's default), and momentum 0.99 in Keras means
+    0.01 in PyTorch, which weighs the new batch instead of the old average (default 0.1).
+    """
+
+    torch_suffixes = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+    def to_torch(self, arrays):
+        gamma, beta, mean, variance = arrays
+        return [gamma, beta, mean, variance, np.array(0, dtype=np.int64)]
+
+    def to_keras(self, arrays):
+        weight, bias, mean, variance, _ = arrays
+        return [weight, bias, mean, variance]
+
+
+_RNN = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+class LSTM(Transform):
+    """Keras LSTM kernel (in, 4u), recurrent_kernel (u, 4u), one bias (4u) <-> PyTorch
+    weight_ih (4u, in), weight_hh (4u, u) and two biases, gates in the same order (i, f, c, o).
+
+    PyTorch adds bias_ih and bias_hh; Keras has one bias. Keras -> PyTorch puts it in bias_ih with
+    bias_hh zero; PyTorch -> Keras sums the two. The function is the same both ways; a PyTorch
+    -> Keras -> PyTorch trip moves all the bias into bias_ih (the sum is kept, the split is not).
+    """
+
+    torch_suffixes = _RNN
+
+    def to_torch(self, arrays):
+        kernel, recurrent, bias = arrays
+        return [kernel.T, recurrent.T, bias, np.zeros_like(bias)]
+
+    def to_keras(self, arrays):
+        w_ih, w_hh, b_ih, b_hh = arrays
+        return [w_ih.T, w_hh.T, b_ih + b_hh]
+
+
+class GRU(Transform):
+    """Keras GRU (reset_after=True, Keras 3's default) <-> PyTorch GRU.
+
+    Same equations (the reset gate applied after the recurrent matmul), but the gates are stored in
+    another order: Keras z, r, h (update, reset, candidate); PyTorch r, z, n. Keras's bias is
+    (2, 3u): row 0 the input bias, row 1 the recurrent bias, PyTorch's bias_ih and bias_hh.
+    A Keras GRU with reset_after=False computes something PyTorch's GRU cannot; it has no port.
+    """
+
+    torch_suffixes = _RNN
+
+    @staticmethod
+    def _swap_first_two(a, axis):
+        z, r, h = np.split(a, 3, axis=axis)  # a permutation of blocks: its own inverse
+        return np.concatenate([r, z, h], axis=axis)
+
+    def to_torch(self, arrays):
+        kernel, recurrent, bias = arrays
+        if bias.ndim != 2:
+            raise ValueError("a Keras GRU with reset_after=False has no PyTorch equivalent")
+        return [self._swap_first_two(kernel, 1).T, self._swap_first_two(recurrent, 1).T,
+                self._swap_first_two(bias[0], 0), self._swap_first_two(bias[1], 0)]
+
+    def to_keras(self, arrays):
+        w_ih, w_hh, b_ih, b_hh = arrays
+        return [self._swap_first_two(w_ih.T, 1), self._swap_first_two(w_hh.T, 1),
+                np.stack([self._swap_first_two(b_ih, 0), self._swap_first_two(b_hh, 0)])]
+
+
 @dataclass(frozen=True)
 class Rule:
     """One layer with weights: its name in each twin and the transform between them."""
@@ -160,7 +272,7 @@ def keras_to_torch(rules: list[Rule], keras_weights: KerasWeights, torch_templat
     out: TorchWeights = {}
     for rule in rules:
         arrays = _apply(rule, rule.transform.to_torch, keras_weights[rule.keras])
-        out.update({f"{rule.torch}.{s}": np.ascontiguousarray(a) for s, a in zip(rule.transform.torch_suffixes, arrays)})
+        out.update({f"{rule.torch}.{s}": np.asarray(a, order="C") for s, a in zip(rule.transform.torch_suffixes, arrays)})
     _check_keys("PyTorch", list(out), list(torch_template))
     _check_shapes("PyTorch", out, torch_template)
     return out
@@ -178,7 +290,7 @@ def torch_to_keras(rules: list[Rule], torch_weights: TorchWeights, keras_templat
     out: KerasWeights = {}
     for rule in rules:
         arrays = [torch_weights[f"{rule.torch}.{s}"] for s in rule.transform.torch_suffixes]
-        out[rule.keras] = [np.ascontiguousarray(a) for a in _apply(rule, rule.transform.to_keras, arrays)]
+        out[rule.keras] = [np.asarray(a, order="C") for a in _apply(rule, rule.transform.to_keras, arrays)]
         for i, (got, want) in enumerate(zip(out[rule.keras], keras_template[rule.keras])):
             if got.shape != np.shape(want):
                 raise InputError(f"port: Keras {rule.keras}[{i}] would get shape {got.shape}, the twin has {np.shape(want)}")
