@@ -105,20 +105,13 @@ class Conv1D(Transform):
         return [weight.transpose(2, 1, 0), bias]
 
 
-class Conv2DTranspose(Transform):
+class Conv2DTranspose(Conv2D):
     """Keras Conv2DTranspose kernel (kh, kw, out, in) <-> PyTorch ConvTranspose2d (in, out, kh, kw).
 
-    Both are the gradient of a cross-correlation, so no spatial flip; Keras stores the transpose's
-    kernel with out before in, as the forward convolution it undoes would.
+    Both frameworks store a transposed convolution's kernel as the forward convolution it undoes
+    would (Keras out before in, PyTorch in before out), so Conv2D's permutation maps it exactly.
+    No spatial flip: both are the gradient of a cross-correlation.
     """
-
-    def to_torch(self, arrays):
-        kernel, bias = arrays
-        return [kernel.transpose(3, 2, 0, 1), bias]
-
-    def to_keras(self, arrays):
-        weight, bias = arrays
-        return [weight.transpose(2, 3, 1, 0), bias]
 
 
 class Embedding(Transform):
