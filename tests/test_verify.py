@@ -56,6 +56,13 @@ def test_cuda_requested_where_there_is_none(quick):
     assert any(c.provider == "cuda" and c.status == "error" for c in report.checks)
 
 
+@pytest.mark.skipif(CUDA, reason="this machine has CUDA; the no-CUDA behaviour cannot be shown")
+def test_a_required_provider_is_tried_even_when_not_listed():
+    """`xdl all --providers cpu --require cuda` once checked CPU only and exited 0."""
+    checks = verify.verify_artifact(COMMITTED / "mlp" / "torch", ("cpu",), required=("cuda",), batch_sizes=(1,))
+    assert [(c.provider, c.status, c.exit_code) for c in checks] == [("cpu", "pass", 0), ("cuda", "error", EXIT_ENVIRONMENT)]
+
+
 def test_unknown_provider():
     with pytest.raises(InputError, match="cpu, cuda"):
         verify.verify_paths([COMMITTED], providers=("tpu",))

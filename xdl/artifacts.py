@@ -45,6 +45,17 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_text(path: str | Path, text: str) -> Path:
+    """Writes a text file atomically (temp file, then rename), creating its folder: a reader
+    never sees half a report, manifest or metrics file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 
 from xdl import contract, frameworks, tolerance, verify
-from xdl.errors import InputError, ParityError, XdlError
+from xdl.errors import InputError, ParityError
 from xdl.spec import ModelSpec, TensorSpec, Tolerance
 
 OPSET = 18
@@ -97,15 +97,10 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
 
     result = verify.ParityReport()
     batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
-    for provider in dict.fromkeys((*providers, *required)):
-        if provider not in verify.PROVIDERS:
-            raise InputError(f"unknown provider {provider!r}; use one of: {', '.join(verify.PROVIDERS)}")
-        try:
-            sess = verify.session(model_bytes, provider)
-        except XdlError as exc:
-            skipped = exc.exit_code == 3 and provider not in required
-            result.checks.append(verify.Check(spec.name, framework, provider, "skipped" if skipped else "error",
-                                              detail=str(exc), exit_code=0 if skipped else exc.exit_code))
+    for provider in verify.providers_to_check(providers, required):
+        sess, why_not = verify.open_session(model_bytes, provider, required, model=spec.name, framework=framework)
+        if why_not:
+            result.checks.append(why_not)
             continue
         tols = {t.name: tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override).pair for t in spec.outputs}
         for n in batches:

@@ -107,7 +107,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from xdl import report, verify
+    from xdl import verify
 
     providers, required = _providers(args.providers), _providers(args.require)
     batch_sizes = _batch_sizes(args.batch_sizes)
@@ -125,20 +125,11 @@ def cmd_verify(args) -> int:
 
 def _emit(result, fmt: str, output: str | None) -> None:
     """Prints the text report; writes (or prints) the requested format too."""
-    from pathlib import Path
-
     from xdl import report
 
     text = report.FORMATS[fmt](result)
     if output:
-        path = Path(output)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".tmp-{path.name}")
-            tmp.write_text(text)
-            tmp.replace(path)  # a CI never reads half a report
-        except OSError as exc:
-            raise XdlError(f"cannot write the report to {path}: {exc.strerror}; choose a writable --output") from None
+        path = _write_text(output, text, "the report")
         print(report.render(result))
         print(f"{fmt} report: {path}")
     else:
@@ -196,7 +187,7 @@ def cmd_bench(args) -> int:
                        sweep=not args.quick)
     print(bench.render(result))
     if args.json:
-        _write_json(args.json, result)
+        _write_json(args.json, result, "the benchmark results")
         print(f"json: {args.json}")
     if args.plot:
         bench.plot(result, args.plot)
@@ -267,12 +258,20 @@ def cmd_port(args) -> int:
     return EXIT_OK if c.ok else EXIT_PARITY
 
 
-def _write_json(path, obj) -> None:
-    import json
-    from pathlib import Path
+def _write_text(path, text: str, what: str):
+    """artifacts.write_text, with a failure as one line for the user."""
+    from xdl.artifacts import write_text
 
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(obj, indent=2) + "\n")
+    try:
+        return write_text(path, text)
+    except OSError as exc:
+        raise XdlError(f"cannot write {what} to {path}: {exc.strerror}; choose a writable path") from None
+
+
+def _write_json(path, obj, what: str) -> None:
+    import json
+
+    _write_text(path, json.dumps(obj, indent=2) + "\n", what)
 
 
 def cmd_parity(args) -> int:
@@ -300,7 +299,7 @@ def cmd_parity(args) -> int:
         code = max(code, r.exit_code)
         print()
     if args.json:
-        _write_json(args.json, results)
+        _write_json(args.json, results, "the parity results")
     return code
 
 

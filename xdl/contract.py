@@ -15,15 +15,6 @@ from onnx import helper
 from xdl.errors import InputError
 
 
-def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
-    for node in graph.node:
-        node.input[:] = [new if n == old else n for n in node.input]
-        node.output[:] = [new if n == old else n for n in node.output]
-    for value in [*graph.input, *graph.output, *graph.value_info]:
-        if value.name == old:
-            value.name = new
-
-
 def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelProto:
     """Renames I/O to the contract, names the batch dim, sets metadata; returns the model.
 
@@ -40,7 +31,7 @@ def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelP
             )
         for value, tensor in zip(values, tensors):
             if value.name != tensor.name:
-                _rename_value(graph, value.name, tensor.name)
+                _rename_all(graph, {value.name: tensor.name})
             batch = value.type.tensor_type.shape.dim[0]
             batch.Clear()
             batch.dim_param = "batch"
@@ -113,9 +104,7 @@ def _rename_all(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
         for attribute in node.attribute:
             for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
                 _rename_all(sub, mapping)
-    for tensor in graph.initializer:
-        tensor.name = mapping.get(tensor.name, tensor.name)
-    for value in graph.value_info:
+    for value in (*graph.initializer, *graph.input, *graph.output, *graph.value_info):
         value.name = mapping.get(value.name, value.name)
 
 

@@ -8,7 +8,6 @@ exports in exported_models/<model>/<framework>/ (see xdl.artifacts).
 from __future__ import annotations
 
 import json
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -29,12 +28,6 @@ QUICK_TEST_SAMPLES = 256
 
 def run_dir(runs: str | Path, model: str, framework: str) -> Path:
     return Path(runs) / model / framework
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(".tmp-" + path.name)
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def _load_data(spec, dataset: str, data_dir, quick: bool):
@@ -119,7 +112,7 @@ def train(
         "weights_sha256": artifacts.sha256_file(out / fw.WEIGHTS_FILE),
         "versions": fw.versions(),
     }
-    _write_json(out / "metrics.json", metrics)
+    artifacts.write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
 
 
@@ -245,8 +238,6 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     Returns:
         (the folder, or None when not written; the measurements)
     """
-    import onnx
-
     from xdl import variants
 
     spec = registry.get(model)
@@ -256,10 +247,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     m = base.manifest
     t, dtype = spec.inputs[0], variants.VARIANTS[variant]
     data = _load_data(spec, m["dataset"], data_dir or None, quick=False)
-    calibration = t.to_contract(data.x_train[: variants.CALIBRATION_SAMPLES]) if variant == "int8-static" else None
-    proto = onnx.load_from_string(variants.make(variant, base.model_bytes, calibration, t.name))
-    proto.metadata_props.append(onnx.StringStringEntryProto(key="xdl.variant", value=variant))
-    model_bytes = proto.SerializeToString()
+    model_bytes = _make_variant(spec, variant, base.model_bytes, data)
 
     tols = {o.name: tolerance.tolerance_for(dtype, "cpu", o.kind).pair for o in spec.outputs}
     checks = verify.run_checks(verify.session(model_bytes, "cpu"), base.inputs, base.outputs, model=model,
@@ -287,7 +275,8 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
         **{k: m[k] for k in ("model", "framework", "task", "contract", "opset", "versions", *PROVENANCE)},
         "tolerance": tolerance.manifest_entry(spec, dtype),
         "variant": {"name": variant, "dtype": dtype, "base_model_sha256": artifacts.sha256_bytes(base.model_bytes),
-                    "calibration": f"first {len(calibration)} training samples of {m['dataset']}" if calibration is not None else None},
+                    "calibration": f"first {variants.CALIBRATION_SAMPLES} training samples of {m['dataset']}"
+                    if variant == "int8-static" else None},
         "metrics": {**m["metrics"], **{k: summary[k] for k in ("test_accuracy", "test_accuracy_fp32", "accuracy_change",
                                                                  "speedup_b1", "speedup_b64")}},
         "test_data": f"{m['test_data']} (the float32 model's native outputs)",
@@ -312,8 +301,21 @@ class StaleCheck:
     exit_code: int
 
 
-def _check_variant(art, label: str) -> StaleCheck:
+def _make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
+    """The variant's model.onnx: converted from the float32 bytes (int8-static calibrated on the
+    first training samples of `data`, which other variants do not need) and tagged in its metadata."""
+    import onnx
+
     from xdl import variants
+
+    t = spec.inputs[0]
+    calibration = t.to_contract(data.x_train[: variants.CALIBRATION_SAMPLES]) if variant == "int8-static" else None
+    proto = onnx.load_from_string(variants.make(variant, base_bytes, calibration, t.name))
+    proto.metadata_props.append(onnx.StringStringEntryProto(key="xdl.variant", value=variant))
+    return proto.SerializeToString()
+
+
+def _check_variant(art, label: str) -> StaleCheck:
     from xdl.errors import EXIT_OK, EXIT_PARITY
 
     m, v = art.manifest, art.manifest["variant"]
@@ -323,18 +325,9 @@ def _check_variant(art, label: str) -> StaleCheck:
         problems.append(f"made from another {m['framework']} model.onnx than the one beside it: re-make the variant")
     else:
         spec = registry.get(m["model"])
-        t = spec.inputs[0]
-        calibration = None
-        if v["name"] == "int8-static":
-            data = _load_data(spec, m["dataset"], None, quick=False)
-            calibration = t.to_contract(data.x_train[: variants.CALIBRATION_SAMPLES])
-        import onnx
-
-        proto = onnx.load_from_string(variants.make(v["name"], base.model_bytes, calibration, t.name))
-        proto.metadata_props.append(onnx.StringStringEntryProto(key="xdl.variant", value=v["name"]))
-        if proto.SerializeToString() != art.model_bytes:
+        data = _load_data(spec, m["dataset"], None, quick=False) if v["name"] == "int8-static" else None
+        if _make_variant(spec, v["name"], base.model_bytes, data) != art.model_bytes:
             problems.append("model.onnx differs from a fresh conversion of the float32 model")
-    label = f"{label}-{v['name']}" if not label.endswith(v["name"]) else label
     return StaleCheck(label, "stale" if problems else "up to date", problems, EXIT_PARITY if problems else EXIT_OK)
 
 
@@ -348,7 +341,7 @@ def check_export(folder: Path) -> StaleCheck:
 
     art = artifacts.load(folder)
     m = art.manifest
-    label = f"{m['model']}/{m['framework']}"
+    label = art.label
     if "variant" in m:
         return _check_variant(art, label)
     spec = registry.get(m["model"])
@@ -416,13 +409,10 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
         net = fw.build(spec)
         weights = folder / fw.WEIGHTS_FILE
         fw.load_weights(net, weights)
-        for provider in dict.fromkeys((*providers, *required)):
-            try:
-                sess = verify.session(art.model_bytes, provider)
-            except XdlError as exc:
-                skipped = provider not in required and exc.exit_code == 3
-                checks.append(verify.Check(model, framework, provider, "skipped" if skipped else "error",
-                                           detail=str(exc), exit_code=0 if skipped else exc.exit_code))
+        for provider in verify.providers_to_check(providers, required):
+            sess, why_not = verify.open_session(art.model_bytes, provider, required, model=model, framework=framework)
+            if why_not:
+                checks.append(why_not)
                 continue
             t = spec.inputs[0]
             batches = [rng.uniform(*t.domain, size=(n, *t.channels_last_shape)).astype(t.dtype) for n in batch_sizes]
@@ -458,8 +448,7 @@ def _provider_cell(checks: list[verify.Check], provider: str) -> str:
         return "-"
     if all(c.status == "pass" for c in mine):
         return "pass"
-    bad = next(c for c in mine if c.status != "pass")
-    return bad.status if bad.status != "skipped" else "skipped"
+    return next(c.status for c in mine if c.status != "pass")
 
 
 def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"), required=(),

@@ -63,16 +63,17 @@ def make(variant: str, model_bytes: bytes, calibration: np.ndarray | None = None
 
 def p50_ms(model_bytes: bytes, x: np.ndarray, input_name: str = "x", reps: int = 100) -> float:
     """Median ORT CPU latency of one call on x (the same session options as xdl verify)."""
-    from xdl.bench import _ort_session, measure
+    from xdl.bench import measure
+    from xdl.verify import session
 
-    sess = _ort_session(model_bytes, "cpu")
+    sess = session(model_bytes, "cpu")
     return measure(lambda: sess.run(None, {input_name: x}), reps=reps, warmup=10)[0]
 
 
 def accuracy(model_bytes: bytes, x: np.ndarray, y: np.ndarray, input_name: str = "x") -> float:
     """Top-1 accuracy of a model on (x, y), x in contract layout."""
-    from xdl.bench import _ort_session
+    from xdl.verify import session
 
-    sess = _ort_session(model_bytes, "cpu")
+    sess = session(model_bytes, "cpu")
     probs = np.concatenate([sess.run(None, {input_name: x[i : i + 256]})[0] for i in range(0, len(x), 256)])
     return float((probs.argmax(-1) == y).mean())

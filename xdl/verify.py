@@ -154,6 +154,29 @@ def session(model_bytes: bytes, provider: str):
     return sess
 
 
+def providers_to_check(providers, required=()) -> tuple[str, ...]:
+    """The providers to run, required ones included (a required provider is always tried).
+
+    Raises:
+        InputError: an unknown provider name.
+    """
+    for p in (*providers, *required):
+        if p not in PROVIDERS:
+            raise InputError(f"unknown provider {p!r}; use one of: {', '.join(PROVIDERS)}")
+    return tuple(dict.fromkeys((*providers, *required)))
+
+
+def open_session(model_bytes: bytes, provider: str, required, *, model: str, framework: str):
+    """(a session really on `provider`, None), or (None, the Check saying why not): "skipped"
+    when the provider is merely absent here and not required, "error" otherwise."""
+    try:
+        return session(model_bytes, provider), None
+    except XdlError as exc:
+        if exc.exit_code == EXIT_ENVIRONMENT and provider not in required:
+            return None, Check(model, framework, provider, "skipped", detail=str(exc))
+        return None, Check(model, framework, provider, "error", detail=str(exc), exit_code=exc.exit_code)
+
+
 def _parse_model(model_bytes: bytes, where: Path) -> None:
     if not model_bytes:
         raise InputError(f"{where} is empty; re-run `xdl export`")
@@ -237,15 +260,10 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
     m = art.manifest
     flavour = artifacts.flavour(m)
     checks = []
-    for provider in providers:
-        try:
-            sess = session(art.model_bytes, provider)
-        except XdlError as exc:
-            if exc.exit_code == EXIT_ENVIRONMENT and provider not in required:
-                checks.append(Check(m["model"], flavour, provider, "skipped", detail=str(exc)))
-            else:
-                checks.append(Check(m["model"], flavour, provider, "error", detail=str(exc),
-                                    exit_code=exc.exit_code))
+    for provider in providers_to_check(providers, required):
+        sess, why_not = open_session(art.model_bytes, provider, required, model=m["model"], framework=flavour)
+        if why_not:
+            checks.append(why_not)
             continue
         for n in batch_sizes:
             checks += run_checks(
@@ -262,12 +280,9 @@ def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=DEFAULT_BAT
     Raises:
         InputError: a path does not exist or holds no artifact; an unknown provider name.
     """
-    for p in (*providers, *required):
-        if p not in PROVIDERS:
-            raise InputError(f"unknown provider {p!r}; use one of: {', '.join(PROVIDERS)}")
+    providers = providers_to_check(providers, required)
     if not batch_sizes or any(n < 1 for n in batch_sizes):
         raise InputError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    providers = tuple(dict.fromkeys((*providers, *required)))
     report = ParityReport()
     for folder in artifacts.find(paths):
         report.checks += verify_artifact(folder, providers, required, batch_sizes)
