@@ -40,7 +40,8 @@ def test_metadata_props(quick, model, framework):
     assert props["xdl.model"] == model and props["xdl.framework"] == framework
     assert props["xdl.opset"] == str(pipeline.OPSET)
     assert props["xdl.dataset"] == metrics["dataset"]
-    assert float(props["xdl.test_accuracy"]) == pytest.approx(metrics["test_accuracy"], abs=1e-4)
+    key = pipeline.metric_key(registry.get(model))
+    assert float(props[f"xdl.{key}"]) == pytest.approx(metrics[key], abs=1e-4)
     assert props["xdl.seed"] == str(metrics["seed"])
     for key in ("xdl.framework_version", "xdl.exporter", "xdl.exporter_version", "xdl.version"):
         assert props[key]

@@ -15,18 +15,23 @@ def test_param_count_matches_spec(model, framework):
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
-def test_forward_shape_and_probabilities(model, framework):
+def test_forward_shape_and_range(model, framework):
     spec = registry.get(model)
     fw = frameworks.load(framework)
     fw.seed_everything(0)
     net = fw.build(spec)
-    x = np.random.default_rng(0).uniform(size=(3, *spec.inputs[0].channels_last_shape)).astype(np.float32)
-    probs = fw.predict(net, spec, x)
-    assert probs.shape == (3, spec.num_classes)
-    assert probs.dtype == np.float32
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    length = spec.seq_lengths[0] if spec.seq_lengths else None
+    x = spec.sample(np.random.default_rng(0), 3, length)
+    out = fw.predict(net, spec, x)
+    t = spec.outputs[0]
+    assert out.shape == tuple(3 if i == 0 else length if d is None else d for i, d in enumerate(t.shape))
+    assert out.dtype == np.float32
+    if t.kind == "probabilities" and t.shape[-1] > 1:
+        np.testing.assert_allclose(out.sum(axis=-1), 1.0, atol=1e-5)
+    if t.kind in ("probabilities", "reconstruction"):
+        assert 0.0 <= out.min() and out.max() <= 1.0
     # Inference is deterministic: dropout must be off outside training.
-    np.testing.assert_array_equal(probs, fw.predict(net, spec, x))
+    np.testing.assert_array_equal(out, fw.predict(net, spec, x))
 
 
 @pytest.mark.parametrize("model", registry.names())
@@ -34,7 +39,7 @@ def test_seeded_builds_are_reproducible(model):
     spec = registry.get(model)
     for framework in registry.FRAMEWORKS:
         fw = frameworks.load(framework)
-        x = np.full((1, *spec.inputs[0].channels_last_shape), 0.5, np.float32)
+        x = spec.sample(np.random.default_rng(1), 2, spec.seq_lengths[0] if spec.seq_lengths else None)
         outs = []
         for _ in range(2):
             fw.seed_everything(7)

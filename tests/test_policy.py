@@ -95,8 +95,7 @@ def test_batch_sweep_and_fuzz(quick):
 
 
 def test_fuzz_inputs_cover_the_domain_edges():
-    t = registry.get("cnn").inputs[0]
-    x = pipeline.fuzz_inputs(t, 4, np.random.default_rng(0))
+    x = pipeline.fuzz_inputs(registry.get("cnn"), 4, np.random.default_rng(0))
     assert x.shape == (7, 32, 32, 3) and x.dtype == np.float32
     assert (x[4] == 0).all() and (x[5] == 1).all() and set(np.unique(x[6])) == {0.0, 1.0}
     assert 0 <= x.min() and x.max() <= 1

@@ -144,9 +144,13 @@ class Artifact:
 
 
 def flavour(manifest: dict) -> str:
-    """"keras", "torch", or a variant such as "torch-int8"."""
+    """"keras", "torch", a variant such as "torch-int8", or a part such as "keras-decoder"."""
     variant = manifest.get("variant")
-    return f"{manifest['framework']}-{variant['name']}" if variant else manifest["framework"]
+    if variant:
+        return f"{manifest['framework']}-{variant['name']}"
+    if manifest.get("part"):
+        return f"{manifest['framework']}-{manifest['part']}"
+    return manifest["framework"]
 
 
 def read_manifest(folder: Path) -> dict:

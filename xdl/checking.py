@@ -83,7 +83,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         inputs=tuple(TensorSpec(n, (None, *x.shape[1:]), x.dtype.name) for n, x in zip(names, inputs)),
         outputs=tuple(TensorSpec(f"output_{i}", (None, *y.shape[1:]), y.dtype.name, kind=kind)
                       for i, y in enumerate(expected)),
-        num_classes=0, head="", dataset="", datasets=(), train=None, param_count=0,
+        num_classes=0, dataset="", datasets=(), train=None, param_count=0,
         tolerance_override=tolerance_override,
     )
     if framework == "torch":

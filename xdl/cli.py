@@ -67,7 +67,8 @@ def cmd_train(args) -> int:
         for framework in _frameworks(args.framework):
             m = pipeline.train(model, framework, epochs=args.epochs, dataset=args.dataset,
                                data_dir=args.data_dir, quick=args.quick, runs=args.runs)
-            print(f"{model}/{framework}: test accuracy {m['test_accuracy']:.4f} on {m['dataset']} "
+            spec = registry.get(model)
+            print(f"{model}/{framework}: test {spec.metric} {m[pipeline.metric_key(spec)]:.4f} on {m['dataset']} "
                   f"after {m['epochs_run']} epochs ({m['train_seconds']:.1f} s) -> "
                   f"{pipeline.run_dir(args.runs, model, framework)}")
     return EXIT_OK
@@ -213,15 +214,17 @@ def cmd_all(args) -> int:
     print(report.render(result))
     print()
     print(report.table(
-        ["model", "framework", "data set", "test acc", "export", "ORT-CPU", "ORT-CUDA", "max abs err"],
-        [[r.model, r.framework, r.dataset or "-", "-" if r.test_accuracy is None else f"{r.test_accuracy:.4f}",
+        ["model", "framework", "data set", "test metric", "export", "ORT-CPU", "ORT-CUDA", "max abs err"],
+        [[r.model, r.framework, r.dataset or "-", "-" if r.test_metric is None else f"{r.metric} {r.test_metric:.4f}",
           r.export, r.cpu, r.cuda, "-" if r.max_abs is None else f"{r.max_abs:.1e}"] for r in rows],
     ))
     for model in dict.fromkeys(r.model for r in rows):
-        acc = {r.framework: r.test_accuracy for r in rows if r.model == model and r.test_accuracy is not None}
-        if len(acc) == 2:
-            gap = abs(acc["keras"] - acc["torch"]) * 100
-            print(f"{model}: keras {acc['keras']:.4f} vs torch {acc['torch']:.4f}, gap {gap:.1f} points")
+        got = {r.framework: r.test_metric for r in rows if r.model == model and r.test_metric is not None}
+        if len(got) == 2:
+            spec = registry.get(model)
+            gap = abs(got["keras"] - got["torch"])
+            print(f"{model}: test {spec.metric} keras {got['keras']:.4f} vs torch {got['torch']:.4f}, gap {gap:.4f} "
+                  f"({'within' if gap <= spec.margin else 'BEYOND'} the stated margin {spec.margin:g})")
     for r in rows:
         if r.error:
             print(f"{r.model}/{r.framework}: {r.error}", file=sys.stderr)
@@ -250,7 +253,7 @@ def cmd_port(args) -> int:
     _, _, x = parity.shared_twins(args.model, args.source, out=args.out)
     a = frameworks.load(args.source).predict(source_net, spec, x)
     b = dst.predict(target_net, spec, x)
-    c = verify.compare(b, a, spec.tolerance.atol, spec.tolerance.rtol, spec.task == "classification")
+    c = verify.compare(b, a, spec.tolerance.atol, spec.tolerance.rtol, verify.is_classifier({"task": spec.task}))
     print(f"{args.model}: {args.source} -> {target} weights written to {output}")
     print(f"{target} vs {args.source} on {len(x)} real test samples: max abs {c.max_abs:.1e}, "
           f"max rel {c.max_rel:.1e} (atol {spec.tolerance.atol:g}, rtol {spec.tolerance.rtol:g}): "

@@ -16,7 +16,7 @@ from xdl.errors import InputError
 
 
 def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelProto:
-    """Renames I/O to the contract, names the batch dim, sets metadata; returns the model.
+    """Renames I/O to the contract, names the dynamic dims, sets metadata; returns the model.
 
     Raises:
         InputError: the graph's inputs or outputs do not match the spec (count, dtype, shape).
@@ -32,9 +32,10 @@ def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelP
         for value, tensor in zip(values, tensors):
             if value.name != tensor.name:
                 _rename_all(graph, {value.name: tensor.name})
-            batch = value.type.tensor_type.shape.dim[0]
-            batch.Clear()
-            batch.dim_param = "batch"
+            dims = value.type.tensor_type.shape.dim
+            for axis, name in tensor.dynamic_axes.items():  # "batch", and "seq" for a dynamic length
+                dims[axis].Clear()
+                dims[axis].dim_param = name
     _canonical_names(graph)
     _strip_debug_metadata(graph)
     graph.name = spec.name
@@ -106,6 +107,22 @@ def _rename_all(graph: onnx.GraphProto, mapping: dict[str, str]) -> None:
                 _rename_all(sub, mapping)
     for value in (*graph.initializer, *graph.input, *graph.output, *graph.value_info):
         value.name = mapping.get(value.name, value.name)
+
+
+def op_counts(model: onnx.ModelProto) -> dict[str, int]:
+    """How many nodes of each op type the graph holds, subgraphs (Loop bodies) included: what
+    an exporter made of the model (one LSTM op, or a Loop of small ops)."""
+    counts: dict[str, int] = {}
+
+    def walk(graph):
+        for node in graph.node:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+            for attribute in node.attribute:
+                for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                    walk(sub)
+
+    walk(model.graph)
+    return dict(sorted(counts.items()))
 
 
 def declared(value: onnx.ValueInfoProto) -> tuple[str, str, tuple]:

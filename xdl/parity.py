@@ -63,8 +63,7 @@ def shared_twins(model: str, weights: str = "keras", *, out="exported_models"):
     nets[target] = frameworks.load(target).build(spec)
     port(model, weights, nets[weights], nets[target])
     art = artifacts.load(Path(out) / model / weights)
-    x = spec.inputs[0].from_contract(art.inputs[spec.inputs[0].name])
-    return spec, nets, x
+    return spec, nets, spec.from_feeds(art.inputs)
 
 
 # ----------------------------------------------------------------------------- the matrix
@@ -110,7 +109,7 @@ def matrix(model: str, weights: str = "keras", *, providers=("cpu", "cuda"), out
     for framework in registry.FRAMEWORKS:
         outputs[framework] = frameworks.load(framework).predict(nets[framework], spec, x)
     skipped = {}
-    feed = {spec.inputs[0].name: spec.inputs[0].to_contract(x)}
+    feed = spec.feeds(x)
     for framework in registry.FRAMEWORKS:
         model_bytes = exported_bytes(spec, framework, nets[framework])
         for provider in providers:
@@ -131,7 +130,7 @@ def matrix(model: str, weights: str = "keras", *, providers=("cpu", "cuda"), out
         for j, b in enumerate(names):
             if i == j:
                 continue
-            c = verify.compare(outputs[a], outputs[b], tol.atol, tol.rtol, spec.task == "classification")
+            c = verify.compare(outputs[a], outputs[b], tol.atol, tol.rtol, verify.is_classifier({"task": spec.task}))
             m.max_abs[i][j], m.max_rel[i][j], m.ok[i][j] = c.max_abs, c.max_rel, c.ok
             if c.argmax_total:
                 m.argmax_agreement[i][j] = c.argmax_agree / c.argmax_total
@@ -205,6 +204,8 @@ class LayerDiff:
 def _to_torch_layout(activation: np.ndarray, layout) -> np.ndarray:
     if layout == "NHWC":
         return activation.transpose(0, 3, 1, 2)
+    if layout == "NWC":  # a sequence: (batch, time, channels) -> (batch, channels, time)
+        return activation.transpose(0, 2, 1)
     if isinstance(layout, tuple):  # a flattened (h, w, c) activation, reordered to C, H, W
         h, w, c = layout
         return activation.reshape(-1, h, w, c).transpose(0, 3, 1, 2).reshape(len(activation), -1)
@@ -220,6 +221,8 @@ def layer_diff(spec, keras_net, torch_net, x: np.ndarray) -> list[LayerDiff]:
     diffs = []
     for keras_layer, torch_module, layout in taps:
         expected, actual = _to_torch_layout(k[keras_layer], layout), t[torch_module]
+        if layout == "last":  # Keras's recurrent layer returns the last step; PyTorch's, every step
+            actual = actual[:, -1]
         if expected.shape != actual.shape:
             diffs.append(LayerDiff(keras_layer, torch_module, list(actual.shape), None, None, False,
                                    f"shape {list(actual.shape)} vs Keras {list(expected.shape)}"))

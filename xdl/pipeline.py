@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import xdl
-from xdl import artifacts, contract, frameworks, registry, tolerance, verify
+from xdl import artifacts, contract, frameworks, registry, tasks, tolerance, verify
 from xdl import data as datasets
 from xdl.errors import InputError, XdlError
 
@@ -30,6 +30,13 @@ def run_dir(runs: str | Path, model: str, framework: str) -> Path:
     return Path(runs) / model / framework
 
 
+def _stored_shape(spec) -> tuple:
+    """Per-sample shape of a data set's x for this model (None: any length)."""
+    if len(spec.inputs) == 1:
+        return spec.inputs[0].channels_last_shape
+    return (len(spec.inputs),)  # one column per input (a recommender's user and item ids)
+
+
 def _load_data(spec, dataset: str, data_dir, quick: bool):
     if dataset not in spec.datasets:
         raise InputError(
@@ -38,10 +45,17 @@ def _load_data(spec, dataset: str, data_dir, quick: bool):
     data = datasets.load(
         dataset, data_dir=data_dir, seed=spec.train.seed, validation_split=spec.train.validation_split
     )
-    want = spec.inputs[0].channels_last_shape
-    if data.x_train.shape[1:] != want or data.num_classes > spec.num_classes:
+    if spec.train.max_length:
+        cut = spec.train.max_length
+        for split in ("train", "val", "test"):
+            setattr(data, f"x_{split}", getattr(data, f"x_{split}")[:, -cut:])  # keep each sequence's end
+        data.source += f", cut to the last {cut} tokens"
+    want, got = _stored_shape(spec), data.x_train.shape[1:]
+    fits = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+    labelled = spec.task in ("classification", "tagging")
+    if not fits or (labelled and data.num_classes > spec.num_classes):
         raise InputError(
-            f"data set {dataset!r} has samples {data.x_train.shape[1:]} and {data.num_classes} "
+            f"data set {dataset!r} has samples {got} and {data.num_classes} "
             f"classes; {spec.name} takes {want} and {spec.num_classes}"
         )
     if quick:
@@ -49,8 +63,14 @@ def _load_data(spec, dataset: str, data_dir, quick: bool):
     return data
 
 
-def accuracy(probs: np.ndarray, y: np.ndarray) -> float:
-    return float((probs.argmax(-1) == y).mean())
+def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """The spec's test metric (xdl/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
+    return tasks.score(spec.task, spec.outputs[0].from_contract(outputs), x, y)
+
+
+def metric_key(spec) -> str:
+    """Where runs and manifests keep the test metric: "test_accuracy", "test_auc", "test_rmse"..."""
+    return f"test_{spec.metric}"
 
 
 def train(
@@ -72,7 +92,7 @@ def train(
         quick: a small subset and few epochs, for CI smoke runs.
 
     Returns:
-        The metrics written to metrics.json (test accuracy, history, provenance).
+        The metrics written to metrics.json (the test metric, history, provenance).
     """
     spec = registry.get(model)
     fw = frameworks.load(framework)
@@ -107,7 +127,7 @@ def train(
         "train_seconds": round(seconds, 2),
         "train_samples": len(data.x_train),
         "test_samples": len(data.x_test),
-        "test_accuracy": accuracy(fw.predict(net, spec, data.x_test), data.y_test),
+        metric_key(spec): evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test),
         "history": history,
         "weights_sha256": artifacts.sha256_file(out / fw.WEIGHTS_FILE),
         "versions": fw.versions(),
@@ -162,7 +182,7 @@ def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
         "xdl.exporter_version": versions["exporter_version"],
         "xdl.opset": OPSET,
         "xdl.dataset": provenance["dataset"],
-        "xdl.test_accuracy": f"{metrics['test_accuracy']:.4f}",
+        f"xdl.{metric_key(spec)}": f"{metrics[metric_key(spec)]:.4f}",
         "xdl.seed": provenance["seed"],
         "xdl.version": xdl.__version__,
         "xdl.weights_sha256": provenance["weights_sha256"],
@@ -180,6 +200,7 @@ def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
         },
         "tolerance": tolerance.manifest_entry(spec),
         "opset": OPSET,
+        "ops": contract.op_counts(proto),  # what the exporter made: one LSTM op, or a Loop...
         "versions": versions,
         **{k: provenance[k] for k in PROVENANCE},
         "test_data": f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
@@ -188,7 +209,7 @@ def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
 
 
 PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
-_RUN_METRICS = ("test_accuracy", "epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
+_RUN_METRICS = ("epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
 
 
 def export(
@@ -215,16 +236,28 @@ def export(
     data = _load_data(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
     x = data.x_test[:TEST_BATCH]
     provenance = {**{k: metrics[k] for k in PROVENANCE if k != "metrics"},
-                  "metrics": {k: metrics[k] for k in _RUN_METRICS}}
+                  "metrics": {k: metrics[k] for k in (metric_key(spec), *_RUN_METRICS)}}
     proto, manifest, expected = _build_artifact(spec, framework, net, x, provenance)
-    return artifacts.write(
-        Path(out) / model / framework,
-        model=proto,
-        inputs=[(spec.inputs[0].name, spec.inputs[0].to_contract(x))],
-        outputs=[(spec.outputs[0].name, expected)],
-        weights=weights,
-        manifest=manifest,
-    )
+    folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
+                             outputs=[(spec.outputs[0].name, expected)], weights=weights, manifest=manifest)
+    for part, part_spec, sub, part_x in _parts(spec, framework, net, x):
+        proto, manifest, expected = _build_artifact(part_spec, framework, sub, part_x, provenance)
+        artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
+                        inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.outputs[0].name, expected)],
+                        weights=weights, manifest={**manifest, "model": model, "part": part})
+    return folder
+
+
+def _parts(spec, framework: str, net, x: np.ndarray):
+    """(part, its spec, its sub-model, its test inputs) for each exported sub-model, in order:
+    a part's test inputs are what the previous part made of x (the decoder decodes the
+    encoder's codes of the real test images)."""
+    fw = frameworks.load(framework)
+    for part, _, _ in spec.parts:
+        part_spec = spec.part(part)
+        sub = fw.part(net, part)
+        yield part, part_spec, sub, x
+        x = part_spec.outputs[0].from_contract(fw.predict(sub, part_spec, x))
 
 
 def export_variant(model: str, framework: str, variant: str, *, out="exported_models", data_dir=None) -> tuple[Path | None, dict]:
@@ -241,6 +274,9 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     from xdl import variants
 
     spec = registry.get(model)
+    if spec.task != "classification" or len(spec.inputs) != 1 or spec.inputs[0].dtype != "float32":
+        raise InputError(f"variants are made for classifiers of float32 images (their accuracy judges "
+                         f"them); {model} is a {spec.task} model")
     if variant not in variants.VARIANTS:
         raise InputError(f"unknown variant {variant!r}; use one of: {', '.join(variants.VARIANTS)}")
     base = artifacts.load(Path(out) / model / framework)  # the float32 artifact, hashes checked
@@ -252,7 +288,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     tols = {o.name: tolerance.tolerance_for(dtype, "cpu", o.kind).pair for o in spec.outputs}
     checks = verify.run_checks(verify.session(model_bytes, "cpu"), base.inputs, base.outputs, model=model,
                                framework=f"{framework}-{variant}", provider="cpu", tolerances=tols,
-                               classifier=spec.task == "classification")
+                               classifier=True)
     x_test = np.ascontiguousarray(t.to_contract(data.x_test))
     stored = base.inputs[t.name]
     speed = {}
@@ -345,6 +381,8 @@ def check_export(folder: Path) -> StaleCheck:
     if "variant" in m:
         return _check_variant(art, label)
     spec = registry.get(m["model"])
+    if m.get("part"):
+        spec = spec.part(m["part"])
     fw = frameworks.load(m["framework"])
     now = fw.versions()
     moved = [f"{k} {m['versions'].get(k)} -> {now.get(k)}" for k in _EXPORT_VERSIONS
@@ -352,17 +390,20 @@ def check_export(folder: Path) -> StaleCheck:
     if moved:
         return StaleCheck(label, "cannot check", [f"exported with other versions ({'; '.join(moved)}): "
                                                   f"install those, or re-export with `xdl all`"], EXIT_ENVIRONMENT)
-    net = fw.build(spec)
+    net = fw.build(registry.get(m["model"]))
     fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
-    x = spec.inputs[0].from_contract(art.inputs[spec.inputs[0].name])
+    if m.get("part"):
+        net = fw.part(net, m["part"])
+    x = spec.from_feeds(art.inputs)
     proto, manifest, expected = _build_artifact(spec, m["framework"], net, x, {k: m[k] for k in PROVENANCE})
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         fresh = artifacts.write(Path(tmp) / m["model"] / m["framework"], model=proto,
-                                inputs=[(spec.inputs[0].name, spec.inputs[0].to_contract(x))],
+                                inputs=list(spec.feeds(x).items()),
                                 outputs=[(spec.outputs[0].name, expected)],
                                 weights=art.folder / fw.WEIGHTS_FILE, manifest=manifest)
-        for name in (artifacts.MODEL_FILE, f"{artifacts.TEST_DIR}/input_0.pb", fw.WEIGHTS_FILE):
+        inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(spec.inputs))]
+        for name in (artifacts.MODEL_FILE, *inputs, fw.WEIGHTS_FILE):
             if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
                 problems.append(f"{name} differs from a fresh export")
     for key in ("contract", "tolerance", "opset", "task", *PROVENANCE):
@@ -370,27 +411,42 @@ def check_export(folder: Path) -> StaleCheck:
             problems.append(f"manifest {key!r} differs from what the current code writes")
     tol = verify.tolerances(m, "cpu")
     for name, committed in art.outputs.items():
-        c = verify.compare(expected, committed, *tol[name], classifier=spec.task == "classification")
+        c = verify.compare(expected, committed, *tol[name], classifier=verify.is_classifier(m))
         if not c.ok:
             problems.append(f"native {name} differs from the committed test vector: {c.detail}")
     return StaleCheck(label, "stale" if problems else "up to date", problems, EXIT_PARITY if problems else EXIT_OK)
 
 
-def fuzz_inputs(t, n: int, rng) -> np.ndarray:
-    """n random channels-last inputs drawn uniformly from `t`'s declared domain, then the edge
-    cases: all at the domain's low end, all at its high end, and a checkerboard of the two."""
-    shape = t.channels_last_shape
-    low, high = t.domain
-    random = rng.uniform(low, high, size=(n, *shape))
-    checker = np.indices(shape).sum(axis=0) % 2 * (high - low) + low
-    edges = np.stack([np.full(shape, low), np.full(shape, high), checker])
-    return np.concatenate([random, edges]).astype(t.dtype)
+def fuzz_inputs(spec, n: int, rng, length: int | None = None) -> np.ndarray:
+    """n random inputs (stored form) drawn uniformly from each input's declared domain, then
+    the edge cases: all at the domain's low end, all at its high end (the largest id, for
+    integer inputs), and a checkerboard of the two."""
+    def edges(t):
+        shape = tuple(length if d is None else d for d in t.channels_last_shape)
+        low, high = t.domain
+        if np.issubdtype(np.dtype(t.dtype), np.integer):
+            high = high - 1  # integer domains exclude their high end, like range()
+        checker = np.indices(shape).sum(axis=0) % 2 * (high - low) + low
+        return np.stack([np.full(shape, low), np.full(shape, high), checker]).astype(t.dtype)
+
+    arrays = [np.concatenate([t.sample(rng, n, length), edges(t)]) for t in spec.inputs]
+    return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
+
+
+def live_batches(spec, rng, batch_sizes, fuzz: int = 0) -> list[np.ndarray]:
+    """Fresh stored-form inputs: one batch per size (at each of the spec's sequence lengths,
+    for a model whose length is dynamic), then `fuzz` random inputs plus the edge cases."""
+    lengths = spec.seq_lengths or (None,)
+    batches = [spec.sample(rng, n, length) for length in lengths for n in batch_sizes]
+    if fuzz:
+        batches += [fuzz_inputs(spec, fuzz, rng, length) for length in lengths]
+    return batches
 
 
 def verify_live(model: str, *, out="exported_models", providers=("cpu",), required=(),
                 batch_sizes=LIVE_BATCH_SIZES, fuzz: int = 0, seed: int = 12345) -> list[verify.Check]:
-    """Re-runs the native twins and their exports on fresh inputs at several batch sizes, and
-    on `fuzz` random inputs plus the domain's edge values (see fuzz_inputs).
+    """Re-runs the native twins and their exports on fresh inputs at several batch sizes (and
+    sequence lengths), and on `fuzz` random inputs plus the domain's edge values.
 
     The inputs are drawn uniformly from each input's declared domain, so they are new to both
     the model and the stored test vectors.
@@ -414,15 +470,11 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
             if why_not:
                 checks.append(why_not)
                 continue
-            t = spec.inputs[0]
-            batches = [rng.uniform(*t.domain, size=(n, *t.channels_last_shape)).astype(t.dtype) for n in batch_sizes]
-            if fuzz:
-                batches.append(fuzz_inputs(t, fuzz, rng))
-            for x in batches:
+            for x in live_batches(spec, rng, batch_sizes, fuzz):
                 checks += verify.run_checks(
-                    sess, {t.name: t.to_contract(x)}, {spec.outputs[0].name: fw.predict(net, spec, x)},
+                    sess, spec.feeds(x), {spec.outputs[0].name: fw.predict(net, spec, x)},
                     model=model, framework=framework, provider=provider,
-                    tolerances=verify.tolerances(art.manifest, provider), classifier=spec.task == "classification",
+                    tolerances=verify.tolerances(art.manifest, provider), classifier=verify.is_classifier(art.manifest),
                 )
     return checks
 
@@ -434,7 +486,8 @@ class Row:
     model: str
     framework: str
     dataset: str = ""
-    test_accuracy: float | None = None
+    metric: str = ""  # "accuracy", "auc", "rmse"... (xdl/tasks.py)
+    test_metric: float | None = None
     export: str = "-"
     cpu: str = "-"
     cuda: str = "-"
@@ -463,7 +516,8 @@ def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"),
             try:
                 metrics = train(model, framework, quick=quick, epochs=epochs, runs=runs,
                                 show_progress=show_progress)
-                row.dataset, row.test_accuracy = metrics["dataset"], metrics["test_accuracy"]
+                spec = registry.get(model)
+                row.dataset, row.metric, row.test_metric = metrics["dataset"], spec.metric, metrics[metric_key(spec)]
                 folder = export(model, framework, runs=runs, out=out)
                 row.export = "ok"
             except XdlError as exc:
@@ -471,7 +525,8 @@ def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"),
                 report.checks.append(verify.Check(model, framework, "-", "error", detail=str(exc),
                                                   exit_code=exc.exit_code))
                 continue
-            checks = verify.verify_artifact(folder, providers, required)
+            checks = [c for f in [folder, *(folder.with_name(f"{framework}-{p}") for p, _, _ in registry.get(model).parts)]
+                      for c in verify.verify_artifact(f, providers, required)]
             report.checks += checks
             row.cpu, row.cuda = _provider_cell(checks, "cpu"), _provider_cell(checks, "cuda")
             errors = [c.max_abs for c in checks if c.max_abs is not None]

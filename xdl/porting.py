@@ -225,7 +225,8 @@ def table(model: str) -> list[Rule]:
 
 def taps(model: str) -> list[tuple]:
     """Where `xdl diff` compares the twins: (Keras layer, PyTorch module, Keras layout), in
-    order; the layout is "NHWC", an (h, w, c) tuple for a flattened image, or None."""
+    order; the layout is "NHWC", "NWC" (a sequence, channels last), an (h, w, c) tuple for a
+    flattened image, or None."""
     return list(_port_module(model).TAPS)
 
 

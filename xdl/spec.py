@@ -14,11 +14,15 @@ class TensorSpec:
     """One input or output of the ONNX contract, identical for both exports of a model."""
 
     name: str  # the ONNX graph input/output name a deployer feeds or reads
-    shape: tuple[int | None, ...]  # contract shape; None marks a dynamic dim (the batch)
+    # Contract shape; None marks a dynamic dim: the batch (always first), and the sequence
+    # length of recurrent models (second), which ONNX names "batch" and "seq".
+    shape: tuple[int | None, ...]
     dtype: str = "float32"  # numpy dtype name of the tensor
     layout: str = ""  # "NCHW" for images (the ONNX convention); "" where layout means nothing
-    domain: tuple[float, float] = (0.0, 1.0)  # range of valid values, for fresh test inputs
-    kind: str = ""  # outputs: "probabilities" | "logits" | "regression" | "reconstruction"
+    # Range of valid values, for fresh test inputs. Integer inputs (token and id indices) take
+    # low <= v < high, like range(); float inputs low <= v <= high.
+    domain: tuple[float, float] = (0.0, 1.0)
+    kind: str = ""  # outputs: "probabilities" | "logits" | "regression" | "reconstruction" | "features"
 
     def to_contract(self, x):
         """Converts a channels-last array (how xdl's data sets store images) to this layout."""
@@ -39,6 +43,22 @@ class TensorSpec:
             _, c, h, w = self.shape
             return (h, w, c)
         return tuple(self.shape[1:])
+
+    @property
+    def dynamic_axes(self) -> dict[int, str]:
+        """{axis: symbolic name} of the contract's dynamic dims: 0 is "batch", 1 is "seq"."""
+        return {i: ("batch" if i == 0 else "seq") for i, d in enumerate(self.shape) if d is None}
+
+    def sample(self, rng, n: int, length: int | None = None):
+        """n fresh channels-last samples drawn uniformly from the domain (ints: low <= v < high);
+        `length` fills a dynamic sequence dim."""
+        import numpy as np
+
+        shape = tuple(length if d is None else d for d in self.channels_last_shape)
+        low, high = self.domain
+        if np.issubdtype(np.dtype(self.dtype), np.integer):
+            return rng.integers(int(low), int(high), size=(n, *shape)).astype(self.dtype)
+        return rng.uniform(low, high, size=(n, *shape)).astype(self.dtype)
 
     def to_json(self) -> dict:
         return {
@@ -82,6 +102,9 @@ class TrainConfig:
     validation_split: float = 0.0  # fraction of the training set held out (taken from its end)
     early_stopping_patience: int | None = None  # epochs without val_loss improvement before stop
     seed: int = 0  # seeds the data split, initial weights and shuffling of both frameworks
+    # Token sequences are cut to their last max_length ids for training and testing, as
+    # keras.utils.pad_sequences(maxlen=...) does: a recurrent net pays for every step it reads.
+    max_length: int | None = None
     quick_train_samples: int = 512  # --quick: training samples used (CI smoke runs)
     quick_epochs: int = 1  # --quick: epochs
 
@@ -91,18 +114,76 @@ class ModelSpec:
     """Everything about one reference model that does not depend on a framework."""
 
     name: str  # registry key and folder name under xdl/models and exported_models
-    task: str  # "classification" (more tasks arrive with the zoo)
+    task: str  # a key of xdl.tasks.TASKS: what the loss and the test metric are
     summary: str  # one line for `xdl list`
     inputs: tuple[TensorSpec, ...]  # the ONNX contract's inputs, in order
     outputs: tuple[TensorSpec, ...]  # the ONNX contract's outputs, in order
-    num_classes: int  # width of the classifier head
-    head: str  # "softmax": Keras puts it in the last layer, PyTorch adds it for inference/export
+    num_classes: int  # width of the classifier head (1 for a sigmoid unit or a regression)
     dataset: str  # the embedded offline data set used by default
     datasets: tuple[str, ...]  # every data set this model can be trained on (--dataset)
     train: TrainConfig
     param_count: int  # trainable parameters; both twins must have exactly this many
     tolerance_override: Tolerance | None = None  # replaces the policy's float32 numbers, with a reason
-    min_test_accuracy: float = 0.0  # a full `xdl all` run on `dataset` must reach this
+    margin: float = 0.03  # how far apart the twins' test metrics may be after a full run
+    goal: float = 0.0  # a full `xdl all` run on `dataset` must reach this test metric (see metric)
+    # Sequence lengths the live checks run at, for inputs whose length is dynamic.
+    seq_lengths: tuple[int, ...] = ()
+    # Sub-models exported on their own contracts (the autoencoder's encoder and decoder):
+    # (part name, inputs, outputs); each twin's `part(net, name)` returns that sub-model.
+    parts: tuple[tuple[str, tuple[TensorSpec, ...], tuple[TensorSpec, ...]], ...] = ()
+
+    @property
+    def head(self) -> str:
+        """The output activation outside the PyTorch twin: Keras keeps it in the last layer,
+        PyTorch's fused losses take logits, so it is added for inference and export only."""
+        from xdl.tasks import get
+
+        return get(self.task).head
+
+    @property
+    def metric(self) -> str:
+        from xdl.tasks import get
+
+        return get(self.task).metric
+
+    def model_inputs(self, x) -> list:
+        """The arrays each twin is called with, channels-last, from the stored form `x`: the array
+        itself, or for several inputs (a recommender's user and item ids) the columns of x."""
+        if len(self.inputs) == 1:
+            return [x]
+        return [x[:, i].astype(t.dtype) for i, t in enumerate(self.inputs)]
+
+    def feeds(self, x) -> dict:
+        """ONNX Runtime's feed for stored-form `x`: each input in contract layout, by name."""
+        return {t.name: t.to_contract(a) for t, a in zip(self.inputs, self.model_inputs(x))}
+
+    def from_feeds(self, feeds: dict):
+        """The stored form back from a feed (test vectors read from an artifact)."""
+        arrays = [t.from_contract(feeds[t.name]) for t in self.inputs]
+        if len(arrays) == 1:
+            return arrays[0]
+        import numpy as np
+
+        return np.stack(arrays, axis=1)
+
+    def sample(self, rng, n: int, length: int | None = None):
+        """n fresh inputs in stored form, each input drawn from its own domain."""
+        arrays = [t.sample(rng, n, length) for t in self.inputs]
+        if len(arrays) == 1:
+            return arrays[0]
+        import numpy as np
+
+        return np.stack(arrays, axis=1)
+
+    def part(self, name: str) -> ModelSpec:
+        """The spec of a sub-model (same recipe, its own contract), as exports and checks need."""
+        import dataclasses
+
+        for part, inputs, outputs in self.parts:
+            if part == name:
+                return dataclasses.replace(self, name=f"{self.name}-{part}", inputs=inputs, outputs=outputs,
+                                           parts=(), summary=f"{self.summary} ({part})")
+        raise KeyError(name)
 
     @property
     def tolerance(self) -> Tolerance:

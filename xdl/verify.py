@@ -104,11 +104,16 @@ def compare(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, 
     if over:
         problems.append(f"{over} of {diff.size} values beyond atol {atol:g} + rtol {rtol:g}")
     agree = total = None
-    if classifier and e.ndim == 2 and e.shape[1] > 1:
-        total, agree = len(e), int((a.argmax(-1) == e.argmax(-1)).sum())
+    if classifier and e.ndim >= 2 and e.shape[-1] > 1:  # per sample, or per token for a tagger
+        total, agree = int(np.prod(e.shape[:-1])), int((a.argmax(-1) == e.argmax(-1)).sum())
     mean_abs = float(diff.mean()) if diff.size else 0.0
     p99_abs = float(np.percentile(diff, 99)) if diff.size else 0.0
     return Comparison(max_abs, max_rel, not problems, "; ".join(problems), agree, total, mean_abs, p99_abs)
+
+
+def is_classifier(manifest: dict) -> bool:
+    """Whether an artifact's outputs are class probabilities (top-1 agreement is reported)."""
+    return manifest.get("task") in ("classification", "tagging") and not manifest.get("part")
 
 
 def provider_status(provider: str) -> tuple[bool, str]:
@@ -269,7 +274,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
             checks += run_checks(
                 sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
                 framework=flavour, provider=provider, tolerances=tolerances(m, provider),
-                classifier=m.get("task") == "classification",
+                classifier=is_classifier(m),
             )
     return checks
 

@@ -8,6 +8,7 @@ frameworks see exactly the same samples, split and normalisation.
 from __future__ import annotations
 
 import importlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,9 @@ _LOADERS = {
     "shapes": ("xdl.data.shapes", "embedded: procedurally drawn 32x32 colour shapes, 10 classes"),
     "mnist": ("xdl.data.mnist", "real: MNIST from a local mnist.npz (Keras cache format)"),
     "cifar10": ("xdl.data.cifar10", "real: CIFAR-10 from a local cifar-10-batches-py/ or -bin/"),
+    "sentiment": ("xdl.data.sentiment", "embedded: generated movie reviews whose labels need word order, 500 tokens"),
+    "mnist1d": ("xdl.data.mnist1d", "embedded: MNIST-1D, 1-D digit sequences of length 40, generated locally"),
+    "imdb": ("xdl.data.imdb", "real: IMDB reviews from a local imdb.npz (Keras cache format), top 10,000 words"),
 }
 
 
@@ -123,3 +127,22 @@ def find_file(name: str, data_dir: Path | None, candidates: list[str], how_to_ge
         f"data set {name!r} is not available offline: looked for {looked}; {how_to_get}, "
         f"or pass --data-dir"
     )
+
+
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays (and the lists, dicts and numbers pickle builds itself) and
+    nothing else. Unpickling runs code; data sets that ship as pickles (CIFAR-10's python
+    batches, imdb.npz's object arrays) are read with this, so a tampered file is refused."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3's protocol-2 pickles spell bytes; a pure function
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)

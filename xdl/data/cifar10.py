@@ -1,40 +1,24 @@
 """cifar10: the real CIFAR-10, read from the Keras cache (python batches) or the binary batches.
 
 The python version of CIFAR-10 is a set of pickles. Unpickling runs code, so the batches are
-read with an unpickler that admits only the numpy array reconstruction they actually contain.
+read with xdl.data's ArraysOnlyUnpickler, which admits only numpy array reconstruction.
 """
 
 import pickle
 
 import numpy as np
 
-from xdl.data import find_file
+from xdl.data import ArraysOnlyUnpickler, find_file
 from xdl.errors import InputError
 
 _HOW = (
     "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (or -binary.tar.gz) and "
     "extract it there"
 )
-_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),  # how Python 3's protocol-2 pickles spell bytes; a pure function
-}
-
-
-class _ArraysOnly(pickle.Unpickler):
-    def find_class(self, module, name):
-        if (module, name) not in _ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
-        return super().find_class(module, name)
-
-
 def _python_batch(path):
     try:
         with open(path, "rb") as f:
-            batch = _ArraysOnly(f, encoding="bytes").load()
+            batch = ArraysOnlyUnpickler(f, encoding="bytes").load()
         data = np.asarray(batch[b"data"], np.uint8)
         labels = np.asarray(batch[b"labels"], np.int64)
     except (pickle.UnpicklingError, KeyError, TypeError, EOFError, ValueError) as exc:

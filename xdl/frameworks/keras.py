@@ -17,7 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from xdl import optimizers, registry  # noqa: E402
+from xdl import optimizers, registry, tasks  # noqa: E402
 from xdl.errors import InputError  # noqa: E402
 from xdl.progress import TrainingProgress  # noqa: E402
 
@@ -79,15 +79,15 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     without improvement (ModelCheckpoint + EarlyStopping, as the articles teach).
 
     Returns:
-        The history: per-epoch lists of loss, accuracy (and val_loss, val_accuracy).
+        The history: per-epoch lists of loss, accuracy (and val_loss, val_accuracy); no
+        accuracy for regression and reconstruction.
     """
     cfg = spec.train
+    task = tasks.get(spec.task)
     model.compile(
         optimizer=make_optimizer(cfg),
-        # Integer labels with the sparse loss: the same numbers as one-hot labels with
-        # categorical_crossentropy, and the same label arrays PyTorch's CrossEntropyLoss takes.
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=task.keras_loss,  # xdl/tasks.py pairs each with the PyTorch loss of the same number
+        metrics=["accuracy"] if task.train_accuracy else [],
     )
     steps = -(-len(data.x_train) // cfg.batch_size)
     has_val = len(data.x_val) > 0
@@ -104,11 +104,12 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience)
                 )
         history = model.fit(
-            data.x_train,
-            data.y_train,
+            _inputs(spec, data.x_train),
+            tasks.targets(spec.task, data.x_train, data.y_train),
             batch_size=cfg.batch_size,
             epochs=epochs,
-            validation_data=(data.x_val, data.y_val) if has_val else None,
+            validation_data=(_inputs(spec, data.x_val), tasks.targets(spec.task, data.x_val, data.y_val))
+            if has_val else None,
             shuffle=True,
             verbose=0,
             callbacks=callbacks,
@@ -118,17 +119,36 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
+def _inputs(spec, x):
+    """What a Keras model is called with: the array, or a list of arrays for several inputs."""
+    arrays = spec.model_inputs(x)
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _signature(spec) -> list:
+    """One tf.TensorSpec per input, channels-last, batch (and a dynamic length) as None."""
+    return [tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in spec.inputs]
+
+
+def _forward(model, spec):
+    """The model in inference mode as a tf.function traced once for any batch (and length)."""
+    if len(spec.inputs) == 1:
+        return tf.function(lambda x: model(x, training=False), input_signature=_signature(spec))
+    return tf.function(lambda *xs: model(list(xs), training=False), input_signature=_signature(spec))
+
+
 def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Runs inference (dropout off) on channels-last `x`; returns the model's probabilities.
+    """Runs inference (dropout off) on stored-form `x`; returns the output in contract layout
+    (probabilities for a classifier, as Keras keeps the head in the model).
 
     Calls a compiled tf.function rather than model.predict(), which costs ~40 ms of set-up per
     call; the numbers are the same.
     """
-    t = spec.inputs[0]
-    signature = [tf.TensorSpec((None, *t.channels_last_shape), t.dtype)]  # one trace, any batch
-    forward = tf.function(lambda batch: model(batch, training=False), input_signature=signature)
-    parts = [forward(tf.constant(x[i : i + batch_size])).numpy() for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts)
+    forward = _forward(model, spec)
+    parts = []
+    for i in range(0, len(x), batch_size):
+        parts.append(forward(*(tf.constant(a) for a in spec.model_inputs(x[i : i + batch_size]))).numpy())
+    return spec.outputs[0].to_contract(np.concatenate(parts))
 
 
 def save_weights(model, path: Path) -> None:
@@ -171,7 +191,8 @@ def set_weights(model, weights: dict[str, list[np.ndarray]]) -> None:
 def activations(model, spec, x: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
     """Outputs of the named layers for input x, in inference mode (channels-last)."""
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
-    outputs = probe(tf.constant(x), training=False)
+    outputs = probe(_inputs(spec, x), training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {name: np.asarray(out) for name, out in zip(layers, outputs)}
 
 
@@ -192,11 +213,11 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
         opt = keras.optimizers.SGD(learning_rate=lr)
     else:
         opt = make_optimizer(dataclasses.replace(spec.train, lr=lr))
-    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    loss_fn = keras.losses.get(tasks.get(spec.task).keras_loss)
     losses = []
     for x, y in batches:
         with tf.GradientTape() as tape:
-            loss = loss_fn(y, model(tf.constant(x), training=True))
+            loss = keras.ops.mean(loss_fn(tasks.targets(spec.task, x, y), model(_inputs(spec, x), training=True)))
         grads = tape.gradient(loss, model.trainable_variables)
         opt.apply_gradients(zip(grads, model.trainable_variables))
         losses.append(float(loss))
@@ -207,28 +228,41 @@ def export_onnx(model, spec, opset: int):
     """Exports through tf2onnx from a tf.function (from_keras fails on Keras 3).
 
     Image inputs are declared channels-last, as the model is, and tf2onnx's inputs_as_nchw
-    puts a Transpose in front so the ONNX graph takes NCHW like the PyTorch export does.
+    puts a Transpose in front so the ONNX graph takes NCHW like the PyTorch export does;
+    outputs_as_nchw does the same for image outputs (an autoencoder's reconstruction).
     Returns the raw onnx.ModelProto; xdl.export canonicalises names and checks the contract.
     """
-    signature = [
-        tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in spec.inputs
-    ]
-    nchw = [t.name for t in spec.inputs if t.layout == "NCHW"]
-    return export_module(model, signature, opset, inputs_as_nchw=nchw)
+    nchw_in = [t.name for t in spec.inputs if t.layout == "NCHW"]
+    nchw_out = [i for i, t in enumerate(spec.outputs) if t.layout == "NCHW"]
+    return export_module(model, _signature(spec), opset, inputs_as_nchw=nchw_in, outputs_as_nchw=nchw_out)
 
 
-def export_module(model, signature: list, opset: int, inputs_as_nchw: list[str] | None = None):
-    """Exports any Keras model called in inference mode, via tf2onnx.from_function."""
+def export_module(model, signature: list, opset: int, inputs_as_nchw: list[str] | None = None,
+                  outputs_as_nchw: list[int] | None = None):
+    """Exports any Keras model called in inference mode, via tf2onnx.from_function.
+
+    `outputs_as_nchw` lists output positions; tf2onnx wants the traced graph's tensor names.
+    """
     import tf2onnx
 
     if len(signature) == 1:
         forward = tf.function(lambda x: model(x, training=False))
     else:
         forward = tf.function(lambda *xs: model(list(xs), training=False))
+    nchw_out = None
+    if outputs_as_nchw:
+        traced = forward.get_concrete_function(*signature).outputs
+        nchw_out = [traced[i].name for i in outputs_as_nchw]
     proto, _ = tf2onnx.convert.from_function(
-        forward, input_signature=signature, opset=opset, inputs_as_nchw=inputs_as_nchw or None
+        forward, input_signature=signature, opset=opset, inputs_as_nchw=inputs_as_nchw or None,
+        outputs_as_nchw=nchw_out,
     )
     return proto
+
+
+def part(model, name: str):
+    """A named sub-model (the autoencoder's "encoder" or "decoder"), weights shared."""
+    return model.get_layer(name)
 
 
 def signature_for(inputs: list[np.ndarray], names: list[str]) -> list:

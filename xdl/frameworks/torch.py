@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from xdl import optimizers, registry
+from xdl import optimizers, registry, tasks
 from xdl.errors import InputError
 from xdl.progress import TrainingProgress
 
@@ -45,18 +45,52 @@ def keras_like_init(model: nn.Module) -> nn.Module:
     Keras scheme in both twins removes one difference a learner would otherwise have to explain
     when the two frameworks' accuracies are compared. Fan-in and fan-out are computed alike
     (in * kh * kw and out * kh * kw), so the distributions are identical.
+
+    Recurrent layers follow Keras too: glorot_uniform input kernels, an orthogonal recurrent
+    kernel (Keras draws its (units, gates * units) matrix whole; PyTorch's is its transpose),
+    zero biases except an LSTM's forget gate, which Keras starts at 1 (unit_forget_bias) so
+    that early on the cell remembers rather than forgets. An Embedding is uniform(-0.05, 0.05).
     """
     for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.xavier_uniform_(module.weight)
-            nn.init.zeros_(module.bias)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, (nn.LSTM, nn.GRU)):
+            for name, param in module.named_parameters():
+                if name.startswith("weight_ih"):
+                    nn.init.xavier_uniform_(param)
+                elif name.startswith("weight_hh"):
+                    nn.init.orthogonal_(param)
+                else:
+                    nn.init.zeros_(param)
+                    if isinstance(module, nn.LSTM) and name.startswith("bias_ih"):
+                        units = module.hidden_size  # gates i, f, g, o: f is the second block
+                        with torch.no_grad():
+                            param[units : 2 * units] = 1.0
+        elif isinstance(module, nn.Embedding):
+            nn.init.uniform_(module.weight, -0.05, 0.05)
     return model
 
 
+class _Inference(nn.Module):
+    """The twin plus the output activation Keras keeps inside its model (for predict/export);
+    it takes the model's inputs as separate arguments (a recommender has two)."""
+
+    def __init__(self, model: nn.Module, head: str):
+        super().__init__()
+        self.model = model
+        heads = {"softmax": nn.Softmax(dim=-1), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}
+        self.head_name = head
+        self.add_module(head, heads[head])
+
+    def forward(self, *inputs):
+        return getattr(self, self.head_name)(self.model(*inputs))
+
+
 def inference_model(model: nn.Module, spec) -> nn.Module:
-    """The twin plus the output activation Keras keeps inside its model (for predict/export)."""
-    heads = {"softmax": nn.Softmax(dim=-1)}
-    return nn.Sequential(OrderedDict([("model", model), (spec.head, heads[spec.head])])).eval()
+    """The twin plus its head (softmax, sigmoid or none; see xdl/tasks.py), in eval mode."""
+    return _Inference(model, spec.head).eval()
 
 
 def count_params(model: nn.Module) -> int:
@@ -78,22 +112,45 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     raise InputError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(optimizers.KNOWN)}")
 
 
-def _to_tensor(x: np.ndarray, spec) -> torch.Tensor:
-    # contract layout is NCHW for images, which is PyTorch's own
-    array = np.ascontiguousarray(spec.inputs[0].to_contract(x))
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    array = np.ascontiguousarray(array)
     # torch.from_numpy shares memory; arrays read from .pb files are read-only
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
+def _to_tensors(x: np.ndarray, spec) -> list[torch.Tensor]:
+    """The model's input tensors from stored-form x, in contract layout (NCHW for images,
+    which is PyTorch's own)."""
+    return [_tensor(a) for a in spec.feeds(x).values()]
+
+
+def _loss_fn(spec):
+    """The task's loss (xdl/tasks.py) on the twin's raw outputs."""
+    loss = getattr(nn, tasks.get(spec.task).torch_loss)()
+    if spec.task == "tagging":
+        # CrossEntropyLoss wants the classes on axis 1: (batch, classes, time), not Keras's
+        # (batch, time, classes).
+        return lambda out, y: loss(out.transpose(1, 2), y)
+    return loss
+
+
+def _correct(spec, out: torch.Tensor, y: torch.Tensor) -> float:
+    """Right predictions in a batch, counted as Keras's "accuracy" metric counts them."""
+    if spec.task == "binary":
+        return ((out > 0) == (y > 0.5)).float().sum().item()  # logit > 0 <=> probability > 0.5
+    return (out.argmax(-1) == y).float().sum().item() / (y[0].numel() if y.dim() > 1 else 1)
+
+
 @torch.no_grad()
-def _evaluate(model, x, y, loss_fn, batch_size) -> tuple[float, float]:
+def _evaluate(spec, model, xs, y, loss_fn, batch_size) -> tuple[float, float]:
     model.eval()
-    total, correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        logits = model(x[i : i + batch_size])
-        total += loss_fn(logits, y[i : i + batch_size]).item() * len(logits)
-        correct += (logits.argmax(1) == y[i : i + batch_size]).sum().item()
-    return total / len(x), correct / len(x)
+    total, correct = 0.0, 0.0
+    for i in range(0, len(y), batch_size):
+        out = model(*(x[i : i + batch_size] for x in xs))
+        total += loss_fn(out, y[i : i + batch_size]).item() * len(out)
+        if tasks.get(spec.task).train_accuracy:
+            correct += _correct(spec, out, y[i : i + batch_size])
+    return total / len(y), correct / len(y)
 
 
 def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool = True) -> dict:
@@ -104,38 +161,45 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     restored at the end, early stopping after `early_stopping_patience` stale epochs.
 
     Returns:
-        The history: per-epoch lists of loss, accuracy (and val_loss, val_accuracy).
+        The history: per-epoch lists of loss, accuracy (and val_loss, val_accuracy); no
+        accuracy for regression and reconstruction.
     """
     cfg = spec.train
-    x, y = _to_tensor(data.x_train, spec), torch.from_numpy(data.y_train)
-    x_val, y_val = _to_tensor(data.x_val, spec), torch.from_numpy(data.y_val)
+    xs, y = _to_tensors(data.x_train, spec), _tensor(tasks.targets(spec.task, data.x_train, data.y_train))
+    xs_val, y_val = _to_tensors(data.x_val, spec), _tensor(tasks.targets(spec.task, data.x_val, data.y_val))
     optimizer = make_optimizer(model.parameters(), cfg)
-    # Takes logits: log-softmax and negative log-likelihood fused, stabler than softmax + log.
-    loss_fn = nn.CrossEntropyLoss()
+    # Classifiers' losses take logits: log-softmax and negative log-likelihood fused, stabler
+    # than softmax then log (likewise sigmoid + binary cross-entropy).
+    loss_fn = _loss_fn(spec)
+    with_accuracy = tasks.get(spec.task).train_accuracy
     rng = np.random.default_rng(cfg.seed)
-    has_val = len(x_val) > 0
-    history = {k: [] for k in ("loss", "accuracy", *(("val_loss", "val_accuracy") if has_val else ()))}
+    has_val = len(y_val) > 0
+    keys = ("loss", "accuracy") if with_accuracy else ("loss",)
+    history = {k: [] for k in (*keys, *(("val_" + k for k in keys) if has_val else ()))}
     best, stale = float("inf"), 0
-    steps = -(-len(x) // cfg.batch_size)
+    n = len(y)
+    steps = -(-n // cfg.batch_size)
     with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
         for epoch in range(epochs):
             progress.epoch_begin(epoch)
             model.train()  # dropout on
-            order = torch.from_numpy(rng.permutation(len(x)))
-            total, correct = 0.0, 0
-            for i in range(0, len(x), cfg.batch_size):
+            order = torch.from_numpy(rng.permutation(n))
+            total, correct = 0.0, 0.0
+            for i in range(0, n, cfg.batch_size):
                 idx = order[i : i + cfg.batch_size]
-                logits = model(x[idx])
-                loss = loss_fn(logits, y[idx])
+                out = model(*(x[idx] for x in xs))
+                loss = loss_fn(out, y[idx])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
                 total += loss.item() * len(idx)
-                correct += (logits.argmax(1) == y[idx]).sum().item()
+                if with_accuracy:
+                    correct += _correct(spec, out, y[idx])
                 progress.step(loss.item())
-            logs = {"loss": total / len(x), "accuracy": correct / len(x)}
+            logs = {"loss": total / n, "accuracy": correct / n}
             if has_val:
-                logs["val_loss"], logs["val_accuracy"] = _evaluate(model, x_val, y_val, loss_fn, 512)
+                logs["val_loss"], logs["val_accuracy"] = _evaluate(spec, model, xs_val, y_val, loss_fn, 512)
+            logs = {k: v for k, v in logs.items() if k in history}
             for k, v in logs.items():
                 history[k].append(v)
             progress.epoch_end(epoch, logs)
@@ -156,10 +220,11 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
 
 @torch.inference_mode()
 def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Runs inference (dropout off) on channels-last `x`; returns probabilities like Keras."""
+    """Runs inference (dropout off) on stored-form `x`; returns the output in contract layout
+    (probabilities for a classifier, like Keras)."""
     net = inference_model(model, spec)
-    t = _to_tensor(x, spec)
-    return torch.cat([net(t[i : i + batch_size]) for i in range(0, len(t), batch_size)]).numpy()
+    xs = _to_tensors(x, spec)
+    return torch.cat([net(*(t[i : i + batch_size] for t in xs)) for i in range(0, len(x), batch_size)]).numpy()
 
 
 def save_weights(model, path: Path) -> None:
@@ -199,11 +264,13 @@ def activations(model, spec, x: np.ndarray, modules: list[str]) -> dict[str, np.
     found = dict(net.named_modules())
     captured: dict[str, np.ndarray] = {}
     hooks = [
-        found[name].register_forward_hook(lambda m, i, out, name=name: captured.__setitem__(name, out.numpy().copy()))
+        # A recurrent module returns (every step's output, final state): the outputs are kept.
+        found[name].register_forward_hook(lambda m, i, out, name=name: captured.__setitem__(
+            name, (out[0] if isinstance(out, tuple) else out).numpy().copy()))
         for name in modules
     ]
     try:
-        net(_to_tensor(x, spec))
+        net(*_to_tensors(x, spec))
     finally:
         for hook in hooks:
             hook.remove()
@@ -223,11 +290,11 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
         opt = torch.optim.SGD(model.parameters(), lr=lr)
     else:
         opt = make_optimizer(model.parameters(), dataclasses.replace(spec.train, lr=lr))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = _loss_fn(spec)
     model.train()
     losses = []
     for x, y in batches:
-        loss = loss_fn(model(_to_tensor(x, spec)), torch.from_numpy(y))
+        loss = loss_fn(model(*_to_tensors(x, spec)), _tensor(tasks.targets(spec.task, x, y)))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -237,20 +304,31 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
 
 
 def export_onnx(model, spec, opset: int):
-    """Exports through torch.onnx's dynamo exporter with a dynamic batch dimension.
+    """Exports through torch.onnx's dynamo exporter with a dynamic batch dimension (and a
+    dynamic sequence length where the contract has one).
 
     Returns the raw onnx.ModelProto; xdl.export canonicalises names and checks the contract.
     """
+    # An example of size 2 (and length 8): torch.export specialises a dim of size 1.
     example = tuple(
-        torch.zeros((2, *t.shape[1:]), dtype=getattr(torch, t.dtype)) for t in spec.inputs
+        torch.zeros(tuple(2 if i == 0 else 8 if d is None else d for i, d in enumerate(t.shape)),
+                    dtype=getattr(torch, t.dtype))
+        for t in spec.inputs
     )
     return export_module(inference_model(model, spec), example, [t.name for t in spec.inputs],
-                         [t.name for t in spec.outputs], opset)
+                         [t.name for t in spec.outputs], opset,
+                         dynamic_axes=[t.dynamic_axes for t in spec.inputs])
 
 
-def export_module(net: nn.Module, example: tuple, input_names: list[str], output_names: list[str], opset: int):
-    """Exports any module in eval mode, every input's first dimension dynamic ("batch")."""
-    batch = torch.export.Dim("batch")
+def export_module(net: nn.Module, example: tuple, input_names: list[str], output_names: list[str], opset: int,
+                  dynamic_axes: list[dict[int, str]] | None = None):
+    """Exports any module in eval mode; each input's dims in `dynamic_axes` ({axis: name}) are
+    dynamic, by default only the first ("batch"). Inputs sharing a name share the dim."""
+    dims: dict[str, torch.export.Dim] = {}
+    shapes = tuple({axis: dims.setdefault(name, torch.export.Dim(name)) for axis, name in axes.items()}
+                   for axes in (dynamic_axes or [{0: "batch"}] * len(example)))
+    if isinstance(net, _Inference):
+        shapes = (shapes,)  # forward(*inputs): torch.export wants the shapes of the one *args tuple
     with _quiet_exporter():
         program = torch.onnx.export(
             net.eval(),
@@ -258,7 +336,7 @@ def export_module(net: nn.Module, example: tuple, input_names: list[str], output
             dynamo=True,
             input_names=input_names,
             output_names=output_names,
-            dynamic_shapes=tuple({0: batch} for _ in example),
+            dynamic_shapes=shapes,
             opset_version=opset,
             verbose=False,
         )
@@ -285,9 +363,18 @@ def _quiet_exporter():
             warnings.simplefilter("ignore", DeprecationWarning)
             # Every input's first axis is the same Dim("batch") on purpose; torch notes the sharing.
             warnings.filterwarnings("ignore", message="# The axis name: batch will not be used")
+            # nn.LSTM's flattened weights, seen by the tracer; harmless for an eval-mode export.
+            warnings.filterwarnings("ignore", message="The tensor attributes .* were assigned during export")
+            warnings.filterwarnings("ignore", message=".*_check_is_size will be removed")
+            warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
             yield
     finally:
         logger.setLevel(level)
+
+
+def part(model: nn.Module, name: str) -> nn.Module:
+    """A named sub-model (the autoencoder's "encoder" or "decoder"), weights shared."""
+    return getattr(model, name)
 
 
 def versions() -> dict:
