@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import xdl
-from xdl import artifacts, contract, frameworks, registry, tasks, tolerance, verify
+from xdl import artifacts, contract, frameworks, porting, registry, tasks, tolerance, verify
 from xdl import data as datasets
 from xdl.errors import InputError, XdlError
 
@@ -37,8 +37,8 @@ def _stored_shape(spec) -> tuple:
     return (len(spec.inputs),)  # one column per input (a recommender's user and item ids)
 
 
-def _load_data(spec, dataset: str, data_dir, quick: bool):
-    if dataset not in spec.datasets:
+def _load_data(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True):
+    if check_allowed and dataset not in spec.datasets:
         raise InputError(
             f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.datasets)}"
         )
@@ -99,8 +99,9 @@ def train(
     dataset = dataset or spec.dataset
     data = _load_data(spec, dataset, data_dir, quick)
     cfg = spec.train
+    epochs_override = epochs
     epochs = epochs or (cfg.quick_epochs if quick else cfg.epochs)
-    if epochs < 1:
+    if epochs < 1 and not spec.phases:
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     out = run_dir(runs, model, framework)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +113,10 @@ def train(
     checkpoint = out / f"best.{fw.WEIGHTS_FILE}"
     checkpoint.unlink(missing_ok=True)  # never restore an earlier run's best epoch
     start = time.perf_counter()
-    history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
+    if spec.phases:
+        history = _train_phases(spec, framework, net, data_dir, quick, epochs_override, checkpoint, show_progress)
+    else:
+        history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     seconds = time.perf_counter() - start
     fw.save_weights(net, out / fw.WEIGHTS_FILE)
     metrics = {
@@ -134,6 +138,41 @@ def train(
     }
     artifacts.write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def _train_phases(spec, framework: str, net, data_dir, quick: bool, epochs: int | None, checkpoint,
+                  show_progress: bool) -> dict:
+    """Runs a multi-stage recipe (xdl.spec.Phase): per phase, freeze all but its layers,
+    re-initialise its new ones, train on its data set with its rate. Returns the histories of
+    every phase end to end, with a "phase" list naming each epoch's phase."""
+    import dataclasses
+
+    fw = frameworks.load(framework)
+    torch_names = {rule.keras: rule.torch for rule in porting.table(spec.name)}
+
+    def names(layers):
+        if layers is None:
+            return None
+        return list(layers) if framework == "keras" else [torch_names[n] for n in layers]
+
+    history: dict[str, list] = {"phase": []}
+    for number, phase in enumerate(spec.phases):
+        if phase.epochs < 1:
+            raise InputError(f"{spec.name}: phase {phase.name} has {phase.epochs} epochs")
+        data = _load_data(spec, phase.dataset, data_dir, quick, check_allowed=False)
+        if phase.reset:
+            fw.reinitialise(net, spec, names(phase.reset), seed=spec.train.seed + number + 1)
+        fw.set_trainable(net, names(phase.trainable))
+        cfg = dataclasses.replace(spec.train, lr=phase.lr)
+        n = epochs or (cfg.quick_epochs if quick else phase.epochs)
+        checkpoint.unlink(missing_ok=True)  # each phase keeps its own best epoch
+        got = fw.train(net, dataclasses.replace(spec, train=cfg), data, epochs=n, checkpoint=checkpoint,
+                       show_progress=show_progress)
+        for key, values in got.items():
+            history.setdefault(key, []).extend(values)
+        history["phase"] += [phase.name] * len(got["loss"])
+    fw.set_trainable(net, None)
+    return history
 
 
 def _read_run(spec, framework: str, runs) -> tuple[Path, dict]:

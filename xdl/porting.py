@@ -55,16 +55,19 @@ class Dense(Transform):
 class Conv2D(Transform):
     """Keras Conv2D kernel HWIO (kh, kw, in, out) <-> PyTorch Conv2d weight OIHW (out, in, kh, kw).
 
-    Same cross-correlation, same numbers; the axes are stored in another order.
+    Same cross-correlation, same numbers; the axes are stored in another order. bias=False for
+    a convolution without one (use_bias=False / bias=False, as before a BatchNorm).
     """
 
+    def __init__(self, bias: bool = True):
+        self.bias = bias
+        self.torch_suffixes = ("weight", "bias") if bias else ("weight",)
+
     def to_torch(self, arrays):
-        kernel, bias = arrays
-        return [kernel.transpose(3, 2, 0, 1), bias]
+        return [arrays[0].transpose(3, 2, 0, 1), *arrays[1:]]
 
     def to_keras(self, arrays):
-        weight, bias = arrays
-        return [weight.transpose(2, 3, 1, 0), bias]
+        return [arrays[0].transpose(2, 3, 1, 0), *arrays[1:]]
 
 
 @dataclass
@@ -167,6 +170,19 @@ class LSTM(Transform):
     def to_keras(self, arrays):
         w_ih, w_hh, b_ih, b_hh = arrays
         return [w_ih.T, w_hh.T, b_ih + b_hh]
+
+
+class BidirectionalLSTM(Transform):
+    """Keras Bidirectional(LSTM): the forward then the backward LSTM's three arrays <-> PyTorch
+    bidirectional LSTM's *_l0 and *_l0_reverse, each direction mapped as LSTM is."""
+
+    torch_suffixes = (*_RNN, *(f"{name}_reverse" for name in _RNN))
+
+    def to_torch(self, arrays):
+        return LSTM().to_torch(arrays[:3]) + LSTM().to_torch(arrays[3:])
+
+    def to_keras(self, arrays):
+        return LSTM().to_keras(arrays[:4]) + LSTM().to_keras(arrays[4:])
 
 
 class GRU(Transform):

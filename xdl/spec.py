@@ -110,6 +110,21 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One stage of a multi-stage recipe (transfer learning): what trains, on what, how fast.
+
+    Layer names are the Keras twin's; the PyTorch module of each comes from the port table.
+    """
+
+    name: str  # "pretrain", "head", "finetune"
+    dataset: str  # the phase's data set
+    trainable: tuple[str, ...] | None  # Keras layers whose weights train in this phase; None: all
+    lr: float
+    epochs: int
+    reset: tuple[str, ...] = ()  # layers re-initialised before the phase (a new head)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything about one reference model that does not depend on a framework."""
 
@@ -128,6 +143,8 @@ class ModelSpec:
     goal: float = 0.0  # a full `xdl all` run on `dataset` must reach this test metric (see metric)
     # Sequence lengths the live checks run at, for inputs whose length is dynamic.
     seq_lengths: tuple[int, ...] = ()
+    # A multi-stage recipe (transfer learning); empty: one phase, `train` on `dataset`.
+    phases: tuple[Phase, ...] = ()
     # Sub-models exported on their own contracts (the autoencoder's encoder and decoder):
     # (part name, inputs, outputs); each twin's `part(net, name)` returns that sub-model.
     parts: tuple[tuple[str, tuple[TensorSpec, ...], tuple[TensorSpec, ...]], ...] = ()

@@ -13,6 +13,8 @@ Version history:
     2  float16 5e-3 (was 1e-3, written before any float16 model had been measured): a float16
        dot product of K terms accumulates about sqrt(K) roundings, K = 576 in cnn's conv3;
        measured 1.2e-4 (mlp) to 2.6e-3 (cnn) on probabilities. 2026-11.
+       The "features" output kind (an encoder's codes) was added later under version 2 with
+       the unbounded numbers that logits and regressions have; no number changed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from xdl.spec import Tolerance
 
 POLICY_VERSION = 2
 PROVIDERS = ("cpu", "cuda", "cuda-tf32")
-OUTPUT_KINDS = ("probabilities", "logits", "regression", "reconstruction")
+# "features": unbounded vectors such as an encoder's codes, held to the unbounded numbers.
+OUTPUT_KINDS = ("probabilities", "logits", "regression", "reconstruction", "features")
 
 # float32 machine epsilon is 1.2e-7. Two correct float32 computations of a layer differ only in the
 # order of their sums; measured here, ORT vs Keras/PyTorch differ by at most 3e-6 on probabilities
@@ -105,7 +108,7 @@ def table() -> list[tuple[str, str, str, Tolerance]]:
 
 def markdown_table() -> str:
     """The policy as the README shows it (a test keeps the two identical)."""
-    rows = ["| dtype | provider | probabilities, reconstructions (atol / rtol) | logits, regression (atol / rtol) | why |",
+    rows = ["| dtype | provider | probabilities, reconstructions (atol / rtol) | logits, regression, features (atol / rtol) | why |",
             "|---|---|---|---|---|"]
     for dtype in ("float32", "float16", "int8"):
         for provider in PROVIDERS:

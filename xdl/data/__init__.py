@@ -16,14 +16,20 @@ import numpy as np
 
 from xdl.errors import InputError
 
-# name -> (module, one line for humans)
+# name -> (module or "module:function" returning the arrays, one line for humans)
 _LOADERS = {
     "digits": ("xdl.data.digits", "embedded: scikit-learn's 1,797 real handwritten digits at 28x28"),
     "shapes": ("xdl.data.shapes", "embedded: procedurally drawn 32x32 colour shapes, 10 classes"),
+    "shapes-a": ("xdl.data.shapes:load_first_half", "embedded: shapes' first five classes (a transfer source task)"),
+    "shapes-b": ("xdl.data.shapes:load_second_half", "embedded: shapes' last five classes, relabelled 0-4 (a transfer target)"),
     "mnist": ("xdl.data.mnist", "real: MNIST from a local mnist.npz (Keras cache format)"),
     "cifar10": ("xdl.data.cifar10", "real: CIFAR-10 from a local cifar-10-batches-py/ or -bin/"),
     "sentiment": ("xdl.data.sentiment", "embedded: generated movie reviews whose labels need word order, 500 tokens"),
     "mnist1d": ("xdl.data.mnist1d", "embedded: MNIST-1D, 1-D digit sequences of length 40, generated locally"),
+    "entities": ("xdl.data.entities", "embedded: generated sentences tagged with CoNLL-2003's entity tags"),
+    "conll": ("xdl.data.conll", "real: named entities from local CoNLL-2003-format train.txt / test.txt"),
+    "ratings": ("xdl.data.ratings", "embedded: generated low-rank ratings, 943 users x 1,682 items, 1..5 stars"),
+    "movielens": ("xdl.data.movielens", "real: MovieLens-100k from a local u.data"),
     "imdb": ("xdl.data.imdb", "real: IMDB reviews from a local imdb.npz (Keras cache format), top 10,000 words"),
 }
 
@@ -86,8 +92,9 @@ def load(
     """
     if name not in _LOADERS:
         raise InputError(f"unknown data set {name!r}; known data sets: {', '.join(_LOADERS)}")
-    module = importlib.import_module(_LOADERS[name][0])
-    x_train, y_train, x_test, y_test, source = module.load(
+    module_name, _, function = _LOADERS[name][0].partition(":")
+    loader = getattr(importlib.import_module(module_name), function or "load")
+    x_train, y_train, x_test, y_test, source = loader(
         data_dir=Path(data_dir) if data_dir else None, seed=seed
     )
     n_val = int(round(len(x_train) * validation_split))
@@ -95,7 +102,7 @@ def load(
     return Dataset(
         name=name,
         source=source,
-        num_classes=int(max(y_train.max(), y_test.max())) + 1,
+        num_classes=int(max(y_train.max(), y_test.max())) + 1,  # meaningful for labels only
         x_train=x_train[:cut],
         y_train=y_train[:cut],
         x_val=x_train[cut:],

@@ -1,8 +1,8 @@
 """sentiment: a generated corpus of movie reviews whose labels depend on local word order.
 
-Each review is a few opinion clauses ("the acting was not very good") among neutral filler
-sentences. A clause's polarity is its adjective's, flipped by a negator; the review is
-positive when its clauses sum to more than zero. Half the clauses are negated, so counting
+Each review is one or three opinion clauses ("the acting was not very good") among neutral
+filler words. A clause's polarity is its adjective's, flipped by a negator; the review is
+positive when most of its clauses are. Half the clauses are negated, so counting
 words (a bag of words) gets only part of the way: a model must read "not ... good" as a
 unit, which is what a convolution over neighbouring words, or a recurrent network, does.
 
@@ -17,6 +17,9 @@ import numpy as np
 PAD, START, OOV, FIRST_WORD = 0, 1, 2, 3
 MAX_LENGTH = 500  # the article's input length
 NUM_WORDS = 10_000  # the article's vocabulary size (the Embedding's input dim)
+# Reviewers are not always consistent: 5% of labels disagree with the text, as in real data.
+# Without it every model reaches AUC 1.0 and the frameworks' results cannot be told apart.
+LABEL_NOISE = 0.05
 
 _POSITIVE = ("good", "great", "excellent", "wonderful", "brilliant", "moving", "funny", "superb",
              "enjoyable", "clever", "beautiful", "gripping")
@@ -27,12 +30,12 @@ _INTENSIFIERS = ("very", "really", "truly", "quite", "rather", "so")
 _NOUNS = ("movie", "film", "plot", "acting", "story", "ending", "cast", "music", "script",
           "direction", "dialogue", "pacing", "camera", "lead", "villain", "score")
 _LINKS = ("was", "is", "felt", "seemed", "looked")
-_FILLER_WORDS = 2_000  # neutral words w0..w1999, Zipf-distributed like real text
+_FILLER_WORDS = 1_000  # neutral words w0..w1999, Zipf-distributed like real text
 
 
 def vocabulary() -> list[str]:
     """Word for each id from FIRST_WORD on (ids below are padding, start, unknown)."""
-    fixed = ["the", "and", "i", "thought", "overall", *_POSITIVE, *_NEGATIVE, *_NEGATORS,
+    fixed = ["the", *_POSITIVE, *_NEGATIVE, *_NEGATORS,
              *_INTENSIFIERS, *_NOUNS, *_LINKS]
     return fixed + [f"w{i}" for i in range(_FILLER_WORDS)]
 
@@ -52,12 +55,12 @@ def generate(n: int, seed: int, max_length: int = MAX_LENGTH) -> tuple[np.ndarra
     zipf = 1.0 / np.arange(1, _FILLER_WORDS + 1)
     zipf /= zipf.sum()
     # All filler drawn at once (drawing per sentence with p= is 50x slower), then consumed.
-    pool = iter(rng.choice(filler, size=n * 5 * 15, p=zipf).tolist())
+    pool = iter(rng.choice(filler, size=n * 3 * 25, p=zipf).tolist())
     x = np.zeros((n, max_length), np.int64)
     y = np.zeros(n, np.int64)
     for r in range(n):
         tokens, total = [START], 0
-        clauses = int(rng.integers(3, 6))  # an odd or even count; ties are broken below
+        clauses = 1 + 2 * int(rng.integers(0, 2))  # one or three opinions: never a tie
         for _ in range(clauses):
             # neutral filler before each opinion: where it sits must not matter
             tokens += [next(pool) for _ in range(int(rng.integers(3, 15)))]
@@ -72,19 +75,15 @@ def generate(n: int, seed: int, max_length: int = MAX_LENGTH) -> tuple[np.ndarra
             words.append(adjectives[rng.integers(len(adjectives))])
             tokens += _ids(words)
             total += (1 if positive else -1) * (-1 if negated else 1)
-        if total == 0:  # a tie: a closing verdict decides, as reviewers' last words often do
-            verdict = rng.random() < 0.5
-            tokens += _ids(["overall", "i", "thought", "the", "movie", "was",
-                            (_POSITIVE if verdict else _NEGATIVE)[rng.integers(len(_POSITIVE))]])
-            total = 1 if verdict else -1
+        tokens += [next(pool) for _ in range(int(rng.integers(0, 10)))]
         tokens = tokens[-max_length:]  # pre-truncation: keep the end
         x[r, max_length - len(tokens):] = tokens  # pre-padding
-        y[r] = int(total > 0)
+        y[r] = int(total > 0) ^ int(rng.random() < LABEL_NOISE)
     return x, y
 
 
 def load(data_dir=None, seed=0):
     # Train and test drawn from disjoint seeds: no review appears in both.
-    x_train, y_train = generate(2500, seed=2 * seed + 1)
-    x_test, y_test = generate(1000, seed=2 * seed + 2)
+    x_train, y_train = generate(10_000, seed=2 * seed + 1)
+    x_test, y_test = generate(2_000, seed=2 * seed + 2)
     return x_train, y_train, x_test, y_test, f"generated sentiment reviews (seed {seed}), padded to {MAX_LENGTH}"

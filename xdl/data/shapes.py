@@ -69,3 +69,21 @@ def load(data_dir=None, seed=0):
     x_train, y_train = generate(N_TRAIN, seed)
     x_test, y_test = generate(N_TEST, seed + 1_000_003)  # a disjoint stream for the test set
     return x_train, y_train, x_test, y_test, f"generated shapes, seed {seed}"
+
+
+def _half(first: int, seed: int):
+    """Five of the ten classes, relabelled 0..4: the two tasks of a transfer-learning lesson."""
+    x_train, y_train, x_test, y_test, source = load(seed=seed)
+    classes = CLASSES[first : first + 5]
+    keep_train = (y_train >= first) & (y_train < first + 5)
+    keep_test = (y_test >= first) & (y_test < first + 5)
+    return (x_train[keep_train], y_train[keep_train] - first, x_test[keep_test], y_test[keep_test] - first,
+            f"{source}, classes {', '.join(classes)} relabelled 0-4")
+
+
+def load_first_half(data_dir=None, seed=0):
+    return _half(0, seed)
+
+
+def load_second_half(data_dir=None, seed=0):
+    return _half(5, seed)

@@ -17,6 +17,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+tf.get_logger().setLevel("ERROR")  # its retracing notes after a re-compile() (transfer phases) are expected
+
 from xdl import optimizers, registry, tasks  # noqa: E402
 from xdl.errors import InputError  # noqa: E402
 from xdl.progress import TrainingProgress  # noqa: E402
@@ -177,28 +179,59 @@ def load_weights(model, path: Path) -> None:
         raise InputError(f"cannot load Keras weights from {path}: {first_line}") from None
 
 
+def _leaf_layers(model):
+    """Every layer that is not itself a model, depth first: an autoencoder's encoder and
+    decoder are models, and their layers are what a port table names."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
 def get_weights(model) -> dict[str, list[np.ndarray]]:
     """Each layer's weights (kernel, bias, ...) as numpy arrays, keyed by layer name."""
-    return {layer.name: layer.get_weights() for layer in model.layers if layer.weights}
+    return {layer.name: layer.get_weights() for layer in _leaf_layers(model) if layer.weights}
 
 
 def set_weights(model, weights: dict[str, list[np.ndarray]]) -> None:
     """Loads a dict from get_weights (or the porting engine) layer by layer."""
+    layers = {layer.name: layer for layer in _leaf_layers(model)}
     for name, arrays in weights.items():
-        model.get_layer(name).set_weights(arrays)
+        layers[name].set_weights(arrays)
 
 
 def activations(model, spec, x: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
     """Outputs of the named layers for input x, in inference mode (channels-last)."""
-    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # the structure it was built with
+    probe = keras.Model(inputs, [model.get_layer(name).output for name in layers])
     outputs = probe(_inputs(spec, x), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {name: np.asarray(out) for name, out in zip(layers, outputs)}
 
 
+def set_trainable(model, layers: list[str] | None) -> None:
+    """Freezes every layer but `layers` (None: none frozen); train() compiles afterwards, which
+    is when Keras takes the change into account.
+
+    A frozen BatchNormalization also runs in inference mode: it normalises with its moving
+    statistics and stops updating them (Keras 3 semantics; see xdl/models/transfer).
+    """
+    for layer in _leaf_layers(model):
+        layer.trainable = layers is None or layer.name in layers
+
+
+def reinitialise(model, spec, layers: list[str], seed: int) -> None:
+    """Gives `layers` fresh initial weights (a new head), drawn as a new model's would be."""
+    seed_everything(seed)
+    fresh = {layer.name: layer for layer in _leaf_layers(build(spec))}
+    for name in layers:
+        model.get_layer(name).set_weights(fresh[name].get_weights())
+
+
 def disable_dropout(model) -> None:
     """Sets every Dropout's rate to 0, so training steps are deterministic."""
-    for layer in model.layers:
+    for layer in _leaf_layers(model):
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
 

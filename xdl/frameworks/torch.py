@@ -124,6 +124,15 @@ def _to_tensors(x: np.ndarray, spec) -> list[torch.Tensor]:
     return [_tensor(a) for a in spec.feeds(x).values()]
 
 
+def _targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
+    """The loss's targets (xdl/tasks.py) in the layout the twin outputs: an autoencoder's target
+    images go channels-first, like its reconstructions."""
+    targets = tasks.targets(spec.task, x, y)
+    if spec.task == "reconstruction":
+        targets = spec.outputs[0].to_contract(targets)
+    return _tensor(targets)
+
+
 def _loss_fn(spec):
     """The task's loss (xdl/tasks.py) on the twin's raw outputs."""
     loss = getattr(nn, tasks.get(spec.task).torch_loss)()
@@ -165,8 +174,8 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
         accuracy for regression and reconstruction.
     """
     cfg = spec.train
-    xs, y = _to_tensors(data.x_train, spec), _tensor(tasks.targets(spec.task, data.x_train, data.y_train))
-    xs_val, y_val = _to_tensors(data.x_val, spec), _tensor(tasks.targets(spec.task, data.x_val, data.y_val))
+    xs, y = _to_tensors(data.x_train, spec), _targets(spec, data.x_train, data.y_train)
+    xs_val, y_val = _to_tensors(data.x_val, spec), _targets(spec, data.x_val, data.y_val)
     optimizer = make_optimizer(model.parameters(), cfg)
     # Classifiers' losses take logits: log-softmax and negative log-likelihood fused, stabler
     # than softmax then log (likewise sigmoid + binary cross-entropy).
@@ -182,7 +191,8 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
         for epoch in range(epochs):
             progress.epoch_begin(epoch)
-            model.train()  # dropout on
+            model.train()  # dropout on, BatchNorm on batch statistics...
+            _frozen_batchnorm_to_eval(model)  # ...except where frozen, as in Keras
             order = torch.from_numpy(rng.permutation(n))
             total, correct = 0.0, 0.0
             for i in range(0, n, cfg.batch_size):
@@ -277,6 +287,33 @@ def activations(model, spec, x: np.ndarray, modules: list[str]) -> dict[str, np.
     return captured
 
 
+def set_trainable(model: nn.Module, modules: list[str] | None) -> None:
+    """Freezes every parameter outside `modules` (None: none frozen).
+
+    requires_grad=False alone stops a BatchNorm's weights, not its statistics: in train() mode
+    it still normalises with each batch's mean and variance and updates its running ones.
+    train() therefore puts every BatchNorm without a trainable parameter in eval() mode, which
+    is what Keras does for a frozen BatchNormalization (see xdl/models/transfer).
+    """
+    for name, param in model.named_parameters():
+        param.requires_grad = modules is None or any(name.startswith(m + ".") for m in modules)
+
+
+def _frozen_batchnorm_to_eval(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            if not any(p.requires_grad for p in module.parameters()):
+                module.eval()
+
+
+def reinitialise(model: nn.Module, spec, modules: list[str], seed: int) -> None:
+    """Gives `modules` fresh initial weights (a new head), drawn as a new model's would be."""
+    seed_everything(seed)
+    fresh = dict(build(spec).named_modules())
+    for name in modules:
+        dict(model.named_modules())[name].load_state_dict(fresh[name].state_dict())
+
+
 def disable_dropout(model: nn.Module) -> None:
     """Sets every Dropout's rate to 0, so training steps are deterministic."""
     for module in model.modules():
@@ -294,7 +331,7 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
     model.train()
     losses = []
     for x, y in batches:
-        loss = loss_fn(model(*_to_tensors(x, spec)), _tensor(tasks.targets(spec.task, x, y)))
+        loss = loss_fn(model(*_to_tensors(x, spec)), _targets(spec, x, y))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -17,9 +17,10 @@ SPEC = ModelSpec(
         optimizer="adam",
         lr=1e-3,
         batch_size=128,
-        epochs=20,  # the article's; early stopping ends it sooner when val_loss stalls
-        validation_split=0.1,
-        early_stopping_patience=3,
+        # The article's 20 epochs are over 25,000 IMDB reviews (3,900 steps); 6 epochs over the
+        # 9,000 generated training reviews (426 steps) is where validation AUC levels off.
+        epochs=6,
+        validation_split=0.1,  # the best epoch by val_loss is kept (ModelCheckpoint)
         quick_train_samples=512,
         quick_epochs=1,
     ),

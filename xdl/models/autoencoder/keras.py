@@ -1,0 +1,35 @@
+"""autoencoder in Keras 3. Read it next to torch.py: same layers, same order, same names."""
+
+import keras
+from keras import layers
+
+
+def build(spec):
+    """Returns the Keras twin of `spec` (xdl.models.autoencoder.SPEC): encoder then decoder,
+    each a model of its own, so either can be used (and exported) alone."""
+    code = spec.parts[0][2][0].shape[1]  # 16
+    encoder = keras.Sequential(
+        [
+            keras.Input(shape=spec.inputs[0].channels_last_shape, name="x"),  # (28, 28, 1)
+            # stride 2 with 'same': 28 -> 14 -> 7. TensorFlow pads such a convolution one pixel
+            # more at the bottom/right than the top/left; torch.py reproduces that exactly.
+            layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv1"),  # 14x14x16
+            layers.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv2"),  # 7x7x32
+            layers.Flatten(name="flatten"),  # H, W, C order (PyTorch: C, H, W)
+            layers.Dense(code, name="code"),  # linear: a code may be any real vector
+        ],
+        name="encoder",
+    )
+    decoder = keras.Sequential(
+        [
+            keras.Input(shape=(code,), name="code"),
+            layers.Dense(7 * 7 * 32, activation="relu", name="dense"),
+            layers.Reshape((7, 7, 32), name="reshape"),  # fills H, W, C (channels last)
+            # A transposed convolution spreads each input pixel over a 3x3 patch, two pixels
+            # apart: it undoes a stride-2 convolution's shapes (7 -> 14 -> 28).
+            layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu", name="deconv1"),
+            layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="deconv2"),
+        ],
+        name="decoder",
+    )
+    return keras.Sequential([encoder, decoder], name=spec.name)
