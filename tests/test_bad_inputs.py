@@ -197,6 +197,31 @@ def c_tampered_weights(tmp):
     return ["diff", "mlp", "--weights", "torch", "--out", f.parent.parent]
 
 
+def c_variant_of_a_sequence_model(tmp): return ["export", "lstm", "--variant", "fp16", "--out", tmp]
+
+
+def c_token_ids_as_floats(tmp):
+    dst = tmp / "art" / "lstm"
+    shutil.copytree(COMMITTED / "lstm", dst)
+    f = dst / "torch"
+    _replace_input(f, _stored_input(f).astype(np.float32), name="tokens")
+    return _verify(f)
+
+
+def c_imdb_that_runs_code(tmp):
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    xs = np.empty(1, object)
+    xs[0] = Evil()
+    np.savez(tmp / "imdb.npz", x_train=xs, y_train=np.array([1]), x_test=xs, y_test=np.array([1]))
+    return ["train", "textcnn", "--framework", "torch", "--dataset", "imdb", "--data-dir", tmp, "--runs", tmp]
+
+
+def c_missing_conll(tmp): return ["train", "tagger", "--framework", "torch", "--dataset", "conll", "--data-dir", tmp, "--runs", tmp]
+
+
 def c_check_bad_factory(tmp): return ["check", "no_such_module:build", "--input-shape", "2,3"]
 def c_check_bad_shape(tmp): return ["check", "json:loads", "--input-shape", "2,-3"]
 def c_port_to_itself(tmp): return ["port", "mlp", "--from", "torch", "--to", "torch"]
@@ -232,6 +257,10 @@ CASES = [
     (c_symlinked_artifact_file, 2, "is a symbolic link"),
     (c_symlinked_artifact_folder, 2, "is a symbolic link"),
     (c_tampered_weights, 2, "does not match its sha256"),
+    (c_variant_of_a_sequence_model, 2, "variants are made for classifiers of float32 images"),
+    (c_token_ids_as_floats, 2, "onnxruntime rejected the inputs"),
+    (c_imdb_that_runs_code, 2, "refusing to load posix.system"),
+    (c_missing_conll, 2, "not available offline"),
     (c_check_bad_factory, 2, "cannot load no_such_module:build"),
     (c_check_bad_shape, 2, "--input-shape takes positive"),
     (c_port_to_itself, 2, "--from and --to are both torch"),

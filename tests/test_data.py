@@ -41,7 +41,7 @@ def test_validation_split_comes_from_the_end_of_training():
 
 
 def test_unknown_data_set():
-    with pytest.raises(InputError, match="digits, shapes, mnist, cifar10"):
+    with pytest.raises(InputError, match="known data sets: " + ", ".join(data.names())):
         data.load("imagenet")
 
 

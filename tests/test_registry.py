@@ -6,12 +6,13 @@ import json
 import pytest
 
 from conftest import COMMITTED, ROOT
-from xdl import data, registry
+from xdl import data, registry, tasks
 from xdl.errors import InputError
 
 
-def test_registry_holds_the_spine_models():
-    assert {"mlp", "cnn"} <= set(registry.names())
+def test_registry_holds_the_whole_zoo():
+    zoo = {"mlp", "cnn", "textcnn", "lstm", "gru", "tagger", "resnet", "autoencoder", "recommender", "transfer"}
+    assert zoo <= set(registry.names()) and len(registry.names()) >= 10
 
 
 @pytest.mark.parametrize("model", registry.names())
@@ -25,7 +26,10 @@ def test_model_is_complete(model):
     assert spec.dataset in spec.datasets
     for name in spec.datasets:
         assert name in data.names(), f"{model} names unknown data set {name}"
-    assert spec.param_count > 0 and spec.num_classes > 1
+    assert spec.param_count > 0 and spec.num_classes >= 1
+    assert spec.task in tasks.TASKS
+    for phase in spec.phases:
+        assert phase.dataset in data.names()
     for framework in registry.FRAMEWORKS:
         manifest = COMMITTED / model / framework / "manifest.json"
         assert manifest.is_file(), f"no committed artifact for {model}/{framework}: run `xdl all`"

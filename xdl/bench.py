@@ -68,12 +68,13 @@ def _ort_session(model_bytes: bytes, provider: str, level: str = "all", threads:
     return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
 
-def _cuda_io_binding_call(sess, x: np.ndarray, input_name: str):
-    """A CUDA run with the input copied to the device once and the output left there."""
+def _cuda_io_binding_call(sess, feeds: dict[str, np.ndarray]):
+    """A CUDA run with the inputs copied to the device once and the outputs left there."""
     import onnxruntime as ort
 
     binding = sess.io_binding()
-    binding.bind_ortvalue_input(input_name, ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0))
+    for name, x in feeds.items():
+        binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0))
     for out in sess.get_outputs():
         binding.bind_output(out.name, "cuda")
     return lambda: sess.run_with_iobinding(binding)
@@ -88,30 +89,29 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
     kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
     import tensorflow as tf
 
-    t = spec.inputs[0]
     arts = {fw: artifacts.load(Path(out) / model / fw) for fw in registry.FRAMEWORKS}
-    stored = arts["keras"].inputs[t.name]  # real test samples, contract layout
+    stored = arts["keras"].inputs  # real test samples, contract layout, by input name
     knet, tnet = kfw.build(spec), tfw.build(spec)
     kfw.load_weights(knet, arts["keras"].folder / kfw.WEIGHTS_FILE)
     tfw.load_weights(tnet, arts["torch"].folder / tfw.WEIGHTS_FILE)
     tinf = tfw.inference_model(tnet, spec)
-    signature = [tf.TensorSpec((None, *t.channels_last_shape), t.dtype)]
-    kfun = tf.function(lambda b: knet(b, training=False), input_signature=signature)
+    kfun = kfw._forward(knet, spec)  # the tf.function predict() uses: one trace for any batch
     compiled = torch.compile(tinf) if torch_compile else None
     timings, skipped = [], {}
     for n in batch_sizes:
-        x = np.ascontiguousarray(np.resize(stored, (n, *stored.shape[1:])))  # contract layout
-        x_last = tf.constant(t.from_contract(x))
-        x_torch = torch.from_numpy(x.copy())
+        feeds = {k: np.ascontiguousarray(np.resize(a, (n, *a.shape[1:]))) for k, a in stored.items()}
+        k_inputs = [tf.constant(a) for a in spec.model_inputs(spec.from_feeds(feeds))]  # channels-last
+        k_arg = k_inputs[0] if len(k_inputs) == 1 else k_inputs
+        t_inputs = [torch.from_numpy(a.copy()) for a in feeds.values()]
         paths = {
-            "keras model(x)": lambda: knet(x_last, training=False),
-            "keras tf.function": lambda: kfun(x_last),
-            "keras predict": lambda: knet.predict(x_last, verbose=0, batch_size=n),
+            "keras model(x)": lambda: knet(k_arg, training=False),
+            "keras tf.function": lambda: kfun(*k_inputs),
+            "keras predict": lambda: knet.predict(k_arg, verbose=0, batch_size=n),
         }
 
         def torch_call(net=tinf):
             with torch.inference_mode():
-                return net(x_torch)
+                return net(*t_inputs)
 
         paths["torch eager"] = torch_call
         if compiled is not None:
@@ -125,9 +125,9 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
                     skipped[name] = str(exc)
                     continue
                 if provider == "cpu":
-                    paths[name] = lambda s=sess: s.run(None, {t.name: x})
+                    paths[name] = lambda s=sess, f=feeds: s.run(None, f)
                 else:
-                    paths[name] = _cuda_io_binding_call(sess, x, t.name)
+                    paths[name] = _cuda_io_binding_call(sess, feeds)
         for name, fn in paths.items():
             r = max(10, reps // 10) if name == "keras predict" else reps  # ~40 ms a call
             p50, p90 = measure(fn, reps=r, warmup=min(warmup, r))
@@ -138,10 +138,10 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
 def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
     """Training throughput of both twins: `steps` optimizer steps of the spec's batch size and
     optimizer on the model's embedded data set (dropout as in real training)."""
-    from xdl import data as datasets
+    from xdl.pipeline import _load_data
 
     spec = registry.get(model)
-    data = datasets.load(spec.dataset, seed=spec.train.seed)
+    data = _load_data(spec, spec.dataset, None, quick=False)
     bs = spec.train.batch_size
     idx = np.resize(np.arange(len(data.x_train)), steps * bs).reshape(steps, bs)
     batches = [(data.x_train[i], data.y_train[i]) for i in idx]
@@ -162,16 +162,14 @@ def ort_options_sweep(model: str, *, out="exported_models", reps=200) -> list[di
     """Batch-1 and batch-64 latency of the PyTorch export under each optimisation level and
     thread count: the measurement behind the session options xdl uses."""
     art = artifacts.load(Path(out) / model / "torch")
-    t = registry.get(model).inputs[0]
-    stored = art.inputs[t.name]
     rows = []
     for level in ("disabled", "basic", "extended", "all"):
         for threads in (1, os.cpu_count() or 1):
             sess = _ort_session(art.model_bytes, "cpu", level, threads)
             row = {"model": model, "level": level, "threads": threads}
             for n in (1, 64):
-                x = np.ascontiguousarray(np.resize(stored, (n, *stored.shape[1:])))
-                row[f"b{n}_p50_ms"] = measure(lambda: sess.run(None, {t.name: x}), reps=reps, warmup=20)[0]
+                feeds = {k: np.ascontiguousarray(np.resize(a, (n, *a.shape[1:]))) for k, a in art.inputs.items()}
+                row[f"b{n}_p50_ms"] = measure(lambda: sess.run(None, feeds), reps=reps, warmup=20)[0]
             rows.append(row)
     return rows
 

@@ -60,6 +60,46 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def cmd_tutorials(args) -> int:
+    import subprocess
+    from pathlib import Path
+
+    from xdl import artifacts
+    from xdl.errors import InputError
+
+    folder = Path(args.dir)
+    found = sorted(folder.glob("[0-9][0-9]_*.py"))
+    if not found:
+        raise InputError(f"no tutorials (NN_name.py) in {folder}; run from the repository root or pass --dir")
+    chosen = [f for f in found if not args.names or any(f.stem.startswith(n) or n in f.stem for n in args.names)]
+    if not chosen:
+        raise InputError(f"no tutorial matches {', '.join(args.names)}; have: {', '.join(f.stem for f in found)}")
+    out = Path(args.html)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = []
+    for tutorial in chosen:
+        # One process per tutorial: each starts from a clean TensorFlow and PyTorch state.
+        r = subprocess.run([sys.executable, "-m", "xdl.notebook", str(tutorial), str(out)], capture_output=True, text=True)
+        print(r.stdout.strip() if r.returncode in (0, 1) else r.stderr.strip(), flush=True)
+        if r.returncode:
+            failed.append(tutorial.stem)
+    links = "".join(f'<li><a href="{f.stem}.html">{f.stem.replace("_", " ")}</a></li>' for f in found if (out / f"{f.stem}.html").exists())
+    artifacts.write_text(out / "index.html", f"<!doctype html><meta charset='utf-8'><title>xdl tutorials</title>"
+                                             f"<h1>xdl tutorials</h1><ul>{links}</ul>\n")
+    print(f"{len(chosen) - len(failed)} of {len(chosen)} tutorials ran; HTML in {out}/index.html")
+    if failed:
+        print(f"xdl: error: tutorials failed: {', '.join(failed)}", file=sys.stderr)
+        return EXIT_PARITY
+    return EXIT_OK
+
+
+def cmd_differences(args) -> int:
+    from xdl import differences
+
+    print(differences.markdown())
+    return EXIT_OK
+
+
 def cmd_train(args) -> int:
     from xdl import pipeline
 
@@ -353,6 +393,13 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="the registered models and data sets").set_defaults(func=cmd_list)
     command("doctor", "versions, ONNX Runtime's providers and limits, known-bad combinations").set_defaults(func=cmd_doctor)
+    command("differences", "the Keras/PyTorch differences that matter, read from the installed libraries"
+            ).set_defaults(func=cmd_differences)
+    sp = command("tutorials", "run the tutorials and render them as HTML, figures embedded")
+    sp.add_argument("names", nargs="*", metavar="NAME", help="only these (a number like 03, or part of the name)")
+    sp.add_argument("--dir", default="tutorials", help="where the tutorials are (default: tutorials)")
+    sp.add_argument("--html", default="site/tutorials", help="output folder (default: site/tutorials)")
+    sp.set_defaults(func=cmd_tutorials)
 
     sp = command("train", "train a model's Keras and/or PyTorch twin")
     common(sp)

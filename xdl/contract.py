@@ -50,13 +50,17 @@ def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelP
 
 
 def _canonical_names(graph: onnx.GraphProto) -> None:
-    """Names every node and internal value by its place in the graph.
+    """Orders the nodes canonically and names every node and internal value by its place.
 
     Exporters number things with process-wide counters (tf2onnx's "Reshape_shape__30" is
-    "__60" in the next export), so the same weights exported twice gave different bytes. Here a
-    node is "<op>_<index>", a weight is "<first consumer>_in<slot>" and an intermediate value is
-    "<producer>_out<slot>": deterministic, and the same scheme for both frameworks' exports.
+    "__60" in the next export), and tf2onnx also emits independent branches in varying order,
+    so the same weights exported twice gave different bytes. Here the nodes are put in one
+    deterministic topological order (_canonical_order), then a node is "<op>_<index>", a weight
+    "<first consumer>_in<slot>" and an intermediate value "<producer>_out<slot>": the same
+    scheme for both frameworks' exports. Loop and If bodies get the same treatment, prefixed
+    with their node's name.
     """
+    _canonical_order(graph)
     for i, node in enumerate(graph.node):
         node.name = f"{node.op_type}_{i}"
     keep = {v.name for v in (*graph.input, *graph.output)}
@@ -70,16 +74,124 @@ def _canonical_names(graph: onnx.GraphProto) -> None:
             if name and name not in keep and name not in mapping:
                 mapping[name] = f"{node.name}_out{slot}"
     _rename_all(graph, mapping)
+    for node in graph.node:
+        for attribute in node.attribute:
+            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                _canonical_subgraph(sub, prefix=f"{node.name}_{attribute.name}")
     first_use = {name: i for i, name in enumerate(mapping.values())}
     ordered = sorted(graph.initializer, key=lambda t: first_use.get(t.name, len(first_use)))
     del graph.initializer[:]
     graph.initializer.extend(ordered)
-    # value_info restating an initializer's shape is redundant (the initializer has its dims) and
-    # goes stale when a tool rewrites the weight in place, as onnxruntime.quantization does.
-    initializer_names = {t.name for t in graph.initializer}
-    infos = sorted((v for v in graph.value_info if v.name not in initializer_names), key=lambda v: v.name)
+    _drop_value_info(graph)
+
+
+def _canonical_subgraph(graph: onnx.GraphProto, prefix: str) -> None:
+    """A Loop or If body: its own inputs, nodes, values and weights renamed by position under
+    `prefix` (a body binds its inputs and outputs by position, so renaming them is safe);
+    names it reads from the enclosing graph are left alone."""
+    graph.name = prefix
+    _order_equal_outputs(graph)
+    # the formal inputs first: the canonical order keys on their names
+    _rename_all(graph, {value.name: f"{prefix}_arg{slot}" for slot, value in enumerate(graph.input)})
+    _canonical_order(graph)
+    mapping: dict[str, str] = {}
+    for t_index, tensor in enumerate(graph.initializer):
+        mapping[tensor.name] = f"{prefix}_w{t_index}"
+    for i, node in enumerate(graph.node):
+        node.name = f"{prefix}_{node.op_type}_{i}"
+        for slot, name in enumerate(node.output):
+            if name:
+                mapping[name] = f"{node.name}_out{slot}"
+    _rename_all(graph, mapping)
+    for node in graph.node:
+        for attribute in node.attribute:
+            for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                _canonical_subgraph(sub, prefix=f"{node.name}_{attribute.name}")
+    # The body's own I/O dims carry the exporter's counters ("unk__173"): left unnamed.
+    for value in (*graph.input, *graph.output):
+        for dim in value.type.tensor_type.shape.dim:
+            dim.ClearField("dim_param")
+    _drop_value_info(graph)
+
+
+def _order_equal_outputs(graph: onnx.GraphProto) -> None:
+    """tf2onnx hands a Keras GRU's new state to two Loop-body outputs, the value and an Identity
+    of it, in an order that changes from process to process (it iterates a set). The two are
+    equal, so the value goes first and the Identity second, always."""
+    producer = {out: node for node in graph.node for out in node.output}
+    names = [v.name for v in graph.output]
+    for p in range(len(names)):
+        for q in range(p + 1, len(names)):
+            node = producer.get(names[p])
+            if node is not None and node.op_type == "Identity" and node.input[0] == names[q]:
+                first, second = onnx.ValueInfoProto(), onnx.ValueInfoProto()
+                first.CopyFrom(graph.output[q])
+                second.CopyFrom(graph.output[p])
+                graph.output[p].CopyFrom(first)
+                graph.output[q].CopyFrom(second)
+                names[p], names[q] = names[q], names[p]
+
+
+def _drop_value_info(graph: onnx.GraphProto) -> None:
+    """Drops the shape annotations of intermediate values. They are optional hints that runtimes
+    recompute, and the exporters' were not reliable: torch.onnx wrote a dynamic length as "seq"
+    in one export and as the example's 8 in the next, in the same process, and a restated
+    weight shape goes stale when a tool rewrites the weight (onnxruntime.quantization does)."""
     del graph.value_info[:]
-    graph.value_info.extend(infos)
+
+
+def _canonical_order(graph: onnx.GraphProto) -> None:
+    """Reorders the nodes into a topological order that depends only on the computation.
+
+    Kahn's algorithm, always taking the ready node with the smallest key. A node's key is its
+    op, attributes and the keys of its inputs: a graph input by name, a weight by a hash of its
+    contents, a computed value by the position of the node that made it. No exporter-chosen
+    name enters a key, so two exports of one model put their nodes in the same order.
+    """
+    import hashlib
+
+    weights = {}
+    for tensor in graph.initializer:
+        bare = onnx.TensorProto()
+        bare.CopyFrom(tensor)
+        bare.name = ""
+        weights[tensor.name] = "w:" + hashlib.sha256(bare.SerializeToString()).hexdigest()[:16]
+    known = {v.name: "in:" + v.name for v in graph.input}
+    produced = {out for node in graph.node for out in node.output if out}
+    pending = list(graph.node)
+
+    def value_key(name):
+        return known.get(name) or weights.get(name) or ("outer:" + name if name else "")
+
+    def node_key(node):
+        attributes = []
+        for a in node.attribute:
+            if a.HasField("g") or len(a.graphs):
+                attributes.append(a.name)  # a body's names are not canonical yet: its name only
+            else:
+                attributes.append(a.SerializeToString())
+        return (node.op_type, node.domain, tuple(value_key(n) for n in node.input), tuple(attributes), len(node.output))
+
+    for node in pending:
+        if not node.domain:  # the default domain, written explicitly by some exports only
+            node.ClearField("domain")
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(i not in produced or i in known for i in n.input)]
+        if not ready:  # not a DAG as given (cannot happen in a valid model): keep the rest as is
+            ordered += pending
+            break
+        best = min(ready, key=node_key)
+        pending.remove(best)
+        for slot, out in enumerate(best.output):
+            if out:
+                known[out] = f"v{len(ordered)}:{slot}"
+        ordered.append(best)
+    copies = [onnx.NodeProto() for _ in ordered]
+    for copy, node in zip(copies, ordered):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 def _strip_debug_metadata(graph: onnx.GraphProto) -> None:

@@ -268,6 +268,7 @@ class TrainingParity:
     weights_moved: float  # max abs change of any weight during training: the scale to compare with
     target: float
     difference: str  # what separates the frameworks' update rule, from xdl/optimizers.py
+    worst_weight: str = ""  # which weight array (Keras layer[index]) and element differ most
 
     @property
     def ok(self) -> bool:
@@ -316,6 +317,9 @@ def training_parity(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: 
     kw = kfw.get_weights(nets["keras"])
     diffs = [np.abs(a - b) for layer in kw for a, b in zip(kw[layer], ported[layer])]
     scales = [np.abs(a) for layer in kw for a in kw[layer]]
+    names = [f"{layer}[{i}]" for layer in kw for i in range(len(kw[layer]))]
+    worst = int(np.argmax([d.max() for d in diffs]))
+    where = np.unravel_index(diffs[worst].argmax(), diffs[worst].shape)
     name = "sgd" if optimizer == "sgd" else spec.train.optimizer
     return TrainingParity(
         model=model, steps=steps, optimizer=name, lr=lr, batch_size=bs,
@@ -325,6 +329,7 @@ def training_parity(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: 
         weights_max_rel=float(max((d / np.maximum(s, 1e-3)).max() for d, s in zip(diffs, scales))),
         weights_moved=float(max(np.abs(a - b).max() for layer in kw for a, b in zip(kw[layer], initial[layer]))),
         target=target, difference=optimizers.DIFFERENCES[name],
+        worst_weight=f"{names[worst]} at {tuple(int(i) for i in where)}",
     )
 
 
@@ -340,7 +345,7 @@ def render_training(r: TrainingParity) -> str:
         table(["step", "keras loss", "torch loss", "rel diff"], rows),
         f"max rel loss diff {r.max_rel_loss:.1e} (target {r.target:g}); weights after {r.steps} steps: "
         f"max abs diff {r.weights_max_abs:.1e}, max rel {r.weights_max_rel:.1e}; "
-        f"training moved weights by up to {r.weights_moved:.1e}",
+        f"training moved weights by up to {r.weights_moved:.1e}; largest difference at {r.worst_weight}",
         f"what separates the two update rules: {r.difference}",
         f"training parity {verdict}",
     ])

@@ -13,7 +13,7 @@ from xdl.spec import ModelSpec
 FRAMEWORKS = ("keras", "torch")
 
 # Each entry is a package under xdl/models holding SPEC, keras.py and torch.py.
-_MODEL_PACKAGES = ("mlp", "cnn", "textcnn", "lstm", "gru", "resnet", "recommender", "autoencoder", "tagger", "transfer")
+_MODEL_PACKAGES = ("mlp", "cnn", "textcnn", "lstm", "gru", "tagger", "resnet", "autoencoder", "recommender", "transfer")
 
 _specs: dict[str, ModelSpec] = {}
 

@@ -5,7 +5,7 @@ small gazetteers. Some words are in two lists on purpose, as in real text: "Jord
 person in "Jordan said" and a place in "flew to Jordan", "Lincoln" a person or a town; only
 the neighbouring words tell which, so a tagger must read context, in both directions.
 
-Ids: 0 pads, 1 is an unknown word, words from 2. Tags: 0 pads, then O and B-/I- for PER,
+Ids: 0 pads, 1 is an unknown word (10% of words, at random), words from 2. Tags: 0 pads, then O and B-/I- for PER,
 LOC, ORG and MISC (CoNLL-2003's). Sentences are post-padded to 32 tokens (tagging keeps a
 token's position; the padding tags are class 0 and the metric skips them).
 """
@@ -73,11 +73,19 @@ def encode(sentences: list[list[str]], tags: list[list[str]], index: dict[str, i
     return x, y
 
 
+UNKNOWN_RATE = 0.1  # words replaced by the unknown id: rare words a tagger must place by context
+
+
 def generate(n: int, seed: int):
     rng = np.random.default_rng(seed)
     index = {w: i + FIRST_WORD for i, w in enumerate(vocabulary())}
     pairs = [_fill(_TEMPLATES[rng.integers(len(_TEMPLATES))], rng) for _ in range(n)]
-    return encode([p[0] for p in pairs], [p[1] for p in pairs], index)
+    x, y = encode([p[0] for p in pairs], [p[1] for p in pairs], index)
+    # Real text is full of words no vocabulary holds ("Blackburn", "Nyquist"): their tag can only
+    # come from the words around them.
+    unknown = (rng.random(x.shape) < UNKNOWN_RATE) & (x != PAD)
+    x[unknown] = OOV
+    return x, y
 
 
 def load(data_dir=None, seed=0):

@@ -12,7 +12,6 @@ import dataclasses
 import logging
 import os
 import warnings
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np

@@ -33,8 +33,9 @@ SPEC = ModelSpec(
         epochs=0,  # each phase sets its own
         validation_split=0.1,
         early_stopping_patience=3,
-        quick_train_samples=512,
-        quick_epochs=1,
+        # per phase; fewer steps leave the new head where it started (loss ln 5)
+        quick_train_samples=2048,
+        quick_epochs=3,
     ),
     phases=(
         Phase("pretrain", "shapes-a", None, lr=1e-3, epochs=12),

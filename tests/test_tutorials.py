@@ -1,0 +1,95 @@
+"""Every tutorial runs to the end, shows numbers and at least one figure, and renders to HTML;
+together they teach every concept in the course's list."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+
+
+def test_there_is_a_tutorial_per_lesson():
+    stems = [t.stem for t in TUTORIALS]
+    assert len(stems) == 11, stems
+    for model in ("mlp", "cnn", "textcnn", "lstm", "gru", "tagger", "resnet", "autoencoder", "recommender", "transfer"):
+        assert any(f'registry.get("{model}")' in t.read_text() for t in TUTORIALS), f"no tutorial builds {model}"
+
+
+@pytest.mark.parametrize("tutorial", TUTORIALS, ids=[t.stem for t in TUTORIALS])
+def test_tutorial_runs_and_renders(tutorial, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xdl.notebook", str(tutorial), str(tmp_path)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=900)
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    page = (tmp_path / f"{tutorial.stem}.html").read_text()
+    assert 'class="err"' not in page
+    assert "data:image/png;base64," in page, "a tutorial shows at least one figure"
+    assert 'class="out"' in page, "a tutorial prints its numbers"
+    assert 'class="pair"' in page, "Keras and PyTorch side by side"
+    assert list((tmp_path / tutorial.stem).glob("*.png"))
+
+
+def test_a_tutorial_is_a_plain_script(tmp_path):
+    """`python tutorials/NN_name.py` works without the renderer (figures go to $XDL_TUTORIAL_OUT)."""
+    tutorial = ROOT / "tutorials" / "11_framework_differences.py"
+    env = {**os.environ, "XDL_TUTORIAL_OUT": str(tmp_path)}
+    r = subprocess.run([sys.executable, str(tutorial)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| BatchNorm epsilon |" in r.stdout and list(tmp_path.glob("*.png"))
+
+
+def test_the_cli_renders_an_index(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "xdl", "tutorials", "11", "--html", str(tmp_path)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "11_framework_differences.html" in (tmp_path / "index.html").read_text()
+
+
+# SEEDS.md's concepts, each with words that show a tutorial teaches it (in its prose or code).
+CONCEPTS = {
+    "neuron and layer": ["neurons", "layer"],
+    "input / hidden / output layers": ["hidden layer", "output layer"],
+    "activation functions and ranges": ["sigmoid", "tanh", "ReLU", "Leaky ReLU"],
+    "loss functions": ["cross-entropy", "squared error", "KL divergence"],
+    "optimizers": ["SGD", "momentum", "RMSprop", "Adam", "Mini-batch"],
+    "backpropagation and the chain rule": ["chain rule"],
+    "vanishing and exploding gradients": ["vanishing", "exploding"],
+    "regularisation": ["L2", "Dropout"],
+    "dropout in training, off in inference": ["inference"],
+    "overfitting, validation vs test, early stopping": ["overfit", "validation", "EarlyStopping"],
+    "input normalisation and batch normalisation": ["Normalising inputs", "BatchNorm"],
+    "hyperparameters": ["learning rate", "batch", "epochs"],
+    "weight sharing": ["weight sharing"],
+    "pooling": ["Pooling"],
+    "embeddings": ["embedding"],
+    "residual connections": ["residual"],
+    "LSTM gates": ["forget", "input", "output", "candidate"],
+    "saving and restoring, checkpoints": ["ModelCheckpoint", "Restore"],
+    "fine-tuning and transfer learning": ["Fine-tuning", "Transfer learning"],
+    "evaluation metrics": ["accuracy", "precision", "recall", "F1", "AUC"],
+    "CPU vs GPU execution": ["CPU vs GPU"],
+    "generative models": ["generative"],
+    "recommendation": ["recommender"],
+    "sequence labelling": ["per token"],
+}
+
+
+@pytest.mark.parametrize("concept", list(CONCEPTS))
+def test_every_concept_is_taught(concept):
+    text = "\n".join(t.read_text() for t in TUTORIALS)
+    for phrase in CONCEPTS[concept]:
+        assert re.search(re.escape(phrase), text, re.I), f"no tutorial mentions {phrase!r} ({concept})"
+
+
+def test_tutorials_open_as_notebooks():
+    import jupytext
+
+    for tutorial in TUTORIALS:
+        notebook = jupytext.read(tutorial)  # the percent format, as Jupyter with jupytext opens it
+        kinds = {cell.cell_type for cell in notebook.cells}
+        assert kinds == {"markdown", "code"}, tutorial.stem
+        assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")

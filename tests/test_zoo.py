@@ -1,0 +1,174 @@
+"""What the zoo's models teach, proved: framework differences that change numbers, recurrent
+exports with dynamic lengths, two-input contracts, exported sub-models, freezing semantics."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from xdl import artifacts, frameworks, parity, pipeline, registry, verify
+
+
+def _twins(model, seed=0):
+    spec = registry.get(model)
+    k, t = frameworks.load("keras"), frameworks.load("torch")
+    k.seed_everything(seed)
+    t.seed_everything(seed)
+    knet, tnet = k.build(spec), t.build(spec)
+    parity.port(model, "keras", knet, tnet)
+    return spec, k, t, knet, tnet
+
+
+def test_symmetric_padding_would_shift_a_stride_2_convolution():
+    """TensorFlow's 'same' at stride 2 on an even size pads 0 before and 1 after; resnet's
+    PyTorch twin spells that out. PyTorch's padding=1 (1 and 1) gives the same shape and other
+    numbers: the ported model would be wrong everywhere."""
+    spec, k, t, knet, tnet = _twins("resnet")
+    x = spec.sample(np.random.default_rng(0), 3)
+    exact = t.predict(tnet, spec, x)
+    np.testing.assert_allclose(exact, k.predict(knet, spec, x), atol=1e-5)
+    conv = tnet.block2.a
+    conv.pad = nn.Identity()
+    conv.conv.padding = (1, 1)  # the naive translation
+    shifted = t.predict(tnet, spec, x)
+    assert shifted.shape == exact.shape and np.abs(shifted - exact).max() > 1e-3
+
+
+def test_pytorch_batchnorm_eps_default_gives_another_function():
+    spec, k, t, knet, tnet = _twins("resnet")
+    x = spec.sample(np.random.default_rng(1), 4)
+    before = t.predict(tnet, spec, x)
+    for module in tnet.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.eps = 1e-5  # PyTorch's default; Keras's is 1e-3
+    assert np.abs(t.predict(tnet, spec, x) - before).max() > 1e-5
+
+
+def test_transposed_convolution_crop_matters():
+    """Keras's Conv2DTranspose 'same' keeps the first 14 of PyTorch's 15 pixels; PyTorch's own
+    padding=1, output_padding=1 keeps the last 14: same shape, shifted image."""
+    spec, k, t, knet, tnet = _twins("autoencoder")
+    x = spec.sample(np.random.default_rng(2), 2)
+    np.testing.assert_allclose(t.predict(tnet, spec, x), k.predict(knet, spec, x), atol=1e-5)
+    decoder = tnet.decoder
+    code = torch.from_numpy(k.predict(k.part(knet, "encoder"), spec.part("encoder"), x))
+    hidden = decoder.relu(decoder.dense(code)).view(-1, 7, 7, 32).permute(0, 3, 1, 2)
+    ours = decoder.deconv1(hidden)[:, :, :14, :14]
+    pytorch_same = nn.functional.conv_transpose2d(hidden, decoder.deconv1.weight, decoder.deconv1.bias,
+                                                  stride=2, padding=1, output_padding=1)
+    assert ours.shape == pytorch_same.shape
+    assert (ours - pytorch_same).abs().max().item() > 1e-3
+
+
+def test_lstm_second_bias_is_frozen_and_the_counts_agree():
+    spec = registry.get("lstm")
+    t = frameworks.load("torch")
+    net = t.build(spec)
+    assert not net.lstm.bias_hh_l0.requires_grad and net.lstm.bias_ih_l0.requires_grad
+    assert t.count_params(net) == spec.param_count == frameworks.load("keras").count_params(
+        frameworks.load("keras").build(spec))
+    # Keras starts the forget gate's bias at 1 (unit_forget_bias); so does the PyTorch twin
+    forget = net.lstm.bias_ih_l0.detach().numpy()[32:64]
+    assert (forget == 1).all()
+
+
+def _frozen_bn_step(framework: str, tmp_path):
+    """One epoch on the transfer model with everything but the head frozen; returns bn3's
+    moving mean and the head's kernel, before and after."""
+    import dataclasses
+
+    from xdl import data as datasets
+
+    spec = registry.get("transfer")
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, validation_split=0.0))
+    fw = frameworks.load(framework)
+    fw.seed_everything(0)
+    net = fw.build(spec)
+    fw.set_trainable(net, ["head"])
+    d = datasets.load("shapes-b").subset(64, 8)
+    d.x_val, d.y_val = d.x_val[:0], d.y_val[:0]  # no validation: one plain epoch
+    before = fw.get_weights(net)
+    fw.train(net, spec, d, epochs=1, checkpoint=tmp_path / "unused", show_progress=False)
+    after = fw.get_weights(net)
+    if framework == "keras":  # [gamma, beta, moving_mean, moving_variance]
+        return before["bn3"][2], after["bn3"][2], before["head"][0], after["head"][0]
+    return before["bn3.running_mean"], after["bn3.running_mean"], before["head.weight"], after["head.weight"]
+
+
+@pytest.mark.parametrize("framework", ["keras", "torch"])
+def test_a_frozen_batchnorm_keeps_its_statistics_in_both(framework, tmp_path):
+    mean_before, mean_after, head_before, head_after = _frozen_bn_step(framework, tmp_path)
+    np.testing.assert_array_equal(mean_before, mean_after)  # frozen: inference mode
+    assert np.abs(head_after - head_before).max() > 0  # while the head trains
+
+
+def test_requires_grad_alone_does_not_freeze_pytorch_batchnorm():
+    """The difference xdl's loop removes: in train() mode a BatchNorm with no trainable
+    parameter still moves its running statistics."""
+    bn = nn.BatchNorm2d(4)
+    for p in bn.parameters():
+        p.requires_grad = False
+    bn.train()
+    before = bn.running_mean.clone()
+    bn(torch.randn(8, 4, 5, 5) + 3)
+    assert (bn.running_mean - before).abs().max() > 0.1
+
+
+def test_recurrent_exports_record_their_ops(quick):
+    ops = {f: json.loads((quick.out / "lstm" / f / "manifest.json").read_text())["ops"] for f in ("keras", "torch")}
+    assert ops["keras"].get("LSTM") == 1 and ops["torch"].get("LSTM") == 1
+    gru = json.loads((quick.out / "gru" / "keras" / "manifest.json").read_text())["ops"]
+    assert "Loop" in gru and "GRU" not in gru  # tf2onnx unrolls Keras's GRU into a Loop
+    torch_gru = json.loads((quick.out / "gru" / "torch" / "manifest.json").read_text())["ops"]
+    assert torch_gru.get("GRU") == 1
+
+
+@pytest.mark.parametrize("model", ["lstm", "gru", "tagger"])
+def test_dynamic_sequence_length_exports(quick, model):
+    spec = registry.get(model)
+    for framework in registry.FRAMEWORKS:
+        proto = onnx.load(quick.out / model / framework / "model.onnx")
+        dims = proto.graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_param for d in dims[:2]] == ["batch", "seq"]
+    checks = pipeline.verify_live(model, out=quick.out, providers=("cpu",), batch_sizes=(1, 3))
+    lengths = {c.shape[1] if model == "tagger" else None for c in checks}
+    assert all(c.status == "pass" for c in checks), [c.detail for c in checks if c.status != "pass"]
+    assert len(checks) == 2 * len(spec.seq_lengths) * 2
+    if model == "tagger":
+        assert lengths == set(spec.seq_lengths)
+
+
+def test_recommender_takes_two_named_inputs(quick):
+    for framework in registry.FRAMEWORKS:
+        art = artifacts.load(quick.out / "recommender" / framework)
+        sess = verify.session(art.model_bytes, "cpu")
+        assert [i.name for i in sess.get_inputs()] == ["user", "item"]
+        assert [i.type for i in sess.get_inputs()] == ["tensor(int64)"] * 2
+        out = sess.run(None, {"user": np.array([0, 942]), "item": np.array([1681, 0])})[0]
+        assert out.shape == (2, 1)
+
+
+def test_autoencoder_parts_compose_to_the_whole(quick):
+    for framework in registry.FRAMEWORKS:
+        folder = quick.out / "autoencoder"
+        whole, encoder, decoder = (artifacts.load(folder / f) for f in (framework, f"{framework}-encoder",
+                                                                         f"{framework}-decoder"))
+        assert encoder.manifest["part"] == "encoder" and decoder.manifest["part"] == "decoder"
+        x = whole.inputs["x"]
+        codes = verify.session(encoder.model_bytes, "cpu").run(None, {"x": x})[0]
+        images = verify.session(decoder.model_bytes, "cpu").run(None, {"code": codes})[0]
+        np.testing.assert_allclose(images, whole.outputs["reconstruction"], atol=1e-5)
+        # the decoder alone is a generator: any code in, an image in [0, 1] out
+        fresh = np.random.default_rng(0).normal(size=(3, 16)).astype(np.float32)
+        generated = verify.session(decoder.model_bytes, "cpu").run(None, {"code": fresh})[0]
+        assert generated.shape == (3, 1, 28, 28) and 0 <= generated.min() and generated.max() <= 1
+
+
+def test_transfer_history_names_its_phases(quick):
+    for framework in registry.FRAMEWORKS:
+        m = json.loads((pipeline.run_dir(quick.runs, "transfer", framework) / "metrics.json").read_text())
+        quick = registry.get("transfer").train.quick_epochs
+        assert m["history"]["phase"] == [p for p in ("pretrain", "head", "finetune") for _ in range(quick)]

@@ -1,0 +1,133 @@
+"""The zoo's data sets: generated ones are deterministic and teach what they claim; real
+loaders read the real file formats (written here, small) and refuse malformed or unsafe ones."""
+
+import numpy as np
+import pytest
+
+from xdl import data
+from xdl.data import entities, sentiment
+from xdl.errors import InputError
+
+
+def test_sentiment_is_deterministic_and_keras_imdb_shaped():
+    a, b = sentiment.generate(50, seed=3), sentiment.generate(50, seed=3)
+    np.testing.assert_array_equal(a[0], b[0])
+    x, y = a
+    assert x.shape == (50, sentiment.MAX_LENGTH) and x.dtype == np.int64
+    assert x.max() < sentiment.NUM_WORDS and set(np.unique(y)) <= {0, 1}
+    first = (x != 0).argmax(axis=1)
+    assert (x[np.arange(50), first] == sentiment.START).all()  # pre-padded, then the start id
+
+
+def test_sentiment_labels_need_word_order():
+    """Negation flips a clause: counting words cannot beat chance by much, which is why the
+    text CNN and the LSTM are the lessons here."""
+    x, y = sentiment.generate(3000, seed=1)
+    xt, yt = sentiment.generate(1000, seed=2)
+    bags = [np.stack([np.bincount(r[r > 0], minlength=sentiment.NUM_WORDS) for r in s]) for s in (x, xt)]
+    # the best linear bag-of-words rule, fitted by least squares
+    w, *_ = np.linalg.lstsq(np.c_[bags[0], np.ones(len(x))], y * 2.0 - 1, rcond=None)
+    accuracy = ((np.c_[bags[1], np.ones(len(xt))] @ w > 0) == yt).mean()
+    assert accuracy < 0.65, accuracy
+
+
+def _write_imdb(path, reviews, labels):
+    xs = np.empty(len(reviews), object)
+    xs[:] = reviews
+    np.savez(path, x_train=xs, y_train=np.array(labels), x_test=xs[:2], y_test=np.array(labels[:2]))
+
+
+def test_imdb_is_read_as_keras_would_prepare_it(tmp_path):
+    _write_imdb(tmp_path / "imdb.npz", [[1, 5, 20_000], [7] * 600, [3, 4]], [1, 0, 1])
+    d = data.load("imdb", data_dir=tmp_path)
+    assert d.x_train.shape == (3, 500) and d.x_test.shape == (2, 500)
+    # start id 1, ranks + 3, ranks beyond the top 10,000 become the unknown id 2, pre-padded
+    assert d.x_train[0, -4:].tolist() == [1, 4, 8, 2] and d.x_train[0, 0] == 0
+    assert (d.x_train[1] == 10).all()  # 601 ids cut to the last 500: the start id is dropped
+    assert d.y_train.tolist() == [1, 0, 1]
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+def test_imdb_refuses_a_pickle_that_runs_code(tmp_path):
+    xs = np.empty(1, object)
+    xs[0] = _Evil()
+    np.savez(tmp_path / "imdb.npz", x_train=xs, y_train=np.array([1]), x_test=xs, y_test=np.array([1]))
+    with pytest.raises(InputError, match="refusing to load.*system"):
+        data.load("imdb", data_dir=tmp_path)
+
+
+def test_imdb_absent_or_malformed(tmp_path):
+    with pytest.raises(InputError, match="not available offline.*imdb.npz"):
+        data.load("imdb", data_dir=tmp_path)
+    (tmp_path / "imdb.npz").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="not a Keras imdb.npz"):
+        data.load("imdb", data_dir=tmp_path)
+
+
+def test_mnist1d_is_generated_locally():
+    d = data.load("mnist1d")
+    assert d.x_train.shape == (4000, 40, 1) and d.x_test.shape == (1000, 40, 1)
+    assert d.x_train.dtype == np.float32 and d.num_classes == 10
+
+
+def test_ratings_and_movielens_share_ids(tmp_path):
+    d = data.load("ratings")
+    assert d.x_train.shape[1] == 2 and d.x_train.dtype == np.int64
+    assert d.x_train[:, 0].max() < 943 and d.x_train[:, 1].max() < 1682
+    assert set(np.unique(d.y_train)) <= {1.0, 2.0, 3.0, 4.0, 5.0}
+    rows = ["1\t1\t5\t874965758", "943\t1682\t1\t875071561", "2\t3\t4\t888551000", "5\t9\t3\t888551001",
+            "7\t8\t2\t888551002"]
+    (tmp_path / "u.data").write_text("\n".join(rows) + "\n")
+    m = data.load("movielens", data_dir=tmp_path)
+    both = np.concatenate([m.x_train, m.x_test])
+    assert len(both) == 5 and [0, 0] in both.tolist() and [942, 1681] in both.tolist()  # ids from 0
+
+
+def test_movielens_refuses_ids_beyond_100k(tmp_path):
+    (tmp_path / "u.data").write_text("944\t1\t5\t874965758\n")
+    with pytest.raises(InputError, match="beyond MovieLens-100k"):
+        data.load("movielens", data_dir=tmp_path)
+
+
+def test_entities_have_ambiguous_words_and_conll_tags():
+    x, y = entities.generate(400, seed=0)
+    assert x.shape == y.shape == (400, entities.MAX_LENGTH)
+    assert ((x == 0) == (y == 0)).all()  # padding tokens, and only they, carry the padding tag
+    jordan = entities.vocabulary().index("Jordan") + entities.FIRST_WORD
+    tags = {entities.TAGS[t] for t in y[x == jordan]}
+    assert {"B-PER", "B-LOC"} <= tags  # the same word, two entity types: context decides
+
+
+def test_conll_format_is_read(tmp_path):
+    folder = tmp_path / "conll2003"
+    folder.mkdir()
+    text = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n"
+            "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n")
+    (folder / "train.txt").write_text(text)
+    (folder / "test.txt").write_text("Peter NNP B-NP B-PER\nin IN B-PP O\n")
+    d = data.load("conll", data_dir=tmp_path)
+    assert d.x_train.shape == (2, entities.MAX_LENGTH)
+    tags = [entities.TAGS[t] for t in d.y_train[0, :3]]
+    assert tags == ["B-ORG", "O", "B-MISC"]
+    assert d.x_test[0, 1] == entities.OOV  # "in" is not in the training vocabulary
+
+
+def test_conll_malformed_line(tmp_path):
+    folder = tmp_path / "conll2003"
+    folder.mkdir()
+    (folder / "train.txt").write_text("EU NNP B-NP B-ORGANISATION\n")
+    (folder / "test.txt").write_text("EU NNP B-NP B-ORG\n")
+    with pytest.raises(InputError, match="train.txt:1: expected"):
+        data.load("conll", data_dir=tmp_path)
+
+
+def test_shapes_halves_split_the_classes():
+    a, b = data.load("shapes-a"), data.load("shapes-b")
+    assert a.num_classes == b.num_classes == 5
+    assert len(a.x_train) + len(b.x_train) == len(data.load("shapes").x_train)

@@ -1,0 +1,68 @@
+# %% [markdown]
+# # 11. Every place Keras and PyTorch differ
+#
+# The twins compute the same function because each difference below is handled somewhere in
+# xdl. The table is not typed in: every value is read from the Keras and PyTorch installed right
+# now, from a default in a signature or by building a layer and looking at it
+# (`xdl/differences.py`, also `xdl differences`). The test suite checks every row, and checks that
+# the twins handle it, so a library upgrade that moves a default cannot go unnoticed.
+
+# %%
+import numpy as np
+
+from xdl import differences
+from xdl.tutorial import pyplot, save_figure
+
+plt = pyplot()
+print(differences.markdown())
+
+# %% [markdown]
+# ## One difference up close: BatchNorm momentum
+# Keras's momentum weighs the old average, PyTorch's the new batch: Keras 0.99 is PyTorch 0.01,
+# and PyTorch's default 0.1 is Keras 0.9. With momentum 0.99 the moving statistics need hundreds
+# of steps to forget their starting point (mean 0, variance 1); a short training run ends before
+# they settle, and the model behaves differently at inference than in training. That is why
+# xdl's resnet and transfer use 0.9 (PyTorch 0.1).
+
+# %% keras: a BatchNormalization that settles quickly
+import keras
+
+keras_bn = keras.layers.BatchNormalization(momentum=0.9)  # new = 0.9 * old + 0.1 * batch
+print("Keras", keras_bn.momentum, "weighs the old average")
+
+# %% torch: the same layer
+import torch
+
+torch_bn = torch.nn.BatchNorm1d(4, eps=1e-3, momentum=0.1)  # new = 0.9 * old + 0.1 * batch
+print("PyTorch", torch_bn.momentum, "weighs the new batch; eps set to Keras's", torch_bn.eps)
+
+# %%
+true_mean = 3.0
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for keras_momentum in (0.99, 0.9):
+    bn = torch.nn.BatchNorm1d(1, momentum=1 - keras_momentum)  # the translation
+    track = []
+    for _ in range(300):
+        bn(torch.randn(64, 1) + true_mean)
+        track.append(float(bn.running_mean[0]))
+    ax.plot(track, label=f"Keras momentum {keras_momentum} = PyTorch {1 - keras_momentum:.2f}")
+    print(f"Keras momentum {keras_momentum}: running mean after 50 steps {track[49]:.2f}, after 300 {track[-1]:.2f} "
+          f"(true {true_mean})")
+ax.axhline(true_mean, color="grey", linestyle=":")
+ax.set_xlabel("training step")
+ax.set_ylabel("running mean")
+ax.legend()
+save_figure(fig, "11_batchnorm_momentum")
+
+# %% [markdown]
+# ## And the optimizer that cannot be matched exactly
+# Keras's RMSprop divides by sqrt(v + eps), PyTorch's by sqrt(v) + eps. With the same eps
+# (1e-7) the updates differ where v is tiny, so two twins started from the same weights drift
+# apart slowly (`xdl parity mlp --train-steps 20 --optimizer spec` measures it).
+
+# %%
+v = np.logspace(-16, -4, 7)
+keras_step = 1 / np.sqrt(v + 1e-7)
+torch_step = 1 / (np.sqrt(v) + 1e-7)
+for vi, k, t in zip(v, keras_step, torch_step):
+    print(f"v = {vi:.0e}: Keras scale {k:10.1f}   PyTorch scale {t:12.1f}")
