@@ -170,5 +170,5 @@ def test_autoencoder_parts_compose_to_the_whole(quick):
 def test_transfer_history_names_its_phases(quick):
     for framework in registry.FRAMEWORKS:
         m = json.loads((pipeline.run_dir(quick.runs, "transfer", framework) / "metrics.json").read_text())
-        quick = registry.get("transfer").train.quick_epochs
-        assert m["history"]["phase"] == [p for p in ("pretrain", "head", "finetune") for _ in range(quick)]
+        epochs = registry.get("transfer").train.quick_epochs
+        assert m["history"]["phase"] == [p for p in ("pretrain", "head", "finetune") for _ in range(epochs)]

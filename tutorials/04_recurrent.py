@@ -20,12 +20,15 @@ plt = pyplot()
 
 # %% [markdown]
 # ## Vanishing gradients, measured
-# The gradient of the last output with respect to each input step, for a plain tanh RNN and an
-# LSTM of the same size, over 100 steps (PyTorch, random weights, averaged over 20 sequences).
+# The gradient of the last output with respect to each earlier input, for a plain tanh RNN and an
+# LSTM of the same size (PyTorch, random weights, averaged over 20 sequences of 60 steps). Both
+# fade; the plain RNN's by a factor of ~1e-6 within 20 steps, the LSTM's cell path only as fast
+# as its forget gates close (here 3e-2 over the same 20). Weights that make the RNN's factor
+# larger than 1 make it explode instead.
 
 # %%
 torch.manual_seed(0)
-steps = 100
+steps = 60
 x = torch.randn(20, steps, 8, requires_grad=True)
 norms = {}
 for name, layer in (("plain RNN (tanh)", torch.nn.RNN(8, 32, batch_first=True)),
@@ -37,12 +40,14 @@ for name, layer in (("plain RNN (tanh)", torch.nn.RNN(8, 32, batch_first=True)),
     out, _ = layer(x)
     out[:, -1].sum().backward()
     norms[name] = x.grad.norm(dim=2).mean(0).numpy()
-    print(f"{name}: gradient at step 1 is {norms[name][0] / norms[name][-1]:.1e} of the gradient at step {steps}")
+    back = {k: norms[name][-1 - k] / norms[name][-1] for k in (10, 20, 40)}
+    print(f"{name}: gradient 10, 20, 40 steps back, relative to the last step: "
+          + ", ".join(f"{v:.1e}" for v in back.values()))
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, n in norms.items():
-    ax.semilogy(n, label=name)
+    ax.semilogy(n / n[-1], label=name)
 ax.set_xlabel("input step")
-ax.set_ylabel("|d last output / d input|")
+ax.set_ylabel("|d last output / d input|, relative")
 ax.legend()
 save_figure(fig, "04_vanishing_gradients")
 
@@ -102,10 +107,10 @@ spec = registry.get("gru")
 digits1d = data.load("mnist1d", seed=0, validation_split=0.1)
 curves, nets = {}, {}
 for name in ("keras", "torch"):
-    nets[name], curves[name] = train(name, spec, digits1d, epochs=8)
+    nets[name], curves[name] = train(name, spec, digits1d, epochs=20)
     probs = frameworks.load(name).predict(nets[name], spec, digits1d.x_test)
     acc = tasks.score("classification", probs, digits1d.x_test, digits1d.y_test)
-    print(f"{name}: test accuracy {acc:.3f} after 8 epochs (the committed model trains 40)")
+    print(f"{name}: test accuracy {acc:.3f} after 20 epochs (the committed model trains 40)")
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, h in curves.items():
     ax.plot(h["val_accuracy"], label=f"{name} validation accuracy")

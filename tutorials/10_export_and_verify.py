@@ -65,10 +65,12 @@ print({p: verify.provider_status(p) for p in verify.PROVIDERS})
 
 # %% [markdown]
 # ## How close is close?
-# The distribution of |ONNX Runtime - native| over every stored output value of every model.
+# The largest |ONNX Runtime - native| of each check on the float32 artifacts. (The fp16 and int8
+# variants are held to their own, looser tolerances: `xdl/tolerance.py`.)
 
 # %%
-errors = [c.max_abs for c in report.checks if c.max_abs is not None]
+variants = ("-fp16", "-int8", "-int8-static")
+errors = [c.max_abs for c in report.checks if c.max_abs is not None and not c.framework.endswith(variants)]
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.hist(np.log10(np.maximum(errors, 1e-12)), bins=30)
 ax.axvline(-5, color="red", label="float32 tolerance 1e-5")
