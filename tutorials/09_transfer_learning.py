@@ -13,7 +13,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from xdl import data, frameworks, registry, tasks
+from xdl import data, frameworks, pipeline, registry, tasks
 from xdl.tutorial import pyplot, save_figure
 
 plt = pyplot()
@@ -56,19 +56,15 @@ for name in ("keras", "torch"):
     fw.seed_everything(0)
     net = fw.build(short)
     accuracy = []
-    for number, phase in enumerate(short.phases):
-        d = data.load(phase.dataset, seed=0, validation_split=0.1)
-        # the twins name these layers alike ("conv3", "bn3", "head"); xdl.pipeline maps names
-        # through the port table for models where they differ
-        if phase.reset:
-            fw.reinitialise(net, short, list(phase.reset), seed=number + 1)
-        fw.set_trainable(net, None if phase.trainable is None else list(phase.trainable))
-        cfg = dataclasses.replace(short.train, lr=phase.lr)
-        fw.train(net, dataclasses.replace(short, train=cfg), d, epochs=phase.epochs,
-                 checkpoint=Path(tempfile.mkdtemp()) / f"b.{fw.WEIGHTS_FILE}", show_progress=False)
+
+    def score(phase, net, fw=fw, accuracy=accuracy, name=name):
         probs = fw.predict(net, short, target.x_test)
         accuracy.append(tasks.score("classification", probs, target.x_test, target.y_test))
         print(f"{name} after {phase.name:9s}: accuracy on the NEW classes {accuracy[-1]:.3f}")
+
+    # What `xdl train transfer` runs: per phase, set_trainable, reinitialise the new head, train.
+    pipeline.train_phases(short, name, net, checkpoint=Path(tempfile.mkdtemp()) / f"b.{fw.WEIGHTS_FILE}",
+                          show_progress=False, after_phase=score)
     results[name] = accuracy
 
 # %%

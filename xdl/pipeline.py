@@ -114,7 +114,8 @@ def train(
     checkpoint.unlink(missing_ok=True)  # never restore an earlier run's best epoch
     start = time.perf_counter()
     if spec.phases:
-        history = _train_phases(spec, framework, net, data_dir, quick, epochs_override, checkpoint, show_progress)
+        history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
+                               epochs=epochs_override, show_progress=show_progress)
     else:
         history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     seconds = time.perf_counter() - start
@@ -140,11 +141,12 @@ def train(
     return metrics
 
 
-def _train_phases(spec, framework: str, net, data_dir, quick: bool, epochs: int | None, checkpoint,
-                  show_progress: bool) -> dict:
+def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, quick: bool = False,
+                 epochs: int | None = None, show_progress: bool = True, after_phase=None) -> dict:
     """Runs a multi-stage recipe (xdl.spec.Phase): per phase, freeze all but its layers,
-    re-initialise its new ones, train on its data set with its rate. Returns the histories of
-    every phase end to end, with a "phase" list naming each epoch's phase."""
+    re-initialise its new ones, train on its data set with its rate; then `after_phase(phase,
+    net)` if given (tutorial 09 scores each phase with it). Returns the histories of every
+    phase end to end, with a "phase" list naming each epoch's phase."""
     import dataclasses
 
     fw = frameworks.load(framework)
@@ -171,6 +173,8 @@ def _train_phases(spec, framework: str, net, data_dir, quick: bool, epochs: int 
         for key, values in got.items():
             history.setdefault(key, []).extend(values)
         history["phase"] += [phase.name] * len(got["loss"])
+        if after_phase is not None:
+            after_phase(phase, net)
     fw.set_trainable(net, None)
     return history
 
