@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from conftest import COMMITTED, ROOT
-from xdl import doctor, pipeline, registry, tolerance, verify
+from xdl import doctor, pipeline, registry, staleness, tolerance, verify, versions
 from xdl.errors import InputError
 from xdl.spec import Tolerance
 
@@ -69,7 +69,7 @@ def test_export_check_catches_a_stale_artifact(tmp_path):
     m = json.loads((folder / "manifest.json").read_text())
     m["tolerance"]["policy_version"] = 0  # as if exported under an older policy
     (folder / "manifest.json").write_text(json.dumps(m))
-    result = pipeline.check_export(folder)
+    result = staleness.check_export(folder)
     assert result.status == "stale" and result.exit_code == 1
     assert any("tolerance" in p for p in result.problems)
 
@@ -80,9 +80,30 @@ def test_export_check_says_when_versions_differ(tmp_path):
     m = json.loads((folder / "manifest.json").read_text())
     m["versions"]["torch"] = "1.0.0"
     (folder / "manifest.json").write_text(json.dumps(m))
-    result = pipeline.check_export(folder)
+    result = staleness.check_export(folder)
     assert result.status == "cannot check" and result.exit_code == 3
-    assert "torch 1.0.0 ->" in result.problems[0]
+    assert "made with torch 1.0.0, this is " in result.problems[0]
+
+
+@pytest.mark.parametrize("artifact,library", [("mlp/torch-int8", "onnxruntime"), ("mlp/keras-fp16", "onnxconverter-common"),
+                                              ("mlp/keras", "tf2onnx"), ("mlp/torch", "onnx-ir")])
+def test_export_check_never_calls_an_artifact_stale_under_other_libraries(monkeypatch, artifact, library):
+    """The README's unpinned install once got onnxruntime 1.32.0, and `export --check` called the
+    int8 variants (made by 1.31.1's quantizer) stale. Every library the bytes depend on counts."""
+    recorded = staleness._recorded(json.loads((COMMITTED / artifact / "manifest.json").read_text()))
+    assert recorded[library] == versions.installed(library), "the tested set is not installed"
+    real = versions.installed
+    monkeypatch.setattr(versions, "installed", lambda name: "99.0.0" if name == library else real(name))
+    result = staleness.check_export(COMMITTED / artifact)
+    assert result.status == "cannot check" and result.exit_code == 3, result
+    assert f"made with {library} {recorded[library]}, this is 99.0.0" in result.problems[0]
+
+
+def test_every_committed_artifact_records_what_its_bytes_depend_on():
+    for path in COMMITTED.rglob("manifest.json"):
+        m = json.loads(path.read_text())
+        moved, unrecorded = staleness.version_problems(m)
+        assert not unrecorded, f"{path}: {unrecorded}"
 
 
 def test_batch_sweep_and_fuzz(quick):
@@ -165,7 +186,7 @@ def test_variants_are_judged_written_and_reproducible(quick, variant):
     assert m["contract"] == json.loads((quick.out / "mlp" / "torch" / "manifest.json").read_text())["contract"]
     checks = verify.verify_artifact(folder)
     assert checks and all(c.status == "pass" and c.framework == f"torch-{variant}" for c in checks)
-    assert pipeline.check_export(folder).status == "up to date"
+    assert staleness.check_export(folder).status == "up to date"
 
 
 def test_a_variant_beyond_its_tolerance_is_not_written(quick, monkeypatch):
@@ -182,5 +203,5 @@ def test_a_variant_of_another_base_is_stale(quick, tmp_path):
     other = json.loads((folder / "manifest.json").read_text())
     other["variant"]["base_model_sha256"] = "0" * 64
     (folder / "manifest.json").write_text(json.dumps(other))
-    result = pipeline.check_export(folder)
+    result = staleness.check_export(folder)
     assert result.status == "stale" and "another" in result.problems[0]

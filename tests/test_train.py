@@ -18,7 +18,7 @@ def _loss(spec, outputs, data):
 def test_quick_training_lowers_the_loss(quick, model, framework):
     spec = registry.get(model)
     fw = frameworks.load(framework)
-    data = pipeline._load_data(spec, spec.dataset, None, quick=True)
+    data = pipeline.load_data(spec, spec.dataset, None, quick=True)
 
     fw.seed_everything(spec.train.seed)  # the same initial weights the training run started from
     before = _loss(spec, fw.predict(fw.build(spec), spec, data.x_train), data)

@@ -26,13 +26,32 @@ def test_compare_beyond_tolerance_fails():
     assert not c.ok and "beyond" in c.detail
 
 
-def test_compare_nan_positions():
+def test_nan_is_not_a_match():
+    """An all-NaN model once passed with "max_abs 0.0": NaN at the same place equals nothing."""
     e = np.array([1.0, np.nan, 3.0])
-    assert verify.compare(e.copy(), e, 1e-5, 1e-5, False).ok
+    same = verify.compare(e.copy(), e, 1e-5, 1e-5, False)
+    assert not same.ok and "NaN/Inf" in same.detail
+    assert not verify.compare(np.full(3, np.nan), np.full(3, np.nan), 1e-5, 1e-5, False).ok
+    assert not verify.compare(np.array([np.inf]), np.array([np.inf]), 1e-5, 1e-5, False).ok
+
+
+def test_nan_where_a_spec_allows_it_must_sit_at_the_same_places():
+    e = np.array([1.0, np.nan, 3.0])
+    assert verify.compare(e.copy(), e, 1e-5, 1e-5, False, allow_nonfinite=True).ok
     a = np.array([1.0, 2.0, np.nan])
-    assert "NaN" in verify.compare(a, e, 1e-5, 1e-5, False).detail
+    assert "positions differ" in verify.compare(a, e, 1e-5, 1e-5, False, allow_nonfinite=True).detail
     inf = np.array([np.inf, 1.0])
-    assert not verify.compare(-inf, inf, 1e-5, 1e-5, False).ok
+    assert not verify.compare(-inf, inf, 1e-5, 1e-5, False, allow_nonfinite=True).ok
+
+
+@pytest.mark.parametrize("atol,rtol", [(np.nan, 1e-5), (1e-5, np.inf), (-1.0, 0.0), (np.inf, np.inf)])
+def test_a_tolerance_that_passes_anything_is_refused(atol, rtol):
+    with pytest.raises(InputError, match="tolerance"):
+        verify.compare(np.zeros(2), np.ones(2), atol, rtol, False)
+
+
+def test_nothing_to_compare_is_not_a_pass():
+    assert not verify.compare(np.zeros((0, 3)), np.zeros((0, 3)), 1e-5, 1e-5, False).ok
 
 
 def test_compare_reports_top1_agreement():

@@ -10,8 +10,8 @@ A folder holds
                                versions, metrics and provenance
 
 Writing is atomic at the folder level: everything goes into a hidden sibling folder, which
-then replaces the old one with renames, so an interrupted export leaves the previous artifact
-whole. Reading checks every file's size and sha256 before anything is parsed.
+then trades places with the old one in a single rename (see publish), so a reader always sees a
+whole old or a whole new version, and an interrupted export leaves the previous one whole. Reading checks every file's size and sha256 before anything is parsed.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ MODEL_FILE = "model.onnx"
 TEST_DIR = "test_data_set_0"
 MANIFEST_VERSION = 1
 MAX_FILE_BYTES = 2 * 1024**3  # protobuf's own limit; a bigger "model.onnx" is not ours
+MAX_MANIFEST_BYTES = 16 * 1024**2  # ours are a few KiB
 _REQUIRED_KEYS = ("manifest_version", "model", "framework", "contract", "tolerance", "files")
 
 
@@ -50,14 +51,110 @@ def write_text(path: str | Path, text: str) -> Path:
     never sees half a report, manifest or metrics file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # one per writer: two never share it
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():  # a full disk or Ctrl-C mid-write: nothing half-written stays behind
+            tmp.unlink()
     return path
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def staging(folder: Path) -> Path:
+    """A new, empty hidden sibling of `folder` to build its next version in (see publish).
+    Staging folders left by writers that died (their process is gone) are removed first."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def publish(tmp: Path, folder: Path) -> Path:
+    """Makes the staged folder `tmp` the new `folder`, atomically for readers and one writer at
+    a time: under a lock file, the two folders trade places in one renameat2(RENAME_EXCHANGE)
+    call, so there is no moment at which neither version exists, then the old one is deleted.
+    Where the exchange is unavailable (not Linux), the old folder is renamed away and the new
+    one in, and put back if that fails; a reader may then see the folder missing for a moment."""
+    tmp, folder = Path(tmp), Path(folder)
+    with _locked(folder):
+        if not os.path.lexists(folder):
+            os.rename(tmp, folder)
+            return folder
+        if _exchange(tmp, folder):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old version
+            return folder
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        os.rename(folder, old)
+        try:
+            os.rename(tmp, folder)
+        except BaseException:
+            os.rename(old, folder)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+class _locked:
+    """An exclusive flock on a hidden `.<name>.lock` beside `folder` (kept: deleting a lock file
+    races with the next writer); a no-op where fcntl does not exist."""
+
+    def __init__(self, folder: Path):
+        self.path = folder.with_name(f".{folder.name}.lock")
+
+    def __enter__(self):
+        try:
+            import fcntl
+        except ImportError:
+            self.fd = None
+            return self
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)  # closing releases the lock
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps two paths atomically with Linux's renameat2(RENAME_EXCHANGE); False if unsupported."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system or kernel cannot
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
 
 
 def write(
@@ -69,18 +166,15 @@ def write(
     weights: Path | None,
     manifest: dict,
 ) -> Path:
-    """Writes one artifact folder atomically and returns it.
+    """Writes one artifact folder atomically (staging, then publish) and returns it.
 
     `manifest` gets the file list (sha256, bytes) added; everything else in it is the caller's.
     `weights` is None for a variant, whose weights live only in its model.onnx.
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = staging(folder)
     try:
-        (tmp / TEST_DIR).mkdir(parents=True)
+        (tmp / TEST_DIR).mkdir()
         (tmp / MODEL_FILE).write_bytes(model if isinstance(model, bytes) else model.SerializeToString())
         for kind, tensors in (("input", inputs), ("output", outputs)):
             for i, (name, array) in enumerate(tensors):
@@ -98,34 +192,45 @@ def write(
             },
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        if folder.exists():
-            os.replace(folder, old)
-        os.replace(tmp, folder)
+        return publish(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
-    return folder
 
 
 def find(paths: list[str | Path]) -> list[Path]:
-    """Returns the artifact folders (those holding a manifest.json) at or under `paths`.
+    """Returns the artifact folders at or under `paths`: those holding a manifest.json, and those
+    that look like an artifact (a model.onnx or test_data_set_0/) without one, so that reading
+    them fails the run instead of being skipped. Hidden folders below a given path (xdl's own
+    temporary folders) are not searched; a path that passes through one (~/.cache/...) is.
 
     Raises:
         InputError: a path does not exist, or no artifact is found under it.
     """
     found: list[Path] = []
     for path in map(Path, paths):
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             raise InputError(f"{path} does not exist; pass an artifact folder or exported_models/")
         if path.is_file():
             path = path.parent
-        folders = [path] if (path / MANIFEST).exists() else sorted(
-            m.parent for m in path.rglob(MANIFEST) if not any(p.startswith(".") for p in m.parts)
-        )
+        folders = [path] if _looks_like_artifact(path) or path.is_symlink() else _walk(path)
         if not folders:
             raise InputError(f"no {MANIFEST} found under {path}; run `xdl export` first")
         found.extend(f for f in folders if f not in found)
     return found
+
+
+def _looks_like_artifact(folder: Path) -> bool:
+    return any(os.path.lexists(folder / name) for name in (MANIFEST, MODEL_FILE, TEST_DIR))
+
+
+def _walk(root: Path) -> list[Path]:
+    folders, unreadable = [], []
+    for here, dirs, _ in os.walk(root, onerror=lambda exc: unreadable.append(Path(exc.filename))):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != TEST_DIR)
+        if _looks_like_artifact(Path(here)):
+            folders.append(Path(here))
+            dirs[:] = []  # an artifact's own folders are not artifacts
+    return sorted(folders + unreadable)
 
 
 @dataclass
@@ -163,17 +268,86 @@ def read_manifest(folder: Path) -> dict:
     if path.is_symlink() or not path.is_file():
         raise InputError(f"{path} is missing or not a regular file; re-run `xdl export`")
     try:
-        manifest = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path} is not valid JSON ({exc}); re-run `xdl export`") from None
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise InputError(f"{path} is larger than {MAX_MANIFEST_BYTES // 1024**2} MiB: not an xdl manifest")
+        manifest = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise InputError(f"{path} is not valid JSON ({reason}); re-run `xdl export`") from None
+    except OSError as exc:
+        raise InputError(f"{path} cannot be read ({exc.strerror}); check its permissions") from None
     if not isinstance(manifest, dict) or any(k not in manifest for k in _REQUIRED_KEYS):
         raise InputError(f"{path} lacks one of {', '.join(_REQUIRED_KEYS)}; re-run `xdl export`")
     if manifest["manifest_version"] != MANIFEST_VERSION:
         raise InputError(
-            f"{path} has manifest_version {manifest['manifest_version']!r}; this xdl reads "
+            f"{path} has manifest_version {_shown(manifest['manifest_version'])}; this xdl reads "
             f"{MANIFEST_VERSION}: upgrade xdl or re-export"
         )
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise InputError(f"{path}: {problem}; re-run `xdl export`")
     return manifest
+
+
+def _shown(value, limit: int = 60) -> str:
+    """A manifest value as an error message may quote it: repr'd (no control characters) and short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_DTYPES = ("float32", "float16", "float64", "int64", "int32", "uint8", "int8", "bool")
+
+
+def _tensor_problem(t, where: str) -> str | None:
+    if not isinstance(t, dict):
+        return f"{where} is not an object"
+    if not isinstance(t.get("name"), str) or not t["name"] or len(t["name"]) > 200:
+        return f"{where}.name is not a short non-empty string"
+    shape = t.get("shape")
+    if not isinstance(shape, list) or not shape or len(shape) > 8 or any(
+            d is not None and (type(d) is not int or d < 1) for d in shape):
+        return f"{where}.shape {_shown(shape)} is not a list of positive integers and nulls"
+    if t.get("dtype") not in _DTYPES:
+        return f"{where}.dtype {_shown(t.get('dtype'))} is not one of {', '.join(_DTYPES)}"
+    if "kind" in t and not isinstance(t["kind"], str):
+        return f"{where}.kind is not a string"
+    return None
+
+
+def _manifest_problem(m: dict) -> str | None:
+    """What is wrong with a manifest's structure, or None: every field a reader uses, typed."""
+    for key in ("model", "framework"):
+        if not isinstance(m[key], str) or not m[key] or len(m[key]) > 100:
+            return f"{key!r} is not a short non-empty string"
+    for key in ("variant", "part"):
+        if m.get(key) is not None and not isinstance(m[key], dict if key == "variant" else str):
+            return f"{key!r} has the wrong type"
+    if m.get("variant") is not None and not isinstance(m["variant"].get("name"), str):
+        return "'variant' has no name"
+    contract = m["contract"]
+    if not isinstance(contract, dict):
+        return "'contract' is not an object"
+    for side in ("inputs", "outputs"):
+        tensors = contract.get(side)
+        if not isinstance(tensors, list) or not tensors or len(tensors) > 16:
+            return f"contract.{side} is not a list of 1 to 16 tensors"
+        for i, t in enumerate(tensors):
+            problem = _tensor_problem(t, f"contract.{side}[{i}]")
+            if problem:
+                return problem
+    names = [t["name"] for side in ("inputs", "outputs") for t in contract[side]]
+    if len(set(names)) != len(names):
+        return "contract names a tensor twice"
+    files = m["files"]
+    if not isinstance(files, dict) or not files:
+        return "'files' is not an object listing the artifact's files"
+    for name, entry in files.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or \
+                type(entry.get("bytes")) is not int or entry["bytes"] < 0:
+            return f"files[{_shown(name)}] lacks a sha256 string and a byte count"
+    if not isinstance(m["tolerance"], dict):
+        return "'tolerance' is not an object"
+    return None
 
 
 def _checked_file(folder: Path, relative: str, entry: dict) -> Path:
@@ -181,6 +355,13 @@ def _checked_file(folder: Path, relative: str, entry: dict) -> Path:
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(f"{folder / MANIFEST} lists {relative!r}, a path outside the artifact")
     path = folder / rel
+    try:
+        return _checked_regular_file(path, entry)
+    except (OSError, ValueError) as exc:  # unreadable, or a name no file system takes
+        raise InputError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); re-run `xdl export`") from None
+
+
+def _checked_regular_file(path: Path, entry: dict) -> Path:
     if path.is_symlink():
         raise InputError(f"{path} is a symbolic link; artifacts must hold regular files")
     if not path.is_file():
@@ -198,16 +379,51 @@ def _checked_file(folder: Path, relative: str, entry: dict) -> Path:
     return path
 
 
+# Test vectors hold numbers: strings and other element types are not ours.
+_NUMERIC = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.INT64,
+            onnx.TensorProto.INT32, onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.BOOL}
+
+
+def read_tensor(path: Path) -> np.ndarray:
+    """One test vector (.pb). Refuses external data (it would read a file outside the artifact,
+    relative to the working directory), non-numeric element types and a size that its bytes
+    do not hold.
+
+    Raises:
+        InputError: anything but a numeric TensorProto stored inline.
+    """
+    proto = onnx.TensorProto()
+    try:
+        proto.ParseFromString(path.read_bytes())
+    except Exception as exc:  # protobuf raises its own DecodeError
+        raise InputError(f"{path} is not a TensorProto ({type(exc).__name__}); re-run `xdl export`") from None
+    if proto.data_location == onnx.TensorProto.EXTERNAL or len(proto.external_data):
+        raise InputError(f"{path} refers to external data; refusing to read another file")
+    if proto.data_type not in _NUMERIC:
+        raise InputError(f"{path} holds element type {proto.data_type}, not numbers; re-run `xdl export`")
+    if any(d < 0 for d in proto.dims) or len(proto.dims) > 8:
+        raise InputError(f"{path} declares the shape {list(proto.dims)}; re-run `xdl export`")
+    try:
+        array = numpy_helper.to_array(proto)
+    except Exception as exc:  # a shape its data does not fill, and the like
+        raise InputError(f"{path} is not a readable tensor ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:120] if str(exc) else ''}); re-run `xdl export`") from None
+    return array
+
+
 def _read_tensors(folder: Path, kind: str, names: list[str]) -> dict[str, np.ndarray]:
     tensors = {}
     for i, name in enumerate(names):
         path = folder / TEST_DIR / f"{kind}_{i}.pb"
-        proto = onnx.TensorProto()
-        try:
-            proto.ParseFromString(path.read_bytes())
-        except Exception as exc:  # protobuf raises its own DecodeError
-            raise InputError(f"{path} is not a TensorProto ({exc})") from None
-        tensors[name] = numpy_helper.to_array(proto)
+        array = read_tensor(path)
+        if array.ndim < 1 or len(array) < 1:
+            raise InputError(f"{path} holds no batch (shape {list(array.shape)}); re-run `xdl export`")
+        if kind == "input" and array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise InputError(f"{path} holds NaN or Inf; test inputs must be finite: re-run `xdl export`")
+        tensors[name] = array
+    batches = {len(a) for a in tensors.values()}
+    if len(batches) > 1:
+        raise InputError(f"{folder / TEST_DIR} holds {kind}s of different batch sizes {sorted(batches)}")
     return tensors
 
 
@@ -228,10 +444,18 @@ def load(folder: Path) -> Artifact:
     for relative, entry in files.items():
         _checked_file(folder, relative, entry)
     contract = manifest["contract"]
+    for kind in ("input", "output"):
+        for i in range(len(contract[f"{kind}s"])):
+            if f"{TEST_DIR}/{kind}_{i}.pb" not in files:
+                raise InputError(f"{folder / MANIFEST} does not list {TEST_DIR}/{kind}_{i}.pb; re-run `xdl export`")
+    inputs = _read_tensors(folder, "input", [t["name"] for t in contract["inputs"]])
+    outputs = _read_tensors(folder, "output", [t["name"] for t in contract["outputs"]])
+    if len(next(iter(inputs.values()))) != len(next(iter(outputs.values()))):
+        raise InputError(f"{folder / TEST_DIR} holds a different number of inputs and outputs; re-run `xdl export`")
     return Artifact(
         folder=folder,
         manifest=manifest,
         model_bytes=(folder / MODEL_FILE).read_bytes(),
-        inputs=_read_tensors(folder, "input", [t["name"] for t in contract["inputs"]]),
-        outputs=_read_tensors(folder, "output", [t["name"] for t in contract["outputs"]]),
+        inputs=inputs,
+        outputs=outputs,
     )

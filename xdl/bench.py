@@ -138,10 +138,10 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
 def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
     """Training throughput of both twins: `steps` optimizer steps of the spec's batch size and
     optimizer on the model's embedded data set (dropout as in real training)."""
-    from xdl.pipeline import _load_data
+    from xdl.pipeline import load_data
 
     spec = registry.get(model)
-    data = _load_data(spec, spec.dataset, None, quick=False)
+    data = load_data(spec, spec.dataset, None, quick=False)
     bs = spec.train.batch_size
     idx = np.resize(np.arange(len(data.x_train)), steps * bs).reshape(steps, bs)
     batches = [(data.x_train[i], data.y_train[i]) for i in idx]

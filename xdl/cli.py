@@ -7,10 +7,12 @@ TensorFlow or PyTorch, and `xdl verify` loads only numpy, onnx and onnxruntime.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 
-from xdl import __version__, registry
-from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError
+from xdl import __version__, limits, registry
+from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError, first_failure
 
 EXIT_CODES = """exit codes:
     0  everything checked passed (a provider that could not run is reported as skipped)
@@ -21,6 +23,32 @@ EXIT_CODES = """exit codes:
     3  environment: a framework or a --require'd provider missing, a doctor problem, export
        --check under other framework versions than the artifacts were made with
   130  interrupted (Ctrl-C); finished artifacts stay intact"""
+
+
+def _count(minimum: int):
+    """An argparse type: an integer >= minimum (so `--epochs 0` is refused, not read as "default")."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the smallest allowed, {minimum}")
+        return value
+    return parse
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0 (a learning rate, seconds, GiB)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number above 0")
+    return value
 
 
 def _models(names: list[str]) -> list[str]:
@@ -41,9 +69,12 @@ def _providers(text: str) -> tuple[str, ...]:
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
     try:
-        return tuple(int(n) for n in text.split(",") if n.strip())
+        sizes = tuple(int(n) for n in text.split(",") if n.strip())
     except ValueError:
-        raise XdlError(f"--batch-sizes takes comma-separated integers, got {text!r}") from None
+        sizes = ()
+    if not sizes or any(n < 1 for n in sizes):
+        raise XdlError(f"--batch-sizes takes comma-separated integers, got {text!r}")
+    return sizes
 
 
 def cmd_list(args) -> int:
@@ -118,17 +149,24 @@ def cmd_export(args) -> int:
     from xdl import artifacts, pipeline
 
     if args.check:
+        from xdl import staleness
+
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
-        code = EXIT_OK
+        codes = []
         for folder in artifacts.find(roots):
-            result = pipeline.check_export(folder)
+            try:
+                result = staleness.check_export(folder)
+            except XdlError as exc:  # one unreadable artifact does not hide the others' verdicts
+                print(f"{folder}: error: {exc}")
+                codes.append(exc.exit_code)
+                continue
             print(f"{result.label}: {result.status}" + "".join(f"\n  {p}" for p in result.problems))
-            code = max(code, result.exit_code)
-        return code
+            codes.append(result.exit_code)
+        return first_failure(codes)
     if not args.model:
         raise XdlError("name the model(s) to export, or 'all' (or pass --check)")
     if args.variant:
-        code = EXIT_OK
+        codes = []
         for model in _models(args.model):
             for framework in _frameworks(args.framework):
                 folder, s = pipeline.export_variant(model, framework, args.variant, out=args.out, data_dir=args.data_dir)
@@ -138,8 +176,8 @@ def cmd_export(args) -> int:
                       f"{s['test_accuracy_fp32']:.4f} -> {s['test_accuracy']:.4f} ({s['accuracy_change'] * 100:+.1f} points); "
                       f"ORT CPU speed-up x{s['speedup_b1']:.2f} at batch 1, x{s['speedup_b64']:.2f} at 64; "
                       f"{s['bytes'] // 1024} KiB vs {s['bytes_fp32'] // 1024} KiB; {verdict}")
-                code = max(code, EXIT_OK if folder else EXIT_PARITY)
-        return code
+                codes.append(EXIT_OK if folder else EXIT_PARITY)
+        return first_failure(codes)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
             folder = pipeline.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir)
@@ -187,13 +225,14 @@ def cmd_check(args) -> int:
 
     target, _, attribute = args.factory.partition(":")
     shapes = [_shape(s) for s in args.input_shape]  # bad arguments fail before any import
+    limits.check_bytes(sum(4.0 * np.prod(s, dtype=np.float64) for s in shapes), "--input-shape")
     if not attribute:
         raise XdlError(f"{args.factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
     sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -m` would find them
     try:
         factory = getattr(importlib.import_module(target), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise XdlError(f"cannot load {args.factory}: {exc}") from None
+    except Exception as exc:  # the user's module: missing, or raising while it is imported
+        raise XdlError(f"cannot load {args.factory}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
     try:
         model = factory()
     except Exception as exc:  # the user's code: report it, do not crash with our traceback
@@ -253,11 +292,17 @@ def cmd_all(args) -> int:
                                     runs=args.runs, out=args.out)
     print(report.render(result))
     print()
+    stages = ("set-up", "train", "export", "verify")
     print(report.table(
-        ["model", "framework", "data set", "test metric", "export", "ORT-CPU", "ORT-CUDA", "max abs err"],
+        ["model", "framework", "data set", "test metric", "export", "ORT-CPU", "ORT-CUDA", "max abs err",
+         *(f"{s} s" for s in stages)],
         [[r.model, r.framework, r.dataset or "-", "-" if r.test_metric is None else f"{r.metric} {r.test_metric:.4f}",
-          r.export, r.cpu, r.cuda, "-" if r.max_abs is None else f"{r.max_abs:.1e}"] for r in rows],
+          r.export, r.cpu, r.cuda, "-" if r.max_abs is None else f"{r.max_abs:.1e}",
+          *(f"{r.seconds[s]:.0f}" if s in r.seconds else "-" for s in stages)] for r in rows],
     ))
+    total = sum(sum(r.seconds.values()) for r in rows)
+    print(f"wall time: {total:.0f} s in all (" + ", ".join(
+        f"{s} {sum(r.seconds.get(s, 0) for r in rows):.0f} s" for s in stages) + ")")
     for model in dict.fromkeys(r.model for r in rows):
         got = {r.framework: r.test_metric for r in rows if r.model == model and r.test_metric is not None}
         if len(got) == 2:
@@ -368,6 +413,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"xdl {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error (or set XDL_DEBUG=1)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, summary):
@@ -383,6 +429,14 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--report", choices=("text", "json", "md", "junit"), default="text",
                         help="report format (default: text)")
         sp.add_argument("--output", help="write the report here (the text summary still goes to stdout)")
+
+    def bounds(sp):
+        sp.add_argument("--timeout", type=_positive, metavar="SECONDS",
+                        help=f"limit per model run on ONNX Runtime (default: {limits.DEFAULT_RUN_TIMEOUT:g}, "
+                        "or XDL_RUN_TIMEOUT); past it the run fails with exit 2")
+        sp.add_argument("--max-memory", type=_positive, metavar="GIB",
+                        help=f"memory ONNX Runtime and the sizes you ask for may take (default: "
+                        f"{limits.DEFAULT_MAX_MEMORY_GB:g}, or XDL_MAX_MEMORY_GB)")
 
     def common(sp, models=True):
         if models:
@@ -404,7 +458,7 @@ def parser() -> argparse.ArgumentParser:
     sp = command("train", "train a model's Keras and/or PyTorch twin")
     common(sp)
     sp.add_argument("--framework", choices=("keras", "torch", "both"), default="both")
-    sp.add_argument("--epochs", type=int, help="override the spec's number of epochs")
+    sp.add_argument("--epochs", type=_count(1), help="override the spec's number of epochs")
     sp.add_argument("--dataset", help="train on another of the model's data sets (e.g. mnist)")
     sp.add_argument("--quick", action="store_true", help="a small subset and one epoch (CI)")
     sp.set_defaults(func=cmd_train)
@@ -419,6 +473,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true",
                     help="re-export the committed artifacts from their own weights into a temporary "
                     "folder and fail (exit 1) if they differ: stale artifacts")
+    bounds(sp)
     sp.set_defaults(func=cmd_export)
 
     sp = command("verify", "check artifacts against ONNX Runtime (core dependencies only)")
@@ -429,9 +484,10 @@ def parser() -> argparse.ArgumentParser:
                     help="also re-run the native twins on fresh inputs at batch sizes 1, 2, 7, 64")
     sp.add_argument("--batch-sizes", default="1,2,7,64",
                     help="batch sizes to run, cut from the stored test samples (default: 1,2,7,64)")
-    sp.add_argument("--fuzz", type=int, default=0, metavar="N",
+    sp.add_argument("--fuzz", type=_count(0), default=0, metavar="N",
                     help="with --live: also N random inputs from the declared domain plus its edge values")
     report_options(sp)
+    bounds(sp)
     sp.set_defaults(func=cmd_verify)
 
     sp = command("port", "move trained weights from one twin to the other")
@@ -450,11 +506,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--providers", default="cpu,cuda", help="ORT providers for the exports (default: cpu,cuda)")
     sp.add_argument("--json", help="also write the results as JSON here")
     sp.add_argument("--plot", help="also write the matrix as a heat-map PNG here")
-    sp.add_argument("--train-steps", type=int, metavar="K",
+    sp.add_argument("--train-steps", type=_count(1), metavar="K",
                     help="instead: train both twins K steps from the same weights and compare losses")
     sp.add_argument("--optimizer", choices=("sgd", "spec"), default="sgd",
                     help="with --train-steps: plain SGD, or the model's own optimizer (default: sgd)")
-    sp.add_argument("--lr", type=float, default=0.01, help="with --train-steps: learning rate (default: 0.01)")
+    sp.add_argument("--lr", type=_positive, default=0.01, help="with --train-steps: learning rate (default: 0.01)")
     sp.set_defaults(func=cmd_parity)
 
     sp = command("diff", "compare the twins layer by layer; name where they part")
@@ -471,8 +527,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--kind", default="logits", choices=("probabilities", "logits", "regression", "reconstruction"),
                     help="what the outputs are; picks the tolerance (default: logits)")
     providers(sp)
-    sp.add_argument("--seed", type=int, default=0, help="seed of the random inputs (uniform in [0, 1))")
+    sp.add_argument("--seed", type=_count(0), default=0, help="seed of the random inputs (uniform in [0, 1))")
     report_options(sp)
+    bounds(sp)
     sp.set_defaults(func=cmd_check)
 
     sp = command("bench", "latency and throughput: Keras, PyTorch and ONNX Runtime side by side")
@@ -481,7 +538,7 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="exported_models", help="artifact root (default: exported_models)")
     sp.add_argument("--providers", default="cpu,cuda", help="ORT providers (default: cpu,cuda; CUDA uses I/O binding)")
     sp.add_argument("--batch-sizes", default="1,64", help="comma-separated (default: 1,64)")
-    sp.add_argument("--reps", type=int, default=200, help="timed calls per path (default: 200)")
+    sp.add_argument("--reps", type=_count(1), default=200, help="timed calls per path (default: 200)")
     sp.add_argument("--compile", action="store_true", help="also time torch.compile (compiles for minutes)")
     sp.add_argument("--quick", action="store_true", help="20 reps, no training or ORT-options sweep (CI)")
     sp.add_argument("--json", help="write the results as JSON here")
@@ -492,28 +549,61 @@ def parser() -> argparse.ArgumentParser:
     common(sp, models=False)
     sp.add_argument("model", nargs="*", metavar="MODEL", help="limit to these models")
     sp.add_argument("--quick", action="store_true", help="a small subset and one epoch (CI)")
-    sp.add_argument("--epochs", type=int, help="override every spec's number of epochs")
+    sp.add_argument("--epochs", type=_count(1), help="override every spec's number of epochs")
     providers(sp)
+    bounds(sp)
     sp.set_defaults(func=cmd_all)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command. The single error boundary: every failure becomes one line on stderr and
+    a documented exit code; XDL_DEBUG=1 (or --debug) adds the traceback."""
     args = parser().parse_args(argv)
+    debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
     try:
+        if getattr(args, "timeout", None) or getattr(args, "max_memory", None):
+            limits.current().set(run_timeout=args.timeout, max_memory_gb=args.max_memory)
         return args.func(args)
-    except XdlError as exc:
-        print(f"xdl: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     except BrokenPipeError:  # `xdl ... | head`: the reader left; not an error worth a traceback
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
         print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the boundary: nothing reaches the user as a traceback
+        message, code = explain(exc)
+        if debug:
+            traceback.print_exc()
+        print(f"xdl: error: {message}", file=sys.stderr)
+        return code
+
+
+def explain(exc: BaseException) -> tuple[str, int]:
+    """(one line saying what went wrong and what to do, the documented exit code) for any error."""
+    import errno
+
+    from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT
+    from xdl.report import clean
+
+    if isinstance(exc, XdlError):
+        return clean(exc), exc.exit_code
+    if isinstance(exc, MemoryError):
+        return ("out of memory; ask for smaller sizes (--batch-sizes, --fuzz, --input-shape) or lower "
+                "--max-memory so that the guard stops it first", EXIT_ENVIRONMENT)
+    if isinstance(exc, OSError):
+        where = f" ({clean(exc.filename)})" if exc.filename else ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"the disk is full{where}; free space or write elsewhere (--out, --runs, --output)", EXIT_ENVIRONMENT
+        if exc.errno == errno.EROFS:
+            return f"read-only file system{where}; write elsewhere (--out, --runs, --output)", EXIT_ENVIRONMENT
+        return f"{clean(exc.strerror or exc)}{where}; check the path and its permissions", EXIT_INPUT
+    if isinstance(exc, RecursionError):
+        return "the input is nested too deeply to read; it is not something xdl wrote", EXIT_INPUT
+    text = clean(str(exc).splitlines()[0][:300]) if str(exc) else ""
+    return (f"unexpected {type(exc).__name__}: {text} (if the input is good, this is a bug in xdl: "
+            f"run again with XDL_DEBUG=1 and report the traceback)", EXIT_INPUT)
 
 
 if __name__ == "__main__":

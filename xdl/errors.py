@@ -51,3 +51,13 @@ def require(module: str, extra: str):
         raise EnvironmentProblem(
             f"{module} is not installed ({exc}); install it with: pip install 'xdl[{extra}]'"
         ) from None
+
+
+def first_failure(codes) -> int:
+    """The exit code of several results: the first of 2 (bad input), 3 (environment), 1 (parity)
+    that occurs, else 0; a bad input or environment explains a parity failure, not the reverse."""
+    codes = set(codes)
+    for code in (EXIT_INPUT, EXIT_ENVIRONMENT, EXIT_PARITY):
+        if code in codes:
+            return code
+    return EXIT_OK

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 import xdl
-from xdl import artifacts, contract, frameworks, porting, registry, tasks, tolerance, verify
+from xdl import artifacts, contract, frameworks, limits, porting, registry, tasks, tolerance, verify
 from xdl import data as datasets
+from xdl import versions as lib_versions
 from xdl.errors import InputError, XdlError
 
 OPSET = 18  # the highest opset tf2onnx 1.17 supports; both exporters use the same one
 TEST_BATCH = 64  # samples stored in test_data_set_0
 LIVE_BATCH_SIZES = (1, 2, 7, 64)  # odd and power-of-two sizes: catches a batch dim baked in
 QUICK_TEST_SAMPLES = 256
+# What an artifact records of the run it came from, and which of the run's metrics it keeps.
+PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
+_RUN_METRICS = ("epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
 
 
 def run_dir(runs: str | Path, model: str, framework: str) -> Path:
@@ -37,7 +42,7 @@ def _stored_shape(spec) -> tuple:
     return (len(spec.inputs),)  # one column per input (a recommender's user and item ids)
 
 
-def _load_data(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True):
+def load_data(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True):
     if check_allowed and dataset not in spec.datasets:
         raise InputError(
             f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.datasets)}"
@@ -58,9 +63,27 @@ def _load_data(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = 
             f"data set {dataset!r} has samples {got} and {data.num_classes} "
             f"classes; {spec.name} takes {want} and {spec.num_classes}"
         )
+    _check_domain(spec, data)
     if quick:
         data = data.subset(spec.train.quick_train_samples, QUICK_TEST_SAMPLES)
     return data
+
+
+def _check_domain(spec, data) -> None:
+    """Every id within the model's tables: a token, user or item id past the vocabulary would fail
+    deep inside a framework. (Float domains say where fresh test inputs are drawn, not a bound:
+    MNIST-1D's values pass gru's +-4; their finiteness is checked by xdl.data.)"""
+    for split in ("train", "val", "test"):
+        x = getattr(data, f"x_{split}")
+        columns = [x] if len(spec.inputs) == 1 else [x[:, i] for i in range(len(spec.inputs))]
+        for t, column in zip(spec.inputs, columns):
+            low, high = t.domain
+            if not len(column) or not np.issubdtype(np.dtype(t.dtype), np.integer):
+                continue
+            if column.min() < low or column.max() >= high:
+                raise InputError(f"data set {data.name!r} has {t.name} ids from {column.min():g} to {column.max():g}; "
+                                 f"{spec.name} takes {low:g} <= id < {high:g}: the data set is not for this model "
+                                 f"or its files are damaged")
 
 
 def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
@@ -97,21 +120,33 @@ def train(
     spec = registry.get(model)
     fw = frameworks.load(framework)
     dataset = dataset or spec.dataset
-    data = _load_data(spec, dataset, data_dir, quick)
+    data = load_data(spec, dataset, data_dir, quick)
     cfg = spec.train
+    if epochs is not None and (type(epochs) is not int or epochs < 1):
+        raise InputError(f"--epochs must be at least 1, got {epochs}")
     epochs_override = epochs
     epochs = epochs or (cfg.quick_epochs if quick else cfg.epochs)
-    if epochs < 1 and not spec.phases:
-        raise InputError(f"--epochs must be at least 1, got {epochs}")
     out = run_dir(runs, model, framework)
-    out.mkdir(parents=True, exist_ok=True)
-
     fw.seed_everything(cfg.seed)
     net = fw.build(spec)
     if fw.count_params(net) != spec.param_count:  # the twins must be the same network
         raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
-    checkpoint = out / f"best.{fw.WEIGHTS_FILE}"
-    checkpoint.unlink(missing_ok=True)  # never restore an earlier run's best epoch
+    # The run is built in a staging folder and published whole (weights, metrics and the best
+    # epoch's checkpoint as one unit): a crash or Ctrl-C leaves the previous run as it was.
+    staged = artifacts.staging(out)
+    try:
+        metrics = _train_into(staged, spec, framework, net, data, dataset=dataset, data_dir=data_dir, quick=quick,
+                              epochs=epochs, epochs_override=epochs_override, show_progress=show_progress)
+        artifacts.publish(staged, out)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return metrics
+
+
+def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_dir, quick, epochs, epochs_override,
+                show_progress) -> dict:
+    cfg, fw = spec.train, frameworks.load(framework)
+    checkpoint = folder / f"best.{fw.WEIGHTS_FILE}"
     start = time.perf_counter()
     if spec.phases:
         history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
@@ -119,9 +154,14 @@ def train(
     else:
         history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     seconds = time.perf_counter() - start
-    fw.save_weights(net, out / fw.WEIGHTS_FILE)
+    _refuse_diverged(spec, framework, history)
+    fw.save_weights(net, folder / fw.WEIGHTS_FILE)
+    test_metric = evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
+    if not np.isfinite(test_metric):
+        raise InputError(f"{spec.name}/{framework}: the test {spec.metric} is {test_metric}: the trained model "
+                         f"outputs NaN or Inf; check the data set and the learning rate")
     metrics = {
-        "model": model,
+        "model": spec.name,
         "framework": framework,
         "dataset": dataset,
         "data_source": data.source,
@@ -132,13 +172,21 @@ def train(
         "train_seconds": round(seconds, 2),
         "train_samples": len(data.x_train),
         "test_samples": len(data.x_test),
-        metric_key(spec): evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test),
+        metric_key(spec): test_metric,
         "history": history,
-        "weights_sha256": artifacts.sha256_file(out / fw.WEIGHTS_FILE),
+        "weights_sha256": artifacts.sha256_file(folder / fw.WEIGHTS_FILE),
         "versions": fw.versions(),
     }
-    artifacts.write_text(out / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def _refuse_diverged(spec, framework: str, history: dict) -> None:
+    """A loss that became NaN or Inf means the weights are garbage: nothing is saved."""
+    for epoch, loss in enumerate(history.get("loss", []), 1):
+        if not np.isfinite(loss):
+            raise InputError(f"{spec.name}/{framework}: training diverged (loss {loss} at epoch {epoch}); "
+                             f"check the data set for NaN/Inf and lower the learning rate")
 
 
 def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, quick: bool = False,
@@ -161,7 +209,7 @@ def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, 
     for number, phase in enumerate(spec.phases):
         if phase.epochs < 1:
             raise InputError(f"{spec.name}: phase {phase.name} has {phase.epochs} epochs")
-        data = _load_data(spec, phase.dataset, data_dir, quick, check_allowed=False)
+        data = load_data(spec, phase.dataset, data_dir, quick, check_allowed=False)
         if phase.reset:
             fw.reinitialise(net, spec, names(phase.reset), seed=spec.train.seed + number + 1)
         fw.set_trainable(net, names(phase.trainable))
@@ -187,7 +235,18 @@ def _read_run(spec, framework: str, runs) -> tuple[Path, dict]:
         raise InputError(
             f"no trained {spec.name}/{framework} in {run}; run `xdl train {spec.name} --framework {framework}` first"
         )
-    return weights, json.loads(metrics.read_text())
+    try:
+        record = json.loads(metrics.read_text())
+    except (ValueError, RecursionError, OSError):
+        record = None
+    keys = (*PROVENANCE[:-1], metric_key(spec), *_RUN_METRICS)
+    if not isinstance(record, dict) or any(k not in record for k in keys):
+        raise InputError(f"{metrics} is not a metrics file xdl wrote; retrain with `xdl train {spec.name} "
+                         f"--framework {framework}`")
+    if record["weights_sha256"] != artifacts.sha256_file(weights):
+        raise InputError(f"{weights} is not the file {metrics.name} describes (its sha256 differs); retrain with "
+                         f"`xdl train {spec.name} --framework {framework}`")
+    return weights, record
 
 
 def core_versions() -> dict:
@@ -203,7 +262,7 @@ def core_versions() -> dict:
     }
 
 
-def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
+def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
     """Exports `net` and assembles everything an artifact folder holds but the files.
 
     `provenance` (dataset, data_source, seed, weights_sha256, metrics) comes from a training
@@ -214,7 +273,8 @@ def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
     """
     fw = frameworks.load(framework)
     expected = fw.predict(net, spec, x)
-    versions = {**core_versions(), **fw.versions()}
+    # the libraries the bytes depend on, as `xdl export --check` compares them (xdl/versions.py)
+    versions = {**core_versions(), **fw.versions(), **lib_versions.record(framework)}
     proto = fw.export_onnx(net, spec, OPSET)
     metrics = provenance["metrics"]
     metadata = {
@@ -251,8 +311,6 @@ def _build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
     return proto, manifest, expected
 
 
-PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
-_RUN_METRICS = ("epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
 
 
 def export(
@@ -276,15 +334,15 @@ def export(
     weights, metrics = _read_run(spec, framework, runs)
     net = fw.build(spec)
     fw.load_weights(net, weights)
-    data = _load_data(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
+    data = load_data(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
     x = data.x_test[:TEST_BATCH]
     provenance = {**{k: metrics[k] for k in PROVENANCE if k != "metrics"},
                   "metrics": {k: metrics[k] for k in (metric_key(spec), *_RUN_METRICS)}}
-    proto, manifest, expected = _build_artifact(spec, framework, net, x, provenance)
+    proto, manifest, expected = build_artifact(spec, framework, net, x, provenance)
     folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
                              outputs=[(spec.outputs[0].name, expected)], weights=weights, manifest=manifest)
     for part, part_spec, sub, part_x in _parts(spec, framework, net, x):
-        proto, manifest, expected = _build_artifact(part_spec, framework, sub, part_x, provenance)
+        proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance)
         artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
                         inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.outputs[0].name, expected)],
                         weights=weights, manifest={**manifest, "model": model, "part": part})
@@ -325,8 +383,8 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     base = artifacts.load(Path(out) / model / framework)  # the float32 artifact, hashes checked
     m = base.manifest
     t, dtype = spec.inputs[0], variants.VARIANTS[variant]
-    data = _load_data(spec, m["dataset"], data_dir or None, quick=False)
-    model_bytes = _make_variant(spec, variant, base.model_bytes, data)
+    data = load_data(spec, m["dataset"], data_dir or None, quick=False)
+    model_bytes = make_variant(spec, variant, base.model_bytes, data)
 
     tols = {o.name: tolerance.tolerance_for(dtype, "cpu", o.kind).pair for o in spec.outputs}
     checks = verify.run_checks(verify.session(model_bytes, "cpu"), base.inputs, base.outputs, model=model,
@@ -354,6 +412,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
         **{k: m[k] for k in ("model", "framework", "task", "contract", "opset", "versions", *PROVENANCE)},
         "tolerance": tolerance.manifest_entry(spec, dtype),
         "variant": {"name": variant, "dtype": dtype, "base_model_sha256": artifacts.sha256_bytes(base.model_bytes),
+                    "versions": lib_versions.record(variant),
                     "calibration": f"first {variants.CALIBRATION_SAMPLES} training samples of {m['dataset']}"
                     if variant == "int8-static" else None},
         "metrics": {**m["metrics"], **{k: summary[k] for k in ("test_accuracy", "test_accuracy_fp32", "accuracy_change",
@@ -366,21 +425,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     return folder, summary
 
 
-# Versions that decide an export's bytes; python, numpy or onnxruntime do not.
-_EXPORT_VERSIONS = ("framework", "keras", "tensorflow", "torch", "exporter", "exporter_version")
-
-
-@dataclass
-class StaleCheck:
-    """Whether a committed artifact is what the current code makes from its own weights."""
-
-    label: str
-    status: str  # "up to date" | "stale" | "cannot check"
-    problems: list[str]
-    exit_code: int
-
-
-def _make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
+def make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
     """The variant's model.onnx: converted from the float32 bytes (int8-static calibrated on the
     first training samples of `data`, which other variants do not need) and tagged in its metadata."""
     import onnx
@@ -392,72 +437,6 @@ def _make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
     proto = onnx.load_from_string(variants.make(variant, base_bytes, calibration, t.name))
     proto.metadata_props.append(onnx.StringStringEntryProto(key="xdl.variant", value=variant))
     return proto.SerializeToString()
-
-
-def _check_variant(art, label: str) -> StaleCheck:
-    from xdl.errors import EXIT_OK, EXIT_PARITY
-
-    m, v = art.manifest, art.manifest["variant"]
-    base = artifacts.load(art.folder.parent / m["framework"])
-    problems = []
-    if artifacts.sha256_bytes(base.model_bytes) != v["base_model_sha256"]:
-        problems.append(f"made from another {m['framework']} model.onnx than the one beside it: re-make the variant")
-    else:
-        spec = registry.get(m["model"])
-        data = _load_data(spec, m["dataset"], None, quick=False) if v["name"] == "int8-static" else None
-        if _make_variant(spec, v["name"], base.model_bytes, data) != art.model_bytes:
-            problems.append("model.onnx differs from a fresh conversion of the float32 model")
-    return StaleCheck(label, "stale" if problems else "up to date", problems, EXIT_PARITY if problems else EXIT_OK)
-
-
-def check_export(folder: Path) -> StaleCheck:
-    """Regenerates an artifact from its committed weights and provenance into a temporary
-    folder and compares: model.onnx and the test inputs byte for byte, the native outputs
-    within the tolerance, the manifest's contract, tolerance and provenance exactly."""
-    import tempfile
-
-    from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY
-
-    art = artifacts.load(folder)
-    m = art.manifest
-    label = art.label
-    if "variant" in m:
-        return _check_variant(art, label)
-    spec = registry.get(m["model"])
-    if m.get("part"):
-        spec = spec.part(m["part"])
-    fw = frameworks.load(m["framework"])
-    now = fw.versions()
-    moved = [f"{k} {m['versions'].get(k)} -> {now.get(k)}" for k in _EXPORT_VERSIONS
-             if now.get(k) is not None and m["versions"].get(k) != now.get(k)]
-    if moved:
-        return StaleCheck(label, "cannot check", [f"exported with other versions ({'; '.join(moved)}): "
-                                                  f"install those, or re-export with `xdl all`"], EXIT_ENVIRONMENT)
-    net = fw.build(registry.get(m["model"]))
-    fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
-    if m.get("part"):
-        net = fw.part(net, m["part"])
-    x = spec.from_feeds(art.inputs)
-    proto, manifest, expected = _build_artifact(spec, m["framework"], net, x, {k: m[k] for k in PROVENANCE})
-    problems = []
-    with tempfile.TemporaryDirectory() as tmp:
-        fresh = artifacts.write(Path(tmp) / m["model"] / m["framework"], model=proto,
-                                inputs=list(spec.feeds(x).items()),
-                                outputs=[(spec.outputs[0].name, expected)],
-                                weights=art.folder / fw.WEIGHTS_FILE, manifest=manifest)
-        inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(spec.inputs))]
-        for name in (artifacts.MODEL_FILE, *inputs, fw.WEIGHTS_FILE):
-            if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
-                problems.append(f"{name} differs from a fresh export")
-    for key in ("contract", "tolerance", "opset", "task", *PROVENANCE):
-        if manifest.get(key) != m.get(key):
-            problems.append(f"manifest {key!r} differs from what the current code writes")
-    tol = verify.tolerances(m, "cpu")
-    for name, committed in art.outputs.items():
-        c = verify.compare(expected, committed, *tol[name], classifier=verify.is_classifier(m))
-        if not c.ok:
-            problems.append(f"native {name} differs from the committed test vector: {c.detail}")
-    return StaleCheck(label, "stale" if problems else "up to date", problems, EXIT_PARITY if problems else EXIT_OK)
 
 
 def fuzz_inputs(spec, n: int, rng, length: int | None = None) -> np.ndarray:
@@ -496,6 +475,9 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
     """
     spec = registry.get(model)
     rng = np.random.default_rng(seed)
+    one = spec.sample(rng, 1, max(spec.seq_lengths or (1,)))
+    for n in (*batch_sizes, fuzz + 3 if fuzz else 0):  # inputs, and outputs of about their size, kept twice
+        limits.check_bytes(4.0 * one.nbytes * n, f"--fuzz {fuzz}" if n == fuzz + 3 else f"batch size {n}")
     checks: list[verify.Check] = []
     for framework in registry.FRAMEWORKS:
         folder = Path(out) / model / framework
@@ -536,6 +518,9 @@ class Row:
     cuda: str = "-"
     max_abs: float | None = None
     error: str = ""
+    # wall seconds of each stage, for the breakdown `xdl all` prints: data and model set-up,
+    # the training loop alone (also in metrics.json), export with its test vectors, verification
+    seconds: dict = field(default_factory=dict)
 
 
 def _provider_cell(checks: list[verify.Check], provider: str) -> str:
@@ -557,19 +542,26 @@ def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"),
             row = Row(model, framework)
             rows.append(row)
             try:
+                start = time.perf_counter()
                 metrics = train(model, framework, quick=quick, epochs=epochs, runs=runs,
                                 show_progress=show_progress)
+                row.seconds["train"] = metrics["train_seconds"]
+                row.seconds["set-up"] = time.perf_counter() - start - metrics["train_seconds"]
                 spec = registry.get(model)
                 row.dataset, row.metric, row.test_metric = metrics["dataset"], spec.metric, metrics[metric_key(spec)]
+                start = time.perf_counter()
                 folder = export(model, framework, runs=runs, out=out)
+                row.seconds["export"] = time.perf_counter() - start
                 row.export = "ok"
             except XdlError as exc:
                 row.export, row.error = "failed", str(exc)
                 report.checks.append(verify.Check(model, framework, "-", "error", detail=str(exc),
                                                   exit_code=exc.exit_code))
                 continue
+            start = time.perf_counter()
             checks = [c for f in [folder, *(folder.with_name(f"{framework}-{p}") for p, _, _ in registry.get(model).parts)]
                       for c in verify.verify_artifact(f, providers, required)]
+            row.seconds["verify"] = time.perf_counter() - start
             report.checks += checks
             row.cpu, row.cuda = _provider_cell(checks, "cpu"), _provider_cell(checks, "cuda")
             errors = [c.max_abs for c in checks if c.max_abs is not None]

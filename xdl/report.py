@@ -12,31 +12,50 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join([line(headers), line("-" * w for w in widths), *map(line, rows)])
 
 
+def clean(text) -> str:
+    """A string taken from an artifact, safe on one line of any report: control and format
+    characters (newlines, terminal escapes, bidi overrides, NUL) written as escapes."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in str(text))
+
+
 def _num(x: float | None) -> str:
     return "-" if x is None else f"{x:.1e}"
 
 
 def check_line(c: Check) -> str:
     """One line per check: verdict, what was compared, the errors against the tolerance."""
-    where = f"{c.model}/{c.framework}"
+    where = clean(f"{c.model}/{c.framework}")
     if c.status in ("skipped", "error") or c.output == "":
-        return f"{c.status.upper():7} {where:14} {c.provider:5} {c.detail}"
+        return f"{c.status.upper():7} {where:14} {c.provider:5} {clean(c.detail)}"
     parts = [
-        f"{c.status.upper():7} {where:14} {c.provider:5} {c.output} {c.shape}",
+        f"{c.status.upper():7} {where:14} {c.provider:5} {clean(c.output)} {c.shape}",
         f"max_abs {_num(c.max_abs)}  p99 {_num(c.p99_abs)}  mean {_num(c.mean_abs)}  max_rel {_num(c.max_rel)}"
         f"  (atol {c.atol:g}, rtol {c.rtol:g})",
     ]
     if c.argmax_total:
         parts.append(f"argmax {c.argmax_agree}/{c.argmax_total}")
     if c.detail:
-        parts.append(c.detail)
+        parts.append(clean(c.detail))
     return "  ".join(parts)
+
+
+def verdict(report: ParityReport) -> str:
+    if report.exit_code == 0:
+        return "OK"
+    why = ": nothing was checked" if report.nothing_checked else ""
+    return f"FAILED (exit {report.exit_code}){why}"
 
 
 def summary(report: ParityReport) -> str:
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error"))
-    verdict = "OK" if report.exit_code == 0 else f"FAILED (exit {report.exit_code})"
-    return f"verify: {counts}: {verdict}"
+    return f"verify: {counts}: {verdict(report)}"
+
+
+def _md(text) -> str:
+    """clean(), and nothing a Markdown renderer would act on: table pipes, HTML, code spans."""
+    import html
+
+    return html.escape(clean(text)).replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
 
 
 def render(report: ParityReport) -> str:
@@ -46,16 +65,15 @@ def render(report: ParityReport) -> str:
 
 def to_markdown(report: ParityReport) -> str:
     """A summary a CI system can post as a comment: verdict, counts, one row per check."""
-    verdict = "passed" if report.exit_code == 0 else f"FAILED (exit {report.exit_code})"
     rows = []
     for c in report.checks:
         errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.p99_abs:.1e} / {c.max_rel:.1e}"
         tol = "" if c.atol is None else f"{c.atol:g} / {c.rtol:g}"
         top1 = f"{c.argmax_agree}/{c.argmax_total}" if c.argmax_total else ""
-        detail = c.detail.replace("|", "\\|")
-        rows.append(f"| {c.status} | {c.model}/{c.framework} | {c.provider} | {c.output} | {errors} | {tol} | {top1} | {detail} |")
+        rows.append(f"| {c.status} | {_md(c.model)}/{_md(c.framework)} | {c.provider} | {_md(c.output)} | {errors} | "
+                    f"{tol} | {top1} | {_md(c.detail)} |")
     return "\n".join([
-        f"### xdl verify: {verdict}",
+        f"### xdl verify: {'passed' if report.exit_code == 0 else verdict(report)}",
         "",
         ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error")),
         "",
@@ -73,18 +91,26 @@ def to_junit(report: ParityReport) -> str:
     suite = ET.Element("testsuite", name="xdl verify", tests=str(len(report.checks)),
                        failures=str(report.count("fail")), errors=str(report.count("error")),
                        skipped=str(report.count("skipped")))
+    # XML 1.0 cannot hold most control characters even escaped: everything from an artifact
+    # goes through clean() first.
     for c in report.checks:
-        case = ET.SubElement(suite, "testcase", classname=f"xdl.{c.model}.{c.framework}",
-                             name=f"{c.provider}/{c.output or ('artifact' if c.provider == '-' else 'session')}"
+        case = ET.SubElement(suite, "testcase", classname=clean(f"xdl.{c.model}.{c.framework}"),
+                             name=clean(f"{c.provider}/{c.output or ('artifact' if c.provider == '-' else 'session')}")
                              + (f"/batch{c.batch_size}" if c.batch_size else ""))
+        detail = clean(c.detail)
         if c.status == "pass":
             ET.SubElement(case, "system-out").text = check_line(c)
         elif c.status == "fail":
-            ET.SubElement(case, "failure", message=c.detail, type="ParityFailure").text = check_line(c)
+            ET.SubElement(case, "failure", message=detail, type="ParityFailure").text = check_line(c)
         elif c.status == "error":
-            ET.SubElement(case, "error", message=c.detail, type=f"exit{c.exit_code}").text = check_line(c)
+            ET.SubElement(case, "error", message=detail, type=f"exit{c.exit_code}").text = check_line(c)
         else:
-            ET.SubElement(case, "skipped", message=c.detail)
+            ET.SubElement(case, "skipped", message=detail)
+    if report.nothing_checked:
+        case = ET.SubElement(suite, "testcase", classname="xdl", name="verify")
+        ET.SubElement(case, "error", message="nothing was checked", type=f"exit{report.exit_code}")
+        suite.set("tests", str(len(suite)))
+        suite.set("errors", str(report.count("error") + 1))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

@@ -94,9 +94,19 @@ def load(
         raise InputError(f"unknown data set {name!r}; known data sets: {', '.join(_LOADERS)}")
     module_name, _, function = _LOADERS[name][0].partition(":")
     loader = getattr(importlib.import_module(module_name), function or "load")
-    x_train, y_train, x_test, y_test, source = loader(
-        data_dir=Path(data_dir) if data_dir else None, seed=seed
-    )
+    where = data_dir or keras_cache_dir()
+    try:
+        x_train, y_train, x_test, y_test, source = loader(data_dir=Path(data_dir) if data_dir else None, seed=seed)
+    except InputError:
+        raise
+    except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
+        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {reason}); "
+                         f"fetch its files again") from None
+    for split, x, y in (("training", x_train, y_train), ("test", x_test, y_test)):
+        problem = _problem(x, y)
+        if problem:
+            raise InputError(f"data set {name!r} ({source}): its {split} split {problem}; fix or fetch the files again")
     n_val = int(round(len(x_train) * validation_split))
     cut = len(x_train) - n_val
     return Dataset(
@@ -110,6 +120,24 @@ def load(
         x_test=x_test,
         y_test=y_test,
     )
+
+
+def _problem(x, y) -> str | None:
+    """What makes a split unusable, or None: no samples, counts that differ, NaN/Inf, negative labels."""
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or x.ndim < 2:
+        return "is not an array of samples"
+    if len(x) == 0:
+        return "holds no samples"
+    if len(x) != len(y):
+        return f"has {len(x)} samples and {len(y)} labels"
+    for what, a in (("samples", x), ("labels", y)):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            return f"has NaN or Inf in its {what} ({int((~np.isfinite(a)).sum())} values)"
+        if a.dtype.kind not in "fiub":
+            return f"has {what} of type {a.dtype}, not numbers"
+    if y.dtype.kind in "iu" and y.min() < 0:
+        return f"has negative labels ({int(y.min())})"
+    return None
 
 
 def keras_cache_dir() -> Path:

@@ -19,8 +19,10 @@ def load(data_dir=None, seed=0):
         raise InputError(f"{path} is not a valid mnist.npz ({exc}); delete it and fetch it again")
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
+        if x.ndim != 3 or x.shape[1:] != (28, 28):
             raise InputError(f"{path}: x_{split} has shape {x.shape}, expected (N, 28, 28)")
+        if y.shape != (len(x),):
+            raise InputError(f"{path}: {split} split has {len(x)} samples and {y.shape} labels; expected one per sample")
 
     def images(x):
         return (x.astype(np.float32) / 255.0)[..., None]  # uint8 -> [0, 1], add channel

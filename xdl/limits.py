@@ -1,0 +1,141 @@
+"""Bounds on every model run: time, memory, and Ctrl-C honoured while ONNX Runtime computes.
+
+A model is input like any other: a Loop that never ends, or a graph that allocates from the
+batch size (ConstantOfShape), must end a run with a clear error, not spin or eat the machine.
+
+- Time: each `session.run` gets RUN_TIMEOUT seconds (env XDL_RUN_TIMEOUT, or `--timeout`);
+  then ORT is told to stop (RunOptions.terminate) and the run fails with exit 2.
+- Memory: ORT allocates from one arena capped at MAX_MEMORY bytes (env XDL_MAX_MEMORY_GB, or
+  `--max-memory`); a bigger allocation fails inside ORT. Sizes a user asks for (batch sizes,
+  fuzz counts, input shapes) are estimated first and refused above the same cap.
+- Ctrl-C: the run happens on a worker thread while the main thread waits in short steps, so
+  KeyboardInterrupt arrives at once; ORT is told to stop and the interrupt goes on up.
+
+Imports onnxruntime only when a session is made.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+
+from xdl.errors import InputError
+
+DEFAULT_RUN_TIMEOUT = 60.0  # seconds per session.run; our largest model takes well under 1 s
+DEFAULT_MAX_MEMORY_GB = 4.0  # a quarter of a 16 GiB machine; every shipped model needs < 0.2
+
+
+def _number(env: str, default: float) -> float:
+    text = os.environ.get(env)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{env}={text!r} is not a positive number; unset it or give e.g. {env}={default:g}")
+    return value
+
+
+class Limits:
+    """The bounds in force; the CLI sets them from its flags, otherwise the environment decides."""
+
+    def __init__(self):
+        self.run_timeout = _number("XDL_RUN_TIMEOUT", DEFAULT_RUN_TIMEOUT)
+        self.max_memory = int(_number("XDL_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB) * 1024**3)
+
+    def set(self, *, run_timeout: float | None = None, max_memory_gb: float | None = None) -> None:
+        for name, value in (("--timeout", run_timeout), ("--max-memory", max_memory_gb)):
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise InputError(f"{name} takes a positive number, got {value!r}")
+        if run_timeout is not None:
+            self.run_timeout = float(run_timeout)
+        if max_memory_gb is not None:
+            self.max_memory = int(max_memory_gb * 1024**3)
+
+
+_current: Limits | None = None
+
+
+def current() -> Limits:
+    global _current
+    if _current is None:
+        _current = Limits()
+    return _current
+
+
+def check_bytes(n_bytes: float, what: str) -> None:
+    """Refuses a size a user asked for when it would need more memory than the cap.
+
+    Raises:
+        InputError: `what` needs more than the memory limit.
+    """
+    cap = current().max_memory
+    if n_bytes > cap:
+        raise InputError(f"{what} needs about {n_bytes / 1024**3:.1f} GiB, over the {cap / 1024**3:g} GiB limit; "
+                         f"ask for less, or raise it with --max-memory GIB")
+
+
+_arena_registered = False
+
+
+def session_options():
+    """ORT session options whose CPU allocations come from one arena capped at the memory limit."""
+    import onnxruntime as ort
+
+    global _arena_registered
+    ort.set_default_logger_severity(4)  # fatal only: ORT's error log would repeat the one line we print
+    options = ort.SessionOptions()
+    options.log_severity_level = 4
+    if not _arena_registered:  # once per process: ORT keeps one environment-wide allocator
+        info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+        ort.create_and_register_allocator(info, ort.OrtArenaCfg({"max_mem": current().max_memory,
+                                                                  "arena_extend_strategy": 1}))
+        _arena_registered = True
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    return options
+
+
+class RunTimeout(InputError):
+    """A model ran longer than the time limit (an endless Loop, or a far too large input)."""
+
+
+def run(sess, output_names, feeds):
+    """`sess.run(output_names, feeds)`, bounded in time and interruptible by Ctrl-C.
+
+    Raises:
+        RunTimeout: the run took longer than the limit.
+        KeyboardInterrupt: Ctrl-C; ORT was told to stop first.
+        Exception: whatever ORT raised for the inputs.
+    """
+    import onnxruntime as ort
+
+    options = ort.RunOptions()
+    options.log_severity_level = 4  # the terminate flag is logged as an error; we say it once
+    result: dict = {}
+
+    def work():
+        try:
+            result["value"] = sess.run(output_names, feeds, options)
+        except BaseException as exc:  # handed to the waiting thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=work, daemon=True, name="xdl-ort-run")
+    limit = current().run_timeout
+    worker.start()
+    try:
+        worker.join(limit)
+    except KeyboardInterrupt:
+        options.terminate = True
+        worker.join(5)
+        raise
+    if worker.is_alive():
+        options.terminate = True
+        worker.join(5)
+        raise RunTimeout(f"the model ran longer than the {limit:g} s limit (a Loop that never ends, or an input "
+                         f"far too large?); raise it with --timeout SECONDS if the model is just slow")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
