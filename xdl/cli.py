@@ -571,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
               file=sys.stderr)
+        import gc
+
+        gc.collect()  # free ONNX Runtime sessions the interrupted frames held, before shutdown
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the boundary: nothing reaches the user as a traceback
         message, code = explain(exc)

@@ -126,16 +126,21 @@ def run(sess, output_names, feeds):
     limit = current().run_timeout
     worker.start()
     try:
-        worker.join(limit)
-    except KeyboardInterrupt:
-        options.terminate = True
-        worker.join(5)
-        raise
-    if worker.is_alive():
-        options.terminate = True
-        worker.join(5)
-        raise RunTimeout(f"the model ran longer than the {limit:g} s limit (a Loop that never ends, or an input "
-                         f"far too large?); raise it with --timeout SECONDS if the model is just slow")
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
+        try:
+            worker.join(limit)
+        except KeyboardInterrupt:
+            options.terminate = True
+            worker.join(5)
+            raise
+        if worker.is_alive():
+            options.terminate = True
+            worker.join(5)
+            raise RunTimeout(f"the model ran longer than the {limit:g} s limit (a Loop that never ends, or an input "
+                             f"far too large?); raise it with --timeout SECONDS if the model is just slow")
+        if "error" in result:
+            raise result["error"]
+        return result["value"]
+    finally:
+        # The worker's exception holds its frame, which holds `result`: a cycle that would keep the
+        # session alive until interpreter shutdown, where ORT aborts ("terminate called...").
+        result.clear()
