@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, frameworks, registry
+from xdl.timing import measure
 from xdl.errors import XdlError
 
 
@@ -36,18 +37,6 @@ class Timing:
     @property
     def samples_per_s(self) -> float:
         return self.batch / (self.p50_ms / 1e3)
-
-
-def measure(fn, *, reps: int, warmup: int) -> tuple[float, float]:
-    """(p50, p90) in milliseconds of `reps` calls after `warmup` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    times = np.empty(reps)
-    for i in range(reps):
-        start = time.perf_counter_ns()
-        fn()
-        times[i] = time.perf_counter_ns() - start
-    return float(np.percentile(times, 50) / 1e6), float(np.percentile(times, 90) / 1e6)
 
 
 def _ort_session(model_bytes: bytes, provider: str, level: str = "all", threads: int = 0):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xdl.tolerance import Tolerance, tolerance_for  # the policy decides; a spec may override it
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -69,26 +71,6 @@ class TensorSpec:
             "domain": list(self.domain),
             **({"kind": self.kind} if self.kind else {}),
         }
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Element-wise parity test: |actual - expected| <= atol + rtol * |expected|.
-
-    The numbers come from the policy in xdl/tolerance.py, or a model's override.
-    """
-
-    atol: float  # absolute part: what matters for values near 0
-    rtol: float  # relative part: what matters for large values
-    reason: str  # why these numbers; printed in the docs and recorded in manifests
-
-    @property
-    def pair(self) -> tuple[float, float]:
-        """(atol, rtol), as xdl.verify's checks take them."""
-        return self.atol, self.rtol
-
-    def to_json(self) -> dict:
-        return {"atol": self.atol, "rtol": self.rtol, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -205,7 +187,5 @@ class ModelSpec:
     @property
     def tolerance(self) -> Tolerance:
         """The CPU float32 tolerance of the first output: what native-vs-native checks use."""
-        from xdl.tolerance import tolerance_for
-
         out = self.outputs[0]
         return tolerance_for(out.dtype, "cpu", out.kind, self.tolerance_override)

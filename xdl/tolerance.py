@@ -19,8 +19,30 @@ Version history:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from xdl.errors import InputError
-from xdl.spec import Tolerance
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Element-wise parity test: |actual - expected| <= atol + rtol * |expected|.
+
+    The numbers come from the policy in xdl/tolerance.py, or a model's override.
+    """
+
+    atol: float  # absolute part: what matters for values near 0
+    rtol: float  # relative part: what matters for large values
+    reason: str  # why these numbers; printed in the docs and recorded in manifests
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        """(atol, rtol), as xdl.verify's checks take them."""
+        return self.atol, self.rtol
+
+    def to_json(self) -> dict:
+        return {"atol": self.atol, "rtol": self.rtol, "reason": self.reason}
+
 
 POLICY_VERSION = 2
 PROVIDERS = ("cpu", "cuda", "cuda-tf32")
@@ -57,6 +79,8 @@ _INT8 = Tolerance(5e-2, 5e-2, "int8: 255 levels per tensor range; judge it by ac
 _INT8_UNBOUNDED = Tolerance(5e-1, 5e-2, "int8, unbounded outputs: atol scaled x10")
 
 _BOUNDED = ("probabilities", "reconstruction")  # values in [0, 1]
+# The precision each deployment variant (xdl/variants.py) computes in: the dtype its policy row is.
+VARIANT_DTYPES = {"fp16": "float16", "int8": "int8", "int8-static": "int8"}
 
 
 def tolerance_for(dtype: str, provider: str, kind: str, override: Tolerance | None = None) -> Tolerance:

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from xdl.errors import require
+from xdl.tolerance import VARIANT_DTYPES
 
-VARIANTS = {"fp16": "float16", "int8": "int8", "int8-static": "int8"}  # name -> policy dtype
+VARIANTS = VARIANT_DTYPES  # name -> the policy dtype it is judged by
 CALIBRATION_SAMPLES = 256
 
 
@@ -63,7 +64,7 @@ def make(variant: str, model_bytes: bytes, calibration: np.ndarray | None = None
 
 def p50_ms(model_bytes: bytes, x: np.ndarray, input_name: str = "x", reps: int = 100) -> float:
     """Median ORT CPU latency of one call on x (the same session options as xdl verify)."""
-    from xdl.bench import measure
+    from xdl.timing import measure
     from xdl.verify import session
 
     sess = session(model_bytes, "cpu")

@@ -15,7 +15,6 @@ import onnx
 
 from xdl import artifacts, limits, registry, tolerance
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_PARITY, InputError, XdlError, first_failure
-from xdl.variants import VARIANTS
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "cuda-tf32": "CUDAExecutionProvider"}
 # ORT's CUDA provider computes float32 matmuls/convs in TF32 by default (10-bit mantissa), which
@@ -304,9 +303,9 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
     variant = manifest.get("variant")
     claimed = "float32"
     if variant:
-        if variant["name"] not in VARIANTS:
-            raise InputError(f"unknown variant {variant['name'][:40]!r}; xdl makes {', '.join(VARIANTS)}")
-        claimed = VARIANTS[variant["name"]]
+        if variant["name"] not in tolerance.VARIANT_DTYPES:
+            raise InputError(f"unknown variant {variant['name'][:40]!r}; xdl makes {', '.join(tolerance.VARIANT_DTYPES)}")
+        claimed = tolerance.VARIANT_DTYPES[variant["name"]]
     if claimed != computes:
         raise InputError(f"model.onnx computes in {computes}, the manifest says {claimed}; re-run `xdl export`")
     outputs = manifest["contract"]["outputs"]
