@@ -13,7 +13,7 @@ from conftest import ROOT
 
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[0-9][A-Za-z0-9.]*$")  # name==version, nothing else
 # Where a path of the writing machine shows up: file URLs, absolute paths of the usual roots.
-MACHINE_PATH = re.compile(r"file:|(?<![\w.~])/(tmp|root|home|work|opt|var|mnt|Users)/")
+MACHINE_PATH = re.compile(r"file://|(?<![\w.~])/(tmp|root|home|work|opt|var|mnt|Users)/")
 
 
 def _constraint_lines():
