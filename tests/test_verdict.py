@@ -152,3 +152,22 @@ def test_memory_guard_refuses_before_allocating():
     with pytest.raises(InputError, match="over the"):
         verify.guard_batch([{"x": np.zeros((1, 1000), np.float32)}], 10**9, "batch size 1000000000")
     assert limits.current().max_memory == int(limits.DEFAULT_MAX_MEMORY_GB * 1024**3)
+
+
+def test_only_a_spec_can_allow_nan_in_an_output(artifact, monkeypatch):
+    """An unregistered model cannot declare NaN acceptable; a registered spec can, and then the
+    NaN must sit where the native output had it."""
+    from dataclasses import replace
+
+    from xdl import registry
+
+    def nan_everywhere(m):
+        m["contract"]["outputs"][0]["nonfinite"] = True
+    assert all(c.status == "pass" for c in _with_manifest(artifact, nan_everywhere))  # a record only
+
+    spec = registry.get("mlp")
+    allowing = replace(spec, outputs=(replace(spec.outputs[0], nonfinite=True),))
+    monkeypatch.setitem(registry._load(), "mlp", allowing)
+    policy = verify.policy_for(json.loads((artifact / "manifest.json").read_text()),
+                               verify.parse_model((artifact / "model.onnx").read_bytes(), artifact), "cpu")
+    assert policy.nonfinite == ("probs",)

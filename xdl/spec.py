@@ -25,6 +25,9 @@ class TensorSpec:
     # low <= v < high, like range(); float inputs low <= v <= high.
     domain: tuple[float, float] = (0.0, 1.0)
     kind: str = ""  # outputs: "probabilities" | "logits" | "regression" | "reconstruction" | "features"
+    # An output that may hold NaN or Inf (say, a log-probability of an impossible class): they must
+    # then sit at the same places. Otherwise any NaN or Inf fails a check (xdl.verify.compare).
+    nonfinite: bool = False
 
     def to_contract(self, x):
         """Converts a channels-last array (how xdl's data sets store images) to this layout."""
@@ -70,6 +73,7 @@ class TensorSpec:
             "layout": self.layout,
             "domain": list(self.domain),
             **({"kind": self.kind} if self.kind else {}),
+            **({"nonfinite": True} if self.nonfinite else {}),
         }
 
 

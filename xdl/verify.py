@@ -286,6 +286,7 @@ class Policy:
     tolerances: dict[str, tuple[float, float]]  # output name -> (atol, rtol)
     classifier: bool
     note: str = ""  # said in every check's line when the numbers are not simply the policy's
+    nonfinite: tuple[str, ...] = ()  # outputs the registered spec says may hold NaN/Inf
 
 
 def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
@@ -322,7 +323,8 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
                 [(t["name"], t["shape"], t["dtype"]) for t in want]:
             raise InputError(f"the manifest's contract is not the registered {spec.name}'s; re-run `xdl export`")
         return Policy({t.name: tolerance.tolerance_for(computes, provider, t.kind, spec.tolerance_override).pair
-                       for t in spec.outputs}, classifier=spec.task in ("classification", "tagging") and not part)
+                       for t in spec.outputs}, classifier=spec.task in ("classification", "tagging") and not part,
+                      nonfinite=tuple(t.name for t in spec.outputs if t.nonfinite))
     # Not a registered model: the recorded numbers, bounded by the policy for the output's kind.
     chosen, bounded = {}, []
     for t in outputs:
@@ -436,6 +438,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
             found = run_checks(
                 sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
                 framework=flavour, provider=provider, tolerances=policy.tolerances, classifier=policy.classifier,
+                allow_nonfinite=policy.nonfinite,
             )
             for check in found:
                 if policy.note:
