@@ -15,14 +15,18 @@ from xdl import __version__, limits, registry
 from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError, first_failure
 
 EXIT_CODES = """exit codes:
-    0  everything checked passed (a provider that could not run is reported as skipped)
-    1  a parity check failed: outputs beyond tolerance, I/O names or shapes differ, training
-       parity diverged, a stale artifact (export --check), a variant beyond its tolerance
-    2  bad usage or input: unknown model or data set, missing data files, a corrupt, truncated,
-       tampered or linked artifact, no trained run to export
-    3  environment: a framework or a --require'd provider missing, a doctor problem, export
-       --check under other framework versions than the artifacts were made with
-  130  interrupted (Ctrl-C); finished artifacts stay intact"""
+    0  something was compared and everything checked passed (a provider that could not run is
+       reported as skipped)
+    1  a parity check failed: outputs beyond tolerance or holding NaN/Inf, I/O names or shapes
+       differ, training parity diverged, a stale artifact (export --check), a variant beyond its
+       tolerance
+    2  bad usage or input: unknown model or data set, missing or malformed data files, a corrupt,
+       truncated, tampered, linked or unreadable artifact, external data, a model run past
+       --timeout or over --max-memory, a user's model that fails, nothing to check
+    3  environment: a framework or a --require'd provider missing, every provider skipped, a
+       doctor problem, export --check under other library versions, a full or read-only disk
+  130  interrupted (Ctrl-C); finished artifacts stay intact
+set XDL_DEBUG=1 (or pass --debug before the command) to see the traceback of an error"""
 
 
 def _count(minimum: int):
