@@ -10,6 +10,7 @@ TensorFlow or PyTorch, and they are imported only when a command needs them.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from xdl.errors import InputError, require
@@ -30,9 +31,32 @@ def load(framework: str):
         raise InputError(f"unknown framework {framework!r}; use one of: {', '.join(FRAMEWORKS)}")
     if framework == "keras":
         _prepare_keras_environment()
-    for module in _NEEDS[framework]:
-        require(module, _EXTRA[framework])
+    with quiet_tensorflow_import() if framework == "keras" else contextlib.nullcontext():
+        for module in _NEEDS[framework]:
+            require(module, _EXTRA[framework])
     return importlib.import_module(f"xdl.frameworks.{framework}")
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_import():
+    """Closes stderr while TensorFlow loads: it announces its oneDNN kernels there (on CPUs with
+    AVX-512 VNNI), past TF_CPP_MIN_LOG_LEVEL, and an error that should be one line got four
+    more. With XDL_DEBUG set, everything TensorFlow says is shown."""
+    import os
+    import sys
+
+    if os.environ.get("XDL_DEBUG", "") not in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _prepare_keras_environment() -> None:

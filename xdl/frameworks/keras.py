@@ -10,12 +10,15 @@ import dataclasses
 import os
 from pathlib import Path
 
+from xdl.frameworks import quiet_tensorflow_import
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
+with quiet_tensorflow_import():  # a no-op when frameworks.load already imported them
+    import keras  # noqa: E402
+    import tensorflow as tf  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # its retracing notes after a re-compile() (transfer phases) are expected
 
