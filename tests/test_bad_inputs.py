@@ -382,46 +382,35 @@ def c_orphan_folder_under_root(tmp):
     return ["verify", f.parent.parent, "--providers", "cpu", "--batch-sizes", "64"]
 
 
-def c_variant_relabelled(tmp):
-    """An fp16 model whose manifest says int8 would get int8's tenfold tolerance."""
-    f = _copy(tmp).with_name("torch-fp16")
-    m = _manifest(f)
-    m["variant"]["name"], m["variant"]["dtype"] = "int8", "int8"
-    _write_manifest(f, m)
-    return _verify(f)
+def _manifest_edit(edit, flavour="torch"):
+    """A case: `edit` applied to the manifest of a private copy of mlp/<flavour>, nothing re-hashed."""
+    def case(tmp):
+        f = _copy(tmp).with_name(flavour)
+        m = _manifest(f)
+        edit(m)
+        _write_manifest(f, m)
+        return _verify(f)
+    return case
 
 
-def c_float32_model_called_a_variant(tmp):
-    f = _copy(tmp)
-    m = _manifest(f)
-    m["variant"] = {"name": "int8", "dtype": "int8"}
-    _write_manifest(f, m)
-    return _verify(f)
+def _set(*path_and_value):
+    """An edit that sets manifest[path...] = value."""
+    *path, key, value = path_and_value
+
+    def edit(m):
+        for step in path:
+            m = m[step]
+        m[key] = value
+    return edit
 
 
-def c_unknown_variant(tmp):
-    f = _copy(tmp).with_name("torch-fp16")
-    m = _manifest(f)
-    m["variant"]["name"] = "int2"
-    _write_manifest(f, m)
-    return _verify(f)
-
-
-def c_unknown_output_kind(tmp):
-    f = _copy(tmp)
-    m = _manifest(f)
-    m["model"] = "my-own-net"
-    m["contract"]["outputs"][0]["kind"] = "vibes"
-    _write_manifest(f, m)
-    return _verify(f)
-
-
-def c_unknown_part(tmp):
-    f = _copy(tmp)
-    m = _manifest(f)
-    m["part"] = "decoder"
-    _write_manifest(f, m)
-    return _verify(f)
+# An fp16 model whose manifest says int8 would get int8's tenfold tolerance.
+c_variant_relabelled = _manifest_edit(_set("variant", {"name": "int8", "dtype": "int8"}), "torch-fp16")
+c_float32_model_called_a_variant = _manifest_edit(_set("variant", {"name": "int8", "dtype": "int8"}))
+c_unknown_variant = _manifest_edit(_set("variant", "name", "int2"), "torch-fp16")
+c_unknown_output_kind = _manifest_edit(lambda m: (_set("model", "my-own-net")(m),
+                                                  _set("contract", "outputs", 0, "kind", "vibes")(m)))
+c_unknown_part = _manifest_edit(_set("part", "decoder"))
 
 
 def c_endless_loop(tmp):
@@ -517,23 +506,13 @@ def c_external_data_in_test_vector(tmp):
     return _verify(f)
 
 
-def _manifest_edit(edit):
-    def case(tmp):
-        f = _copy(tmp)
-        m = _manifest(f)
-        edit(m)
-        _write_manifest(f, m)
-        return _verify(f)
-    return case
-
-
-c_shape_is_a_string = _manifest_edit(lambda m: m["contract"]["inputs"][0].__setitem__("shape", "abc"))
-c_byte_count_is_a_string = _manifest_edit(lambda m: m["files"]["model.onnx"].__setitem__("bytes", "12"))
+c_shape_is_a_string = _manifest_edit(_set("contract", "inputs", 0, "shape", "abc"))
+c_byte_count_is_a_string = _manifest_edit(_set("files", "model.onnx", "bytes", "12"))
 c_contract_missing = _manifest_edit(lambda m: m.pop("contract"))
-c_model_name_is_a_number = _manifest_edit(lambda m: m.__setitem__("model", 123))
-c_no_outputs_in_contract = _manifest_edit(lambda m: m["contract"].__setitem__("outputs", []))
-c_files_is_a_list = _manifest_edit(lambda m: m.__setitem__("files", ["model.onnx"]))
-c_manifest_version_is_a_dict = _manifest_edit(lambda m: m.__setitem__("manifest_version", {"v": 1}))
+c_model_name_is_a_number = _manifest_edit(_set("model", 123))
+c_no_outputs_in_contract = _manifest_edit(_set("contract", "outputs", []))
+c_files_is_a_list = _manifest_edit(_set("files", ["model.onnx"]))
+c_manifest_version_is_a_dict = _manifest_edit(_set("manifest_version", {"v": 1}))
 
 
 def c_deeply_nested_manifest(tmp):
@@ -715,7 +694,11 @@ def c_path_with_dot_dot(tmp):
 PASSING = [c_path_through_a_dot_folder, c_path_with_dot_dot]
 
 
-@pytest.mark.parametrize("setup,code,phrase", CASES, ids=[c[0].__name__[2:] for c in CASES])
+# A case's id is the name it is bound to (cases made by a factory share their __name__).
+NAMES = {case: name[2:] for name, case in list(globals().items()) if name.startswith("c_") and callable(case)}
+
+
+@pytest.mark.parametrize("setup,code,phrase", CASES, ids=[NAMES[c[0]] for c in CASES])
 def test_bad_input(tmp_path, setup, code, phrase):
     args = setup(tmp_path)
     handed = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()}
@@ -733,7 +716,7 @@ def test_bad_input(tmp_path, setup, code, phrase):
     assert after == handed, "the command changed a file it was handed"
 
 
-@pytest.mark.parametrize("setup", PASSING, ids=[c.__name__[2:] for c in PASSING])
+@pytest.mark.parametrize("setup", PASSING, ids=[NAMES[c] for c in PASSING])
 def test_good_input_in_an_odd_place_passes(tmp_path, setup):
     r = subprocess.run([sys.executable, "-m", "xdl", *map(str, setup(tmp_path))], capture_output=True, text=True,
                        cwd=tmp_path, timeout=300)
