@@ -547,6 +547,13 @@ def c_outputs_of_another_batch(tmp):
     return _verify(f)
 
 
+def c_test_vectors_in_a_linked_folder(tmp):
+    f = _copy(tmp)
+    os.replace(f / "test_data_set_0", tmp / "elsewhere")
+    os.symlink(tmp / "elsewhere", f / "test_data_set_0")
+    return _verify(f)
+
+
 def c_model_file_is_a_folder(tmp):
     f = _copy(tmp)
     (f / "model.onnx").unlink()
@@ -667,6 +674,7 @@ CASES += [
     (c_test_vector_shorter_than_its_shape, 2, "is not a readable tensor"),
     (c_outputs_of_another_batch, 2, "different number of inputs and outputs"),
     (c_model_file_is_a_folder, 2, "model.onnx is missing"),
+    (c_test_vectors_in_a_linked_folder, 2, "leads outside the artifact through a symbolic link"),
     (c_mnist_label_minus_one, 2, "negative labels"),
     (c_mnist_counts_differ, 2, "test split has 10 samples and (9,) labels"),
     (c_mnist_nan_pixel, 2, "NaN or Inf in its samples"),

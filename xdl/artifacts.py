@@ -356,6 +356,9 @@ def _checked_file(folder: Path, relative: str, entry: dict) -> Path:
         raise InputError(f"{folder / MANIFEST} lists {relative!r}, a path outside the artifact")
     path = folder / rel
     try:
+        if not path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):  # a linked folder
+            raise InputError(f"{path} leads outside the artifact through a symbolic link; artifacts hold regular "
+                             f"files and folders")
         return _checked_regular_file(path, entry)
     except (OSError, ValueError) as exc:  # unreadable, or a name no file system takes
         raise InputError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); re-run `xdl export`") from None
