@@ -81,6 +81,11 @@ def c_unwritable_report(tmp):
     return ["verify", "--providers", "cpu", "--report", "junit", "--output", tmp / "file" / "r.xml"]
 
 
+def c_report_over_a_manifest(tmp):
+    f = _copy(tmp)
+    return [*_verify(f), "--report", "json", "--output", f / "manifest.json"]
+
+
 def c_empty_model(tmp):
     f = _copy(tmp)
     (f / "model.onnx").write_bytes(b"")
@@ -241,6 +246,7 @@ CASES = [
     (c_bad_batch_sizes, 2, "--batch-sizes takes comma-separated integers"),
     (c_required_cuda, 3, "CUDAExecutionProvider"),
     (c_unwritable_report, 2, "cannot write the report"),
+    (c_report_over_a_manifest, 2, "that is inside the artifact"),
     (c_empty_model, 2, "model.onnx is empty"),
     (c_truncated_model, 2, "changed or truncated"),
     (c_bit_flipped_model, 2, "does not match its sha256"),

@@ -351,9 +351,14 @@ def cmd_port(args) -> int:
 
 
 def _write_text(path, text: str, what: str):
-    """artifacts.write_text, with a failure as one line for the user."""
-    from xdl.artifacts import write_text
+    """artifacts.write_text, with a failure as one line for the user; never into an artifact."""
+    from pathlib import Path
 
+    from xdl.artifacts import MANIFEST, write_text
+
+    inside = [p for p in Path(path).absolute().parents if (p / MANIFEST).is_file()]
+    if inside:  # a report over a manifest or a test vector would break the artifact it judged
+        raise XdlError(f"cannot write {what} to {path}: that is inside the artifact {inside[0]}; write it elsewhere")
     try:
         return write_text(path, text)
     except OSError as exc:
