@@ -59,3 +59,12 @@ def test_saved_weights_hold_the_model_alone(quick, model, framework):
     stored = sum(a.size for a in arrays) * 4
     size = (pipeline.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
     assert spec.param_count * 4 <= size < stored * 1.05 + 64 * 1024 + 2048 * len(arrays)
+
+
+def test_auc_is_the_rank_probability_with_ties_counted_half():
+    from xdl import tasks
+
+    # positives 0.35, 0.8; negatives 0.1, 0.4: 3 of the 4 pairs ranked right
+    assert tasks.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75
+    assert tasks.roc_auc(np.array([0.5, 0.5]), np.array([0, 1])) == 0.5  # a tie counts half
+    assert np.isnan(tasks.roc_auc(np.array([0.2, 0.9]), np.array([1, 1])))  # no negative: undefined

@@ -19,7 +19,7 @@ from xdl import contract, frameworks, tolerance, verify
 from xdl.errors import InputError, ParityError
 from xdl.spec import ModelSpec, TensorSpec, Tolerance
 
-OPSET = 18
+OPSET = contract.OPSET
 
 
 def framework_of(model) -> str:

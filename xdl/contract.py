@@ -14,6 +14,9 @@ from onnx import helper
 
 from xdl.errors import InputError
 
+# The opset of every export, both routes: the highest tf2onnx 1.17 supports.
+OPSET = 18
+
 
 def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelProto:
     """Renames I/O to the contract, names the dynamic dims, sets metadata; returns the model.

@@ -15,11 +15,12 @@ from importlib import metadata
 import onnx
 from onnx import TensorProto, helper
 
+from xdl.contract import OPSET
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK
 
 PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorflow", "tensorflow-cpu", "keras",
             "tf2onnx", "torch", "onnxscript", "safetensors", "scikit-learn")
-REQUIRED_OPSET = 18  # xdl's exports (xdl.pipeline.OPSET)
+REQUIRED_OPSET = OPSET  # the opset xdl's exports use
 
 
 @dataclass

@@ -22,9 +22,9 @@ from xdl import data as datasets
 from xdl import versions as lib_versions
 from xdl.errors import InputError, XdlError
 
-OPSET = 18  # the highest opset tf2onnx 1.17 supports; both exporters use the same one
+OPSET = contract.OPSET
 TEST_BATCH = 64  # samples stored in test_data_set_0
-LIVE_BATCH_SIZES = (1, 2, 7, 64)  # odd and power-of-two sizes: catches a batch dim baked in
+LIVE_BATCH_SIZES = verify.DEFAULT_BATCH_SIZES
 QUICK_TEST_SAMPLES = 256
 # What an artifact records of the run it came from, and which of the run's metrics it keeps.
 PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")

@@ -57,21 +57,15 @@ def targets(task: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve: the probability that a random positive outranks a random
-    negative (the Mann-Whitney U statistic, ties counted half)."""
-    scores, labels = np.asarray(scores, np.float64).ravel(), np.asarray(labels).ravel().astype(bool)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve (scikit-learn's roc_auc_score): the probability that a random
+    positive outranks a random negative, ties counted half. NaN when one class is absent, where
+    scikit-learn raises."""
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels).ravel().astype(bool)
+    if labels.all() or not labels.any():
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    # average ranks over ties
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1]
-    ends = np.r_[starts[1:], len(scores)]
-    for s, e in zip(starts, ends):
-        ranks[order[s:e]] = (s + e + 1) / 2.0
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(labels, np.asarray(scores, np.float64).ravel()))
 
 
 def score(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
