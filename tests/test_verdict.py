@@ -171,3 +171,29 @@ def test_only_a_spec_can_allow_nan_in_an_output(artifact, monkeypatch):
     policy = verify.policy_for(json.loads((artifact / "manifest.json").read_text()),
                                verify.parse_model((artifact / "model.onnx").read_bytes(), artifact), "cpu")
     assert policy.nonfinite == ("probs",)
+
+
+def _rehash(folder, relative):
+    from xdl import artifacts
+
+    m = json.loads((folder / "manifest.json").read_text())
+    m["files"][relative] = {"sha256": artifacts.sha256_file(folder / relative), "bytes": (folder / relative).stat().st_size}
+    (folder / "manifest.json").write_text(json.dumps(m))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["model.onnx", "test_data_set_0/input_0.pb", "test_data_set_0/output_0.pb"]),
+       st.lists(st.tuples(st.integers(0, 2**31), st.integers(1, 255)), min_size=1, max_size=8))
+def test_flipped_bytes_with_matching_hashes_never_crash_the_verifier(artifact, tmp_path_factory, relative, flips):
+    """An attacker who re-hashes: whatever bytes a file holds, verify answers with a verdict."""
+    folder = tmp_path_factory.mktemp("flip") / "mlp" / "torch"
+    shutil.copytree(artifact, folder)
+    data = bytearray((folder / relative).read_bytes())
+    for where, mask in flips:
+        data[where % len(data)] ^= mask
+    (folder / relative).write_bytes(bytes(data))
+    _rehash(folder, relative)
+    checks = verify.verify_artifact(folder, batch_sizes=(2,))
+    assert checks and ParityReport(checks).exit_code in (0, 1, 2)
+    for c in checks:
+        assert c.status in ("pass", "fail", "error") and (c.status != "error" or c.detail)
