@@ -64,7 +64,7 @@ def check_bn_momentum(k, t):
     for model in ("resnet", "transfer"):
         torch_m = {m.momentum for m in _torch_twin(model).modules() if isinstance(m, nn.BatchNorm2d)}
         kfw = frameworks.load("keras")
-        keras_m = {layer.momentum for layer in kfw._leaf_layers(kfw.build(registry.get(model)))
+        keras_m = {layer.momentum for layer in kfw.leaf_layers(kfw.build(registry.get(model)))
                    if isinstance(layer, keras.layers.BatchNormalization)}
         assert {round(1 - m, 6) for m in keras_m} == torch_m, model  # Keras m is PyTorch 1 - m
     assert BN["momentum"] == 0.9
@@ -125,14 +125,14 @@ def check_frozen_bn(k, t):
     net = _torch_twin("transfer")
     frameworks.load("torch").set_trainable(net, ["head"])
     net.train()
-    frameworks.load("torch")._frozen_batchnorm_to_eval(net)
+    frameworks.load("torch").frozen_batchnorm_to_eval(net)
     assert not net.bn3.training  # what the PyTorch loop does after train()
 
 
 def check_token_loss(k, t):
     assert "(batch, time, classes)" in k and "(batch, classes, time)" in t
     spec = registry.get("tagger")
-    loss = frameworks.load("torch")._loss_fn(spec)
+    loss = frameworks.load("torch").loss_function(spec)
     assert float(loss(torch.zeros(2, 5, 10), torch.zeros(2, 5, dtype=torch.long))) == pytest.approx(np.log(10))
 
 

@@ -90,7 +90,7 @@ def test_export_check_says_when_versions_differ(tmp_path):
 def test_export_check_never_calls_an_artifact_stale_under_other_libraries(monkeypatch, artifact, library):
     """The README's unpinned install once got onnxruntime 1.32.0, and `export --check` called the
     int8 variants (made by 1.31.1's quantizer) stale. Every library the bytes depend on counts."""
-    recorded = staleness._recorded(json.loads((COMMITTED / artifact / "manifest.json").read_text()))
+    recorded = staleness.recorded_versions(json.loads((COMMITTED / artifact / "manifest.json").read_text()))
     assert recorded[library] == versions.installed(library), "the tested set is not installed"
     real = versions.installed
     monkeypatch.setattr(versions, "installed", lambda name: "99.0.0" if name == library else real(name))

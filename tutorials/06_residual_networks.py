@@ -37,7 +37,7 @@ print("inference mode (moving averages after one update, momentum 0.99):", out_i
 # %% keras: a residual block
 from xdl.models.resnet import keras as resnet_keras
 
-print(source(resnet_keras._block))
+print(source(resnet_keras.residual_block))
 
 # %% torch: the same block
 from xdl.models.resnet import torch as resnet_torch

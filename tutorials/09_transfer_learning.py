@@ -42,7 +42,7 @@ print(inspect.getsource(frameworks.load("keras").set_trainable))
 # for name, p in model.named_parameters(): p.requires_grad = name.startswith("head.")
 # model.train(); [bn.eval() for bn in frozen_batchnorms]   # after every model.train()
 print(inspect.getsource(frameworks.load("torch").set_trainable))
-print(inspect.getsource(frameworks.load("torch")._frozen_batchnorm_to_eval))
+print(inspect.getsource(frameworks.load("torch").frozen_batchnorm_to_eval))
 
 # %% [markdown]
 # ## The three phases in both frameworks (shortened: 6, 4 and 3 epochs instead of 12, 8 and 6)

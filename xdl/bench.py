@@ -84,7 +84,7 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
     kfw.load_weights(knet, arts["keras"].folder / kfw.WEIGHTS_FILE)
     tfw.load_weights(tnet, arts["torch"].folder / tfw.WEIGHTS_FILE)
     tinf = tfw.inference_model(tnet, spec)
-    kfun = kfw._forward(knet, spec)  # the tf.function predict() uses: one trace for any batch
+    kfun = kfw.inference_function(knet, spec)  # the tf.function predict() uses: one trace for any batch
     compiled = torch.compile(tinf) if torch_compile else None
     timings, skipped = [], {}
     for n in batch_sizes:

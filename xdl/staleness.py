@@ -39,7 +39,7 @@ def _kind(manifest: dict) -> str:
     return variant["name"] if variant else manifest["framework"]
 
 
-def _recorded(manifest: dict) -> dict:
+def recorded_versions(manifest: dict) -> dict:
     """The versions the artifact was made with: a variant records its converter's separately."""
     variant = manifest.get("variant")
     return variant.get("versions") or {} if variant else manifest.get("versions") or {}
@@ -47,7 +47,7 @@ def _recorded(manifest: dict) -> dict:
 
 def version_problems(manifest: dict) -> tuple[list[str], list[str]]:
     """(differences that make a byte comparison meaningless, libraries the manifest does not record)."""
-    recorded = _recorded(manifest)
+    recorded = recorded_versions(manifest)
     moved, unrecorded = [], []
     for name in versions.DEPENDS_ON[_kind(manifest)]:
         now = versions.installed(name)

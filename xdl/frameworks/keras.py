@@ -135,7 +135,7 @@ def _signature(spec) -> list:
     return [tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in spec.inputs]
 
 
-def _forward(model, spec):
+def inference_function(model, spec):
     """The model in inference mode as a tf.function traced once for any batch (and length)."""
     if len(spec.inputs) == 1:
         return tf.function(lambda x: model(x, training=False), input_signature=_signature(spec))
@@ -149,7 +149,7 @@ def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     Calls a compiled tf.function rather than model.predict(), which costs ~40 ms of set-up per
     call; the numbers are the same.
     """
-    forward = _forward(model, spec)
+    forward = inference_function(model, spec)
     parts = []
     for i in range(0, len(x), batch_size):
         parts.append(forward(*(tf.constant(a) for a in spec.model_inputs(x[i : i + batch_size]))).numpy())
@@ -182,24 +182,24 @@ def load_weights(model, path: Path) -> None:
         raise InputError(f"cannot load Keras weights from {path}: {first_line}") from None
 
 
-def _leaf_layers(model):
+def leaf_layers(model):
     """Every layer that is not itself a model, depth first: an autoencoder's encoder and
     decoder are models, and their layers are what a port table names."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
+            yield from leaf_layers(layer)
         else:
             yield layer
 
 
 def get_weights(model) -> dict[str, list[np.ndarray]]:
     """Each layer's weights (kernel, bias, ...) as numpy arrays, keyed by layer name."""
-    return {layer.name: layer.get_weights() for layer in _leaf_layers(model) if layer.weights}
+    return {layer.name: layer.get_weights() for layer in leaf_layers(model) if layer.weights}
 
 
 def set_weights(model, weights: dict[str, list[np.ndarray]]) -> None:
     """Loads a dict from get_weights (or the porting engine) layer by layer."""
-    layers = {layer.name: layer for layer in _leaf_layers(model)}
+    layers = {layer.name: layer for layer in leaf_layers(model)}
     for name, arrays in weights.items():
         layers[name].set_weights(arrays)
 
@@ -220,21 +220,21 @@ def set_trainable(model, layers: list[str] | None) -> None:
     A frozen BatchNormalization also runs in inference mode: it normalises with its moving
     statistics and stops updating them (Keras 3 semantics; see xdl/models/transfer).
     """
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         layer.trainable = layers is None or layer.name in layers
 
 
 def reinitialise(model, spec, layers: list[str], seed: int) -> None:
     """Gives `layers` fresh initial weights (a new head), drawn as a new model's would be."""
     seed_everything(seed)
-    fresh = {layer.name: layer for layer in _leaf_layers(build(spec))}
+    fresh = {layer.name: layer for layer in leaf_layers(build(spec))}
     for name in layers:
         model.get_layer(name).set_weights(fresh[name].get_weights())
 
 
 def disable_dropout(model) -> None:
     """Sets every Dropout's rate to 0, so training steps are deterministic."""
-    for layer in _leaf_layers(model):
+    for layer in leaf_layers(model):
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
 

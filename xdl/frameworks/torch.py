@@ -132,7 +132,7 @@ def _targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
     return _tensor(targets)
 
 
-def _loss_fn(spec):
+def loss_function(spec):
     """The task's loss (xdl/tasks.py) on the twin's raw outputs."""
     loss = getattr(nn, tasks.get(spec.task).torch_loss)()
     if spec.task == "tagging":
@@ -178,7 +178,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     optimizer = make_optimizer(model.parameters(), cfg)
     # Classifiers' losses take logits: log-softmax and negative log-likelihood fused, stabler
     # than softmax then log (likewise sigmoid + binary cross-entropy).
-    loss_fn = _loss_fn(spec)
+    loss_fn = loss_function(spec)
     with_accuracy = tasks.get(spec.task).train_accuracy
     rng = np.random.default_rng(cfg.seed)
     has_val = len(y_val) > 0
@@ -191,7 +191,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
         for epoch in range(epochs):
             progress.epoch_begin(epoch)
             model.train()  # dropout on, BatchNorm on batch statistics...
-            _frozen_batchnorm_to_eval(model)  # ...except where frozen, as in Keras
+            frozen_batchnorm_to_eval(model)  # ...except where frozen, as in Keras
             order = torch.from_numpy(rng.permutation(n))
             total, correct = 0.0, 0.0
             for i in range(0, n, cfg.batch_size):
@@ -298,7 +298,7 @@ def set_trainable(model: nn.Module, modules: list[str] | None) -> None:
         param.requires_grad = modules is None or any(name.startswith(m + ".") for m in modules)
 
 
-def _frozen_batchnorm_to_eval(model: nn.Module) -> None:
+def frozen_batchnorm_to_eval(model: nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             if not any(p.requires_grad for p in module.parameters()):
@@ -326,7 +326,7 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
         opt = torch.optim.SGD(model.parameters(), lr=lr)
     else:
         opt = make_optimizer(model.parameters(), dataclasses.replace(spec.train, lr=lr))
-    loss_fn = _loss_fn(spec)
+    loss_fn = loss_function(spec)
     model.train()
     losses = []
     for x, y in batches:

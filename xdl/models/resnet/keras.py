@@ -20,7 +20,7 @@ def _conv_bn(x, filters, kernel, stride, name, relu=True):
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def _block(x, filters, stride, name):
+def residual_block(x, filters, stride, name):
     y = _conv_bn(x, filters, 3, stride, f"{name}a")
     y = _conv_bn(y, filters, 3, 1, f"{name}b", relu=False)
     if stride == 1 and x.shape[-1] == filters:
@@ -36,9 +36,9 @@ def build(spec):
     """Returns the Keras twin of `spec` (xdl.models.resnet.SPEC); it outputs probabilities."""
     inputs = keras.Input(shape=spec.inputs[0].channels_last_shape, name="x")  # (32, 32, 3)
     x = _conv_bn(inputs, 8, 3, 1, "stem")  # -> 32x32x8
-    x = _block(x, 8, 1, "block1")  # identity shortcut -> 32x32x8
-    x = _block(x, 16, 2, "block2")  # projection -> 16x16x16
-    x = _block(x, 32, 2, "block3")  # projection -> 8x8x32
+    x = residual_block(x, 8, 1, "block1")  # identity shortcut -> 32x32x8
+    x = residual_block(x, 16, 2, "block2")  # projection -> 16x16x16
+    x = residual_block(x, 32, 2, "block3")  # projection -> 8x8x32
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     outputs = layers.Dense(spec.num_classes, activation="softmax", name="dense")(x)
     return keras.Model(inputs, outputs, name=spec.name)
