@@ -180,11 +180,18 @@ def c_path_traversal_external_data(tmp):
     return _verify(f)
 
 
-def c_symlinked_artifact_file(tmp):
-    f = _copy(tmp)
-    os.replace(f / "model.onnx", tmp / "real.onnx")
-    os.symlink(tmp / "real.onnx", f / "model.onnx")
-    return _verify(f)
+def _moved_out_and_linked(name):
+    """A case: the artifact's `name` moved out of the folder, a symbolic link left in its place."""
+    def case(tmp):
+        f = _copy(tmp)
+        os.replace(f / name, tmp / f"moved-{name}")
+        os.symlink(tmp / f"moved-{name}", f / name)
+        return _verify(f)
+    return case
+
+
+c_symlinked_artifact_file = _moved_out_and_linked("model.onnx")
+c_test_vectors_in_a_linked_folder = _moved_out_and_linked("test_data_set_0")
 
 
 def c_symlinked_artifact_folder(tmp):
@@ -550,13 +557,6 @@ def c_test_vector_shorter_than_its_shape(tmp):
 def c_outputs_of_another_batch(tmp):
     f = _copy(tmp)
     _replace_pb(f, "output_0.pb", numpy_helper.from_array(np.zeros((3, 10), np.float32), "probs"))
-    return _verify(f)
-
-
-def c_test_vectors_in_a_linked_folder(tmp):
-    f = _copy(tmp)
-    os.replace(f / "test_data_set_0", tmp / "elsewhere")
-    os.symlink(tmp / "elsewhere", f / "test_data_set_0")
     return _verify(f)
 
 
