@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from xdl.errors import InputError
+from xdl.errors import InputError, first_line
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
@@ -409,8 +409,8 @@ def read_tensor(path: Path) -> np.ndarray:
     try:
         array = numpy_helper.to_array(proto)
     except Exception as exc:  # a shape its data does not fill, and the like
-        raise InputError(f"{path} is not a readable tensor ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:120] if str(exc) else ''}); re-run `xdl export`") from None
+        raise InputError(f"{path} is not a readable tensor ({type(exc).__name__}: {first_line(exc, 120)}); "
+                         f"re-run `xdl export`") from None
     return array
 
 

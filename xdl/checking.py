@@ -10,13 +10,12 @@ input_1, ... with a dynamic batch dimension; its outputs are named output_0, out
 
 from __future__ import annotations
 
-import re
 import sys
 
 import numpy as np
 
 from xdl import contract, frameworks, tolerance, verify
-from xdl.errors import InputError, ParityError
+from xdl.errors import InputError, ParityError, first_line
 from xdl.spec import ModelSpec, TensorSpec, Tolerance
 
 OPSET = contract.OPSET
@@ -31,13 +30,6 @@ def framework_of(model) -> str:
     if keras is not None and isinstance(model, keras.Model):
         return "keras"
     raise InputError(f"xdl.check takes a torch.nn.Module or a keras.Model, not {type(model).__name__}")
-
-
-def _first_line(exc: BaseException) -> str:
-    """An exception as one short line: its type and the first line of its message."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # the exporters colour their messages
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def _as_arrays(example_inputs) -> list[np.ndarray]:
@@ -89,8 +81,8 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         expected = fw.run_module(model, inputs)
     except Exception as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
         raise InputError(f"{type(model).__name__} fails on inputs of shape "
-                         f"{', '.join(str(list(x.shape)) for x in inputs)}: {_first_line(exc)}; check the model "
-                         f"and the input shapes") from None
+                         f"{', '.join(str(list(x.shape)) for x in inputs)}: {type(exc).__name__}: {first_line(exc)}; "
+                         f"check the model and the input shapes") from None
     expected = [np.asarray(y) for y in expected]
     if not expected or any(y.ndim < 1 or y.dtype.kind not in "fiub" for y in expected):
         raise InputError(f"{type(model).__name__} must return arrays of numbers with a batch dimension")
@@ -114,7 +106,8 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         else:
             proto = fw.export_module(model, fw.signature_for(inputs, names), OPSET)
     except Exception as exc:  # an op the exporter cannot convert: its traceback runs to 50 lines
-        raise InputError(f"the {framework} exporter cannot export {type(model).__name__}: {_first_line(exc)}") from None
+        raise InputError(f"the {framework} exporter cannot export {type(model).__name__}: "
+                         f"{type(exc).__name__}: {first_line(exc)}") from None
     model_bytes = contract.apply(proto, spec, {"xdl.model": spec.name, "xdl.framework": framework}).SerializeToString()
 
     result = verify.ParityReport()

@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from xdl import __version__, limits, registry
-from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError, first_failure
+from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError, first_failure, first_line
 
 EXIT_CODES = """exit codes:
     0  something was compared and everything checked passed (a provider that could not run is
@@ -236,7 +236,7 @@ def cmd_check(args) -> int:
     try:
         factory = getattr(importlib.import_module(target), attribute)
     except Exception as exc:  # the user's module: missing, or raising while it is imported
-        raise XdlError(f"cannot load {args.factory}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        raise XdlError(f"cannot load {args.factory}: {type(exc).__name__}: {first_line(exc)}") from None
     try:
         model = factory()
     except Exception as exc:  # the user's code: report it, do not crash with our traceback
@@ -613,8 +613,7 @@ def explain(exc: BaseException) -> tuple[str, int]:
         return f"{clean(exc.strerror or exc)}{where}; check the path and its permissions", EXIT_INPUT
     if isinstance(exc, RecursionError):
         return "the input is nested too deeply to read; it is not something xdl wrote", EXIT_INPUT
-    text = clean(str(exc).splitlines()[0][:300]) if str(exc) else ""
-    return (f"unexpected {type(exc).__name__}: {text} (if the input is good, this is a bug in xdl: "
+    return (f"unexpected {type(exc).__name__}: {clean(first_line(exc, 300))} (if the input is good, this is a bug in xdl: "
             f"run again with XDL_DEBUG=1 and report the traceback)", EXIT_INPUT)
 
 

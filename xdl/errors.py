@@ -41,6 +41,16 @@ class ParityError(XdlError):
     exit_code = EXIT_PARITY
 
 
+def first_line(exc: BaseException, limit: int = 200) -> str:
+    """An exception as one line for a message: the first non-empty line of its text (libraries'
+    colour codes removed, cut at `limit`), or its type's name when it says nothing."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # exporters colour their messages
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0][:limit] if lines else type(exc).__name__
+
+
 def require(module: str, extra: str):
     """Imports an optional dependency or raises EnvironmentProblem naming the extra to install."""
     import importlib

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 
 from xdl import artifacts, limits, registry, tolerance
-from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_PARITY, InputError, XdlError, first_failure
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_PARITY, InputError, XdlError, first_failure, first_line
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "cuda-tf32": "CUDAExecutionProvider"}
 # ORT's CUDA provider computes float32 matmuls/convs in TF32 by default (10-bit mantissa), which
@@ -169,8 +169,8 @@ def session(model_bytes: bytes, provider: str):
         sess = ort.InferenceSession(model_bytes, options, providers=providers)
     except Exception as exc:  # ORT raises its own exception types
         if provider == "cpu":
-            raise InputError(f"onnxruntime cannot load the model: {str(exc).splitlines()[0]}") from None
-        raise EnvironmentProblem(f"{PROVIDERS[provider]} failed: {str(exc).splitlines()[0]}") from None
+            raise InputError(f"onnxruntime cannot load the model: {first_line(exc, 300)}") from None
+        raise EnvironmentProblem(f"{PROVIDERS[provider]} failed: {first_line(exc, 300)}") from None
     if sess.get_providers()[0] != PROVIDERS[provider]:
         raise EnvironmentProblem(
             f"{PROVIDERS[provider]} did not initialise (ORT fell back to {sess.get_providers()[0]}); "
@@ -254,8 +254,7 @@ def parse_model(model_bytes: bytes, where: Path) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(model)
     except Exception as exc:  # ValidationError, and what the checker raises on odder input
-        first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise InputError(f"{where} is not a valid ONNX model: {first}") from None
+        raise InputError(f"{where} is not a valid ONNX model: {first_line(exc)}") from None
     return model
 
 
@@ -311,12 +310,7 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
         raise InputError(f"model.onnx computes in {computes}, the manifest says {claimed}; re-run `xdl export`")
     outputs = manifest["contract"]["outputs"]
     if manifest["model"] in registry.names():
-        spec = registry.get(manifest["model"])
-        part = manifest.get("part")
-        if part:
-            if part not in [name for name, _, _ in spec.parts]:
-                raise InputError(f"{spec.name} has no part {part[:40]!r}; re-run `xdl export`")
-            spec = spec.part(part)
+        spec, part = registered_spec(manifest), manifest.get("part")
         want = [t.to_json() for t in (*spec.inputs, *spec.outputs)]
         have = [*manifest["contract"]["inputs"], *outputs]
         if [(t["name"], list(t["shape"]), t["dtype"]) for t in have] != \
@@ -348,11 +342,23 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
     return Policy(chosen, classifier=is_classifier(manifest), note=note)
 
 
+def registered_spec(manifest: dict):
+    """The spec of a registered model's artifact, or of the part (encoder, decoder) it holds.
+
+    Raises:
+        InputError: the model is not registered, or has no such part.
+    """
+    spec, part = registry.get(manifest["model"]), manifest.get("part")
+    if not part:
+        return spec
+    if part not in [name for name, _, _ in spec.parts]:
+        raise InputError(f"{spec.name} has no part {part[:40]!r}; re-run `xdl export`")
+    return spec.part(part)
+
+
 def tolerances(manifest: dict, provider: str) -> dict[str, tuple[float, float]]:
     """(atol, rtol) per output of a registered float32 model, from the policy in code."""
-    spec = registry.get(manifest["model"])
-    if manifest.get("part"):
-        spec = spec.part(manifest["part"])
+    spec = registered_spec(manifest)
     return {t.name: tolerance.tolerance_for("float32", provider, t.kind, spec.tolerance_override).pair
             for t in spec.outputs}
 
@@ -376,9 +382,8 @@ def run_checks(
     except limits.RunTimeout as exc:
         return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch, detail=str(exc))]
     except Exception as exc:  # ORT's InvalidArgument, a failed allocation over the memory cap...
-        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch,
-                      detail=f"onnxruntime rejected the inputs: {first}")]
+                      detail=f"onnxruntime rejected the inputs: {first_line(exc, 300)}")]
     checks = []
     for name, actual in zip(want_out, results):
         want = expected[name]

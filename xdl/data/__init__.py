@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl.errors import InputError
+from xdl.errors import InputError, first_line
 
 # name -> (module or "module:function" returning the arrays, one line for humans)
 _LOADERS = {
@@ -100,8 +100,7 @@ def load(
     except InputError:
         raise
     except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
-        reason = str(exc).splitlines()[0][:200] if str(exc) else ""
-        raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {reason}); "
+        raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {first_line(exc)}); "
                          f"fetch its files again") from None
     for split, x, y in (("training", x_train, y_train), ("test", x_test, y_test)):
         problem = _problem(x, y)

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 tf.get_logger().setLevel("ERROR")  # its retracing notes after a re-compile() (transfer phases) are expected
 
 from xdl import optimizers, registry, tasks  # noqa: E402
-from xdl.errors import InputError  # noqa: E402
+from xdl.errors import InputError, first_line  # noqa: E402
 from xdl.progress import TrainingProgress  # noqa: E402
 
 WEIGHTS_FILE = "model.weights.h5"  # Keras insists on the .weights.h5 suffix
@@ -178,8 +178,7 @@ def load_weights(model, path: Path) -> None:
     try:
         model.load_weights(str(path))
     except (OSError, ValueError, KeyError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot load Keras weights from {path}: {first_line}") from None
+        raise InputError(f"cannot load Keras weights from {path}: {first_line(exc)}") from None
 
 
 def leaf_layers(model):

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xdl import optimizers, registry, tasks
-from xdl.errors import InputError
+from xdl.errors import InputError, first_line
 from xdl.progress import TrainingProgress
 
 WEIGHTS_FILE = "model.safetensors"  # tensors only: loading it can never run code
@@ -252,8 +252,7 @@ def load_weights(model, path: Path) -> None:
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
     except (OSError, SafetensorError, RuntimeError) as exc:
-        first_line = str(exc).strip().splitlines()[0]
-        raise InputError(f"cannot load PyTorch weights from {path}: {first_line}") from None
+        raise InputError(f"cannot load PyTorch weights from {path}: {first_line(exc)}") from None
 
 
 def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
