@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from xdl import registry
+from xdl.spec import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "exported_models"
@@ -20,14 +20,14 @@ def quick(tmp_path_factory):
 
     Returns a namespace with `runs`, `out` and `metrics[(model, framework)]`.
     """
-    from xdl import pipeline
+    from xdl import exporting, training
 
     base = tmp_path_factory.mktemp("quick")
     runs, out = base / "runs", base / "exported_models"
     metrics = {}
     for model, framework in PAIRS:
-        metrics[model, framework] = pipeline.train(model, framework, quick=True, runs=runs, show_progress=False)
-        pipeline.export(model, framework, runs=runs, out=out)
+        metrics[model, framework] = training.train(model, framework, quick=True, runs=runs, show_progress=False)
+        exporting.export(model, framework, runs=runs, out=out)
 
     class Quick:
         pass

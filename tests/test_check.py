@@ -1,4 +1,4 @@
-"""xdl.check on models the tests define themselves (not from the zoo), in both frameworks."""
+"""xdl.check on models the tests define themselves (not from the zoo), in both backends."""
 
 import numpy as np
 import pytest
@@ -39,9 +39,9 @@ class _TwoInputs:
 
 
 def _keras_net(activation="tanh"):
-    from xdl import frameworks
+    from xdl import backends
 
-    frameworks.load("keras")
+    backends.load("keras")
     import keras
 
     keras.utils.set_random_seed(0)

@@ -7,7 +7,10 @@ import torch
 from torch import nn
 
 from conftest import ROOT
-from xdl import differences, frameworks, optimizers, porting, registry
+from xdl import backends
+from xdl.port import engine
+from xdl.spec import optimizers, registry
+from xdl.backends import differences
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +19,7 @@ def rows():
 
 
 def _torch_twin(model):
-    return frameworks.load("torch").build(registry.get(model))
+    return backends.load("torch").build(registry.get(model))
 
 
 def check_layout(k, t):
@@ -29,17 +32,17 @@ def check_layout(k, t):
 def check_conv(k, t):
     assert "(3, 3, 2, 4)" in k and "(4, 2, 3, 3)" in t
     kernel = np.zeros((3, 3, 2, 4))
-    assert porting.Conv2D().to_torch([kernel, np.zeros(4)])[0].shape == (4, 2, 3, 3)
+    assert engine.Conv2D().to_torch([kernel, np.zeros(4)])[0].shape == (4, 2, 3, 3)
 
 
 def check_dense(k, t):
     assert "(2, 4)" in k and "(4, 2)" in t
-    assert porting.Dense().to_torch([np.zeros((2, 4)), np.zeros(4)])[0].shape == (4, 2)
+    assert engine.Dense().to_torch([np.zeros((2, 4)), np.zeros(4)])[0].shape == (4, 2)
 
 
 def check_flatten(k, t):
     assert "[0.0, 1.0, 2.0, 3.0]" in k and "[0.0, 2.0, 4.0, 6.0]" in t
-    assert any(isinstance(r.transform, porting.DenseAfterFlatten) for r in porting.table("cnn"))
+    assert any(isinstance(r.transform, engine.DenseAfterFlatten) for r in engine.table("cnn"))
 
 
 def check_padding(k, t):
@@ -63,7 +66,7 @@ def check_bn_momentum(k, t):
 
     for model in ("resnet", "transfer"):
         torch_m = {m.momentum for m in _torch_twin(model).modules() if isinstance(m, nn.BatchNorm2d)}
-        kfw = frameworks.load("keras")
+        kfw = backends.load("keras")
         keras_m = {layer.momentum for layer in kfw.leaf_layers(kfw.build(registry.get(model)))
                    if isinstance(layer, keras.layers.BatchNormalization)}
         assert {round(1 - m, 6) for m in keras_m} == torch_m, model  # Keras m is PyTorch 1 - m
@@ -81,19 +84,19 @@ def check_gru(k, t):
     assert "z, r, h" in k and "reset_after=True" in k and "r, z, n" in t
     w = np.arange(6.0)  # blocks z=[0,1], r=[2,3], h=[4,5] for 2 units
     kernel = np.tile(w, (1, 1))
-    out = porting.GRU().to_torch([kernel, np.zeros((2, 6)), np.zeros((2, 6))])[0]
+    out = engine.GRU().to_torch([kernel, np.zeros((2, 6)), np.zeros((2, 6))])[0]
     assert out.ravel().tolist() == [2, 3, 0, 1, 4, 5]  # r, z, n
 
 
 def check_adam(k, t):
     assert "epsilon=1e-07" in k and "eps=1e-08" in t
-    opt = frameworks.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("cnn").train)
+    opt = backends.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("cnn").train)
     assert opt.defaults["eps"] == optimizers.ADAM["epsilon"] == 1e-7
 
 
 def check_rmsprop(k, t):
     assert "rho=0.9" in k and "alpha=0.99" in t
-    opt = frameworks.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("mlp").train)
+    opt = backends.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("mlp").train)
     assert opt.defaults["alpha"] == 0.9 and opt.defaults["eps"] == 1e-7
 
 
@@ -112,7 +115,7 @@ def check_embedding(k, t):
 
 def check_softmax(k, t):
     assert "from_logits=False" in k and "takes logits" in t
-    probs = frameworks.load("torch").predict(_torch_twin("mlp"), registry.get("mlp"), np.zeros((1, 28, 28, 1), np.float32))
+    probs = backends.load("torch").predict(_torch_twin("mlp"), registry.get("mlp"), np.zeros((1, 28, 28, 1), np.float32))
     assert abs(probs.sum() - 1) < 1e-6  # the softmax is added for inference
 
 
@@ -123,16 +126,16 @@ def check_dropout(k, t):
 def check_frozen_bn(k, t):
     assert "moved 0.00" in k and "until eval()" in t and "moved 0.00" not in t
     net = _torch_twin("transfer")
-    frameworks.load("torch").set_trainable(net, ["head"])
+    backends.load("torch").set_trainable(net, ["head"])
     net.train()
-    frameworks.load("torch").frozen_batchnorm_to_eval(net)
+    backends.load("torch").frozen_batchnorm_to_eval(net)
     assert not net.bn3.training  # what the PyTorch loop does after train()
 
 
 def check_token_loss(k, t):
     assert "(batch, time, classes)" in k and "(batch, classes, time)" in t
     spec = registry.get("tagger")
-    loss = frameworks.load("torch").loss_function(spec)
+    loss = backends.load("torch").loss_function(spec)
     assert float(loss(torch.zeros(2, 5, 10), torch.zeros(2, 5, dtype=torch.long))) == pytest.approx(np.log(10))
 
 

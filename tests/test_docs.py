@@ -3,7 +3,7 @@
 import re
 
 from conftest import ROOT
-from xdl import tolerance
+from xdl.spec import tolerance
 
 README = (ROOT / "README.md").read_text()
 

@@ -6,7 +6,10 @@ import onnx
 import pytest
 
 from conftest import PAIRS
-from xdl import contract, pipeline, registry
+from xdl import exporting, training
+from xdl.exporting import graph
+from xdl.parity import live
+from xdl.spec import registry
 
 
 def _model(quick, model, framework):
@@ -18,8 +21,8 @@ def test_export_passes_checker_and_contract(quick, model, framework):
     proto = _model(quick, model, framework)
     onnx.checker.check_model(proto, full_check=True)
     spec = registry.get(model)
-    contract.check(proto, spec)  # raises if names, dtypes or shapes differ from the spec
-    assert {o.domain: o.version for o in proto.opset_import}[""] == pipeline.OPSET
+    graph.conforms(proto, spec)  # raises if names, dtypes or shapes differ from the spec
+    assert {o.domain: o.version for o in proto.opset_import}[""] == graph.OPSET
     first = proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert first.dim_param == "batch"
 
@@ -27,7 +30,7 @@ def test_export_passes_checker_and_contract(quick, model, framework):
 @pytest.mark.parametrize("model", registry.names())
 def test_both_exports_present_the_same_contract(quick, model):
     keras_io, torch_io = (
-        [contract.declared(v) for v in (*_model(quick, model, f).graph.input, *_model(quick, model, f).graph.output)]
+        [graph.declared(v) for v in (*_model(quick, model, f).graph.input, *_model(quick, model, f).graph.output)]
         for f in ("keras", "torch")
     )
     assert keras_io == torch_io
@@ -38,9 +41,9 @@ def test_metadata_props(quick, model, framework):
     props = {p.key: p.value for p in _model(quick, model, framework).metadata_props}
     metrics = quick.metrics[model, framework]
     assert props["xdl.model"] == model and props["xdl.framework"] == framework
-    assert props["xdl.opset"] == str(pipeline.OPSET)
+    assert props["xdl.opset"] == str(graph.OPSET)
     assert props["xdl.dataset"] == metrics["dataset"]
-    key = pipeline.metric_key(registry.get(model))
+    key = training.metric_key(registry.get(model))
     assert float(props[f"xdl.{key}"]) == pytest.approx(metrics[key], abs=1e-4)
     assert props["xdl.seed"] == str(metrics["seed"])
     for key in ("xdl.framework_version", "xdl.exporter", "xdl.exporter_version", "xdl.version"):
@@ -50,8 +53,8 @@ def test_metadata_props(quick, model, framework):
 
 @pytest.mark.parametrize("model", registry.names())
 def test_ort_matches_native_at_several_batch_sizes(quick, model):
-    checks = pipeline.verify_live(model, out=quick.out, providers=("cpu",))
-    assert {c.batch_size for c in checks} == set(pipeline.LIVE_BATCH_SIZES)
+    checks = live.verify_live(model, out=quick.out, providers=("cpu",))
+    assert {c.batch_size for c in checks} == set(live.LIVE_BATCH_SIZES)
     assert {c.framework for c in checks} == set(registry.FRAMEWORKS)
     for c in checks:
         assert c.status == "pass", c
@@ -63,7 +66,7 @@ def test_export_without_training_is_refused(tmp_path):
     from xdl.errors import InputError
 
     with pytest.raises(InputError, match="xdl train mlp --framework torch"):
-        pipeline.export("mlp", "torch", runs=tmp_path / "none", out=tmp_path / "out")
+        exporting.export("mlp", "torch", runs=tmp_path / "none", out=tmp_path / "out")
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)

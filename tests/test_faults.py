@@ -203,8 +203,8 @@ def test_export_refuses_weights_that_metrics_do_not_describe(trained, tmp_path):
     run = tmp_path / "runs" / "mlp" / "torch"
     shutil.copytree(trained / "old" / "mlp" / "torch", run)
     shutil.copyfile(trained / "new" / "mlp" / "torch" / "model.safetensors", run / "model.safetensors")
-    from xdl import pipeline
+    from xdl import exporting
 
     with pytest.raises(XdlError, match="is not the file metrics.json describes"):
-        pipeline.export("mlp", "torch", runs=tmp_path / "runs", out=tmp_path / "out")
+        exporting.export("mlp", "torch", runs=tmp_path / "runs", out=tmp_path / "out")
     assert not (tmp_path / "out" / "mlp" / "torch").exists()

@@ -4,20 +4,21 @@ import numpy as np
 import pytest
 
 from conftest import PAIRS
-from xdl import frameworks, registry
+from xdl import backends
+from xdl.spec import registry
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
 def test_param_count_matches_spec(model, framework):
     spec = registry.get(model)
-    fw = frameworks.load(framework)
+    fw = backends.load(framework)
     assert fw.count_params(fw.build(spec)) == spec.param_count
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
 def test_forward_shape_and_range(model, framework):
     spec = registry.get(model)
-    fw = frameworks.load(framework)
+    fw = backends.load(framework)
     fw.seed_everything(0)
     net = fw.build(spec)
     length = spec.seq_lengths[0] if spec.seq_lengths else None
@@ -38,7 +39,7 @@ def test_forward_shape_and_range(model, framework):
 def test_seeded_builds_are_reproducible(model):
     spec = registry.get(model)
     for framework in registry.FRAMEWORKS:
-        fw = frameworks.load(framework)
+        fw = backends.load(framework)
         x = spec.sample(np.random.default_rng(1), 2, spec.seq_lengths[0] if spec.seq_lengths else None)
         outs = []
         for _ in range(2):

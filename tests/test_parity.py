@@ -10,7 +10,11 @@ import pytest
 from torch import nn
 
 from conftest import ROOT
-from xdl import frameworks, optimizers, parity, porting, registry
+from xdl import backends
+from xdl.parity import layers, matrix, steps
+from xdl.port import twins
+from xdl.port import engine
+from xdl.spec import optimizers, registry
 from xdl.errors import InputError
 
 MODELS = registry.names()
@@ -18,7 +22,7 @@ MODELS = registry.names()
 
 def _fresh_twins(model, seed=3):
     spec = registry.get(model)
-    kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
+    kfw, tfw = backends.load("keras"), backends.load("torch")
     kfw.seed_everything(seed)
     tfw.seed_everything(seed)
     return spec, kfw, tfw, kfw.build(spec), tfw.build(spec)
@@ -27,17 +31,17 @@ def _fresh_twins(model, seed=3):
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_has_a_complete_port_table(model):
     spec, kfw, tfw, knet, tnet = _fresh_twins(model)
-    rules = porting.table(model)  # raises when port.py is missing
-    assert porting.taps(model), f"{model} has no diff taps"
+    rules = engine.table(model)  # raises when port.py is missing
+    assert engine.taps(model), f"{model} has no diff taps"
     # The engine asserts every key is covered once and every shape matches, both ways.
-    porting.keras_to_torch(rules, kfw.get_weights(knet), tfw.get_weights(tnet))
-    porting.torch_to_keras(rules, tfw.get_weights(tnet), kfw.get_weights(knet))
+    engine.keras_to_torch(rules, kfw.get_weights(knet), tfw.get_weights(tnet))
+    engine.torch_to_keras(rules, tfw.get_weights(tnet), kfw.get_weights(knet))
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_ported_twins_compute_the_same_function(model):
     spec, kfw, tfw, knet, tnet = _fresh_twins(model)
-    parity.port(model, "keras", knet, tnet)
+    twins.port(model, "keras", knet, tnet)
     x = spec.sample(np.random.default_rng(0), 5, spec.seq_lengths[0] if spec.seq_lengths else None)
     np.testing.assert_allclose(tfw.predict(tnet, spec, x), kfw.predict(knet, spec, x),
                                atol=spec.tolerance.atol, rtol=spec.tolerance.rtol)
@@ -46,19 +50,19 @@ def test_ported_twins_compute_the_same_function(model):
 @pytest.mark.parametrize("model", MODELS)
 def test_round_trips_are_bit_for_bit(model):
     spec, kfw, tfw, knet, tnet = _fresh_twins(model)
-    rules = porting.table(model)
+    rules = engine.table(model)
     k0, t0 = kfw.get_weights(knet), tfw.get_weights(tnet)
-    back = porting.torch_to_keras(rules, porting.keras_to_torch(rules, k0, t0), k0)
+    back = engine.torch_to_keras(rules, engine.keras_to_torch(rules, k0, t0), k0)
     for layer in k0:
         for a, b in zip(k0[layer], back[layer]):
             assert a.dtype == b.dtype and np.array_equal(a, b), layer
-    again = porting.keras_to_torch(rules, porting.torch_to_keras(rules, t0, k0), t0)
+    again = engine.keras_to_torch(rules, engine.torch_to_keras(rules, t0, k0), t0)
     for key in t0:
         assert np.array_equal(t0[key], again[key]), key
     # and through real models, not only dicts
-    parity.port(model, "keras", knet, tnet)
+    twins.port(model, "keras", knet, tnet)
     knet2 = kfw.build(spec)
-    parity.port(model, "torch", tnet, knet2)
+    twins.port(model, "torch", tnet, knet2)
     for layer, arrays in kfw.get_weights(knet2).items():
         for a, b in zip(arrays, k0[layer]):
             assert np.array_equal(a, b), layer
@@ -66,38 +70,38 @@ def test_round_trips_are_bit_for_bit(model):
 
 def test_engine_rejects_incomplete_tables_and_wrong_shapes():
     spec, kfw, tfw, knet, tnet = _fresh_twins("cnn")
-    rules = porting.table("cnn")
+    rules = engine.table("cnn")
     k, t = kfw.get_weights(knet), tfw.get_weights(tnet)
     with pytest.raises(InputError, match=r"not covered \['conv2'\]"):
-        porting.keras_to_torch([r for r in rules if r.keras != "conv2"], k, t)
+        engine.keras_to_torch([r for r in rules if r.keras != "conv2"], k, t)
     with pytest.raises(InputError, match="covered twice"):
-        porting.keras_to_torch([*rules, rules[0]], k, t)
-    swapped = [porting.Rule("dense1", "dense2", porting.Dense()) if r.keras == "dense1" else
-               porting.Rule("dense2", "dense1", porting.Dense()) if r.keras == "dense2" else r for r in rules]
+        engine.keras_to_torch([*rules, rules[0]], k, t)
+    swapped = [engine.Rule("dense1", "dense2", engine.Dense()) if r.keras == "dense1" else
+               engine.Rule("dense2", "dense1", engine.Dense()) if r.keras == "dense2" else r for r in rules]
     with pytest.raises(InputError, match="shape"):
-        porting.keras_to_torch(swapped, k, t)
-    misfit = [porting.Rule("dense1", "dense1", porting.DenseAfterFlatten(h=4, w=4, c=32)) if r.keras == "dense1"
+        engine.keras_to_torch(swapped, k, t)
+    misfit = [engine.Rule("dense1", "dense1", engine.DenseAfterFlatten(h=4, w=4, c=32)) if r.keras == "dense1"
               else r for r in rules]
     with pytest.raises(InputError, match="DenseAfterFlatten cannot map dense1"):
-        porting.keras_to_torch(misfit, k, t)
+        engine.keras_to_torch(misfit, k, t)
 
 
 def test_a_naive_transpose_of_a_square_conv_kernel_passes_every_shape_check():
     """HWIO.T is OIWH: for a 3x3 kernel that has OIHW's shape, so only the diff can catch it."""
     spec, kfw, tfw, knet, tnet = _fresh_twins("cnn")
-    naive = [porting.Rule(r.keras, r.torch, porting.Dense()) if r.keras == "conv1" else r
-             for r in porting.table("cnn")]
-    ported = porting.keras_to_torch(naive, kfw.get_weights(knet), tfw.get_weights(tnet))  # no error
+    naive = [engine.Rule(r.keras, r.torch, engine.Dense()) if r.keras == "conv1" else r
+             for r in engine.table("cnn")]
+    ported = engine.keras_to_torch(naive, kfw.get_weights(knet), tfw.get_weights(tnet))  # no error
     tfw.set_weights(tnet, ported)
     x = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype(np.float32)
-    first = parity.first_divergence(parity.layer_diff(spec, knet, tnet, x))
+    first = layers.first_divergence(layers.compare(spec, knet, tnet, x))
     assert first is not None and first.keras_layer == "conv1"
 
 
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("weights", ["keras", "torch"])
 def test_parity_matrix_of_the_committed_weights(model, weights):
-    m = parity.matrix(model, weights, providers=("cpu",))
+    m = matrix.build(model, weights, providers=("cpu",))
     assert m.names == ["keras", "torch", "onnx[keras]/cpu", "onnx[torch]/cpu"]
     assert m.batch == 64
     for i in range(4):
@@ -110,44 +114,44 @@ def test_parity_matrix_of_the_committed_weights(model, weights):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_layer_diff_agrees_for_the_real_twins(model):
-    spec, nets, x = parity.shared_twins(model, "torch")
-    diffs = parity.layer_diff(spec, nets["keras"], nets["torch"], x)
-    assert [d.keras_layer for d in diffs] == [t[0] for t in porting.taps(model)]
-    assert parity.first_divergence(diffs) is None, parity.render_diff(model, diffs)
+    spec, nets, x = twins.shared_twins(model, "torch")
+    diffs = layers.compare(spec, nets["keras"], nets["torch"], x)
+    assert [d.keras_layer for d in diffs] == [t[0] for t in engine.taps(model)]
+    assert layers.first_divergence(diffs) is None, layers.render(model, diffs)
 
 
 def _diverges_at(model, nets, spec, x):
-    first = parity.first_divergence(parity.layer_diff(spec, nets["keras"], nets["torch"], x))
+    first = layers.first_divergence(layers.compare(spec, nets["keras"], nets["torch"], x))
     assert first is not None
     return first.keras_layer
 
 
 def test_diff_finds_a_forgotten_flatten_reorder(monkeypatch):
     """The classic porting bug: transposing cnn's dense1 without reordering HWC rows to CHW."""
-    naive = [porting.Rule(r.keras, r.torch, porting.Dense()) if r.keras == "dense1" else r
-             for r in porting.table("cnn")]
-    monkeypatch.setattr(porting, "table", lambda model: naive)
-    spec, nets, x = parity.shared_twins("cnn", "keras")
+    naive = [engine.Rule(r.keras, r.torch, engine.Dense()) if r.keras == "dense1" else r
+             for r in engine.table("cnn")]
+    monkeypatch.setattr(engine, "table", lambda model: naive)
+    spec, nets, x = twins.shared_twins("cnn", "keras")
     assert _diverges_at("cnn", nets, spec, x) == "dense1"
 
 
 def test_diff_finds_a_softmax_left_out(monkeypatch):
-    tfw = frameworks.load("torch")
-    monkeypatch.setattr(tfw, "inference_model",
+    tfw = backends.load("torch")
+    monkeypatch.setattr(tfw, "deployable",
                         lambda model, spec: nn.Sequential(OrderedDict([("model", model), ("softmax", nn.Identity())])).eval())
-    spec, nets, x = parity.shared_twins("mlp", "keras")
+    spec, nets, x = twins.shared_twins("mlp", "keras")
     assert _diverges_at("mlp", nets, spec, x) == "dense2"
 
 
 def test_diff_finds_a_missing_activation():
-    spec, nets, x = parity.shared_twins("cnn", "keras")
+    spec, nets, x = twins.shared_twins("cnn", "keras")
     nets["torch"].relu2 = nn.Identity()  # conv2 without its relu
     assert _diverges_at("cnn", nets, spec, x) == "conv2"
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_training_parity_with_sgd(model):
-    r = parity.training_parity(model, 20)
+    r = steps.compare(model, 20)
     assert len(r.keras_losses) == len(r.torch_losses) == 20
     # It really trained: the weights moved far more than the frameworks disagree about them.
     # (cnn: 60x. Its weight gap grows in jumps, 5e-8 after step 2, 3e-6 after 5, 2e-5 after 15:
@@ -160,16 +164,16 @@ def test_training_parity_with_sgd(model):
         assert r.worst_weight.startswith("embedding[0] at (0, "), r.worst_weight
     else:
         assert r.weights_moved > 10 * r.weights_max_abs, r.worst_weight
-    assert r.ok and r.max_rel_loss <= 1e-4, parity.render_training(r)
+    assert r.ok and r.max_rel_loss <= 1e-4, steps.render(r)
 
 
 def test_training_parity_names_the_rmsprop_difference_and_it_is_the_cause(monkeypatch):
-    r = parity.training_parity("mlp", 20, optimizer="spec", lr=1e-3)
+    r = steps.compare("mlp", 20, optimizer="spec", lr=1e-3)
     assert r.optimizer == "rmsprop" and not r.ok and r.exit_code == 1
     assert "sqrt(v + eps)" in r.difference
     # With epsilon ~0 the placement cannot matter; if the named cause is the real one, parity returns.
     monkeypatch.setitem(optimizers.RMSPROP, "epsilon", 1e-30)
-    assert parity.training_parity("mlp", 20, optimizer="spec", lr=1e-3).ok
+    assert steps.compare("mlp", 20, optimizer="spec", lr=1e-3).ok
 
 
 def _xdl(*args):
@@ -199,7 +203,7 @@ def test_cli_port_and_diff(tmp_path):
     written = tmp_path / "cnn" / "keras" / "ported-from-torch.weights.h5"
     assert written.is_file() and "OK" in r.stdout
     spec = registry.get("cnn")
-    kfw = frameworks.load("keras")
+    kfw = backends.load("keras")
     net = kfw.build(spec)
     kfw.load_weights(net, written)  # a normal Keras weights file
     r = _xdl("diff", "cnn")

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from conftest import COMMITTED, ROOT
-from xdl import doctor, pipeline, registry, staleness, tolerance, verify, versions
+from xdl import verify, versions
+from xdl.exporting import variants
+from xdl.parity import live
+from xdl.exporting import staleness
+from xdl.spec import registry, tolerance
+from xdl.tools import doctor
 from xdl.errors import InputError
 from xdl.spec import Tolerance
 
@@ -69,7 +74,7 @@ def test_export_check_catches_a_stale_artifact(tmp_path):
     m = json.loads((folder / "manifest.json").read_text())
     m["tolerance"]["policy_version"] = 0  # as if exported under an older policy
     (folder / "manifest.json").write_text(json.dumps(m))
-    result = staleness.check_export(folder)
+    result = staleness.compare_export(folder)
     assert result.status == "stale" and result.exit_code == 1
     assert any("tolerance" in p for p in result.problems)
 
@@ -80,7 +85,7 @@ def test_export_check_says_when_versions_differ(tmp_path):
     m = json.loads((folder / "manifest.json").read_text())
     m["versions"]["torch"] = "1.0.0"
     (folder / "manifest.json").write_text(json.dumps(m))
-    result = staleness.check_export(folder)
+    result = staleness.compare_export(folder)
     assert result.status == "cannot check" and result.exit_code == 3
     assert "made with torch 1.0.0, this is " in result.problems[0]
 
@@ -94,7 +99,7 @@ def test_export_check_never_calls_an_artifact_stale_under_other_libraries(monkey
     assert recorded[library] == versions.installed(library), "the tested set is not installed"
     real = versions.installed
     monkeypatch.setattr(versions, "installed", lambda name: "99.0.0" if name == library else real(name))
-    result = staleness.check_export(COMMITTED / artifact)
+    result = staleness.compare_export(COMMITTED / artifact)
     assert result.status == "cannot check" and result.exit_code == 3, result
     assert f"made with {library} {recorded[library]}, this is 99.0.0" in result.problems[0]
 
@@ -110,13 +115,13 @@ def test_batch_sweep_and_fuzz(quick):
     report = verify.verify_paths([quick.out / "cnn"], providers=("cpu",), batch_sizes=(1, 3, 100))
     assert sorted({c.batch_size for c in report.checks}) == [1, 3, 100]  # 100 repeats the 64 stored rows
     assert report.exit_code == 0
-    checks = pipeline.verify_live("cnn", out=quick.out, providers=("cpu",), batch_sizes=(2,), fuzz=5)
+    checks = live.verify_live("cnn", out=quick.out, providers=("cpu",), batch_sizes=(2,), fuzz=5)
     assert sorted({c.batch_size for c in checks}) == [2, 5 + 3]  # 5 random + 3 edge inputs
     assert all(c.status == "pass" for c in checks)
 
 
 def test_fuzz_inputs_cover_the_domain_edges():
-    x = pipeline.fuzz_inputs(registry.get("cnn"), 4, np.random.default_rng(0))
+    x = live.fuzz_inputs(registry.get("cnn"), 4, np.random.default_rng(0))
     assert x.shape == (7, 32, 32, 3) and x.dtype == np.float32
     assert (x[4] == 0).all() and (x[5] == 1).all() and set(np.unique(x[6])) == {0.0, 1.0}
     assert 0 <= x.min() and x.max() <= 1
@@ -169,13 +174,13 @@ def test_compare_rejects_one_element_beyond(e, where):
 @given(st.integers(1, 9), st.integers(0, 2**31 - 1))
 def test_ort_matches_native_on_any_input_in_the_domain(quick, n, seed):
     """Random batch sizes and inputs drawn from the declared domain: the torch export of mlp."""
-    checks = pipeline.verify_live("mlp", out=quick.out, providers=("cpu",), batch_sizes=(n,), seed=seed)
+    checks = live.verify_live("mlp", out=quick.out, providers=("cpu",), batch_sizes=(n,), seed=seed)
     assert all(c.status == "pass" for c in checks)
 
 
 @pytest.mark.parametrize("variant", ["fp16", "int8", "int8-static"])
 def test_variants_are_judged_written_and_reproducible(quick, variant):
-    folder, summary = pipeline.export_variant("mlp", "torch", variant, out=quick.out)
+    folder, summary = variants.export_variant("mlp", "torch", variant, out=quick.out)
     assert summary["within_tolerance"] and folder is not None, summary
     assert summary["bytes"] < summary["bytes_fp32"]  # half (fp16) or a quarter (int8) of the weights
     assert summary["speedup_b1"] > 0 and 0 <= summary["test_accuracy"] <= 1
@@ -186,22 +191,22 @@ def test_variants_are_judged_written_and_reproducible(quick, variant):
     assert m["contract"] == json.loads((quick.out / "mlp" / "torch" / "manifest.json").read_text())["contract"]
     checks = verify.verify_artifact(folder)
     assert checks and all(c.status == "pass" and c.framework == f"torch-{variant}" for c in checks)
-    assert staleness.check_export(folder).status == "up to date"
+    assert staleness.compare_export(folder).status == "up to date"
 
 
 def test_a_variant_beyond_its_tolerance_is_not_written(quick, monkeypatch):
     exact = Tolerance(1e-9, 0.0, "stricter than int8 can be")
     monkeypatch.setattr(tolerance, "_INT8", exact)
-    folder, summary = pipeline.export_variant("mlp", "keras", "int8", out=quick.out)
+    folder, summary = variants.export_variant("mlp", "keras", "int8", out=quick.out)
     assert folder is None and not summary["within_tolerance"] and "beyond" in summary["detail"]
     assert not (quick.out / "mlp" / "keras-int8").exists()
 
 
 def test_a_variant_of_another_base_is_stale(quick, tmp_path):
     shutil.copytree(quick.out / "mlp", tmp_path / "mlp")
-    folder, _ = pipeline.export_variant("mlp", "torch", "fp16", out=tmp_path)
+    folder, _ = variants.export_variant("mlp", "torch", "fp16", out=tmp_path)
     other = json.loads((folder / "manifest.json").read_text())
     other["variant"]["base_model_sha256"] = "0" * 64
     (folder / "manifest.json").write_text(json.dumps(other))
-    result = staleness.check_export(folder)
+    result = staleness.compare_export(folder)
     assert result.status == "stale" and "another" in result.problems[0]

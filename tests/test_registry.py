@@ -6,7 +6,8 @@ import json
 import pytest
 
 from conftest import COMMITTED, ROOT
-from xdl import data, registry, tasks
+from xdl import data
+from xdl.spec import registry, tasks
 from xdl.errors import InputError
 
 

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import PAIRS
-from xdl import frameworks, pipeline, registry, tasks
+from xdl import backends
+from xdl import training
+from xdl.data import for_model
+from xdl.spec import registry, tasks
 
 
 def _loss(spec, outputs, data):
@@ -17,25 +20,25 @@ def _loss(spec, outputs, data):
 @pytest.mark.parametrize("model,framework", PAIRS)
 def test_quick_training_lowers_the_loss(quick, model, framework):
     spec = registry.get(model)
-    fw = frameworks.load(framework)
-    data = pipeline.load_data(spec, spec.dataset, None, quick=True)
+    fw = backends.load(framework)
+    data = for_model.load(spec, spec.dataset, None, quick=True)
 
     fw.seed_everything(spec.train.seed)  # the same initial weights the training run started from
     before = _loss(spec, fw.predict(fw.build(spec), spec, data.x_train), data)
     trained = fw.build(spec)
-    fw.load_weights(trained, pipeline.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE)
+    fw.load_weights(trained, training.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE)
     after = _loss(spec, fw.predict(trained, spec, data.x_train), data)
     assert after < before, f"{model}/{framework}: loss {before:.4f} -> {after:.4f}"
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
 def test_run_records_metrics(quick, model, framework):
-    run = pipeline.run_dir(quick.runs, model, framework)
+    run = training.run_dir(quick.runs, model, framework)
     metrics = json.loads((run / "metrics.json").read_text())
     spec = registry.get(model)
     assert metrics["quick"] is True and metrics["dataset"] == spec.dataset
     assert metrics["epochs_run"] == len(metrics["history"]["loss"]) >= 1
-    value = metrics[pipeline.metric_key(spec)]
+    value = metrics[training.metric_key(spec)]
     assert np.isfinite(value) and (0.0 <= value <= 1.0 or spec.metric in ("rmse", "mse"))
     assert metrics["train_samples"] == spec.train.quick_train_samples
     if spec.train.validation_split:
@@ -43,7 +46,7 @@ def test_run_records_metrics(quick, model, framework):
 
 
 def test_same_split_for_both_frameworks(quick):
-    a, b = (json.loads((pipeline.run_dir(quick.runs, "cnn", f) / "metrics.json").read_text()) for f in ("keras", "torch"))
+    a, b = (json.loads((training.run_dir(quick.runs, "cnn", f) / "metrics.json").read_text()) for f in ("keras", "torch"))
     for key in ("dataset", "data_source", "train_samples", "test_samples", "seed"):
         assert a[key] == b[key]
 
@@ -53,16 +56,16 @@ def test_saved_weights_hold_the_model_alone(quick, model, framework):
     """float32 weights (BatchNorm's statistics included) plus the container's overhead, about 2 KiB
     per array in HDF5; an optimizer's slots would double or triple it."""
     spec = registry.get(model)
-    fw = frameworks.load(framework)
+    fw = backends.load(framework)
     net = fw.build(spec)
     arrays = [a for v in fw.get_weights(net).values() for a in (v if isinstance(v, list) else [v])]
     stored = sum(a.size for a in arrays) * 4
-    size = (pipeline.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
+    size = (training.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
     assert spec.param_count * 4 <= size < stored * 1.05 + 64 * 1024 + 2048 * len(arrays)
 
 
 def test_auc_is_the_rank_probability_with_ties_counted_half():
-    from xdl import tasks
+    from xdl.spec import tasks
 
     # positives 0.35, 0.8; negatives 0.1, 0.4: 3 of the 4 pairs ranked right
     assert tasks.roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])) == 0.75

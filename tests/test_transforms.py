@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from xdl import frameworks, porting
+from xdl import backends
+from xdl.port import engine
 from xdl.errors import InputError
 
-frameworks.load("keras")
+backends.load("keras")
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
@@ -36,17 +37,17 @@ def _nchw_to_nhwc(a):
 #        PyTorch output -> Keras layout)
 CASES = {
     "conv1d": (lambda: layers.Conv1D(5, 3, padding="same"), lambda: nn.Conv1d(4, 5, 3, padding=1),
-               porting.Conv1D(), lambda: RNG.normal(size=(2, 9, 4)), _nwc_to_ncw, _nwc_to_ncw),
-    "embedding": (lambda: layers.Embedding(11, 6), lambda: nn.Embedding(11, 6), porting.Embedding(),
+               engine.Conv1D(), lambda: RNG.normal(size=(2, 9, 4)), _nwc_to_ncw, _nwc_to_ncw),
+    "embedding": (lambda: layers.Embedding(11, 6), lambda: nn.Embedding(11, 6), engine.Embedding(),
                   lambda: RNG.integers(0, 11, size=(2, 7)), lambda a: a, lambda a: a),
     "batchnorm": (lambda: layers.BatchNormalization(), lambda: nn.BatchNorm1d(4, eps=1e-3, momentum=0.01),
-                  porting.BatchNorm(), lambda: RNG.normal(size=(5, 4)), lambda a: a, lambda a: a),
+                  engine.BatchNorm(), lambda: RNG.normal(size=(5, 4)), lambda a: a, lambda a: a),
     "lstm": (lambda: layers.LSTM(3, return_sequences=True), lambda: nn.LSTM(4, 3, batch_first=True),
-             porting.LSTM(), lambda: RNG.normal(size=(2, 7, 4)), lambda a: a, lambda a: a),
+             engine.LSTM(), lambda: RNG.normal(size=(2, 7, 4)), lambda a: a, lambda a: a),
     "gru": (lambda: layers.GRU(3, return_sequences=True), lambda: nn.GRU(4, 3, batch_first=True),
-            porting.GRU(), lambda: RNG.normal(size=(2, 7, 4)), lambda a: a, lambda a: a),
+            engine.GRU(), lambda: RNG.normal(size=(2, 7, 4)), lambda a: a, lambda a: a),
     "conv2d_transpose": (lambda: layers.Conv2DTranspose(5, 3, strides=2), lambda: nn.ConvTranspose2d(4, 5, 3, stride=2),
-                         porting.Conv2DTranspose(), lambda: RNG.normal(size=(2, 6, 6, 4)), _nhwc_to_nchw, _nchw_to_nhwc),
+                         engine.Conv2DTranspose(), lambda: RNG.normal(size=(2, 6, 6, 4)), _nhwc_to_nchw, _nchw_to_nhwc),
 }
 
 
@@ -62,7 +63,7 @@ def _build(name):
         weights[3] = np.abs(weights[3]) * 0.05 + 0.01  # small variances make eps matter
     layer.set_weights(weights)
     tm = make_torch().eval()
-    rule = porting.Rule("layer", "m", transform)
+    rule = engine.Rule("layer", "m", transform)
     return km, layer, tm, rule, x, to_torch_in, to_keras_layout
 
 
@@ -74,7 +75,7 @@ def _torch_run(tm, x):
 
 def _port_into(tm, rule, keras_weights):
     template = {f"m.{k}": v.numpy() for k, v in tm.state_dict().items()}
-    ported = porting.keras_to_torch([rule], {"layer": keras_weights}, template)
+    ported = engine.keras_to_torch([rule], {"layer": keras_weights}, template)
     tm.load_state_dict({k[2:]: torch.from_numpy(np.ascontiguousarray(v)) for k, v in ported.items()}, strict=True)
     return ported
 
@@ -93,7 +94,7 @@ def test_keras_torch_keras_is_bit_for_bit(name):
     km, layer, tm, rule, *_ = _build(name)
     original = layer.get_weights()
     ported = _port_into(tm, rule, original)
-    back = porting.torch_to_keras([rule], ported, {"layer": original})["layer"]
+    back = engine.torch_to_keras([rule], ported, {"layer": original})["layer"]
     for a, b in zip(original, back):
         assert a.dtype == b.dtype and np.array_equal(a, b)
 
@@ -101,10 +102,10 @@ def test_keras_torch_keras_is_bit_for_bit(name):
 def test_lstm_torch_keras_torch_keeps_the_function_not_the_bias_split():
     """PyTorch has two LSTM biases, Keras one: the sum survives, the split does not."""
     tm = nn.LSTM(4, 3, batch_first=True).eval()
-    rule = porting.Rule("layer", "m", porting.LSTM())
+    rule = engine.Rule("layer", "m", engine.LSTM())
     weights = {f"m.{k}": v.numpy() for k, v in tm.state_dict().items()}
     keras_shapes = {"layer": [np.zeros((4, 12)), np.zeros((3, 12)), np.zeros(12)]}
-    again = porting.keras_to_torch([rule], porting.torch_to_keras([rule], weights, keras_shapes), weights)
+    again = engine.keras_to_torch([rule], engine.torch_to_keras([rule], weights, keras_shapes), weights)
     assert not np.array_equal(again["m.bias_hh_l0"], weights["m.bias_hh_l0"])
     np.testing.assert_array_equal(again["m.bias_ih_l0"] + again["m.bias_hh_l0"],
                                   weights["m.bias_ih_l0"] + weights["m.bias_hh_l0"])
@@ -128,5 +129,5 @@ def test_gru_without_reset_after_has_no_port():
     keras.Sequential([keras.Input((7, 4)), layer])
     tm = nn.GRU(4, 3, batch_first=True)
     with pytest.raises(InputError, match="reset_after=False"):
-        porting.keras_to_torch([porting.Rule("layer", "m", porting.GRU())], {"layer": layer.get_weights()},
+        engine.keras_to_torch([engine.Rule("layer", "m", engine.GRU())], {"layer": layer.get_weights()},
                                {f"m.{k}": v.numpy() for k, v in tm.state_dict().items()})

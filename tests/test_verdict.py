@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import COMMITTED
-from xdl import cli, report, tolerance, verify
+from xdl import cli, report, verify
+from xdl.spec import tolerance
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, InputError
-from xdl.verify import Check, ParityReport
+from xdl.verify import Check, Report
 
 JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
@@ -58,7 +59,7 @@ def test_no_tolerance_a_manifest_records_changes_the_verdict(artifact, value):
                         "task", "tolerance", "metrics", "versions"]), JSON)
 def test_any_manifest_field_any_value_never_crashes_and_never_fails_parity(artifact, key, value):
     checks = _with_manifest(artifact, lambda m: m.__setitem__(key, value))
-    code = ParityReport(checks).exit_code
+    code = Report(checks).exit_code
     assert code in (0, EXIT_INPUT), checks  # bad input is 2, never the parity code 1 or a traceback
     if key in ("contract", "files", "manifest_version"):
         assert code == EXIT_INPUT
@@ -80,8 +81,8 @@ def test_the_stated_tolerance_of_an_unregistered_model_is_bounded(artifact):
 
 
 def test_zero_checks_is_not_a_pass():
-    assert ParityReport([]).exit_code == EXIT_INPUT
-    skipped = ParityReport([Check("m", "torch", "cuda", "skipped", detail="no GPU")])
+    assert Report([]).exit_code == EXIT_INPUT
+    skipped = Report([Check("m", "torch", "cuda", "skipped", detail="no GPU")])
     assert skipped.exit_code == EXIT_ENVIRONMENT and "nothing was checked" in report.summary(skipped)
     with pytest.raises(InputError, match="--providers is empty"):
         verify.providers_to_check((), ())
@@ -91,7 +92,7 @@ EVIL = "evil\x1b[31m\nPASS    mlp/torch cpu forged|<script>alert(1)</script>\x00
 
 
 def _evil_report():
-    return ParityReport([
+    return Report([
         Check(EVIL, EVIL, "cpu", "pass", output=EVIL, shape=[1], max_abs=0.0, max_rel=0.0, mean_abs=0.0,
               p99_abs=0.0, atol=1e-5, rtol=1e-5, batch_size=1),
         Check(EVIL, EVIL, "-", "error", detail=EVIL, exit_code=EXIT_INPUT),
@@ -159,7 +160,7 @@ def test_only_a_spec_can_allow_nan_in_an_output(artifact, monkeypatch):
     NaN must sit where the native output had it."""
     from dataclasses import replace
 
-    from xdl import registry
+    from xdl.spec import registry
 
     def nan_everywhere(m):
         m["contract"]["outputs"][0]["nonfinite"] = True
@@ -195,6 +196,6 @@ def test_flipped_bytes_with_matching_hashes_never_crash_the_verifier(artifact, t
     (folder / relative).write_bytes(bytes(data))
     _rehash(folder, relative)
     checks = verify.verify_artifact(folder, batch_sizes=(2,))
-    assert checks and ParityReport(checks).exit_code in (0, 1, 2)
+    assert checks and Report(checks).exit_code in (0, 1, 2)
     for c in checks:
         assert c.status in ("pass", "fail", "error") and (c.status != "error" or c.detail)

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import COMMITTED
-from xdl import pipeline, registry, tasks, verify
+from xdl import verify
+from xdl import training
+from xdl.spec import registry, tasks
 from xdl.errors import EXIT_ENVIRONMENT, InputError
 
 CUDA = verify.provider_status("cuda")[0]
@@ -106,6 +108,6 @@ def test_committed_artifacts_meet_the_goals(model):
         m = json.loads((COMMITTED / model / framework / "manifest.json").read_text())
         assert m["metrics"]["quick"] is False, "committed artifacts come from a full `xdl all`"
         assert m["dataset"] == spec.dataset
-        got[framework] = m["metrics"][pipeline.metric_key(spec)]
+        got[framework] = m["metrics"][training.metric_key(spec)]
         assert tasks.meets(spec.task, got[framework], spec.goal), (framework, got)
     assert abs(got["keras"] - got["torch"]) <= spec.margin, got

@@ -9,16 +9,20 @@ import pytest
 import torch
 from torch import nn
 
-from xdl import artifacts, frameworks, parity, pipeline, registry, verify
+from xdl import artifacts, backends, verify
+from xdl import training
+from xdl.parity import live
+from xdl.port import twins
+from xdl.spec import registry
 
 
 def _twins(model, seed=0):
     spec = registry.get(model)
-    k, t = frameworks.load("keras"), frameworks.load("torch")
+    k, t = backends.load("keras"), backends.load("torch")
     k.seed_everything(seed)
     t.seed_everything(seed)
     knet, tnet = k.build(spec), t.build(spec)
-    parity.port(model, "keras", knet, tnet)
+    twins.port(model, "keras", knet, tnet)
     return spec, k, t, knet, tnet
 
 
@@ -65,11 +69,11 @@ def test_transposed_convolution_crop_matters():
 
 def test_lstm_second_bias_is_frozen_and_the_counts_agree():
     spec = registry.get("lstm")
-    t = frameworks.load("torch")
+    t = backends.load("torch")
     net = t.build(spec)
     assert not net.lstm.bias_hh_l0.requires_grad and net.lstm.bias_ih_l0.requires_grad
-    assert t.count_params(net) == spec.param_count == frameworks.load("keras").count_params(
-        frameworks.load("keras").build(spec))
+    assert t.count_params(net) == spec.param_count == backends.load("keras").count_params(
+        backends.load("keras").build(spec))
     # Keras starts the forget gate's bias at 1 (unit_forget_bias); so does the PyTorch twin
     forget = net.lstm.bias_ih_l0.detach().numpy()[32:64]
     assert (forget == 1).all()
@@ -84,7 +88,7 @@ def _frozen_bn_step(framework: str, tmp_path):
 
     spec = registry.get("transfer")
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, validation_split=0.0))
-    fw = frameworks.load(framework)
+    fw = backends.load(framework)
     fw.seed_everything(0)
     net = fw.build(spec)
     fw.set_trainable(net, ["head"])
@@ -133,7 +137,7 @@ def test_dynamic_sequence_length_exports(quick, model):
         proto = onnx.load(quick.out / model / framework / "model.onnx")
         dims = proto.graph.input[0].type.tensor_type.shape.dim
         assert [d.dim_param for d in dims[:2]] == ["batch", "seq"]
-    checks = pipeline.verify_live(model, out=quick.out, providers=("cpu",), batch_sizes=(1, 3))
+    checks = live.verify_live(model, out=quick.out, providers=("cpu",), batch_sizes=(1, 3))
     lengths = {c.shape[1] if model == "tagger" else None for c in checks}
     assert all(c.status == "pass" for c in checks), [c.detail for c in checks if c.status != "pass"]
     assert len(checks) == 2 * len(spec.seq_lengths) * 2
@@ -169,6 +173,6 @@ def test_autoencoder_parts_compose_to_the_whole(quick):
 
 def test_transfer_history_names_its_phases(quick):
     for framework in registry.FRAMEWORKS:
-        m = json.loads((pipeline.run_dir(quick.runs, "transfer", framework) / "metrics.json").read_text())
+        m = json.loads((training.run_dir(quick.runs, "transfer", framework) / "metrics.json").read_text())
         epochs = registry.get("transfer").train.quick_epochs
         assert m["history"]["phase"] == [p for p in ("pretrain", "head", "finetune") for _ in range(epochs)]

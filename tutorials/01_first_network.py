@@ -14,8 +14,9 @@
 # %%
 import numpy as np
 
-from xdl import data, frameworks, registry, tasks
-from xdl.tutorial import pyplot, save_figure, source
+from xdl import backends, data
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("mlp")
@@ -62,7 +63,7 @@ from xdl.models.mlp import torch as mlp_torch
 print(source(mlp_torch.build))
 
 # %%
-kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
+kfw, tfw = backends.load("keras"), backends.load("torch")
 kfw.seed_everything(0)
 tfw.seed_everything(0)
 knet, tnet = kfw.build(spec), tfw.build(spec)
@@ -95,9 +96,9 @@ import keras
 import tensorflow as tf
 import torch
 
-from xdl import parity
+from xdl.port import twins
 
-parity.port("mlp", "keras", knet, tnet)  # PyTorch twin gets Keras's initial weights
+twins.port("mlp", "keras", knet, tnet)  # PyTorch twin gets Keras's initial weights
 x, y = digits.x_train[:32], digits.y_train[:32]
 
 # %% keras: gradients
@@ -169,7 +170,7 @@ for lr in (0.001, 0.01, 0.1, 1.0):
 # %% [markdown]
 # ## Training both twins with the article's recipe
 # RMSprop, batch 128, cross-entropy. Keras trains with `compile()` + `fit()`, PyTorch with an
-# explicit loop; `xdl.frameworks` holds both, written to mean the same thing. 15 epochs here
+# explicit loop; `xdl.backends` holds both, written to mean the same thing. 15 epochs here
 # (the committed model trains 30).
 
 # %%

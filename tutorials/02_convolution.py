@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import data, frameworks, registry, tasks
-from xdl.tutorial import pyplot, save_figure, source
+from xdl import backends, data
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("cnn")
@@ -68,26 +69,26 @@ print("pooled map:\n", np.asarray(pool(image))[0, :, :, 0])
 # callbacks: its loop does the same by hand.
 
 # %% keras: fit with callbacks
-# What xdl.frameworks.keras.train does for the spec's recipe, in short:
+# What xdl.backends.keras.train does for the spec's recipe, in short:
 #   model.compile(optimizer=Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 #   model.fit(x, y, validation_data=(x_val, y_val), callbacks=[
 #       ModelCheckpoint(path, monitor="val_loss", save_best_only=True, save_weights_only=True),
 #       EarlyStopping(monitor="val_loss", patience=3)])
 #   model.load_weights(path)   # the best epoch, not the last
-kfw = frameworks.load("keras")
+kfw = backends.load("keras")
 kfw.seed_everything(0)
 knet = kfw.build(spec)
 keras_history = kfw.train(knet, spec, shapes, epochs=12, checkpoint=Path(tempfile.mkdtemp()) / "best.weights.h5",
                           show_progress=False)
 
 # %% torch: the same loop, by hand
-# What xdl.frameworks.torch.train does, in short:
+# What xdl.backends.torch.train does, in short:
 #   for epoch ...: model.train(); for batch ...: loss.backward(); optimizer.step()
 #                  model.eval(); val_loss = ...
 #                  if val_loss < best: save_weights(model, path); stale = 0
 #                  else: stale += 1; if stale >= patience: break
 #   load_weights(model, path)
-tfw = frameworks.load("torch")
+tfw = backends.load("torch")
 tfw.seed_everything(0)
 tnet = tfw.build(spec)
 torch_history = tfw.train(tnet, spec, shapes, epochs=12, checkpoint=Path(tempfile.mkdtemp()) / "best.safetensors",

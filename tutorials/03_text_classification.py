@@ -14,9 +14,10 @@ import dataclasses
 
 import numpy as np
 
-from xdl import data, frameworks, registry, tasks
+from xdl import backends, data
+from xdl.spec import registry, tasks
 from xdl.data import sentiment
-from xdl.tutorial import pyplot, save_figure, source, train
+from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
 spec = registry.get("textcnn")
@@ -47,8 +48,8 @@ print(source(textcnn_torch.TextCNN))
 recipe = dataclasses.replace(spec, train=dataclasses.replace(spec.train, early_stopping_patience=None))
 outputs, nets = {}, {}
 for name in ("keras", "torch"):
-    nets[name], _ = train(name, recipe, reviews, epochs=3)  # xdl.tutorial.train: seed 0, build, train
-    outputs[name] = frameworks.load(name).predict(nets[name], spec, reviews.x_test).ravel()
+    nets[name], _ = train(name, recipe, reviews, epochs=3)  # xdl.teach.helpers.train: seed 0, build, train
+    outputs[name] = backends.load(name).predict(nets[name], spec, reviews.x_test).ravel()
 
 # %% [markdown]
 # ## Evaluation metrics
@@ -74,7 +75,7 @@ print("5% of the labels were flipped on purpose (inconsistent reviewers): about 
 # means what; only the labels of whole reviews.
 
 # %%
-table = frameworks.load("keras").get_weights(nets["keras"])["embedding"][0]
+table = backends.load("keras").get_weights(nets["keras"])["embedding"][0]
 groups = {"positive": sentiment._POSITIVE, "negative": sentiment._NEGATIVE, "negators": sentiment._NEGATORS}
 ids = {g: [words.index(w) for w in ws] for g, ws in groups.items()}
 vectors = table[sum(ids.values(), [])]

@@ -13,8 +13,9 @@
 import numpy as np
 import torch
 
-from xdl import data, frameworks, registry, tasks
-from xdl.tutorial import pyplot, save_figure, source, train
+from xdl import backends, data
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
 
@@ -74,13 +75,14 @@ print([(n, tuple(p.shape)) for n, p in torch.nn.LSTM(32, 32, batch_first=True).n
 # give the same probabilities for a short and a long review:
 
 # %%
-from xdl import parity
+from xdl.exporting import graph
+from xdl.port import twins
 
 lstm_spec = registry.get("lstm")
-kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
+kfw, tfw = backends.load("keras"), backends.load("torch")
 kfw.seed_everything(0)
 k_lstm, t_lstm = kfw.build(lstm_spec), tfw.build(lstm_spec)
-parity.port("lstm", "keras", k_lstm, t_lstm)
+twins.port("lstm", "keras", k_lstm, t_lstm)
 for length in (12, 128):
     tokens = lstm_spec.sample(np.random.default_rng(length), 4, length)
     gap = np.abs(kfw.predict(k_lstm, lstm_spec, tokens) - tfw.predict(t_lstm, lstm_spec, tokens)).max()
@@ -108,7 +110,7 @@ digits1d = data.load("mnist1d", seed=0, validation_split=0.1)
 curves, nets = {}, {}
 for name in ("keras", "torch"):
     nets[name], curves[name] = train(name, spec, digits1d, epochs=20)
-    probs = frameworks.load(name).predict(nets[name], spec, digits1d.x_test)
+    probs = backends.load(name).predict(nets[name], spec, digits1d.x_test)
     acc = tasks.score("classification", probs, digits1d.x_test, digits1d.y_test)
     print(f"{name}: test accuracy {acc:.3f} after 20 epochs (the committed model trains 40)")
 fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -125,12 +127,11 @@ save_figure(fig, "04_gru_training")
 # agrees with Keras on both.
 
 # %%
-from xdl import contract, verify
-from xdl.pipeline import OPSET
+from xdl import exporting, verify
 
-proto = contract.apply(kfw.export_onnx(nets["keras"], spec, OPSET), spec, {"xdl.model": "gru"})
-print("exported input:", contract.declared(proto.graph.input[0]))
-print("ops tf2onnx produced:", contract.op_counts(proto))
+proto = exporting.to_onnx(spec, "keras", nets["keras"])
+print("exported input:", graph.declared(proto.graph.input[0]))
+print("ops tf2onnx produced:", graph.op_counts(proto))
 session = verify.session(proto.SerializeToString(), "cpu")
 for length in (20, 60):
     xs = spec.sample(np.random.default_rng(length), 4, length)

@@ -8,9 +8,10 @@
 # on both sides, which is why the tagger reads the sentence in both directions.
 
 # %%
-from xdl import data, frameworks, registry, tasks
+from xdl import backends, data
+from xdl.spec import registry, tasks
 from xdl.data import entities
-from xdl.tutorial import pyplot, save_figure, source, train
+from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
 spec = registry.get("tagger")
@@ -39,7 +40,7 @@ print(source(tagger_torch.Tagger))
 nets, scores = {}, {}
 for name in ("keras", "torch"):
     nets[name], _ = train(name, spec, corpus, epochs=spec.train.epochs)  # 8 epochs, a few seconds
-    probs = frameworks.load(name).predict(nets[name], spec, corpus.x_test)
+    probs = backends.load(name).predict(nets[name], spec, corpus.x_test)
     scores[name] = probs
     print(f"{name}: token accuracy {tasks.score('tagging', probs, corpus.x_test, corpus.y_test):.4f} (padding excluded)")
 
@@ -54,7 +55,7 @@ sentences = ["Jordan said on Monday that Reuters would open an office in Oslo ."
              "Anna Keller flew to Jordan to meet Tom Berg ."]
 x, _ = entities.encode([s.split() for s in sentences], [["O"] * len(s.split()) for s in sentences], index)
 for name, net in nets.items():
-    tags = frameworks.load(name).predict(net, spec, x).argmax(-1)
+    tags = backends.load(name).predict(net, spec, x).argmax(-1)
     for s, row in zip(sentences, tags):
         print(f"{name}: " + " ".join(f"{w}/{entities.TAGS[t]}" for w, t in zip(s.split(), row)))
 

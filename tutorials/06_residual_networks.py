@@ -12,8 +12,10 @@
 import numpy as np
 import torch
 
-from xdl import data, frameworks, parity, registry, tasks
-from xdl.tutorial import pyplot, save_figure, source, train
+from xdl import backends, data
+from xdl.port import twins
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
 spec = registry.get("resnet")
@@ -51,10 +53,10 @@ print(source(resnet_torch.Block))
 # one pixel. The ported twin with the naive padding computes something else:
 
 # %%
-kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
+kfw, tfw = backends.load("keras"), backends.load("torch")
 kfw.seed_everything(0)
 knet, tnet = kfw.build(spec), tfw.build(spec)
-parity.port("resnet", "keras", knet, tnet)
+twins.port("resnet", "keras", knet, tnet)
 x = spec.sample(np.random.default_rng(1), 8)
 print("explicit (0, 1) padding, max difference to Keras:", np.abs(tfw.predict(tnet, spec, x) - kfw.predict(knet, spec, x)).max())
 block = tnet.block2.a

@@ -11,8 +11,9 @@
 # %%
 import numpy as np
 
-from xdl import data, frameworks, registry, tasks
-from xdl.tutorial import pyplot, save_figure, source, train
+from xdl import backends, data
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
 spec = registry.get("autoencoder")
@@ -37,12 +38,12 @@ print(source(ae_torch.Decoder))
 nets, errors = {}, {}
 for name in ("keras", "torch"):
     nets[name], _ = train(name, spec, digits, epochs=15)
-    recon = frameworks.load(name).predict(nets[name], spec, digits.x_test)
+    recon = backends.load(name).predict(nets[name], spec, digits.x_test)
     errors[name] = tasks.score("reconstruction", spec.outputs[0].from_contract(recon), digits.x_test, digits.y_test)
     print(f"{name}: test reconstruction error (MSE per pixel) {errors[name]:.4f}")
 
 # %%
-kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
+kfw, tfw = backends.load("keras"), backends.load("torch")
 x = digits.x_test[:8]
 rows = {"original": x[..., 0]}
 for name, fw in (("keras", kfw), ("torch", tfw)):

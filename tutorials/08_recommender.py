@@ -10,8 +10,9 @@
 # %%
 import numpy as np
 
-from xdl import data, frameworks, registry, tasks
-from xdl.tutorial import pyplot, save_figure, source, train
+from xdl import backends, data
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
 spec = registry.get("recommender")
@@ -34,7 +35,7 @@ print(source(rec_torch.Recommender))
 nets, curves = {}, {}
 for name in ("keras", "torch"):
     nets[name], curves[name] = train(name, spec, ratings, epochs=15)
-    predicted = frameworks.load(name).predict(nets[name], spec, ratings.x_test)
+    predicted = backends.load(name).predict(nets[name], spec, ratings.x_test)
     rmse = tasks.score("regression", predicted, ratings.x_test, ratings.y_test)
     print(f"{name}: test RMSE {rmse:.4f} stars")
 fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -51,17 +52,16 @@ save_figure(fig, "08_recommender_training")
 # ONNX Runtime with two named inputs, as a deployment would.
 
 # %%
-from xdl import contract, verify
-from xdl.pipeline import OPSET
+from xdl import exporting, verify
 
 user = 7
 seen = set(ratings.x_train[ratings.x_train[:, 0] == user, 1])
 everything = np.stack([np.full(1682, user), np.arange(1682)], axis=1)
-tfw = frameworks.load("torch")
+tfw = backends.load("torch")
 scores = tfw.predict(nets["torch"], spec, everything).ravel()
 best = [i for i in np.argsort(-scores) if i not in seen][:5]
 print(f"user {user} rated {len(seen)} items; top picks:", [(int(i), round(float(scores[i]), 2)) for i in best])
-proto = contract.apply(tfw.export_onnx(nets["torch"], spec, OPSET), spec, {"xdl.model": "recommender"})
+proto = exporting.to_onnx(spec, "torch", nets["torch"])
 session = verify.session(proto.SerializeToString(), "cpu")
 onnx_scores = session.run(None, spec.feeds(everything))[0].ravel()
 print("ONNX inputs:", [(i.name, i.type, i.shape) for i in session.get_inputs()])

@@ -13,8 +13,10 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from xdl import data, frameworks, pipeline, registry, tasks
-from xdl.tutorial import pyplot, save_figure
+from xdl import backends, data
+from xdl import training
+from xdl.spec import registry, tasks
+from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()
 spec = registry.get("transfer")
@@ -36,13 +38,13 @@ for phase in spec.phases:
 # model.compile(...)   # trainable changes take effect at compile time
 import inspect
 
-print(inspect.getsource(frameworks.load("keras").set_trainable))
+print(inspect.getsource(backends.load("keras").set_trainable))
 
 # %% torch: freezing
 # for name, p in model.named_parameters(): p.requires_grad = name.startswith("head.")
 # model.train(); [bn.eval() for bn in frozen_batchnorms]   # after every model.train()
-print(inspect.getsource(frameworks.load("torch").set_trainable))
-print(inspect.getsource(frameworks.load("torch").frozen_batchnorm_to_eval))
+print(inspect.getsource(backends.load("torch").set_trainable))
+print(inspect.getsource(backends.load("torch").frozen_batchnorm_to_eval))
 
 # %% [markdown]
 # ## The three phases in both frameworks (shortened: 6, 4 and 3 epochs instead of 12, 8 and 6)
@@ -52,7 +54,7 @@ short = dataclasses.replace(spec, phases=tuple(dataclasses.replace(p, epochs=e) 
 target = data.load("shapes-b", seed=0, validation_split=0.1)
 results = {}
 for name in ("keras", "torch"):
-    fw = frameworks.load(name)
+    fw = backends.load(name)
     fw.seed_everything(0)
     net = fw.build(short)
     accuracy = []
@@ -63,7 +65,7 @@ for name in ("keras", "torch"):
         print(f"{name} after {phase.name:9s}: accuracy on the NEW classes {accuracy[-1]:.3f}")
 
     # What `xdl train transfer` runs: per phase, set_trainable, reinitialise the new head, train.
-    pipeline.train_phases(short, name, net, checkpoint=Path(tempfile.mkdtemp()) / f"b.{fw.WEIGHTS_FILE}",
+    training.train_phases(short, name, net, checkpoint=Path(tempfile.mkdtemp()) / f"b.{fw.WEIGHTS_FILE}",
                           show_progress=False, after_phase=score)
     results[name] = accuracy
 

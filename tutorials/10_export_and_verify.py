@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, frameworks, registry, verify
-from xdl.tutorial import pyplot, save_figure
+from xdl import artifacts, backends, verify
+from xdl.spec import registry
+from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()
 root = Path(__file__).resolve().parents[1] / "exported_models"
@@ -28,7 +29,7 @@ print("tolerance on CPU:", art.manifest["tolerance"]["outputs"]["probs"]["cpu"])
 
 # %% keras: restore
 spec = registry.get("cnn")
-kfw = frameworks.load("keras")
+kfw = backends.load("keras")
 knet = kfw.build(spec)
 kfw.load_weights(knet, root / "cnn" / "keras" / kfw.WEIGHTS_FILE)  # model.load_weights(path)
 keras_art = artifacts.load(root / "cnn" / "keras")
@@ -36,7 +37,7 @@ x = spec.from_feeds(keras_art.inputs)
 print("Keras restored vs stored outputs:", np.abs(kfw.predict(knet, spec, x) - keras_art.outputs["probs"]).max())
 
 # %% torch: restore
-tfw = frameworks.load("torch")
+tfw = backends.load("torch")
 tnet = tfw.build(spec)
 tfw.load_weights(tnet, root / "cnn" / "torch" / tfw.WEIGHTS_FILE)  # load_state_dict(safetensors.load_file(path))
 print("PyTorch restored vs stored outputs:", np.abs(tfw.predict(tnet, spec, x) - art.outputs["probs"]).max())

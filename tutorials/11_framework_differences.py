@@ -10,8 +10,8 @@
 # %%
 import numpy as np
 
-from xdl import differences
-from xdl.tutorial import pyplot, save_figure
+from xdl.backends import differences
+from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()
 print(differences.markdown())

@@ -11,7 +11,8 @@ import os
 import sys
 import traceback
 
-from xdl import __version__, limits, registry
+from xdl import __version__, limits
+from xdl.spec import registry
 from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError, first_failure, first_line
 
 EXIT_CODES = """exit codes:
@@ -114,7 +115,7 @@ def cmd_tutorials(args) -> int:
     failed = []
     for tutorial in chosen:
         # One process per tutorial: each starts from a clean TensorFlow and PyTorch state.
-        r = subprocess.run([sys.executable, "-m", "xdl.notebook", str(tutorial), str(out)], capture_output=True, text=True)
+        r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(out)], capture_output=True, text=True)
         print(r.stdout.strip() if r.returncode in (0, 1) else r.stderr.strip(), flush=True)
         if r.returncode:
             failed.append(tutorial.stem)
@@ -129,37 +130,39 @@ def cmd_tutorials(args) -> int:
 
 
 def cmd_differences(args) -> int:
-    from xdl import differences
+    from xdl.backends import differences
 
     print(differences.markdown())
     return EXIT_OK
 
 
 def cmd_train(args) -> int:
-    from xdl import pipeline
+    from xdl import training
 
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
-            m = pipeline.train(model, framework, epochs=args.epochs, dataset=args.dataset,
+            m = training.train(model, framework, epochs=args.epochs, dataset=args.dataset,
                                data_dir=args.data_dir, quick=args.quick, runs=args.runs)
             spec = registry.get(model)
-            print(f"{model}/{framework}: test {spec.metric} {m[pipeline.metric_key(spec)]:.4f} on {m['dataset']} "
+            print(f"{model}/{framework}: test {spec.metric} {m[training.metric_key(spec)]:.4f} on {m['dataset']} "
                   f"after {m['epochs_run']} epochs ({m['train_seconds']:.1f} s) -> "
-                  f"{pipeline.run_dir(args.runs, model, framework)}")
+                  f"{training.run_dir(args.runs, model, framework)}")
     return EXIT_OK
 
 
 def cmd_export(args) -> int:
-    from xdl import artifacts, pipeline
+    from xdl import artifacts
+    from xdl import exporting
+    from xdl.exporting import variants
 
     if args.check:
-        from xdl import staleness
+        from xdl.exporting import staleness
 
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
         codes = []
         for folder in artifacts.find(roots):
             try:
-                result = staleness.check_export(folder)
+                result = staleness.compare_export(folder)
             except XdlError as exc:  # one unreadable artifact does not hide the others' verdicts
                 print(f"{folder}: error: {exc}")
                 codes.append(exc.exit_code)
@@ -173,7 +176,7 @@ def cmd_export(args) -> int:
         codes = []
         for model in _models(args.model):
             for framework in _frameworks(args.framework):
-                folder, s = pipeline.export_variant(model, framework, args.variant, out=args.out, data_dir=args.data_dir)
+                folder, s = variants.export_variant(model, framework, args.variant, out=args.out, data_dir=args.data_dir)
                 verdict = f"written to {folder}" if folder else f"NOT written: {s['detail']}"
                 print(f"{model}/{framework}-{args.variant}: max abs {s['max_abs']:.1e} vs atol {s['tolerance']['atol']:g} "
                       f"({'within' if s['within_tolerance'] else 'beyond'} tolerance); test accuracy "
@@ -184,7 +187,7 @@ def cmd_export(args) -> int:
         return first_failure(codes)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
-            folder = pipeline.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir)
+            folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir)
             print(f"{model}/{framework}: exported -> {folder}")
     return EXIT_OK
 
@@ -198,9 +201,9 @@ def cmd_verify(args) -> int:
     if args.fuzz and not args.live:
         raise XdlError("--fuzz needs --live MODEL: fuzzed inputs have no stored outputs to compare with")
     for model in _models(args.live) if args.live else []:
-        from xdl import pipeline
+        from xdl.parity import live
 
-        result.checks += pipeline.verify_live(model, out=args.out, providers=providers, required=required,
+        result.checks += live.verify_live(model, out=args.out, providers=providers, required=required,
                                               batch_sizes=batch_sizes, fuzz=args.fuzz)
     _emit(result, args.report, args.output)
     return result.exit_code
@@ -225,7 +228,7 @@ def cmd_check(args) -> int:
 
     import numpy as np
 
-    from xdl.checking import check
+    from xdl.parity.users import check
 
     target, _, attribute = args.factory.partition(":")
     shapes = [_shape(s) for s in args.input_shape]  # bad arguments fail before any import
@@ -260,7 +263,7 @@ def _shape(text: str) -> tuple[int, ...]:
 
 
 def cmd_bench(args) -> int:
-    from xdl import bench
+    from xdl.tools import bench
 
     models = registry.names() if args.all else _models(args.model)
     if not models:
@@ -280,7 +283,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from xdl import doctor
+    from xdl.tools import doctor
 
     text, code = doctor.run()
     print(text)
@@ -323,24 +326,25 @@ def cmd_all(args) -> int:
 def cmd_port(args) -> int:
     from pathlib import Path
 
-    from xdl import frameworks, parity, verify
+    from xdl import backends, verify
+    from xdl.port import twins
 
-    target = args.to or parity.other(args.source)
+    target = args.to or twins.other(args.source)
     if target == args.source:
         raise XdlError(f"--from and --to are both {target}; port between keras and torch")
     spec = registry.get(args.model)
-    source_net = parity.load_trained(args.model, args.source, out=args.out,
+    source_net = twins.load_trained(args.model, args.source, out=args.out,
                                      weights=Path(args.weights_file) if args.weights_file else None)
-    dst = frameworks.load(target)
+    dst = backends.load(target)
     target_net = dst.build(spec)
-    parity.port(args.model, args.source, source_net, target_net)
+    twins.port(args.model, args.source, source_net, target_net)
     output = Path(args.output) if args.output else (
         Path(args.runs) / args.model / target / f"ported-from-{args.source}.{dst.WEIGHTS_FILE.split('.', 1)[1]}")
     output.parent.mkdir(parents=True, exist_ok=True)
     dst.save_weights(target_net, output)
     # Prove it: both twins on the artifact's real test samples.
-    _, _, x = parity.shared_twins(args.model, args.source, out=args.out)
-    a = frameworks.load(args.source).predict(source_net, spec, x)
+    _, _, x = twins.shared_twins(args.model, args.source, out=args.out)
+    a = backends.load(args.source).predict(source_net, spec, x)
     b = dst.predict(target_net, spec, x)
     c = verify.compare(b, a, spec.tolerance.atol, spec.tolerance.rtol, verify.is_classifier({"task": spec.task}))
     print(f"{args.model}: {args.source} -> {target} weights written to {output}")
@@ -374,23 +378,23 @@ def _write_json(path, obj, what: str) -> None:
 def cmd_parity(args) -> int:
     from pathlib import Path
 
-    from xdl import parity
+    from xdl.parity import matrix, steps
 
     code, results = EXIT_OK, {}
     for model in _models(args.model):
         if args.train_steps:
-            r = parity.training_parity(model, args.train_steps, optimizer=args.optimizer, lr=args.lr)
-            print(parity.render_training(r))
+            r = steps.compare(model, args.train_steps, optimizer=args.optimizer, lr=args.lr)
+            print(steps.render(r))
             results[model] = r.to_json()
         else:
-            m = parity.matrix(model, args.weights, providers=_providers(args.providers), out=args.out)
-            print(parity.render_matrix(m))
+            m = matrix.build(model, args.weights, providers=_providers(args.providers), out=args.out)
+            print(matrix.render(m))
             results[model] = m.to_json()
             if args.plot:
                 path = Path(args.plot)
                 if len(args.model) > 1 or args.model == ["all"]:
                     path = path.with_name(f"{path.stem}-{model}{path.suffix}")
-                parity.plot_matrix(m, path)
+                matrix.plot(m, path)
                 print(f"heat map: {path}")
             r = m
         code = max(code, r.exit_code)
@@ -401,14 +405,15 @@ def cmd_parity(args) -> int:
 
 
 def cmd_diff(args) -> int:
-    from xdl import parity
+    from xdl.parity import layers
+    from xdl.port import twins
 
     code = EXIT_OK
     for model in _models(args.model):
-        spec, nets, x = parity.shared_twins(model, args.weights, out=args.out)
-        diffs = parity.layer_diff(spec, nets["keras"], nets["torch"], x)
-        print(parity.render_diff(model, diffs))
-        if parity.first_divergence(diffs):
+        spec, nets, x = twins.shared_twins(model, args.weights, out=args.out)
+        diffs = layers.compare(spec, nets["keras"], nets["torch"], x)
+        print(layers.render(model, diffs))
+        if layers.first_divergence(diffs):
             code = EXIT_PARITY
     return code
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xdl.verify import Check, ParityReport
+from xdl.verify import Check, Report
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -39,14 +39,14 @@ def check_line(c: Check) -> str:
     return "  ".join(parts)
 
 
-def verdict(report: ParityReport) -> str:
+def verdict(report: Report) -> str:
     if report.exit_code == 0:
         return "OK"
     why = ": nothing was checked" if report.nothing_checked else ""
     return f"FAILED (exit {report.exit_code}){why}"
 
 
-def summary(report: ParityReport) -> str:
+def summary(report: Report) -> str:
     counts = ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error"))
     return f"verify: {counts}: {verdict(report)}"
 
@@ -58,12 +58,12 @@ def _md(text) -> str:
     return html.escape(clean(text)).replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
 
 
-def render(report: ParityReport) -> str:
+def render(report: Report) -> str:
     """Every check on its own line, then one summary line."""
     return "\n".join([*map(check_line, report.checks), summary(report)])
 
 
-def to_markdown(report: ParityReport) -> str:
+def to_markdown(report: Report) -> str:
     """A summary a CI system can post as a comment: verdict, counts, one row per check."""
     rows = []
     for c in report.checks:
@@ -84,7 +84,7 @@ def to_markdown(report: ParityReport) -> str:
     ])
 
 
-def to_junit(report: ParityReport) -> str:
+def to_junit(report: Report) -> str:
     """JUnit XML: one test case per artifact x provider x output, as CI systems render natively."""
     import xml.etree.ElementTree as ET
 
@@ -117,7 +117,7 @@ def to_junit(report: ParityReport) -> str:
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def to_json(report: ParityReport) -> str:
+def to_json(report: Report) -> str:
     import json
 
     return json.dumps(report.to_json(), indent=2) + "\n"

@@ -9,7 +9,10 @@ Reads installed versions from package metadata (importlib.metadata): nothing hea
 
 from __future__ import annotations
 
+import platform
 from importlib import metadata
+
+XDL = "0.1.0"  # xdl's own version: `xdl --version`, xdl.__version__ and every manifest
 
 # Per kind of artifact, the distributions whose code decides its bytes:
 # - a float32 export: the framework that runs the model, its exporter and what the exporter
@@ -45,3 +48,18 @@ def installed(name: str) -> str | None:
 def record(kind: str) -> dict[str, str | None]:
     """{library: installed version} for everything an artifact of `kind` depends on."""
     return {name: installed(name) for name in DEPENDS_ON[kind]}
+
+
+def core() -> dict[str, str]:
+    """The versions every export records: xdl, Python and the core libraries, as imported."""
+    import numpy
+    import onnx
+    import onnxruntime
+
+    return {
+        "xdl": XDL,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }

@@ -13,6 +13,7 @@ SPEC = ModelSpec(
     name="autoencoder",
     task="reconstruction",
     summary="Conv 16, 32 (stride 2) -> Dense(16) code -> Dense -> ConvTranspose 16, 1 (stride 2, sigmoid)",
+    lesson="07_autoencoder",
     inputs=(IMAGE,),
     outputs=(RECONSTRUCTION,),
     num_classes=1,

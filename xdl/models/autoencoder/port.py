@@ -1,6 +1,6 @@
 """autoencoder's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import Conv2D, Conv2DTranspose, Dense, DenseAfterFlatten, Rule
+from xdl.port.engine import Conv2D, Conv2DTranspose, Dense, DenseAfterFlatten, Rule
 
 TABLE = [
     Rule("conv1", "encoder.conv1", Conv2D()),

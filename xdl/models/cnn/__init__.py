@@ -6,6 +6,7 @@ SPEC = ModelSpec(
     name="cnn",
     task="classification",
     summary="Conv 32/64/64 + two MaxPools -> Dense 64 -> Dense(10, softmax) on 32x32x3 images",
+    lesson="02_convolution",
     inputs=(TensorSpec("x", (None, 3, 32, 32), layout="NCHW", domain=(0.0, 1.0)),),
     outputs=(TensorSpec("probs", (None, 10), domain=(0.0, 1.0), kind="probabilities"),),
     num_classes=10,

@@ -1,6 +1,6 @@
 """cnn's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import Conv2D, Dense, DenseAfterFlatten, Rule
+from xdl.port.engine import Conv2D, Dense, DenseAfterFlatten, Rule
 
 TABLE = [
     Rule("conv1", "conv1", Conv2D()),  # HWIO <-> OIHW

@@ -6,6 +6,7 @@ SPEC = ModelSpec(
     name="gru",
     task="classification",
     summary="GRU(64) over 1-D sequences -> Dense(10, softmax); any sequence length",
+    lesson="04_recurrent",
     # (batch, time, 1): one value per step. The length is dynamic, as a GRU allows.
     inputs=(TensorSpec("x", (None, None, 1), domain=(-4.0, 4.0)),),
     outputs=(TensorSpec("probs", (None, 10), domain=(0.0, 1.0), kind="probabilities"),),

@@ -1,6 +1,6 @@
 """gru's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import GRU, Dense, Rule
+from xdl.port.engine import GRU, Dense, Rule
 
 TABLE = [
     Rule("gru", "gru", GRU()),  # gate blocks z, r, h <-> r, z, n; kernels transposed

@@ -7,6 +7,7 @@ SPEC = ModelSpec(
     name="lstm",
     task="binary",
     summary="Embedding(10000, 32) -> LSTM(32) -> Dense(1, sigmoid); any sequence length",
+    lesson="04_recurrent",
     # The length is dynamic: an LSTM reads any number of steps, and the ONNX exports keep it so.
     inputs=(TensorSpec("tokens", (None, None), dtype="int64", domain=(0, NUM_WORDS)),),
     outputs=(TensorSpec("prob", (None, 1), domain=(0.0, 1.0), kind="probabilities"),),

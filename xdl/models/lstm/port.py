@@ -1,6 +1,6 @@
 """lstm's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import LSTM, Dense, Embedding, Rule
+from xdl.port.engine import LSTM, Dense, Embedding, Rule
 
 TABLE = [
     Rule("embedding", "embedding", Embedding()),

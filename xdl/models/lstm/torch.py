@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from xdl.frameworks.torch import keras_like_init
+from xdl.backends.torch import keras_like_init
 
 
 class LSTMClassifier(nn.Module):

@@ -6,6 +6,7 @@ SPEC = ModelSpec(
     name="mlp",
     task="classification",
     summary="Dense(512, relu) -> Dropout(0.5) -> Dense(10, softmax) on 28x28x1 digits",
+    lesson="01_first_network",
     inputs=(TensorSpec("x", (None, 1, 28, 28), layout="NCHW", domain=(0.0, 1.0)),),
     outputs=(TensorSpec("probs", (None, 10), domain=(0.0, 1.0), kind="probabilities"),),
     num_classes=10,

@@ -1,6 +1,6 @@
 """mlp's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import Dense, Rule
+from xdl.port.engine import Dense, Rule
 
 TABLE = [
     # Flatten of (28, 28, 1) and of (1, 28, 28) give the same order (one channel), so the

@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from xdl.frameworks.torch import keras_like_init
+from xdl.backends.torch import keras_like_init
 
 
 def build(spec):
@@ -18,7 +18,7 @@ def build(spec):
                 ("relu1", nn.ReLU()),  # Keras folds the activation into Dense(activation=...)
                 ("dropout", nn.Dropout(0.5)),  # active in train(), a no-op after eval()
                 # PyTorch style: logits out, softmax lives in CrossEntropyLoss for training and
-                # is appended for inference/export (xdl.frameworks.torch.inference_model).
+                # is appended for inference/export (xdl.backends.torch.deployable).
                 ("dense2", nn.Linear(512, spec.num_classes)),
             ]
         )

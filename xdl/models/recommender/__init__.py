@@ -8,6 +8,7 @@ SPEC = ModelSpec(
     name="recommender",
     task="regression",
     summary="user, item ids -> Embedding(943, 16) . Embedding(1682, 16) + biases + mean -> rating",
+    lesson="08_recommender",
     # Two named inputs, one id per sample each.
     inputs=(TensorSpec("user", (None,), dtype="int64", domain=(0, USERS)),
             TensorSpec("item", (None,), dtype="int64", domain=(0, ITEMS))),

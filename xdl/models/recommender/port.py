@@ -1,6 +1,6 @@
 """recommender's port table: every layer is a lookup table stored identically in both."""
 
-from xdl.porting import Embedding, Rule
+from xdl.port.engine import Embedding, Rule
 
 TABLE = [
     Rule("user_embedding", "user_embedding", Embedding()),

@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from xdl.frameworks.torch import keras_like_init
+from xdl.backends.torch import keras_like_init
 
 
 class GlobalBias(nn.Module):

@@ -6,6 +6,7 @@ SPEC = ModelSpec(
     name="resnet",
     task="classification",
     summary="stem 8 -> identity block 8 -> projection blocks 16, 32 (stride 2) -> GAP -> Dense(10, softmax)",
+    lesson="06_residual_networks",
     inputs=(TensorSpec("x", (None, 3, 32, 32), layout="NCHW", domain=(0.0, 1.0)),),
     outputs=(TensorSpec("probs", (None, 10), domain=(0.0, 1.0), kind="probabilities"),),
     num_classes=10,

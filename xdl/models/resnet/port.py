@@ -1,6 +1,6 @@
 """resnet's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import BatchNorm, Conv2D, Dense, Rule
+from xdl.port.engine import BatchNorm, Conv2D, Dense, Rule
 
 # Convolutions HWIO <-> OIHW, no biases (BatchNorm follows each); BatchNorm's four arrays map
 # one to one (its eps and momentum are set in torch.py, they do not travel with the weights).

@@ -7,6 +7,7 @@ SPEC = ModelSpec(
     name="tagger",
     task="tagging",
     summary="Embedding(5000, 32) -> Bidirectional LSTM(32 + 32) -> Dense(10, softmax) at every token",
+    lesson="05_sequence_labelling",
     inputs=(TensorSpec("tokens", (None, None), dtype="int64", domain=(0, NUM_WORDS)),),
     # One distribution over the 10 tags per token: (batch, length, 10).
     outputs=(TensorSpec("tag_probs", (None, None, len(TAGS)), domain=(0.0, 1.0), kind="probabilities"),),

@@ -1,6 +1,6 @@
 """tagger's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import BidirectionalLSTM, Dense, Embedding, Rule
+from xdl.port.engine import BidirectionalLSTM, Dense, Embedding, Rule
 
 TABLE = [
     Rule("embedding", "embedding", Embedding()),

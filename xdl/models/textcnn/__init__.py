@@ -7,6 +7,7 @@ SPEC = ModelSpec(
     name="textcnn",
     task="binary",
     summary="Embedding(10000, 64) -> Conv1D 32/7 -> MaxPool1D 4 -> Conv1D 32/7 -> GAP -> Dense(1, sigmoid)",
+    lesson="03_text_classification",
     # Token ids, as keras.datasets.imdb makes them: 0 pads, 1 starts, 2 is unknown.
     inputs=(TensorSpec("tokens", (None, MAX_LENGTH), dtype="int64", domain=(0, NUM_WORDS)),),
     outputs=(TensorSpec("prob", (None, 1), domain=(0.0, 1.0), kind="probabilities"),),

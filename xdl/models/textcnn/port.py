@@ -1,6 +1,6 @@
 """textcnn's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import Conv1D, Dense, Embedding, Rule
+from xdl.port.engine import Conv1D, Dense, Embedding, Rule
 
 TABLE = [
     Rule("embedding", "embedding", Embedding()),  # the same (vocabulary, 64) table

@@ -21,6 +21,7 @@ SPEC = ModelSpec(
     name="transfer",
     task="classification",
     summary="Conv-BN 32, 64 (pooled), 64 -> GAP -> Dense(5, softmax); pretrained, head-trained, fine-tuned",
+    lesson="09_transfer_learning",
     inputs=(TensorSpec("x", (None, 3, 32, 32), layout="NCHW", domain=(0.0, 1.0)),),
     outputs=(TensorSpec("probs", (None, 5), domain=(0.0, 1.0), kind="probabilities"),),
     num_classes=5,

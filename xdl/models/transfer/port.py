@@ -1,6 +1,6 @@
 """transfer's port table: Keras layer <-> PyTorch module, and why each transform is what it is."""
 
-from xdl.porting import BatchNorm, Conv2D, Dense, Rule
+from xdl.port.engine import BatchNorm, Conv2D, Dense, Rule
 
 TABLE = [
     Rule("conv1", "conv1", Conv2D(bias=False)),

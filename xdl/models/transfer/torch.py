@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from torch import nn
 
-from xdl.frameworks.torch import keras_like_init
+from xdl.backends.torch import keras_like_init
 
 
 def build(spec):

@@ -6,9 +6,13 @@ twin, the exporters, the tests and the verifier all read their numbers from here
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from xdl.tolerance import Tolerance, tolerance_for  # the policy decides; a spec may override it
+import numpy as np
+
+from xdl.spec import tasks
+from xdl.spec.tolerance import Tolerance, tolerance_for  # the policy decides; a spec may override it
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,6 @@ class TensorSpec:
     def sample(self, rng, n: int, length: int | None = None):
         """n fresh channels-last samples drawn uniformly from the domain (ints: low <= v < high);
         `length` fills a dynamic sequence dim."""
-        import numpy as np
-
         shape = tuple(length if d is None else d for d in self.channels_last_shape)
         low, high = self.domain
         if np.issubdtype(np.dtype(self.dtype), np.integer):
@@ -75,6 +77,18 @@ class TensorSpec:
             **({"kind": self.kind} if self.kind else {}),
             **({"nonfinite": True} if self.nonfinite else {}),
         }
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The ONNX I/O contract of one graph: what a deployer feeds and reads. A registered model's
+    comes from its spec (`ModelSpec.contract`); a user's model checked with `xdl check` gets
+    one made from its example inputs and outputs."""
+
+    name: str  # the graph's name
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    summary: str = ""  # the graph's doc string
 
 
 @dataclass(frozen=True)
@@ -115,8 +129,10 @@ class ModelSpec:
     """Everything about one reference model that does not depend on a framework."""
 
     name: str  # registry key and folder name under xdl/models and exported_models
-    task: str  # a key of xdl.tasks.TASKS: what the loss and the test metric are
+    task: str  # a key of xdl.spec.tasks.TASKS: what the loss and the test metric are
     summary: str  # one line for `xdl list`
+    # The tutorial that teaches it (tutorials/<lesson>.py); models are listed in lesson order.
+    lesson: str
     inputs: tuple[TensorSpec, ...]  # the ONNX contract's inputs, in order
     outputs: tuple[TensorSpec, ...]  # the ONNX contract's outputs, in order
     num_classes: int  # width of the classifier head (1 for a sigmoid unit or a regression)
@@ -136,18 +152,18 @@ class ModelSpec:
     parts: tuple[tuple[str, tuple[TensorSpec, ...], tuple[TensorSpec, ...]], ...] = ()
 
     @property
+    def contract(self) -> Contract:
+        return Contract(self.name, self.inputs, self.outputs, self.summary)
+
+    @property
     def head(self) -> str:
         """The output activation outside the PyTorch twin: Keras keeps it in the last layer,
         PyTorch's fused losses take logits, so it is added for inference and export only."""
-        from xdl.tasks import get
-
-        return get(self.task).head
+        return tasks.get(self.task).head
 
     @property
     def metric(self) -> str:
-        from xdl.tasks import get
-
-        return get(self.task).metric
+        return tasks.get(self.task).metric
 
     def model_inputs(self, x) -> list:
         """The arrays each twin is called with, channels-last, from the stored form `x`: the array
@@ -165,8 +181,6 @@ class ModelSpec:
         arrays = [t.from_contract(feeds[t.name]) for t in self.inputs]
         if len(arrays) == 1:
             return arrays[0]
-        import numpy as np
-
         return np.stack(arrays, axis=1)
 
     def sample(self, rng, n: int, length: int | None = None):
@@ -174,14 +188,10 @@ class ModelSpec:
         arrays = [t.sample(rng, n, length) for t in self.inputs]
         if len(arrays) == 1:
             return arrays[0]
-        import numpy as np
-
         return np.stack(arrays, axis=1)
 
     def part(self, name: str) -> ModelSpec:
         """The spec of a sub-model (same recipe, its own contract), as exports and checks need."""
-        import dataclasses
-
         for part, inputs, outputs in self.parts:
             if part == name:
                 return dataclasses.replace(self, name=f"{self.name}-{part}", inputs=inputs, outputs=outputs,

@@ -1,4 +1,4 @@
-"""Brings a freshly exported ONNX graph onto its model's contract, and checks it.
+"""Brings a freshly exported ONNX graph onto its model's contract, and proves it conforms.
 
 Both exporters name things their own way (tf2onnx calls the output "Identity:0" and the batch
 "unk__37"; torch.onnx calls it "batch"). A deployer must be able to swap one export for the
@@ -48,7 +48,7 @@ def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelP
     del model.metadata_props[:]
     for key, value in sorted(metadata.items()):
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=str(value)))
-    check(model, spec)
+    conforms(model, spec)
     return model
 
 
@@ -248,7 +248,7 @@ def declared(value: onnx.ValueInfoProto) -> tuple[str, str, tuple]:
     return value.name, dtype, shape
 
 
-def check(model: onnx.ModelProto, spec) -> None:
+def conforms(model: onnx.ModelProto, spec) -> None:
     """Runs onnx.checker (full) and compares the declared I/O with the spec's contract.
 
     Raises:

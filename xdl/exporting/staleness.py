@@ -17,14 +17,18 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from xdl import artifacts, frameworks, pipeline, registry, verify, versions
+from xdl import artifacts, backends, verify, versions
+from xdl import exporting, training
+from xdl.data import for_model
+from xdl.exporting import variants
+from xdl.spec import registry
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY
 
 INSTALL_HINT = "install the tested set (pip install -c .ci/constraints.txt -e '.[all]') or re-export with `xdl all`"
 
 
 @dataclass
-class StaleCheck:
+class Staleness:
     """Whether a committed artifact is what the current code makes from its own weights."""
 
     label: str
@@ -60,31 +64,31 @@ def version_problems(manifest: dict) -> tuple[list[str], list[str]]:
     return moved, unrecorded
 
 
-def _verdict(label: str, problems: list[str], unrecorded: list[str]) -> StaleCheck:
+def _verdict(label: str, problems: list[str], unrecorded: list[str]) -> Staleness:
     if not problems:
-        return StaleCheck(label, "up to date", [], EXIT_OK)
+        return Staleness(label, "up to date", [], EXIT_OK)
     if unrecorded:  # a difference, but a library change cannot be ruled out
-        return StaleCheck(label, "cannot check", [
+        return Staleness(label, "cannot check", [
             *problems, f"the manifest does not record the version of {', '.join(unrecorded)}: a library "
             f"change cannot be ruled out; re-export with `xdl all`"], EXIT_ENVIRONMENT)
-    return StaleCheck(label, "stale", problems, EXIT_PARITY)
+    return Staleness(label, "stale", problems, EXIT_PARITY)
 
 
-def _check_variant(art, label: str, unrecorded: list[str]) -> StaleCheck:
+def _check_variant(art, label: str, unrecorded: list[str]) -> Staleness:
     m, v = art.manifest, art.manifest["variant"]
     base = artifacts.load(art.folder.parent / m["framework"])
     if artifacts.sha256_bytes(base.model_bytes) != v["base_model_sha256"]:
-        return StaleCheck(label, "stale", [f"made from another {m['framework']} model.onnx than the one beside "
+        return Staleness(label, "stale", [f"made from another {m['framework']} model.onnx than the one beside "
                                            f"it: re-make the variant"], EXIT_PARITY)
     spec = registry.get(m["model"])
-    data = pipeline.load_data(spec, m["dataset"], None, quick=False) if v["name"] == "int8-static" else None
+    data = for_model.load(spec, m["dataset"], None, quick=False) if v["name"] == "int8-static" else None
     problems = []
-    if pipeline.make_variant(spec, v["name"], base.model_bytes, data) != art.model_bytes:
+    if variants.make_variant(spec, v["name"], base.model_bytes, data) != art.model_bytes:
         problems.append("model.onnx differs from a fresh conversion of the float32 model")
     return _verdict(label, problems, unrecorded)
 
 
-def check_export(folder: Path) -> StaleCheck:
+def compare_export(folder: Path) -> Staleness:
     """Regenerates an artifact from its committed weights and provenance and compares.
 
     Raises:
@@ -95,20 +99,20 @@ def check_export(folder: Path) -> StaleCheck:
     label = art.label
     moved, unrecorded = version_problems(m)
     if moved:
-        return StaleCheck(label, "cannot check", [f"{'; '.join(moved)}: {INSTALL_HINT}"], EXIT_ENVIRONMENT)
+        return Staleness(label, "cannot check", [f"{'; '.join(moved)}: {INSTALL_HINT}"], EXIT_ENVIRONMENT)
     if "variant" in m:
         return _check_variant(art, label, unrecorded)
     spec = registry.get(m["model"])
     if m.get("part"):
         spec = spec.part(m["part"])
-    fw = frameworks.load(m["framework"])
+    fw = backends.load(m["framework"])
     net = fw.build(registry.get(m["model"]))
     fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
     if m.get("part"):
         net = fw.part(net, m["part"])
     x = spec.from_feeds(art.inputs)
-    provenance = {k: m[k] for k in pipeline.PROVENANCE}
-    proto, manifest, expected = pipeline.build_artifact(spec, m["framework"], net, x, provenance)
+    provenance = {k: m[k] for k in training.PROVENANCE}
+    proto, manifest, expected = exporting.build_artifact(spec, m["framework"], net, x, provenance)
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
         fresh = artifacts.write(Path(tmp) / m["model"] / m["framework"], model=proto,
@@ -119,7 +123,7 @@ def check_export(folder: Path) -> StaleCheck:
         for name in (artifacts.MODEL_FILE, *inputs, fw.WEIGHTS_FILE):
             if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
                 problems.append(f"{name} differs from a fresh export")
-    for key in ("contract", "tolerance", "opset", "task", *pipeline.PROVENANCE):
+    for key in ("contract", "tolerance", "opset", "task", *training.PROVENANCE):
         if manifest.get(key) != m.get(key):
             problems.append(f"manifest {key!r} differs from what the current code writes")
     tol = verify.tolerances(m, "cpu")

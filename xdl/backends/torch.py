@@ -20,9 +20,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from xdl import optimizers, registry, tasks
+from xdl.spec import optimizers, registry, tasks
 from xdl.errors import InputError, first_line
-from xdl.progress import TrainingProgress
+from xdl.backends.progress import TrainingProgress
 
 WEIGHTS_FILE = "model.safetensors"  # tensors only: loading it can never run code
 
@@ -33,7 +33,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build(spec) -> nn.Module:
-    """Builds the model's PyTorch twin (logits out; see inference_model)."""
+    """Builds the model's PyTorch twin (logits out; see deployable)."""
     return registry.builder(spec.name, "torch")(spec)
 
 
@@ -85,11 +85,6 @@ class _Inference(nn.Module):
 
     def forward(self, *inputs):
         return getattr(self, self.head_name)(self.model(*inputs))
-
-
-def inference_model(model: nn.Module, spec) -> nn.Module:
-    """The twin plus its head (softmax, sigmoid or none; see xdl/tasks.py), in eval mode."""
-    return _Inference(model, spec.head).eval()
 
 
 def count_params(model: nn.Module) -> int:
@@ -231,7 +226,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
 def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Runs inference (dropout off) on stored-form `x`; returns the output in contract layout
     (probabilities for a classifier, like Keras)."""
-    net = inference_model(model, spec)
+    net = deployable(model, spec)
     xs = _to_tensors(x, spec)
     return torch.cat([net(*(t[i : i + batch_size] for t in xs)) for i in range(0, len(x), batch_size)]).numpy()
 
@@ -267,8 +262,8 @@ def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
 
 @torch.inference_mode()
 def activations(model, spec, x: np.ndarray, modules: list[str]) -> dict[str, np.ndarray]:
-    """Outputs of the named modules of the inference model (see inference_model) for input x."""
-    net = inference_model(model, spec)
+    """Outputs of the named modules of the deployable model (see deployable) for input x."""
+    net = deployable(model, spec)
     found = dict(net.named_modules())
     captured: dict[str, np.ndarray] = {}
     hooks = [
@@ -338,30 +333,28 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
     return losses
 
 
-def export_onnx(model, spec, opset: int):
-    """Exports through torch.onnx's dynamo exporter with a dynamic batch dimension (and a
-    dynamic sequence length where the contract has one).
+def deployable(model: nn.Module, spec) -> nn.Module:
+    """The twin plus its head (softmax, sigmoid or none; see xdl/spec/tasks.py), in eval mode:
+    what Keras keeps inside its model, PyTorch's fused losses keep outside."""
+    return _Inference(model, spec.head).eval()
 
-    Returns the raw onnx.ModelProto; xdl.export canonicalises names and checks the contract.
+
+def export(net: nn.Module, contract, opset: int):
+    """Exports any module in eval mode on `contract`, through torch.onnx's dynamo exporter, with
+    the contract's dynamic dims (the batch, and a sequence length where it has one) dynamic.
+
+    Returns the raw onnx.ModelProto; xdl.exporting.graph canonicalises names and proves the
+    contract.
     """
     # An example of size 2 (and length 8): torch.export specialises a dim of size 1.
     example = tuple(
         torch.zeros(tuple(2 if i == 0 else 8 if d is None else d for i, d in enumerate(t.shape)),
                     dtype=getattr(torch, t.dtype))
-        for t in spec.inputs
+        for t in contract.inputs
     )
-    return export_module(inference_model(model, spec), example, [t.name for t in spec.inputs],
-                         [t.name for t in spec.outputs], opset,
-                         dynamic_axes=[t.dynamic_axes for t in spec.inputs])
-
-
-def export_module(net: nn.Module, example: tuple, input_names: list[str], output_names: list[str], opset: int,
-                  dynamic_axes: list[dict[int, str]] | None = None):
-    """Exports any module in eval mode; each input's dims in `dynamic_axes` ({axis: name}) are
-    dynamic, by default only the first ("batch"). Inputs sharing a name share the dim."""
-    dims: dict[str, torch.export.Dim] = {}
-    shapes = tuple({axis: dims.setdefault(name, torch.export.Dim(name)) for axis, name in axes.items()}
-                   for axes in (dynamic_axes or [{0: "batch"}] * len(example)))
+    dims: dict[str, torch.export.Dim] = {}  # inputs sharing a dim's name share the Dim
+    shapes = tuple({axis: dims.setdefault(name, torch.export.Dim(name)) for axis, name in t.dynamic_axes.items()}
+                   for t in contract.inputs)
     if isinstance(net, _Inference):
         shapes = (shapes,)  # forward(*inputs): torch.export wants the shapes of the one *args tuple
     with _quiet_exporter():
@@ -369,8 +362,8 @@ def export_module(net: nn.Module, example: tuple, input_names: list[str], output
             net.eval(),
             example,
             dynamo=True,
-            input_names=input_names,
-            output_names=output_names,
+            input_names=[t.name for t in contract.inputs],
+            output_names=[t.name for t in contract.outputs],
             dynamic_shapes=shapes,
             opset_version=opset,
             verbose=False,
@@ -379,10 +372,27 @@ def export_module(net: nn.Module, example: tuple, input_names: list[str], output
 
 
 @torch.inference_mode()
-def run_module(net: nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run(net: nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Any module's outputs in eval mode, as numpy (a tensor or a tuple of tensors)."""
     out = net.eval()(*(torch.from_numpy(np.array(x)) for x in inputs))
     return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def timed_paths(model: nn.Module, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:
+    """The ways a PyTorch user runs inference, each a call `xdl bench` times on `feeds` (contract
+    layout, by input name): eager under inference_mode, and with `compiled` torch.compile too."""
+    net = deployable(model, spec)
+    inputs = [torch.from_numpy(a.copy()) for a in feeds.values()]
+
+    def call(module=net):
+        with torch.inference_mode():
+            return module(*inputs)
+
+    paths = {"torch eager": call}
+    if compiled:
+        faster = torch.compile(net)
+        paths["torch.compile"] = lambda: call(faster)
+    return paths
 
 
 @contextlib.contextmanager
@@ -410,6 +420,11 @@ def _quiet_exporter():
 def part(model: nn.Module, name: str) -> nn.Module:
     """A named sub-model (the autoencoder's "encoder" or "decoder"), weights shared."""
     return getattr(model, name)
+
+
+def threads() -> dict:
+    """PyTorch's thread setting, for benchmark records."""
+    return {"torch_threads": torch.get_num_threads()}
 
 
 def versions() -> dict:

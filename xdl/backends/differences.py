@@ -224,14 +224,14 @@ def _token_loss_axis():
 
 DIFFERENCES = [
     Difference("layout", _layout, "PyTorch twins transpose at their boundary; the ONNX contract is NCHW"),
-    Difference("convolution kernels", _conv_kernel, "porting.Conv2D permutes (3, 2, 0, 1)"),
-    Difference("dense kernels", _dense_kernel, "porting.Dense transposes"),
-    Difference("flatten order", _flatten, "porting.DenseAfterFlatten reorders the next Dense's rows"),
+    Difference("convolution kernels", _conv_kernel, "engine.Conv2D permutes (3, 2, 0, 1)"),
+    Difference("dense kernels", _dense_kernel, "engine.Dense transposes"),
+    Difference("flatten order", _flatten, "engine.DenseAfterFlatten reorders the next Dense's rows"),
     Difference("'same' padding at stride 2", _stride2_padding, "ZeroPad2d((0, 1, 0, 1)) in resnet and autoencoder"),
     Difference("BatchNorm epsilon", _bn_eps, "PyTorch twins set eps=1e-3"),
     Difference("BatchNorm momentum", _bn_momentum, "Keras momentum m is PyTorch 1 - m"),
     Difference("LSTM biases", _lstm_biases, "bias_hh frozen at 0; forget-gate bias starts at 1"),
-    Difference("GRU gates", _gru, "porting.GRU swaps the z and r blocks"),
+    Difference("GRU gates", _gru, "engine.GRU swaps the z and r blocks"),
     Difference("Adam defaults", _adam, "xdl/optimizers.py sets every value in both"),
     Difference("RMSprop defaults", _rmsprop, "xdl/optimizers.py sets rho 0.9 and eps 1e-7 in both"),
     Difference("initialisers", _init, "keras_like_init gives PyTorch twins Keras's scheme"),
@@ -245,11 +245,11 @@ DIFFERENCES = [
 
 def table() -> list[tuple[str, str, str, str]]:
     """(topic, Keras, PyTorch, how xdl handles it) for every row, read from the libraries now."""
-    from xdl import frameworks
+    from xdl import backends
 
     # Seeded: the rows that sample (dropout, initialisers) print the same numbers every run.
-    frameworks.load("keras").seed_everything(0)
-    frameworks.load("torch").seed_everything(0)
+    backends.load("keras").seed_everything(0)
+    backends.load("torch").seed_everything(0)
     rows = []
     for d in DIFFERENCES:
         keras_value, torch_value = d.read()

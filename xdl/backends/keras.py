@@ -10,7 +10,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from xdl.frameworks import quiet_tensorflow_import
+from xdl.backends import quiet_tensorflow_import
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -22,9 +22,9 @@ import numpy as np  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # its retracing notes after a re-compile() (transfer phases) are expected
 
-from xdl import optimizers, registry, tasks  # noqa: E402
+from xdl.spec import optimizers, registry, tasks  # noqa: E402
 from xdl.errors import InputError, first_line  # noqa: E402
-from xdl.progress import TrainingProgress  # noqa: E402
+from xdl.backends.progress import TrainingProgress  # noqa: E402
 
 WEIGHTS_FILE = "model.weights.h5"  # Keras insists on the .weights.h5 suffix
 
@@ -130,16 +130,16 @@ def _inputs(spec, x):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def _signature(spec) -> list:
+def _signature(contract) -> list:
     """One tf.TensorSpec per input, channels-last, batch (and a dynamic length) as None."""
-    return [tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in spec.inputs]
+    return [tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in contract.inputs]
 
 
-def inference_function(model, spec):
+def _inference_function(model, contract):
     """The model in inference mode as a tf.function traced once for any batch (and length)."""
-    if len(spec.inputs) == 1:
-        return tf.function(lambda x: model(x, training=False), input_signature=_signature(spec))
-    return tf.function(lambda *xs: model(list(xs), training=False), input_signature=_signature(spec))
+    if len(contract.inputs) == 1:
+        return tf.function(lambda x: model(x, training=False), input_signature=_signature(contract))
+    return tf.function(lambda *xs: model(list(xs), training=False), input_signature=_signature(contract))
 
 
 def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
@@ -149,7 +149,7 @@ def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     Calls a compiled tf.function rather than model.predict(), which costs ~40 ms of set-up per
     call; the numbers are the same.
     """
-    forward = inference_function(model, spec)
+    forward = _inference_function(model, spec.contract)
     parts = []
     for i in range(0, len(x), batch_size):
         parts.append(forward(*(tf.constant(a) for a in spec.model_inputs(x[i : i + batch_size]))).numpy())
@@ -259,38 +259,36 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
     return losses
 
 
-def export_onnx(model, spec, opset: int):
-    """Exports through tf2onnx from a tf.function (from_keras fails on Keras 3).
+def deployable(model, spec) -> keras.Model:
+    """The model as deployed: a Keras model keeps its output activation inside, so itself."""
+    return model
+
+
+def export(model, contract, opset: int):
+    """Exports any Keras model called in inference mode on `contract`, through tf2onnx from a
+    tf.function (tf2onnx's from_keras fails on Keras 3).
 
     Image inputs are declared channels-last, as the model is, and tf2onnx's inputs_as_nchw
     puts a Transpose in front so the ONNX graph takes NCHW like the PyTorch export does;
-    outputs_as_nchw does the same for image outputs (an autoencoder's reconstruction).
-    Returns the raw onnx.ModelProto; xdl.export canonicalises names and checks the contract.
-    """
-    nchw_in = [t.name for t in spec.inputs if t.layout == "NCHW"]
-    nchw_out = [i for i, t in enumerate(spec.outputs) if t.layout == "NCHW"]
-    return export_module(model, _signature(spec), opset, inputs_as_nchw=nchw_in, outputs_as_nchw=nchw_out)
-
-
-def export_module(model, signature: list, opset: int, inputs_as_nchw: list[str] | None = None,
-                  outputs_as_nchw: list[int] | None = None):
-    """Exports any Keras model called in inference mode, via tf2onnx.from_function.
-
-    `outputs_as_nchw` lists output positions; tf2onnx wants the traced graph's tensor names.
+    outputs_as_nchw does the same for image outputs (an autoencoder's reconstruction), where
+    tf2onnx wants the traced graph's tensor names. Returns the raw onnx.ModelProto;
+    xdl.exporting.graph canonicalises names and proves the contract.
     """
     import tf2onnx
 
+    signature = _signature(contract)
+    # Traced here without an input_signature of its own; from_function is given the signature.
     if len(signature) == 1:
         forward = tf.function(lambda x: model(x, training=False))
     else:
         forward = tf.function(lambda *xs: model(list(xs), training=False))
+    nchw_in = [t.name for t in contract.inputs if t.layout == "NCHW"]
     nchw_out = None
-    if outputs_as_nchw:
+    if any(t.layout == "NCHW" for t in contract.outputs):
         traced = forward.get_concrete_function(*signature).outputs
-        nchw_out = [traced[i].name for i in outputs_as_nchw]
+        nchw_out = [traced[i].name for i, t in enumerate(contract.outputs) if t.layout == "NCHW"]
     proto, _ = tf2onnx.convert.from_function(
-        forward, input_signature=signature, opset=opset, inputs_as_nchw=inputs_as_nchw or None,
-        outputs_as_nchw=nchw_out,
+        forward, input_signature=signature, opset=opset, inputs_as_nchw=nchw_in or None, outputs_as_nchw=nchw_out,
     )
     return proto
 
@@ -300,15 +298,29 @@ def part(model, name: str):
     return model.get_layer(name)
 
 
-def signature_for(inputs: list[np.ndarray], names: list[str]) -> list:
-    """A tf.function input signature from example arrays, with a dynamic batch dimension."""
-    return [tf.TensorSpec((None, *x.shape[1:]), x.dtype, name=n) for x, n in zip(inputs, names)]
-
-
-def run_module(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Any Keras model's outputs in inference mode, as numpy."""
     out = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
     return [np.asarray(t) for t in (out if isinstance(out, (tuple, list)) else (out,))]
+
+
+def timed_paths(model, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:
+    """The ways a Keras user runs inference, each a call `xdl bench` times on `feeds` (contract
+    layout, by input name): the model called directly, the tf.function predict() uses (one trace
+    for any batch) and model.predict() itself. `compiled` has no Keras counterpart here."""
+    inputs = [tf.constant(a) for a in spec.model_inputs(spec.from_feeds(feeds))]  # channels-last
+    arg = inputs[0] if len(inputs) == 1 else inputs
+    forward = _inference_function(model, spec.contract)
+    return {
+        "keras model(x)": lambda: model(arg, training=False),
+        "keras tf.function": lambda: forward(*inputs),
+        "keras predict": lambda: model.predict(arg, verbose=0, batch_size=len(inputs[0])),
+    }
+
+
+def threads() -> dict:
+    """TensorFlow's thread setting, for benchmark records."""
+    return {"tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"}
 
 
 def versions() -> dict:

@@ -15,7 +15,7 @@ from importlib import metadata
 import onnx
 from onnx import TensorProto, helper
 
-from xdl.contract import OPSET
+from xdl.exporting.graph import OPSET
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK
 
 PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorflow", "tensorflow-cpu", "keras",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from pathlib import Path
 
 
@@ -15,16 +16,22 @@ def out_dir() -> Path:
     return folder
 
 
-def save_figure(fig, name: str) -> Path:
-    """Saves a matplotlib figure as PNG and closes it; prints where it went."""
+def save_figure(fig, name: str) -> None:
+    """Saves a matplotlib figure as PNG and closes it. In a notebook (a rendered tutorial) the
+    figure is also shown in the cell's output; run as a script, it says the file's name."""
     import matplotlib.pyplot as plt
 
     path = out_dir() / f"{name}.png"
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    print(f"figure: {path}")
-    return path
+    ipython = sys.modules.get("IPython")
+    if ipython is not None and ipython.get_ipython() is not None:
+        from IPython.display import Image, display
+
+        display(Image(filename=str(path)))
+    else:
+        print(f"figure: {path.name}")
 
 
 def pyplot():
@@ -47,9 +54,9 @@ def train(framework: str, spec, data, epochs: int):
     checkpoint in a temporary folder). Returns (the model, its per-epoch history)."""
     import tempfile
 
-    from xdl import frameworks
+    from xdl import backends
 
-    fw = frameworks.load(framework)
+    fw = backends.load(framework)
     fw.seed_everything(0)
     net = fw.build(spec)
     checkpoint = Path(tempfile.mkdtemp()) / f"best.{fw.WEIGHTS_FILE}"

@@ -14,12 +14,11 @@ import sys
 
 import numpy as np
 
-from xdl import contract, frameworks, tolerance, verify
+from xdl import backends, verify
+from xdl.exporting import graph
+from xdl.spec import tolerance
 from xdl.errors import InputError, ParityError, first_line
-from xdl.spec import ModelSpec, TensorSpec, Tolerance
-
-OPSET = contract.OPSET
-
+from xdl.spec import Contract, TensorSpec, Tolerance
 
 def framework_of(model) -> str:
     """"torch" or "keras", judged by the model's class (without importing either)."""
@@ -51,7 +50,7 @@ def _as_arrays(example_inputs) -> list[np.ndarray]:
 
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
-          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.ParityReport:
+          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
@@ -65,7 +64,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         raise_on_failure: raise ParityError (or the environment error) unless everything passed.
 
     Returns:
-        The ParityReport: per provider, batch size and output, errors against the tolerance.
+        The Report: per provider, batch size and output, errors against the tolerance.
 
     Raises:
         InputError: not a supported model, or bad example inputs.
@@ -74,11 +73,11 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     from xdl import report
 
     framework = framework_of(model)
-    fw = frameworks.load(framework)
+    fw = backends.load(framework)
     inputs = _as_arrays(example_inputs)
     names = [f"input_{i}" for i in range(len(inputs))]
     try:
-        expected = fw.run_module(model, inputs)
+        expected = fw.run(model, inputs)
     except Exception as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
         raise InputError(f"{type(model).__name__} fails on inputs of shape "
                          f"{', '.join(str(list(x.shape)) for x in inputs)}: {type(exc).__name__}: {first_line(exc)}; "
@@ -89,45 +88,37 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     if any(y.dtype.kind == "f" and not np.isfinite(y).all() for y in expected):
         raise InputError(f"{type(model).__name__} outputs NaN or Inf on finite inputs; parity cannot be judged "
                          f"on them: fix the model")
-    spec = ModelSpec(
-        name=type(model).__name__, task="custom", summary=f"user {framework} model {type(model).__name__}",
+    contract = Contract(
+        name=type(model).__name__, summary=f"user {framework} model {type(model).__name__}",
         inputs=tuple(TensorSpec(n, (None, *x.shape[1:]), x.dtype.name) for n, x in zip(names, inputs)),
         outputs=tuple(TensorSpec(f"output_{i}", (None, *y.shape[1:]), y.dtype.name, kind=kind)
                       for i, y in enumerate(expected)),
-        num_classes=0, dataset="", datasets=(), train=None, param_count=0,
-        tolerance_override=tolerance_override,
     )
     try:
-        if framework == "torch":
-            import torch
-
-            proto = fw.export_module(model, tuple(torch.from_numpy(x) for x in inputs), names,
-                                     [t.name for t in spec.outputs], OPSET)
-        else:
-            proto = fw.export_module(model, fw.signature_for(inputs, names), OPSET)
+        proto = fw.export(model, contract, graph.OPSET)
     except Exception as exc:  # an op the exporter cannot convert: its traceback runs to 50 lines
         raise InputError(f"the {framework} exporter cannot export {type(model).__name__}: "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
-    model_bytes = contract.apply(proto, spec, {"xdl.model": spec.name, "xdl.framework": framework}).SerializeToString()
+    model_bytes = graph.apply(proto, contract, {"xdl.model": contract.name, "xdl.framework": framework}).SerializeToString()
 
-    result = verify.ParityReport()
+    result = verify.Report()
     batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
     for provider in verify.providers_to_check(providers, required):
-        sess, why_not = verify.open_session(model_bytes, provider, required, model=spec.name, framework=framework)
+        sess, why_not = verify.open_session(model_bytes, provider, required, model=contract.name, framework=framework)
         if why_not:
             result.checks.append(why_not)
             continue
-        tols = {t.name: tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override).pair for t in spec.outputs}
+        tols = {t.name: tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override).pair for t in contract.outputs}
         for n in batches:
             result.checks += verify.run_checks(
                 sess, {name: x[:n] for name, x in zip(names, inputs)},
-                {t.name: y[:n] for t, y in zip(spec.outputs, expected)},
-                model=spec.name, framework=framework, provider=provider, tolerances=tols,
+                {t.name: y[:n] for t, y in zip(contract.outputs, expected)},
+                model=contract.name, framework=framework, provider=provider, tolerances=tols,
                 classifier=kind == "probabilities",
             )
     if raise_on_failure and result.exit_code:
         failed = [c for c in result.checks if c.exit_code]
-        error = ParityError(f"{spec.name}: {len(failed)} check(s) failed; first: {report.check_line(failed[0]).strip()}")
+        error = ParityError(f"{contract.name}: {len(failed)} check(s) failed; first: {report.check_line(failed[0]).strip()}")
         error.exit_code = result.exit_code
         error.report = result
         raise error

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, frameworks, registry
+from xdl import artifacts, backends
+from xdl.spec import registry
 from xdl.timing import measure
 from xdl.errors import XdlError
 
@@ -72,39 +73,17 @@ def _cuda_io_binding_call(sess, feeds: dict[str, np.ndarray]):
 def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps=200, warmup=20,
                     out="exported_models", torch_compile=False) -> tuple[list[Timing], dict[str, str]]:
     """Times every inference path of one model; returns the timings and the paths skipped (why)."""
-    import torch
-
     spec = registry.get(model)
-    kfw, tfw = frameworks.load("keras"), frameworks.load("torch")
-    import tensorflow as tf
-
+    kfw, tfw = backends.load("keras"), backends.load("torch")
     arts = {fw: artifacts.load(Path(out) / model / fw) for fw in registry.FRAMEWORKS}
     stored = arts["keras"].inputs  # real test samples, contract layout, by input name
     knet, tnet = kfw.build(spec), tfw.build(spec)
     kfw.load_weights(knet, arts["keras"].folder / kfw.WEIGHTS_FILE)
     tfw.load_weights(tnet, arts["torch"].folder / tfw.WEIGHTS_FILE)
-    tinf = tfw.inference_model(tnet, spec)
-    kfun = kfw.inference_function(knet, spec)  # the tf.function predict() uses: one trace for any batch
-    compiled = torch.compile(tinf) if torch_compile else None
     timings, skipped = [], {}
     for n in batch_sizes:
         feeds = {k: np.ascontiguousarray(np.resize(a, (n, *a.shape[1:]))) for k, a in stored.items()}
-        k_inputs = [tf.constant(a) for a in spec.model_inputs(spec.from_feeds(feeds))]  # channels-last
-        k_arg = k_inputs[0] if len(k_inputs) == 1 else k_inputs
-        t_inputs = [torch.from_numpy(a.copy()) for a in feeds.values()]
-        paths = {
-            "keras model(x)": lambda: knet(k_arg, training=False),
-            "keras tf.function": lambda: kfun(*k_inputs),
-            "keras predict": lambda: knet.predict(k_arg, verbose=0, batch_size=n),
-        }
-
-        def torch_call(net=tinf):
-            with torch.inference_mode():
-                return net(*t_inputs)
-
-        paths["torch eager"] = torch_call
-        if compiled is not None:
-            paths["torch.compile"] = lambda: torch_call(compiled)
+        paths = {**kfw.timed_paths(knet, spec, feeds), **tfw.timed_paths(tnet, spec, feeds, compiled=torch_compile)}
         for fw in registry.FRAMEWORKS:
             for provider in providers:
                 name = f"ort-{provider}[{fw}]"
@@ -127,16 +106,16 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
 def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
     """Training throughput of both twins: `steps` optimizer steps of the spec's batch size and
     optimizer on the model's embedded data set (dropout as in real training)."""
-    from xdl.pipeline import load_data
+    from xdl.data import for_model
 
     spec = registry.get(model)
-    data = load_data(spec, spec.dataset, None, quick=False)
+    data = for_model.load(spec, spec.dataset, None, quick=False)
     bs = spec.train.batch_size
     idx = np.resize(np.arange(len(data.x_train)), steps * bs).reshape(steps, bs)
     batches = [(data.x_train[i], data.y_train[i]) for i in idx]
     timings = []
     for framework in registry.FRAMEWORKS:
-        fw = frameworks.load(framework)
+        fw = backends.load(framework)
         fw.seed_everything(0)
         net = fw.build(spec)
         fw.train_steps(net, spec, batches[:2], "spec", spec.train.lr)  # warm-up: tracing, allocation
@@ -165,17 +144,15 @@ def ort_options_sweep(model: str, *, out="exported_models", reps=200) -> list[di
 
 def environment() -> dict:
     import onnxruntime
-    import tensorflow as tf
-    import torch
 
-    from xdl.doctor import versions
+    from xdl.tools.doctor import versions
 
     return {
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default",
+        **backends.load("torch").threads(),
+        **backends.load("keras").threads(),
         "ort_intra_op_threads": "default (one per physical core)",
         "ort_providers": onnxruntime.get_available_providers(),
         "versions": versions(),

@@ -1,0 +1,116 @@
+"""The framework back ends: `Backend` says what each offers, keras.py and torch.py implement it.
+
+Besides the models' own keras.py / torch.py, the back ends are the only modules that import
+Keras, TensorFlow or PyTorch (import-linter holds that in CI), and they are imported only when
+a command needs them: `load(framework)` imports one and checks its packages are installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+
+from xdl.errors import InputError, require
+from xdl.spec import Contract, ModelSpec
+from xdl.spec.registry import FRAMEWORKS
+
+Net = Any  # a keras.Model or a torch.nn.Module: the back end's own network type
+
+
+class Backend(Protocol):
+    """What both back ends offer, with one signature each. Arrays cross the boundary
+    channels-last (xdl's stored form; Keras's own layout), outputs leave in contract layout."""
+
+    WEIGHTS_FILE: str  # the weights file name in a run or artifact folder
+
+    # -- building and training ----------------------------------------------------------------
+    def seed_everything(self, seed: int) -> None: ...
+    def build(self, spec: ModelSpec) -> Net: ...
+    def count_params(self, net: Net) -> int: ...
+    def train(self, net: Net, spec: ModelSpec, data, *, epochs: int, checkpoint: Path,
+              show_progress: bool = True) -> dict: ...
+    def train_steps(self, net: Net, spec: ModelSpec, batches, optimizer: str, lr: float) -> list[float]: ...
+    def set_trainable(self, net: Net, layers: list[str] | None) -> None: ...
+    def reinitialise(self, net: Net, spec: ModelSpec, layers: list[str], seed: int) -> None: ...
+    def disable_dropout(self, net: Net) -> None: ...
+
+    # -- running -----------------------------------------------------------------------------
+    def predict(self, net: Net, spec: ModelSpec, x: np.ndarray, batch_size: int = 256) -> np.ndarray: ...
+    def activations(self, net: Net, spec: ModelSpec, x: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]: ...
+    def run(self, net: Net, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
+    def timed_paths(self, net: Net, spec: ModelSpec, feeds: dict[str, np.ndarray],
+                    compiled: bool = False) -> dict[str, Callable[[], object]]: ...
+
+    # -- weights -----------------------------------------------------------------------------
+    def save_weights(self, net: Net, path: Path) -> None: ...
+    def load_weights(self, net: Net, path: Path) -> None: ...
+    def get_weights(self, net: Net) -> dict: ...
+    def set_weights(self, net: Net, weights: dict) -> None: ...
+    def part(self, net: Net, name: str) -> Net: ...
+
+    # -- export ------------------------------------------------------------------------------
+    def deployable(self, net: Net, spec: ModelSpec) -> Net: ...
+    def export(self, net: Net, contract: Contract, opset: int): ...
+    def versions(self) -> dict: ...
+    def threads(self) -> dict: ...
+
+
+_NEEDS = {"keras": ("tensorflow", "keras", "tf2onnx", "rich"), "torch": ("torch", "onnxscript", "safetensors", "rich")}
+_EXTRA = {"keras": "tf", "torch": "torch"}
+
+
+def load(framework: str) -> Backend:
+    """Imports and returns the back-end module of `framework`.
+
+    Raises:
+        InputError: unknown framework name.
+        EnvironmentProblem: the framework's packages are not installed.
+    """
+    if framework not in FRAMEWORKS:
+        raise InputError(f"unknown framework {framework!r}; use one of: {', '.join(FRAMEWORKS)}")
+    if framework == "keras":
+        _prepare_keras_environment()
+    with quiet_tensorflow_import() if framework == "keras" else contextlib.nullcontext():
+        for module in _NEEDS[framework]:
+            require(module, _EXTRA[framework])
+    return importlib.import_module(f"xdl.backends.{framework}")
+
+
+@contextlib.contextmanager
+def quiet_tensorflow_import():
+    """Closes stderr while TensorFlow loads: it announces its oneDNN kernels there (on CPUs with
+    AVX-512 VNNI), past TF_CPP_MIN_LOG_LEVEL, and an error that should be one line got four
+    more. With XDL_DEBUG set, everything TensorFlow says is shown."""
+    import os
+    import sys
+
+    if os.environ.get("XDL_DEBUG", "") not in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _prepare_keras_environment() -> None:
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+    # The Keras export goes through tf2onnx, which needs Keras running on TensorFlow.
+    backend = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    if backend != "tensorflow":
+        from xdl.errors import EnvironmentProblem
+
+        raise EnvironmentProblem(
+            f"KERAS_BACKEND is {backend!r}; xdl's Keras twins need 'tensorflow': unset it"
+        )

@@ -1,0 +1,64 @@
+"""A data set shaped for one model: the spec's data sets only, its samples of the contract's
+shape, its ids within the model's tables, sequences cut to the recipe's length, and the quick
+subset that CI trains on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xdl import data as datasets
+from xdl.errors import InputError
+
+
+QUICK_TEST_SAMPLES = 256
+
+
+def _stored_shape(spec) -> tuple:
+    """Per-sample shape of a data set's x for this model (None: any length)."""
+    if len(spec.inputs) == 1:
+        return spec.inputs[0].channels_last_shape
+    return (len(spec.inputs),)  # one column per input (a recommender's user and item ids)
+
+
+def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True):
+    if check_allowed and dataset not in spec.datasets:
+        raise InputError(
+            f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.datasets)}"
+        )
+    data = datasets.load(
+        dataset, data_dir=data_dir, seed=spec.train.seed, validation_split=spec.train.validation_split
+    )
+    if spec.train.max_length:
+        cut = spec.train.max_length
+        for split in ("train", "val", "test"):
+            setattr(data, f"x_{split}", getattr(data, f"x_{split}")[:, -cut:])  # keep each sequence's end
+        data.source += f", cut to the last {cut} tokens"
+    want, got = _stored_shape(spec), data.x_train.shape[1:]
+    fits = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
+    labelled = spec.task in ("classification", "tagging")
+    if not fits or (labelled and data.num_classes > spec.num_classes):
+        raise InputError(
+            f"data set {dataset!r} has samples {got} and {data.num_classes} "
+            f"classes; {spec.name} takes {want} and {spec.num_classes}"
+        )
+    _check_domain(spec, data)
+    if quick:
+        data = data.subset(spec.train.quick_train_samples, QUICK_TEST_SAMPLES)
+    return data
+
+
+def _check_domain(spec, data) -> None:
+    """Every id within the model's tables: a token, user or item id past the vocabulary would fail
+    deep inside a framework. (Float domains say where fresh test inputs are drawn, not a bound:
+    MNIST-1D's values pass gru's +-4; their finiteness is checked by xdl.data.)"""
+    for split in ("train", "val", "test"):
+        x = getattr(data, f"x_{split}")
+        columns = [x] if len(spec.inputs) == 1 else [x[:, i] for i in range(len(spec.inputs))]
+        for t, column in zip(spec.inputs, columns):
+            low, high = t.domain
+            if not len(column) or not np.issubdtype(np.dtype(t.dtype), np.integer):
+                continue
+            if column.min() < low or column.max() >= high:
+                raise InputError(f"data set {data.name!r} has {t.name} ids from {column.min():g} to {column.max():g}; "
+                                 f"{spec.name} takes {low:g} <= id < {high:g}: the data set is not for this model "
+                                 f"or its files are damaged")

@@ -1,0 +1,125 @@
+"""Export: a trained twin to ONNX on its contract, with test vectors and provenance, written as
+one artifact folder (xdl.artifacts). Sub-modules: graph (the canonical graph), variants (fp16 and
+int8), staleness (`xdl export --check`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from xdl import artifacts, backends, training
+from xdl import versions as lib_versions
+from xdl.data import for_model
+from xdl.exporting import graph
+from xdl.spec import registry, tolerance
+
+
+TEST_BATCH = 64  # samples stored in test_data_set_0
+
+
+def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
+    """Exports `net` and assembles everything an artifact folder holds but the files.
+
+    `provenance` (dataset, data_source, seed, weights_sha256, metrics) comes from a training
+    run (export) or from a committed manifest (export --check), so both produce the same bytes.
+
+    Returns:
+        (onnx.ModelProto on the contract, manifest dict, native outputs for x)
+    """
+    fw = backends.load(framework)
+    expected = fw.predict(net, spec, x)
+    # the libraries the bytes depend on, as `xdl export --check` compares them (xdl/versions.py)
+    versions = {**lib_versions.core(), **fw.versions(), **lib_versions.record(framework)}
+    proto = fw.export(fw.deployable(net, spec), spec.contract, graph.OPSET)
+    metrics = provenance["metrics"]
+    metadata = {
+        "xdl.model": spec.name,
+        "xdl.framework": framework,
+        "xdl.framework_version": versions.get(framework, ""),
+        "xdl.exporter": versions["exporter"],
+        "xdl.exporter_version": versions["exporter_version"],
+        "xdl.opset": graph.OPSET,
+        "xdl.dataset": provenance["dataset"],
+        f"xdl.{training.metric_key(spec)}": f"{metrics[training.metric_key(spec)]:.4f}",
+        "xdl.seed": provenance["seed"],
+        "xdl.version": lib_versions.XDL,
+        "xdl.weights_sha256": provenance["weights_sha256"],
+        "xdl.tolerance_policy": tolerance.POLICY_VERSION,
+        "xdl.contract": json.dumps([t.to_json() for t in (*spec.inputs, *spec.outputs)]),
+    }
+    graph.apply(proto, spec.contract, metadata)
+    manifest = {
+        "model": spec.name,
+        "framework": framework,
+        "task": spec.task,
+        "contract": {
+            "inputs": [t.to_json() for t in spec.inputs],
+            "outputs": [t.to_json() for t in spec.outputs],
+        },
+        "tolerance": tolerance.manifest_entry(spec),
+        "opset": graph.OPSET,
+        "ops": graph.op_counts(proto),  # what the exporter made: one LSTM op, or a Loop...
+        "versions": versions,
+        **{k: provenance[k] for k in training.PROVENANCE},
+        "test_data": f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
+    }
+    return proto, manifest, expected
+
+
+def export(
+    model: str,
+    framework: str,
+    *,
+    runs: str | Path = "runs",
+    out: str | Path = "exported_models",
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Exports a trained twin to ONNX and writes its artifact folder (see xdl.artifacts).
+
+    The test vectors are the first TEST_BATCH real test samples of the data set the run was
+    trained on, with the native framework's outputs for them.
+
+    Returns:
+        The artifact folder, exported_models/<model>/<framework>/.
+    """
+    spec = registry.get(model)
+    fw = backends.load(framework)
+    weights, metrics = training.read_run(spec, framework, runs)
+    net = fw.build(spec)
+    fw.load_weights(net, weights)
+    data = for_model.load(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
+    x = data.x_test[:TEST_BATCH]
+    provenance = {**{k: metrics[k] for k in training.PROVENANCE if k != "metrics"},
+                  "metrics": {k: metrics[k] for k in (training.metric_key(spec), *training.RUN_METRICS)}}
+    proto, manifest, expected = build_artifact(spec, framework, net, x, provenance)
+    folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
+                             outputs=[(spec.outputs[0].name, expected)], weights=weights, manifest=manifest)
+    for part, part_spec, sub, part_x in parts(spec, framework, net, x):
+        proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance)
+        artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
+                        inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.outputs[0].name, expected)],
+                        weights=weights, manifest={**manifest, "model": model, "part": part})
+    return folder
+
+
+def parts(spec, framework: str, net, x: np.ndarray):
+    """(part, its spec, its sub-model, its test inputs) for each exported sub-model, in order:
+    a part's test inputs are what the previous part made of x (the decoder decodes the
+    encoder's codes of the real test images)."""
+    fw = backends.load(framework)
+    for part, _, _ in spec.parts:
+        part_spec = spec.part(part)
+        sub = fw.part(net, part)
+        yield part, part_spec, sub, x
+        x = part_spec.outputs[0].from_contract(fw.predict(sub, part_spec, x))
+
+
+def to_onnx(spec, framework: str, net):
+    """A twin exported in memory on its contract, canonical, as `xdl export` makes it (without
+    the provenance metadata and the files): what tutorials and the parity matrix run."""
+    fw = backends.load(framework)
+    proto = fw.export(fw.deployable(net, spec), spec.contract, graph.OPSET)
+    return graph.apply(proto, spec.contract, {"xdl.model": spec.name, "xdl.framework": framework})

@@ -1,0 +1,80 @@
+"""Live parity: the native twins and their exports run on fresh inputs they have never seen, at
+several batch sizes and sequence lengths, and on fuzzed inputs with the domain's edge values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xdl import artifacts, backends, limits, verify
+from xdl.errors import XdlError
+from xdl.spec import registry
+
+
+LIVE_BATCH_SIZES = verify.DEFAULT_BATCH_SIZES
+
+
+def fuzz_inputs(spec, n: int, rng, length: int | None = None) -> np.ndarray:
+    """n random inputs (stored form) drawn uniformly from each input's declared domain, then
+    the edge cases: all at the domain's low end, all at its high end (the largest id, for
+    integer inputs), and a checkerboard of the two."""
+    def edges(t):
+        shape = tuple(length if d is None else d for d in t.channels_last_shape)
+        low, high = t.domain
+        if np.issubdtype(np.dtype(t.dtype), np.integer):
+            high = high - 1  # integer domains exclude their high end, like range()
+        checker = np.indices(shape).sum(axis=0) % 2 * (high - low) + low
+        return np.stack([np.full(shape, low), np.full(shape, high), checker]).astype(t.dtype)
+
+    arrays = [np.concatenate([t.sample(rng, n, length), edges(t)]) for t in spec.inputs]
+    return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
+
+
+def live_batches(spec, rng, batch_sizes, fuzz: int = 0) -> list[np.ndarray]:
+    """Fresh stored-form inputs: one batch per size (at each of the spec's sequence lengths,
+    for a model whose length is dynamic), then `fuzz` random inputs plus the edge cases."""
+    lengths = spec.seq_lengths or (None,)
+    batches = [spec.sample(rng, n, length) for length in lengths for n in batch_sizes]
+    if fuzz:
+        batches += [fuzz_inputs(spec, fuzz, rng, length) for length in lengths]
+    return batches
+
+
+def verify_live(model: str, *, out="exported_models", providers=("cpu",), required=(),
+                batch_sizes=LIVE_BATCH_SIZES, fuzz: int = 0, seed: int = 12345) -> list[verify.Check]:
+    """Re-runs the native twins and their exports on fresh inputs at several batch sizes (and
+    sequence lengths), and on `fuzz` random inputs plus the domain's edge values.
+
+    The inputs are drawn uniformly from each input's declared domain, so they are new to both
+    the model and the stored test vectors.
+    """
+    spec = registry.get(model)
+    rng = np.random.default_rng(seed)
+    one = spec.sample(rng, 1, max(spec.seq_lengths or (1,)))
+    for n in (*batch_sizes, fuzz + 3 if fuzz else 0):  # inputs, and outputs of about their size, kept twice
+        limits.check_bytes(4.0 * one.nbytes * n, f"--fuzz {fuzz}" if n == fuzz + 3 else f"batch size {n}")
+    checks: list[verify.Check] = []
+    for framework in registry.FRAMEWORKS:
+        folder = Path(out) / model / framework
+        try:
+            art = artifacts.load(folder)
+        except XdlError as exc:
+            checks.append(verify.Check(model, framework, "-", "error", detail=str(exc), exit_code=exc.exit_code))
+            continue
+        fw = backends.load(framework)
+        net = fw.build(spec)
+        weights = folder / fw.WEIGHTS_FILE
+        fw.load_weights(net, weights)
+        for provider in verify.providers_to_check(providers, required):
+            sess, why_not = verify.open_session(art.model_bytes, provider, required, model=model, framework=framework)
+            if why_not:
+                checks.append(why_not)
+                continue
+            for x in live_batches(spec, rng, batch_sizes, fuzz):
+                checks += verify.run_checks(
+                    sess, spec.feeds(x), {spec.outputs[0].name: fw.predict(net, spec, x)},
+                    model=model, framework=framework, provider=provider,
+                    tolerances=verify.tolerances(art.manifest, provider), classifier=verify.is_classifier(art.manifest),
+                )
+    return checks

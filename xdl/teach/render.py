@@ -1,0 +1,107 @@
+"""Runs a tutorial as a notebook and renders it as one self-contained HTML page.
+
+A tutorial is a plain Python file in jupytext's percent format: `python tutorials/01_first_network.py`
+runs it, Jupyter (with jupytext) opens it as a notebook, and this module reads it with jupytext,
+executes it in a Jupyter kernel with nbclient and renders it with nbconvert (figures embedded),
+with Keras and PyTorch cells side by side:
+
+    # %% [markdown]          a prose cell: the comment lines are Markdown
+    # %% keras: training     a code cell titled "keras: ..." and the "torch: ..." cell right
+    # %% torch: training     after it are shown in two columns
+
+    python -m xdl.teach.render tutorials/01_first_network.py site/     (or: xdl tutorials --html site)
+
+It writes site/<name>.html, the executed notebook site/<name>.ipynb, and the figures the
+tutorial saves (xdl.teach.helpers.save_figure) into site/<name>/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TEMPLATES = Path(__file__).parent / "templates"
+CELL_TIMEOUT = 900  # seconds; the longest tutorial cell trains for about a minute
+
+
+@dataclass
+class Rendered:
+    page: Path  # the HTML page
+    seconds: float
+    figures: list[str]  # file names of the PNGs the tutorial saved
+    error: str = ""  # the failing cell's error, in one line; "" when every cell ran
+
+
+def pair_cells(nb) -> None:
+    """Marks each "keras: ..." code cell followed by a "torch: ..." one, for the two columns."""
+    cells = nb.cells
+    for first, second in zip(cells, cells[1:]):
+        if (first.cell_type == second.cell_type == "code" and first.metadata.get("title", "").startswith("keras")
+                and second.metadata.get("title", "").startswith("torch")):
+            first.metadata["xdl_pair"], second.metadata["xdl_pair"] = "keras", "torch"
+
+
+def execute(nb, cwd: Path) -> str:
+    """Runs the notebook's cells in order in a fresh kernel; returns "" or the error's last line."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    # The kernel's own stderr carries TensorFlow's C++ start-up lines and jupyter_client's
+    # notes, never the tutorial's errors (those come back as the cell's error output).
+    quiet = {} if os.environ.get("XDL_DEBUG", "") not in ("", "0") else {"stderr": subprocess.DEVNULL}
+    try:
+        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                       resources={"metadata": {"path": str(cwd)}}).execute(**quiet)
+    except CellExecutionError as exc:  # the tutorial's own error: the page shows it in its cell
+        lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+        return lines[-1] if lines else type(exc).__name__
+    return ""
+
+
+def to_html(nb, title: str) -> str:
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="xdl", extra_template_basedirs=[str(TEMPLATES)])
+    nb.metadata["title"] = title
+    body, _ = exporter.from_notebook_node(nb)
+    return body
+
+
+def render(path: Path, out_dir: Path) -> Rendered:
+    """Executes one tutorial and writes out_dir/<name>.html, .ipynb and out_dir/<name>/*.png."""
+    import jupytext
+    import nbformat
+
+    path, out_dir = Path(path).resolve(), Path(out_dir)
+    start = time.perf_counter()
+    figures = out_dir / path.stem
+    figures.mkdir(parents=True, exist_ok=True)
+    os.environ["XDL_TUTORIAL_OUT"] = str(figures.resolve())  # the kernel inherits it
+    nb = jupytext.read(path)
+    pair_cells(nb)
+    error = execute(nb, path.parent)
+    nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
+    page = out_dir / f"{path.stem}.html"
+    page.write_text(to_html(nb, path.stem.replace("_", " ")))
+    return Rendered(page, time.perf_counter() - start, sorted(p.name for p in figures.glob("*.png")), error)
+
+
+def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m xdl.teach.render TUTORIAL.py OUT_DIR", file=sys.stderr)
+        return 2
+    r = render(Path(args[0]), Path(args[1]))
+    if r.error:
+        print(f"FAILED {args[0]}: {r.error} (see {r.page})")
+        return 1
+    print(f"ok {args[0]} -> {r.page} ({r.seconds:.0f} s, {len(r.figures)} figures)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""Training runs: one twin trained on its spec's recipe (phases included), its weights and
+metrics published into runs/<model>/<framework>/ as one unit, and read back, checked, by export.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from xdl import artifacts, backends
+from xdl.data import for_model
+from xdl.errors import InputError, XdlError
+from xdl.port import engine
+from xdl.spec import registry, tasks
+
+
+# What an artifact records of the run it came from, and which of the run's metrics it keeps.
+PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
+
+
+RUN_METRICS = ("epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
+
+
+def run_dir(runs: str | Path, model: str, framework: str) -> Path:
+    return Path(runs) / model / framework
+
+
+def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
+    """The spec's test metric (xdl/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
+    return tasks.score(spec.task, spec.outputs[0].from_contract(outputs), x, y)
+
+
+def metric_key(spec) -> str:
+    """Where runs and manifests keep the test metric: "test_accuracy", "test_auc", "test_rmse"..."""
+    return f"test_{spec.metric}"
+
+
+def train(
+    model: str,
+    framework: str,
+    *,
+    epochs: int | None = None,
+    dataset: str | None = None,
+    data_dir: str | Path | None = None,
+    quick: bool = False,
+    runs: str | Path = "runs",
+    show_progress: bool = True,
+) -> dict:
+    """Trains one twin and saves its weights and metrics under runs/<model>/<framework>/.
+
+    Args:
+        epochs: overrides the spec's (or, with quick, the quick) number of epochs.
+        dataset: one of the spec's data sets; defaults to its embedded offline one.
+        quick: a small subset and few epochs, for CI smoke runs.
+
+    Returns:
+        The metrics written to metrics.json (the test metric, history, provenance).
+    """
+    spec = registry.get(model)
+    fw = backends.load(framework)
+    dataset = dataset or spec.dataset
+    data = for_model.load(spec, dataset, data_dir, quick)
+    cfg = spec.train
+    if epochs is not None and (type(epochs) is not int or epochs < 1):
+        raise InputError(f"--epochs must be at least 1, got {epochs}")
+    epochs_override = epochs
+    epochs = epochs or (cfg.quick_epochs if quick else cfg.epochs)
+    out = run_dir(runs, model, framework)
+    fw.seed_everything(cfg.seed)
+    net = fw.build(spec)
+    if fw.count_params(net) != spec.param_count:  # the twins must be the same network
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
+    # The run is built in a staging folder and published whole (weights, metrics and the best
+    # epoch's checkpoint as one unit): a crash or Ctrl-C leaves the previous run as it was.
+    staged = artifacts.staging(out)
+    try:
+        metrics = _train_into(staged, spec, framework, net, data, dataset=dataset, data_dir=data_dir, quick=quick,
+                              epochs=epochs, epochs_override=epochs_override, show_progress=show_progress)
+        artifacts.publish(staged, out)
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    return metrics
+
+
+def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_dir, quick, epochs, epochs_override,
+                show_progress) -> dict:
+    cfg, fw = spec.train, backends.load(framework)
+    checkpoint = folder / f"best.{fw.WEIGHTS_FILE}"
+    start = time.perf_counter()
+    if spec.phases:
+        history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
+                               epochs=epochs_override, show_progress=show_progress)
+    else:
+        history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
+    seconds = time.perf_counter() - start
+    _refuse_diverged(spec, framework, history)
+    fw.save_weights(net, folder / fw.WEIGHTS_FILE)
+    test_metric = evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
+    if not np.isfinite(test_metric):
+        raise InputError(f"{spec.name}/{framework}: the test {spec.metric} is {test_metric}: the trained model "
+                         f"outputs NaN or Inf; check the data set and the learning rate")
+    metrics = {
+        "model": spec.name,
+        "framework": framework,
+        "dataset": dataset,
+        "data_source": data.source,
+        "data_dir": str(data_dir) if data_dir else None,
+        "quick": quick,
+        "seed": cfg.seed,
+        "epochs_run": len(history["loss"]),
+        "train_seconds": round(seconds, 2),
+        "train_samples": len(data.x_train),
+        "test_samples": len(data.x_test),
+        metric_key(spec): test_metric,
+        "history": history,
+        "weights_sha256": artifacts.sha256_file(folder / fw.WEIGHTS_FILE),
+        "versions": fw.versions(),
+    }
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return metrics
+
+
+def _refuse_diverged(spec, framework: str, history: dict) -> None:
+    """A loss that became NaN or Inf means the weights are garbage: nothing is saved."""
+    for epoch, loss in enumerate(history.get("loss", []), 1):
+        if not np.isfinite(loss):
+            raise InputError(f"{spec.name}/{framework}: training diverged (loss {loss} at epoch {epoch}); "
+                             f"check the data set for NaN/Inf and lower the learning rate")
+
+
+def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, quick: bool = False,
+                 epochs: int | None = None, show_progress: bool = True, after_phase=None) -> dict:
+    """Runs a multi-stage recipe (xdl.spec.Phase): per phase, freeze all but its layers,
+    re-initialise its new ones, train on its data set with its rate; then `after_phase(phase,
+    net)` if given (tutorial 09 scores each phase with it). Returns the histories of every
+    phase end to end, with a "phase" list naming each epoch's phase."""
+    import dataclasses
+
+    fw = backends.load(framework)
+    torch_names = {rule.keras: rule.torch for rule in engine.table(spec.name)}
+
+    def names(layers):
+        if layers is None:
+            return None
+        return list(layers) if framework == "keras" else [torch_names[n] for n in layers]
+
+    history: dict[str, list] = {"phase": []}
+    for number, phase in enumerate(spec.phases):
+        if phase.epochs < 1:
+            raise InputError(f"{spec.name}: phase {phase.name} has {phase.epochs} epochs")
+        data = for_model.load(spec, phase.dataset, data_dir, quick, check_allowed=False)
+        if phase.reset:
+            fw.reinitialise(net, spec, names(phase.reset), seed=spec.train.seed + number + 1)
+        fw.set_trainable(net, names(phase.trainable))
+        cfg = dataclasses.replace(spec.train, lr=phase.lr)
+        n = epochs or (cfg.quick_epochs if quick else phase.epochs)
+        checkpoint.unlink(missing_ok=True)  # each phase keeps its own best epoch
+        got = fw.train(net, dataclasses.replace(spec, train=cfg), data, epochs=n, checkpoint=checkpoint,
+                       show_progress=show_progress)
+        for key, values in got.items():
+            history.setdefault(key, []).extend(values)
+        history["phase"] += [phase.name] * len(got["loss"])
+        if after_phase is not None:
+            after_phase(phase, net)
+    fw.set_trainable(net, None)
+    return history
+
+
+def read_run(spec, framework: str, runs) -> tuple[Path, dict]:
+    run = run_dir(runs, spec.name, framework)
+    fw = backends.load(framework)
+    weights, metrics = run / fw.WEIGHTS_FILE, run / "metrics.json"
+    if not weights.is_file() or not metrics.is_file():
+        raise InputError(
+            f"no trained {spec.name}/{framework} in {run}; run `xdl train {spec.name} --framework {framework}` first"
+        )
+    try:
+        record = json.loads(metrics.read_text())
+    except (ValueError, RecursionError, OSError):
+        record = None
+    keys = (*PROVENANCE[:-1], metric_key(spec), *RUN_METRICS)
+    if not isinstance(record, dict) or any(k not in record for k in keys):
+        raise InputError(f"{metrics} is not a metrics file xdl wrote; retrain with `xdl train {spec.name} "
+                         f"--framework {framework}`")
+    if record["weights_sha256"] != artifacts.sha256_file(weights):
+        raise InputError(f"{weights} is not the file {metrics.name} describes (its sha256 differs); retrain with "
+                         f"`xdl train {spec.name} --framework {framework}`")
+    return weights, record

@@ -1,0 +1,134 @@
+"""Verification of exported artifacts with ONNX Runtime.
+
+Imports numpy, onnx and onnxruntime only (import-linter holds that): checking shipped artifacts
+needs no training framework. Every check is recorded (names, then shapes, then values, per output
+and provider) and the verdict comes once, at the end, as a Report with an exit code.
+
+The modules: model.py reads a model.onnx safely; policy.py picks the tolerances; sessions.py opens
+ONNX Runtime on a provider; compare.py compares arrays; results.py holds the checks and report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from xdl import artifacts, limits
+from xdl.errors import EXIT_INPUT, EXIT_PARITY, InputError, XdlError, first_line
+from xdl.verify.compare import Comparison, compare, is_classifier
+from xdl.verify.model import computing_dtype, external_references, parse_model
+from xdl.verify.policy import Policy, policy_for, registered_spec, tolerances
+from xdl.verify.results import Check, Report
+from xdl.verify.sessions import PROVIDERS, open_session, provider_status, providers_to_check, session
+
+__all__ = [
+    "DEFAULT_BATCH_SIZES", "PROVIDERS", "Check", "Comparison", "Policy", "Report", "compare", "computing_dtype",
+    "external_references", "guard_batch", "is_classifier", "open_session", "parse_model", "policy_for",
+    "provider_status", "providers_to_check", "registered_spec", "run_checks", "session", "tolerances",
+    "verify_artifact", "verify_paths",
+]
+
+
+def run_checks(
+    sess, inputs: dict, expected: dict, *, model: str, framework: str, provider: str,
+    tolerances: dict[str, tuple[float, float]], classifier: bool, allow_nonfinite=(),
+) -> list[Check]:
+    """Runs `inputs` through an ORT session and compares each output: names, shapes, values."""
+    base = dict(model=model, framework=framework, provider=provider)
+    batch = len(next(iter(inputs.values())))
+    want_in, have_in = sorted(inputs), sorted(i.name for i in sess.get_inputs())
+    want_out = list(expected)
+    have_out = [o.name for o in sess.get_outputs()]
+    if want_in != have_in or want_out != have_out:
+        return [Check(**base, status="fail", exit_code=EXIT_PARITY, detail=(
+            f"I/O names differ from the contract: inputs {have_in} vs {want_in}, outputs {have_out} vs {want_out}"
+        ))]
+    try:
+        results = limits.run(sess, want_out, inputs)
+    except limits.RunTimeout as exc:
+        return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch, detail=str(exc))]
+    except Exception as exc:  # ORT's InvalidArgument, a failed allocation over the memory cap...
+        return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch,
+                      detail=f"onnxruntime rejected the inputs: {first_line(exc, 300)}")]
+    checks = []
+    for name, actual in zip(want_out, results):
+        want = expected[name]
+        atol, rtol = tolerances[name]
+        check = Check(**base, status="pass", output=name, shape=list(actual.shape), batch_size=batch,
+                      atol=atol, rtol=rtol)
+        if actual.shape != want.shape:
+            check.status, check.exit_code = "fail", EXIT_PARITY
+            check.detail = f"shape {list(actual.shape)} != expected {list(want.shape)}"
+        else:
+            c = compare(actual, want, atol, rtol, classifier, allow_nonfinite=name in allow_nonfinite)
+            check.max_abs, check.max_rel = c.max_abs, c.max_rel
+            check.argmax_agree, check.argmax_total = c.argmax_agree, c.argmax_total
+            check.mean_abs, check.p99_abs = c.mean_abs, c.p99_abs
+            if not c.ok:
+                check.status, check.exit_code, check.detail = "fail", EXIT_PARITY, c.detail
+        checks.append(check)
+    return checks
+
+
+DEFAULT_BATCH_SIZES = (1, 2, 7, 64)  # odd and power-of-two sizes: catches a batch dim baked in
+
+
+def _resize_batch(arrays: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """The first n rows, repeating the stored rows when n is larger (each row is independent)."""
+    return {k: np.resize(a, (n, *a.shape[1:])) for k, a in arrays.items()}
+
+
+def guard_batch(arrays: list[dict[str, np.ndarray]], n: int, what: str) -> None:
+    """Refuses a batch size whose inputs and outputs (kept twice: expected and computed) would
+    not fit under the memory limit, before anything is allocated."""
+    per_row = sum(a[:1].nbytes for group in arrays for a in group.values())
+    limits.check_bytes(2.0 * per_row * n, what)
+
+
+def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES) -> list[Check]:
+    """Verifies one artifact folder on each provider at each batch size; never raises for a bad
+    artifact. Batches are cut from (or repeat) the stored real test samples and their outputs."""
+    label = Path(folder).parent.name, Path(folder).name
+    try:
+        art = artifacts.load(folder)
+        model = parse_model(art.model_bytes, art.folder / artifacts.MODEL_FILE)
+        policies = {p: policy_for(art.manifest, model, p) for p in providers_to_check(providers, required)}
+        for n in batch_sizes:
+            guard_batch([art.inputs, art.outputs], n, f"batch size {n}")
+    except XdlError as exc:
+        return [Check(*label, provider="-", status="error", detail=str(exc), exit_code=exc.exit_code)]
+    m = art.manifest
+    flavour = artifacts.flavour(m)
+    checks = []
+    for provider, policy in policies.items():
+        sess, why_not = open_session(art.model_bytes, provider, required, model=m["model"], framework=flavour)
+        if why_not:
+            checks.append(why_not)
+            continue
+        for n in batch_sizes:
+            found = run_checks(
+                sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
+                framework=flavour, provider=provider, tolerances=policy.tolerances, classifier=policy.classifier,
+                allow_nonfinite=policy.nonfinite,
+            )
+            for check in found:
+                if policy.note:
+                    check.detail = "; ".join(filter(None, [check.detail, policy.note]))
+            checks += found
+    return checks
+
+
+def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES) -> Report:
+    """Verifies every artifact at or under `paths`.
+
+    Raises:
+        InputError: a path does not exist or holds no artifact; an unknown provider name.
+    """
+    providers = providers_to_check(providers, required)
+    if not batch_sizes or any(n < 1 for n in batch_sizes):
+        raise InputError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    report = Report()
+    for folder in artifacts.find(paths):
+        report.checks += verify_artifact(folder, providers, required, batch_sizes)
+    return report
