@@ -1,4 +1,5 @@
-"""The README's claims that code can check: its policy table and its example run as written."""
+"""The docs' claims that code can check: the policy table, the README's example run as written,
+every command and exit code documented, and every link pointing at a page that exists."""
 
 import re
 
@@ -6,10 +7,19 @@ from conftest import ROOT
 from xdl.spec import tolerance
 
 README = (ROOT / "README.md").read_text()
+DOCS = sorted((ROOT / "docs").glob("*.md"))
 
 
-def test_readme_shows_the_policy_the_code_applies():
-    assert tolerance.markdown_table() in README
+def test_docs_show_the_policy_the_code_applies():
+    assert tolerance.markdown_table() in (ROOT / "docs" / "tolerance.md").read_text()
+
+
+def test_every_docs_page_is_linked_from_the_readme_and_every_link_resolves():
+    for page in DOCS:
+        assert f"](docs/{page.name})" in README, f"README does not link docs/{page.name}"
+    for source in (ROOT / "README.md", *DOCS):
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", source.read_text()):
+            assert (source.parent / target).exists(), f"{source.name} links {target}, which does not exist"
 
 
 def test_readme_own_model_example_runs(capsys):

@@ -5,8 +5,8 @@ one that wrote it. These tests read the install files as text; they install noth
 """
 
 import re
-import tomllib
 
+import tomllib
 from packaging.requirements import Requirement
 
 from conftest import ROOT

@@ -11,11 +11,10 @@ from torch import nn
 
 from conftest import ROOT
 from xdl import backends
-from xdl.parity import layers, matrix, steps
-from xdl.port import twins
-from xdl.port import engine
-from xdl.spec import optimizers, registry
 from xdl.errors import InputError
+from xdl.parity import layers, matrix, steps
+from xdl.port import engine, twins
+from xdl.spec import optimizers, registry
 
 MODELS = registry.names()
 

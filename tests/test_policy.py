@@ -14,13 +14,11 @@ from hypothesis.extra.numpy import arrays
 
 from conftest import COMMITTED, ROOT
 from xdl import verify, versions
-from xdl.exporting import variants
-from xdl.parity import live
-from xdl.exporting import staleness
-from xdl.spec import registry, tolerance
-from xdl.tools import doctor
 from xdl.errors import InputError
-from xdl.spec import Tolerance
+from xdl.exporting import staleness, variants
+from xdl.parity import live
+from xdl.spec import Tolerance, registry, tolerance
+from xdl.tools import doctor
 
 
 def _xdl(*args):

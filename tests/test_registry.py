@@ -7,8 +7,8 @@ import pytest
 
 from conftest import COMMITTED, ROOT
 from xdl import data
-from xdl.spec import registry, tasks
 from xdl.errors import InputError
+from xdl.spec import registry, tasks
 
 
 def test_registry_holds_the_whole_zoo():

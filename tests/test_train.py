@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import PAIRS
-from xdl import backends
-from xdl import training
+from xdl import backends, training
 from xdl.data import for_model
 from xdl.spec import registry, tasks
 

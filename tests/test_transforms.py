@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from xdl import backends
-from xdl.port import engine
 from xdl.errors import InputError
+from xdl.port import engine
 
 backends.load("keras")
 import keras  # noqa: E402

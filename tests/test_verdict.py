@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from conftest import COMMITTED
 from xdl import cli, report, verify
-from xdl.spec import tolerance
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, InputError
+from xdl.spec import tolerance
 from xdl.verify import Check, Report
 
 JSON = st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=20),

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from conftest import COMMITTED
-from xdl import verify
-from xdl import training
-from xdl.spec import registry, tasks
+from xdl import training, verify
 from xdl.errors import EXIT_ENVIRONMENT, InputError
+from xdl.spec import registry, tasks
 
 CUDA = verify.provider_status("cuda")[0]
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from xdl import artifacts, backends, verify
-from xdl import training
+from xdl import artifacts, backends, training, verify
 from xdl.parity import live
 from xdl.port import twins
 from xdl.spec import registry

@@ -174,8 +174,8 @@ for lr in (0.001, 0.01, 0.1, 1.0):
 # (the committed model trains 30).
 
 # %%
-from pathlib import Path
 import tempfile
+from pathlib import Path
 
 histories, scores = {}, {}
 for name, fw in (("keras", kfw), ("torch", tfw)):

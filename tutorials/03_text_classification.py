@@ -15,8 +15,8 @@ import dataclasses
 import numpy as np
 
 from xdl import backends, data
-from xdl.spec import registry, tasks
 from xdl.data import sentiment
+from xdl.spec import registry, tasks
 from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()

@@ -9,8 +9,8 @@
 
 # %%
 from xdl import backends, data
-from xdl.spec import registry, tasks
 from xdl.data import entities
+from xdl.spec import registry, tasks
 from xdl.teach.helpers import pyplot, save_figure, source, train
 
 plt = pyplot()
@@ -34,7 +34,7 @@ print(source(tagger_torch.Tagger))
 # ## The per-token loss
 # Keras's `sparse_categorical_crossentropy` takes (batch, time, classes) outputs and (batch, time)
 # labels as they are. PyTorch's `CrossEntropyLoss` wants the classes on axis 1, so the tagger's
-# loss transposes to (batch, classes, time) first (`xdl/frameworks/torch.py`).
+# loss transposes to (batch, classes, time) first (`xdl/backends/torch.py`).
 
 # %%
 nets, scores = {}, {}

@@ -13,8 +13,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from xdl import backends, data
-from xdl import training
+from xdl import backends, data, training
 from xdl.spec import registry, tasks
 from xdl.teach.helpers import pyplot, save_figure
 

@@ -67,7 +67,7 @@ print({p: verify.provider_status(p) for p in verify.PROVIDERS})
 # %% [markdown]
 # ## How close is close?
 # The largest |ONNX Runtime - native| of each check on the float32 artifacts. (The fp16 and int8
-# variants are held to their own, looser tolerances: `xdl/tolerance.py`.)
+# variants are held to their own, looser tolerances: `xdl/spec/tolerance.py`.)
 
 # %%
 variants = ("-fp16", "-int8", "-int8-static")

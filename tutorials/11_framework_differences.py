@@ -4,7 +4,7 @@
 # The twins compute the same function because each difference below is handled somewhere in
 # xdl. The table is not typed in: every value is read from the Keras and PyTorch installed right
 # now, from a default in a signature or by building a layer and looking at it
-# (`xdl/differences.py`, also `xdl differences`). The test suite checks every row, and checks that
+# (`xdl/backends/differences.py`, also `xdl differences`). The test suite checks every row, and checks that
 # the twins handle it, so a library upgrade that moves a default cannot go unnoticed.
 
 # %%

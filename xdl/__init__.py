@@ -4,10 +4,10 @@ The public API. Importing xdl imports neither TensorFlow nor PyTorch; the functi
 need a framework import it when called.
 """
 
-from xdl.versions import XDL as __version__  # noqa: E402
 from xdl.errors import EnvironmentProblem, InputError, ParityError, XdlError  # noqa: E402
-from xdl.spec.registry import FRAMEWORKS, get, names  # noqa: E402
 from xdl.spec import ModelSpec, TensorSpec, Tolerance, TrainConfig  # noqa: E402
+from xdl.spec.registry import FRAMEWORKS, get, names  # noqa: E402
+from xdl.versions import XDL as __version__  # noqa: E402
 
 
 def train(*args, **kwargs):

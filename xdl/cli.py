@@ -12,8 +12,15 @@ import sys
 import traceback
 
 from xdl import __version__, limits
+from xdl.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PARITY,
+    XdlError,
+    first_failure,
+    first_line,
+)
 from xdl.spec import registry
-from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY, XdlError, first_failure, first_line
 
 EXIT_CODES = """exit codes:
     0  something was compared and everything checked passed (a provider that could not run is
@@ -151,8 +158,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from xdl import artifacts
-    from xdl import exporting
+    from xdl import artifacts, exporting
     from xdl.exporting import variants
 
     if args.check:

@@ -18,7 +18,7 @@ class Row:
     model: str
     framework: str
     dataset: str = ""
-    metric: str = ""  # "accuracy", "auc", "rmse"... (xdl/tasks.py)
+    metric: str = ""  # "accuracy", "auc", "rmse"... (xdl/spec/tasks.py)
     test_metric: float | None = None
     export: str = "-"
     cpu: str = "-"

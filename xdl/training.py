@@ -17,7 +17,6 @@ from xdl.errors import InputError, XdlError
 from xdl.port import engine
 from xdl.spec import registry, tasks
 
-
 # What an artifact records of the run it came from, and which of the run's metrics it keeps.
 PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
 
@@ -30,7 +29,7 @@ def run_dir(runs: str | Path, model: str, framework: str) -> Path:
 
 
 def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
-    """The spec's test metric (xdl/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
+    """The spec's test metric (xdl/spec/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
     return tasks.score(spec.task, spec.outputs[0].from_contract(outputs), x, y)
 
 

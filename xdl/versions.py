@@ -2,7 +2,7 @@
 
 Retraining and re-exporting reproduce the committed artifacts byte for byte only under the
 versions that made them. A manifest records those versions; `xdl export --check` compares them
-with what is installed before it calls anything stale (xdl/staleness.py).
+with what is installed before it calls anything stale (xdl/exporting/staleness.py).
 
 Reads installed versions from package metadata (importlib.metadata): nothing heavy is imported.
 """

@@ -3,7 +3,7 @@
 Every row states what Keras does, what PyTorch does, and where xdl reconciles them. The two
 values are not typed in: each row's `read()` gets them from the libraries themselves, from a
 default in a signature or by building a layer and looking at it, so the table printed by
-`xdl differences` (and kept in README.md and tutorial 11) is what the installed versions do.
+`xdl differences` (and kept in docs/differences.md and tutorial 11) is what the installed versions do.
 The tests assert every row, which is how a library change that moves a default shows up.
 
 Importing this module imports neither framework; `table()` does.
@@ -232,11 +232,11 @@ DIFFERENCES = [
     Difference("BatchNorm momentum", _bn_momentum, "Keras momentum m is PyTorch 1 - m"),
     Difference("LSTM biases", _lstm_biases, "bias_hh frozen at 0; forget-gate bias starts at 1"),
     Difference("GRU gates", _gru, "engine.GRU swaps the z and r blocks"),
-    Difference("Adam defaults", _adam, "xdl/optimizers.py sets every value in both"),
-    Difference("RMSprop defaults", _rmsprop, "xdl/optimizers.py sets rho 0.9 and eps 1e-7 in both"),
+    Difference("Adam defaults", _adam, "xdl/spec/optimizers.py sets every value in both"),
+    Difference("RMSprop defaults", _rmsprop, "xdl/spec/optimizers.py sets rho 0.9 and eps 1e-7 in both"),
     Difference("initialisers", _init, "keras_like_init gives PyTorch twins Keras's scheme"),
     Difference("embedding initialiser", _embedding_init, "keras_like_init: uniform(-0.05, 0.05)"),
-    Difference("softmax and loss", _softmax_and_loss, "xdl/tasks.py pairs the losses; softmax added at export"),
+    Difference("softmax and loss", _softmax_and_loss, "xdl/spec/tasks.py pairs the losses; softmax added at export"),
     Difference("dropout in training vs inference", _dropout_bn_modes, "both predict() run in inference mode"),
     Difference("frozen BatchNorm", _frozen_bn, "the PyTorch loop puts frozen BatchNorms in eval()"),
     Difference("per-token loss", _token_loss_axis, "the tagger's loss transposes to (batch, classes, time)"),

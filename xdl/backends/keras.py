@@ -15,16 +15,16 @@ from xdl.backends import quiet_tensorflow_import
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-with quiet_tensorflow_import():  # a no-op when frameworks.load already imported them
+with quiet_tensorflow_import():  # a no-op when backends.load already imported them
     import keras  # noqa: E402
     import tensorflow as tf  # noqa: E402
 import numpy as np  # noqa: E402
 
 tf.get_logger().setLevel("ERROR")  # its retracing notes after a re-compile() (transfer phases) are expected
 
-from xdl.spec import optimizers, registry, tasks  # noqa: E402
-from xdl.errors import InputError, first_line  # noqa: E402
 from xdl.backends.progress import TrainingProgress  # noqa: E402
+from xdl.errors import InputError, first_line  # noqa: E402
+from xdl.spec import optimizers, registry, tasks  # noqa: E402
 
 WEIGHTS_FILE = "model.weights.h5"  # Keras insists on the .weights.h5 suffix
 
@@ -39,13 +39,13 @@ def build(spec) -> keras.Model:
     return registry.builder(spec.name, "keras")(spec)
 
 
-def count_params(model: keras.Model) -> int:
+def count_params(net: keras.Model) -> int:
     """Counts trainable parameters (what the spec's param_count states)."""
-    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    return int(sum(np.prod(w.shape) for w in net.trainable_weights))
 
 
 def make_optimizer(cfg) -> keras.optimizers.Optimizer:
-    """The spec's optimizer with every setting explicit (see xdl/optimizers.py)."""
+    """The spec's optimizer with every setting explicit (see xdl/spec/optimizers.py)."""
     if cfg.optimizer == "rmsprop":
         o = optimizers.RMSPROP
         return keras.optimizers.RMSprop(
@@ -76,7 +76,7 @@ class _ProgressCallback(keras.callbacks.Callback):
         self.progress.epoch_end(epoch, logs)
 
 
-def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool = True) -> dict:
+def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool = True) -> dict:
     """Trains `model` on `data` with the spec's recipe, the Keras way: compile() then fit().
 
     With a validation set, the best epoch by val_loss is checkpointed to `checkpoint` and
@@ -89,9 +89,9 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     """
     cfg = spec.train
     task = tasks.get(spec.task)
-    model.compile(
+    net.compile(
         optimizer=make_optimizer(cfg),
-        loss=task.keras_loss,  # xdl/tasks.py pairs each with the PyTorch loss of the same number
+        loss=task.keras_loss,  # xdl/spec/tasks.py pairs each with the PyTorch loss of the same number
         metrics=["accuracy"] if task.train_accuracy else [],
     )
     steps = -(-len(data.x_train) // cfg.batch_size)
@@ -108,7 +108,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
                 callbacks.append(
                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience)
                 )
-        history = model.fit(
+        history = net.fit(
             _inputs(spec, data.x_train),
             tasks.targets(spec.task, data.x_train, data.y_train),
             batch_size=cfg.batch_size,
@@ -120,7 +120,7 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
             callbacks=callbacks,
         )
     if has_val and checkpoint.exists():  # absent only if val_loss was never finite
-        model.load_weights(str(checkpoint))
+        net.load_weights(str(checkpoint))
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
@@ -135,110 +135,110 @@ def _signature(contract) -> list:
     return [tf.TensorSpec((None, *t.channels_last_shape), t.dtype, name=t.name) for t in contract.inputs]
 
 
-def _inference_function(model, contract):
+def _inference_function(net, contract):
     """The model in inference mode as a tf.function traced once for any batch (and length)."""
     if len(contract.inputs) == 1:
-        return tf.function(lambda x: model(x, training=False), input_signature=_signature(contract))
-    return tf.function(lambda *xs: model(list(xs), training=False), input_signature=_signature(contract))
+        return tf.function(lambda x: net(x, training=False), input_signature=_signature(contract))
+    return tf.function(lambda *xs: net(list(xs), training=False), input_signature=_signature(contract))
 
 
-def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict(net, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Runs inference (dropout off) on stored-form `x`; returns the output in contract layout
     (probabilities for a classifier, as Keras keeps the head in the model).
 
     Calls a compiled tf.function rather than model.predict(), which costs ~40 ms of set-up per
     call; the numbers are the same.
     """
-    forward = _inference_function(model, spec.contract)
+    forward = _inference_function(net, spec.contract)
     parts = []
     for i in range(0, len(x), batch_size):
         parts.append(forward(*(tf.constant(a) for a in spec.model_inputs(x[i : i + batch_size]))).numpy())
     return spec.outputs[0].to_contract(np.concatenate(parts))
 
 
-def save_weights(model, path: Path) -> None:
+def save_weights(net, path: Path) -> None:
     """Writes the weights as HDF5 (no pickle), atomically (temp file, then rename).
 
     A compiled Keras 3 model also writes its optimizer's slots (RMSprop doubles the file, Adam
     triples it); an uncompiled clone carries the model's weights alone, as PyTorch's file does.
     """
     tmp = path.with_name(".tmp-" + path.name)
-    bare = type(model).from_config(model.get_config())  # clone_model would keep compile()
-    bare.set_weights(model.get_weights())
+    bare = type(net).from_config(net.get_config())  # clone_model would keep compile()
+    bare.set_weights(net.get_weights())
     bare.save_weights(str(tmp))
     os.replace(tmp, path)
 
 
-def load_weights(model, path: Path) -> None:
+def load_weights(net, path: Path) -> None:
     """Loads weights written by save_weights.
 
     Raises:
         InputError: the file is missing, corrupt or belongs to another architecture.
     """
     try:
-        model.load_weights(str(path))
+        net.load_weights(str(path))
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"cannot load Keras weights from {path}: {first_line(exc)}") from None
 
 
-def leaf_layers(model):
+def leaf_layers(net):
     """Every layer that is not itself a model, depth first: an autoencoder's encoder and
     decoder are models, and their layers are what a port table names."""
-    for layer in model.layers:
+    for layer in net.layers:
         if isinstance(layer, keras.Model):
             yield from leaf_layers(layer)
         else:
             yield layer
 
 
-def get_weights(model) -> dict[str, list[np.ndarray]]:
+def get_weights(net) -> dict[str, list[np.ndarray]]:
     """Each layer's weights (kernel, bias, ...) as numpy arrays, keyed by layer name."""
-    return {layer.name: layer.get_weights() for layer in leaf_layers(model) if layer.weights}
+    return {layer.name: layer.get_weights() for layer in leaf_layers(net) if layer.weights}
 
 
-def set_weights(model, weights: dict[str, list[np.ndarray]]) -> None:
+def set_weights(net, weights: dict[str, list[np.ndarray]]) -> None:
     """Loads a dict from get_weights (or the porting engine) layer by layer."""
-    layers = {layer.name: layer for layer in leaf_layers(model)}
+    layers = {layer.name: layer for layer in leaf_layers(net)}
     for name, arrays in weights.items():
         layers[name].set_weights(arrays)
 
 
-def activations(model, spec, x: np.ndarray, layers: list[str]) -> dict[str, np.ndarray]:
-    """Outputs of the named layers for input x, in inference mode (channels-last)."""
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs  # the structure it was built with
-    probe = keras.Model(inputs, [model.get_layer(name).output for name in layers])
+def activations(net, spec, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Outputs of the layers named `names` for input x, in inference mode (channels-last)."""
+    inputs = net.inputs[0] if len(net.inputs) == 1 else net.inputs  # the structure it was built with
+    probe = keras.Model(inputs, [net.get_layer(name).output for name in names])
     outputs = probe(_inputs(spec, x), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return {name: np.asarray(out) for name, out in zip(layers, outputs)}
+    return {name: np.asarray(out) for name, out in zip(names, outputs)}
 
 
-def set_trainable(model, layers: list[str] | None) -> None:
-    """Freezes every layer but `layers` (None: none frozen); train() compiles afterwards, which
+def set_trainable(net, names: list[str] | None) -> None:
+    """Freezes every layer not named in `names` (None: none frozen); train() compiles afterwards, which
     is when Keras takes the change into account.
 
     A frozen BatchNormalization also runs in inference mode: it normalises with its moving
     statistics and stops updating them (Keras 3 semantics; see xdl/models/transfer).
     """
-    for layer in leaf_layers(model):
-        layer.trainable = layers is None or layer.name in layers
+    for layer in leaf_layers(net):
+        layer.trainable = names is None or layer.name in names
 
 
-def reinitialise(model, spec, layers: list[str], seed: int) -> None:
-    """Gives `layers` fresh initial weights (a new head), drawn as a new model's would be."""
+def reinitialise(net, spec, names: list[str], seed: int) -> None:
+    """Gives the layers named `names` fresh initial weights (a new head), as a new model's would be."""
     seed_everything(seed)
     fresh = {layer.name: layer for layer in leaf_layers(build(spec))}
-    for name in layers:
-        model.get_layer(name).set_weights(fresh[name].get_weights())
+    for name in names:
+        net.get_layer(name).set_weights(fresh[name].get_weights())
 
 
-def disable_dropout(model) -> None:
+def disable_dropout(net) -> None:
     """Sets every Dropout's rate to 0, so training steps are deterministic."""
-    for layer in leaf_layers(model):
+    for layer in leaf_layers(net):
         if isinstance(layer, keras.layers.Dropout):
             layer.rate = 0.0
 
 
-def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
+def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     """One optimizer step per (x, y) batch, in order; returns each step's loss (before the step).
 
     A GradientTape loop rather than fit(), so that each step's loss can be compared with
@@ -252,19 +252,19 @@ def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
     losses = []
     for x, y in batches:
         with tf.GradientTape() as tape:
-            loss = keras.ops.mean(loss_fn(tasks.targets(spec.task, x, y), model(_inputs(spec, x), training=True)))
-        grads = tape.gradient(loss, model.trainable_variables)
-        opt.apply_gradients(zip(grads, model.trainable_variables))
+            loss = keras.ops.mean(loss_fn(tasks.targets(spec.task, x, y), net(_inputs(spec, x), training=True)))
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
         losses.append(float(loss))
     return losses
 
 
-def deployable(model, spec) -> keras.Model:
+def deployable(net, spec) -> keras.Model:
     """The model as deployed: a Keras model keeps its output activation inside, so itself."""
-    return model
+    return net
 
 
-def export(model, contract, opset: int):
+def export(net, contract, opset: int):
     """Exports any Keras model called in inference mode on `contract`, through tf2onnx from a
     tf.function (tf2onnx's from_keras fails on Keras 3).
 
@@ -279,9 +279,9 @@ def export(model, contract, opset: int):
     signature = _signature(contract)
     # Traced here without an input_signature of its own; from_function is given the signature.
     if len(signature) == 1:
-        forward = tf.function(lambda x: model(x, training=False))
+        forward = tf.function(lambda x: net(x, training=False))
     else:
-        forward = tf.function(lambda *xs: model(list(xs), training=False))
+        forward = tf.function(lambda *xs: net(list(xs), training=False))
     nchw_in = [t.name for t in contract.inputs if t.layout == "NCHW"]
     nchw_out = None
     if any(t.layout == "NCHW" for t in contract.outputs):
@@ -293,28 +293,28 @@ def export(model, contract, opset: int):
     return proto
 
 
-def part(model, name: str):
+def part(net, name: str):
     """A named sub-model (the autoencoder's "encoder" or "decoder"), weights shared."""
-    return model.get_layer(name)
+    return net.get_layer(name)
 
 
-def run(model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+def run(net, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Any Keras model's outputs in inference mode, as numpy."""
-    out = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+    out = net(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
     return [np.asarray(t) for t in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
-def timed_paths(model, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:
+def timed_paths(net, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:
     """The ways a Keras user runs inference, each a call `xdl bench` times on `feeds` (contract
     layout, by input name): the model called directly, the tf.function predict() uses (one trace
     for any batch) and model.predict() itself. `compiled` has no Keras counterpart here."""
     inputs = [tf.constant(a) for a in spec.model_inputs(spec.from_feeds(feeds))]  # channels-last
     arg = inputs[0] if len(inputs) == 1 else inputs
-    forward = _inference_function(model, spec.contract)
+    forward = _inference_function(net, spec.contract)
     return {
-        "keras model(x)": lambda: model(arg, training=False),
+        "keras model(x)": lambda: net(arg, training=False),
         "keras tf.function": lambda: forward(*inputs),
-        "keras predict": lambda: model.predict(arg, verbose=0, batch_size=len(inputs[0])),
+        "keras predict": lambda: net.predict(arg, verbose=0, batch_size=len(inputs[0])),
     }
 
 

@@ -13,7 +13,13 @@ class TrainingProgress:
 
     def __init__(self, title: str, epochs: int, steps_per_epoch: int, enabled: bool = True):
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.title, self.epochs, self.steps = title, epochs, steps_per_epoch
         self.console = Console(file=sys.stderr, quiet=not enabled, soft_wrap=True)

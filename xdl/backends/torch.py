@@ -20,9 +20,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from xdl.spec import optimizers, registry, tasks
-from xdl.errors import InputError, first_line
 from xdl.backends.progress import TrainingProgress
+from xdl.errors import InputError, first_line
+from xdl.spec import optimizers, registry, tasks
 
 WEIGHTS_FILE = "model.safetensors"  # tensors only: loading it can never run code
 
@@ -37,7 +37,7 @@ def build(spec) -> nn.Module:
     return registry.builder(spec.name, "torch")(spec)
 
 
-def keras_like_init(model: nn.Module) -> nn.Module:
+def keras_like_init(net: nn.Module) -> nn.Module:
     """Re-initialises Linear/Conv weights as Keras does: glorot_uniform kernels, zero biases.
 
     PyTorch's default is kaiming_uniform(a=sqrt(5)) weights and small uniform biases. Using the
@@ -50,7 +50,7 @@ def keras_like_init(model: nn.Module) -> nn.Module:
     zero biases except an LSTM's forget gate, which Keras starts at 1 (unit_forget_bias) so
     that early on the cell remembers rather than forgets. An Embedding is uniform(-0.05, 0.05).
     """
-    for module in model.modules():
+    for module in net.modules():
         if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.xavier_uniform_(module.weight)
             if module.bias is not None:
@@ -69,16 +69,16 @@ def keras_like_init(model: nn.Module) -> nn.Module:
                             param[units : 2 * units] = 1.0
         elif isinstance(module, nn.Embedding):
             nn.init.uniform_(module.weight, -0.05, 0.05)
-    return model
+    return net
 
 
 class _Inference(nn.Module):
     """The twin plus the output activation Keras keeps inside its model (for predict/export);
     it takes the model's inputs as separate arguments (a recommender has two)."""
 
-    def __init__(self, model: nn.Module, head: str):
+    def __init__(self, net: nn.Module, head: str):
         super().__init__()
-        self.model = model
+        self.model = net
         heads = {"softmax": nn.Softmax(dim=-1), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}
         self.head_name = head
         self.add_module(head, heads[head])
@@ -87,13 +87,13 @@ class _Inference(nn.Module):
         return getattr(self, self.head_name)(self.model(*inputs))
 
 
-def count_params(model: nn.Module) -> int:
+def count_params(net: nn.Module) -> int:
     """Counts trainable parameters (what the spec's param_count states)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
-    """The spec's optimizer with every setting explicit (see xdl/optimizers.py)."""
+    """The spec's optimizer with every setting explicit (see xdl/spec/optimizers.py)."""
     if cfg.optimizer == "rmsprop":
         o = optimizers.RMSPROP
         # PyTorch calls Keras's rho "alpha" and defaults it to 0.99 (Keras: 0.9).
@@ -119,7 +119,7 @@ def _to_tensors(x: np.ndarray, spec) -> list[torch.Tensor]:
 
 
 def _targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
-    """The loss's targets (xdl/tasks.py) in the layout the twin outputs: an autoencoder's target
+    """The loss's targets (xdl/spec/tasks.py) in the layout the twin outputs: an autoencoder's target
     images go channels-first, like its reconstructions."""
     targets = tasks.targets(spec.task, x, y)
     if spec.task == "reconstruction":
@@ -128,7 +128,7 @@ def _targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
 
 
 def loss_function(spec):
-    """The task's loss (xdl/tasks.py) on the twin's raw outputs."""
+    """The task's loss (xdl/spec/tasks.py) on the twin's raw outputs."""
     loss = getattr(nn, tasks.get(spec.task).torch_loss)()
     if spec.task == "tagging":
         # CrossEntropyLoss wants the classes on axis 1: (batch, classes, time), not Keras's
@@ -145,19 +145,40 @@ def _correct(spec, out: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def _evaluate(spec, model, xs, y, loss_fn, batch_size) -> tuple[float, float]:
-    model.eval()
+def _evaluate(spec, net, xs, y, loss_fn, batch_size) -> tuple[float, float]:
+    net.eval()
     total, correct = 0.0, 0.0
     for i in range(0, len(y), batch_size):
-        out = model(*(x[i : i + batch_size] for x in xs))
+        out = net(*(x[i : i + batch_size] for x in xs))
         total += loss_fn(out, y[i : i + batch_size]).item() * len(out)
         if tasks.get(spec.task).train_accuracy:
             correct += _correct(spec, out, y[i : i + batch_size])
     return total / len(y), correct / len(y)
 
 
-def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool = True) -> dict:
-    """Trains `model` on `data` with the spec's recipe, written out as PyTorch's explicit loop.
+def _epoch(net, spec, xs, y, optimizer, loss_fn, order: np.ndarray, progress) -> dict[str, float]:
+    """One pass over the training set in `order`, a mini-batch at a time, as Keras's fit() does
+    one epoch; returns the epoch's mean loss and accuracy."""
+    net.train()  # dropout on, BatchNorm on batch statistics...
+    frozen_batchnorm_to_eval(net)  # ...except where frozen, as in Keras
+    order, n, batch_size = torch.from_numpy(order), len(y), spec.train.batch_size
+    total, correct = 0.0, 0.0
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        out = net(*(x[idx] for x in xs))
+        loss = loss_fn(out, y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+        if tasks.get(spec.task).train_accuracy:
+            correct += _correct(spec, out, y[idx])
+        progress.step(loss.item())
+    return {"loss": total / n, "accuracy": correct / n}
+
+
+def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool = True) -> dict:
+    """Trains `net` on `data` with the spec's recipe, written out as PyTorch's explicit loop.
 
     Mirrors Keras's fit(): shuffled mini-batches, the epoch's mean training loss and accuracy,
     validation at each epoch end, the best epoch by val_loss checkpointed to `checkpoint` and
@@ -170,14 +191,13 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     cfg = spec.train
     xs, y = _to_tensors(data.x_train, spec), _targets(spec, data.x_train, data.y_train)
     xs_val, y_val = _to_tensors(data.x_val, spec), _targets(spec, data.x_val, data.y_val)
-    optimizer = make_optimizer(model.parameters(), cfg)
+    optimizer = make_optimizer(net.parameters(), cfg)
     # Classifiers' losses take logits: log-softmax and negative log-likelihood fused, stabler
     # than softmax then log (likewise sigmoid + binary cross-entropy).
     loss_fn = loss_function(spec)
-    with_accuracy = tasks.get(spec.task).train_accuracy
     rng = np.random.default_rng(cfg.seed)
     has_val = len(y_val) > 0
-    keys = ("loss", "accuracy") if with_accuracy else ("loss",)
+    keys = ("loss", "accuracy") if tasks.get(spec.task).train_accuracy else ("loss",)
     history = {k: [] for k in (*keys, *(("val_" + k for k in keys) if has_val else ()))}
     best, stale = float("inf"), 0
     n = len(y)
@@ -185,24 +205,9 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
     with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
         for epoch in range(epochs):
             progress.epoch_begin(epoch)
-            model.train()  # dropout on, BatchNorm on batch statistics...
-            frozen_batchnorm_to_eval(model)  # ...except where frozen, as in Keras
-            order = torch.from_numpy(rng.permutation(n))
-            total, correct = 0.0, 0.0
-            for i in range(0, n, cfg.batch_size):
-                idx = order[i : i + cfg.batch_size]
-                out = model(*(x[idx] for x in xs))
-                loss = loss_fn(out, y[idx])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                total += loss.item() * len(idx)
-                if with_accuracy:
-                    correct += _correct(spec, out, y[idx])
-                progress.step(loss.item())
-            logs = {"loss": total / n, "accuracy": correct / n}
+            logs = _epoch(net, spec, xs, y, optimizer, loss_fn, rng.permutation(n), progress)
             if has_val:
-                logs["val_loss"], logs["val_accuracy"] = _evaluate(spec, model, xs_val, y_val, loss_fn, 512)
+                logs["val_loss"], logs["val_accuracy"] = _evaluate(spec, net, xs_val, y_val, loss_fn, 512)
             logs = {k: v for k, v in logs.items() if k in history}
             for k, v in logs.items():
                 history[k].append(v)
@@ -211,66 +216,66 @@ def train(model, spec, data, *, epochs: int, checkpoint: Path, show_progress: bo
                 continue
             if logs["val_loss"] < best:
                 best, stale = logs["val_loss"], 0
-                save_weights(model, checkpoint)
+                save_weights(net, checkpoint)
             else:
                 stale += 1
                 if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
                     break
     if has_val and checkpoint.exists():  # absent only if val_loss was never finite
-        load_weights(model, checkpoint)
-    model.eval()
+        load_weights(net, checkpoint)
+    net.eval()
     return history
 
 
 @torch.inference_mode()
-def predict(model, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict(net, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Runs inference (dropout off) on stored-form `x`; returns the output in contract layout
     (probabilities for a classifier, like Keras)."""
-    net = deployable(model, spec)
+    net = deployable(net, spec)
     xs = _to_tensors(x, spec)
     return torch.cat([net(*(t[i : i + batch_size] for t in xs)) for i in range(0, len(x), batch_size)]).numpy()
 
 
-def save_weights(model, path: Path) -> None:
+def save_weights(net, path: Path) -> None:
     """Writes the state dict as safetensors, atomically (temp file, then rename)."""
     tmp = path.with_name(".tmp-" + path.name)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
     os.replace(tmp, path)
 
 
-def load_weights(model, path: Path) -> None:
+def load_weights(net, path: Path) -> None:
     """Loads weights written by save_weights; every key and shape must match.
 
     Raises:
         InputError: the file is missing, corrupt or belongs to another architecture.
     """
     try:
-        model.load_state_dict(load_file(str(path)), strict=True)
+        net.load_state_dict(load_file(str(path)), strict=True)
     except (OSError, SafetensorError, RuntimeError) as exc:
         raise InputError(f"cannot load PyTorch weights from {path}: {first_line(exc)}") from None
 
 
-def get_weights(model: nn.Module) -> dict[str, np.ndarray]:
+def get_weights(net: nn.Module) -> dict[str, np.ndarray]:
     """The state dict as numpy arrays (copies), keyed like "dense1.weight"."""
-    return {k: v.detach().cpu().numpy().copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
 
 
-def set_weights(model: nn.Module, weights: dict[str, np.ndarray]) -> None:
+def set_weights(net: nn.Module, weights: dict[str, np.ndarray]) -> None:
     """Loads a dict from get_weights (or the porting engine); every key must match."""
-    model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}, strict=True)
+    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}, strict=True)
 
 
 @torch.inference_mode()
-def activations(model, spec, x: np.ndarray, modules: list[str]) -> dict[str, np.ndarray]:
-    """Outputs of the named modules of the deployable model (see deployable) for input x."""
-    net = deployable(model, spec)
+def activations(net, spec, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]:
+    """Outputs of the modules named `names` in the deployable model (see deployable) for input x."""
+    net = deployable(net, spec)
     found = dict(net.named_modules())
     captured: dict[str, np.ndarray] = {}
     hooks = [
         # A recurrent module returns (every step's output, final state): the outputs are kept.
         found[name].register_forward_hook(lambda m, i, out, name=name: captured.__setitem__(
             name, (out[0] if isinstance(out, tuple) else out).numpy().copy()))
-        for name in modules
+        for name in names
     ]
     try:
         net(*_to_tensors(x, spec))
@@ -280,63 +285,63 @@ def activations(model, spec, x: np.ndarray, modules: list[str]) -> dict[str, np.
     return captured
 
 
-def set_trainable(model: nn.Module, modules: list[str] | None) -> None:
-    """Freezes every parameter outside `modules` (None: none frozen).
+def set_trainable(net: nn.Module, names: list[str] | None) -> None:
+    """Freezes every parameter outside the modules named `names` (None: none frozen).
 
     requires_grad=False alone stops a BatchNorm's weights, not its statistics: in train() mode
     it still normalises with each batch's mean and variance and updates its running ones.
     train() therefore puts every BatchNorm without a trainable parameter in eval() mode, which
     is what Keras does for a frozen BatchNormalization (see xdl/models/transfer).
     """
-    for name, param in model.named_parameters():
-        param.requires_grad = modules is None or any(name.startswith(m + ".") for m in modules)
+    for name, param in net.named_parameters():
+        param.requires_grad = names is None or any(name.startswith(m + ".") for m in names)
 
 
-def frozen_batchnorm_to_eval(model: nn.Module) -> None:
-    for module in model.modules():
+def frozen_batchnorm_to_eval(net: nn.Module) -> None:
+    for module in net.modules():
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             if not any(p.requires_grad for p in module.parameters()):
                 module.eval()
 
 
-def reinitialise(model: nn.Module, spec, modules: list[str], seed: int) -> None:
-    """Gives `modules` fresh initial weights (a new head), drawn as a new model's would be."""
+def reinitialise(net: nn.Module, spec, names: list[str], seed: int) -> None:
+    """Gives the modules named `names` fresh initial weights (a new head), as a new model's would be."""
     seed_everything(seed)
     fresh = dict(build(spec).named_modules())
-    for name in modules:
-        dict(model.named_modules())[name].load_state_dict(fresh[name].state_dict())
+    for name in names:
+        dict(net.named_modules())[name].load_state_dict(fresh[name].state_dict())
 
 
-def disable_dropout(model: nn.Module) -> None:
+def disable_dropout(net: nn.Module) -> None:
     """Sets every Dropout's rate to 0, so training steps are deterministic."""
-    for module in model.modules():
+    for module in net.modules():
         if isinstance(module, nn.Dropout):
             module.p = 0.0
 
 
-def train_steps(model, spec, batches, optimizer: str, lr: float) -> list[float]:
+def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     """One optimizer step per (x, y) batch, in order; returns each step's loss (before the step)."""
     if optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=lr)
+        opt = torch.optim.SGD(net.parameters(), lr=lr)
     else:
-        opt = make_optimizer(model.parameters(), dataclasses.replace(spec.train, lr=lr))
+        opt = make_optimizer(net.parameters(), dataclasses.replace(spec.train, lr=lr))
     loss_fn = loss_function(spec)
-    model.train()
+    net.train()
     losses = []
     for x, y in batches:
-        loss = loss_fn(model(*_to_tensors(x, spec)), _targets(spec, x, y))
+        loss = loss_fn(net(*_to_tensors(x, spec)), _targets(spec, x, y))
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    model.eval()
+    net.eval()
     return losses
 
 
-def deployable(model: nn.Module, spec) -> nn.Module:
+def deployable(net: nn.Module, spec) -> nn.Module:
     """The twin plus its head (softmax, sigmoid or none; see xdl/spec/tasks.py), in eval mode:
     what Keras keeps inside its model, PyTorch's fused losses keep outside."""
-    return _Inference(model, spec.head).eval()
+    return _Inference(net, spec.head).eval()
 
 
 def export(net: nn.Module, contract, opset: int):
@@ -378,10 +383,10 @@ def run(net: nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
 
 
-def timed_paths(model: nn.Module, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:
+def timed_paths(net: nn.Module, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:
     """The ways a PyTorch user runs inference, each a call `xdl bench` times on `feeds` (contract
     layout, by input name): eager under inference_mode, and with `compiled` torch.compile too."""
-    net = deployable(model, spec)
+    net = deployable(net, spec)
     inputs = [torch.from_numpy(a.copy()) for a in feeds.values()]
 
     def call(module=net):
@@ -417,9 +422,9 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def part(model: nn.Module, name: str) -> nn.Module:
+def part(net: nn.Module, name: str) -> nn.Module:
     """A named sub-model (the autoencoder's "encoder" or "decoder"), weights shared."""
-    return getattr(model, name)
+    return getattr(net, name)
 
 
 def threads() -> dict:

@@ -9,7 +9,6 @@ import numpy as np
 from xdl import data as datasets
 from xdl.errors import InputError
 
-
 QUICK_TEST_SAMPLES = 256
 
 

@@ -16,7 +16,6 @@ from xdl.data import for_model
 from xdl.exporting import graph
 from xdl.spec import registry, tolerance
 
-
 TEST_BATCH = 64  # samples stored in test_data_set_0
 
 

@@ -17,12 +17,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from xdl import artifacts, backends, verify, versions
-from xdl import exporting, training
+from xdl import artifacts, backends, exporting, training, verify, versions
 from xdl.data import for_model
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY
 from xdl.exporting import variants
 from xdl.spec import registry
-from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY
 
 INSTALL_HINT = "install the tested set (pip install -c .ci/constraints.txt -e '.[all]') or re-export with `xdl all`"
 

@@ -8,7 +8,7 @@
   samples of the model's data set, weights per channel.
 
 A variant is judged against the float32 model's native outputs under the policy's numbers for
-its dtype (xdl/tolerance.py), with its accuracy on the whole test set and its speed-up reported
+its dtype (xdl/spec/tolerance.py), with its accuracy on the whole test set and its speed-up reported
 next to the float32 model. One that misses its tolerance is reported and not written.
 """
 
@@ -29,7 +29,6 @@ from xdl.spec import registry, tolerance
 from xdl.spec.tolerance import VARIANT_DTYPES
 from xdl.training import PROVENANCE
 
-
 VARIANTS = VARIANT_DTYPES  # name -> the policy dtype it is judged by
 CALIBRATION_SAMPLES = 256
 
@@ -46,7 +45,13 @@ def make(variant: str, model_bytes: bytes, calibration: np.ndarray | None = None
             warnings.simplefilter("ignore", UserWarning)
             model = float16.convert_float_to_float16(onnx.load_from_string(model_bytes), keep_io_types=True)
         return model.SerializeToString()
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # "consider pre-processing"
     with tempfile.TemporaryDirectory() as tmp:

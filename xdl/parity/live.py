@@ -11,7 +11,6 @@ from xdl import artifacts, backends, limits, verify
 from xdl.errors import XdlError
 from xdl.spec import registry
 
-
 LIVE_BATCH_SIZES = verify.DEFAULT_BATCH_SIZES
 
 

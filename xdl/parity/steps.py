@@ -28,7 +28,7 @@ class TrainingParity:
     weights_max_rel: float
     weights_moved: float  # max abs change of any weight during training: the scale to compare with
     target: float
-    difference: str  # what separates the frameworks' update rule, from xdl/optimizers.py
+    difference: str  # what separates the frameworks' update rule, from xdl/spec/optimizers.py
     worst_weight: str = ""  # which weight array (Keras layer[index]) and element differ most
 
     @property
@@ -49,7 +49,7 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
 
     Dropout is disabled (its random masks cannot be shared across frameworks); everything
     else is the real model. optimizer "sgd" is plain SGD; "spec" is the model's own optimizer
-    mapped as xdl/optimizers.py says, whose remaining differences the report names.
+    mapped as xdl/spec/optimizers.py says, whose remaining differences the report names.
     """
     spec = registry.get(model)
     if steps < 1:

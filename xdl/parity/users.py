@@ -14,11 +14,11 @@ import sys
 
 import numpy as np
 
-from xdl import backends, verify
-from xdl.exporting import graph
-from xdl.spec import tolerance
+from xdl import backends, report, verify
 from xdl.errors import InputError, ParityError, first_line
-from xdl.spec import Contract, TensorSpec, Tolerance
+from xdl.exporting import graph
+from xdl.spec import Contract, TensorSpec, Tolerance, tolerance
+
 
 def framework_of(model) -> str:
     """"torch" or "keras", judged by the model's class (without importing either)."""
@@ -49,33 +49,12 @@ def _as_arrays(example_inputs) -> list[np.ndarray]:
     return arrays
 
 
-def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
-          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.Report:
-    """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
-
-    Args:
-        model: a torch.nn.Module or a keras.Model (called in inference mode).
-        example_inputs: a numpy array, or a tuple of them, as the model takes them (batch first).
-        providers: ORT providers to check ("cpu", "cuda", "cuda-tf32"); one without a usable
-            runtime is reported as skipped, unless it is also in `required`.
-        kind: what the outputs are ("probabilities", "logits", "regression", "reconstruction"),
-            which picks the tolerance (xdl/tolerance.py); "logits" suits unbounded outputs.
-        tolerance_override: replaces the policy's float32 numbers (give a reason).
-        raise_on_failure: raise ParityError (or the environment error) unless everything passed.
-
-    Returns:
-        The Report: per provider, batch size and output, errors against the tolerance.
+def _native_outputs(fw, model, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The model's own outputs for `inputs`: arrays of numbers with a batch dimension, finite.
 
     Raises:
-        InputError: not a supported model, or bad example inputs.
-        ParityError / EnvironmentProblem: with raise_on_failure, when the report is not clean.
+        InputError: the model fails on the inputs, or returns what no comparison can judge.
     """
-    from xdl import report
-
-    framework = framework_of(model)
-    fw = backends.load(framework)
-    inputs = _as_arrays(example_inputs)
-    names = [f"input_{i}" for i in range(len(inputs))]
     try:
         expected = fw.run(model, inputs)
     except Exception as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
@@ -88,6 +67,35 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     if any(y.dtype.kind == "f" and not np.isfinite(y).all() for y in expected):
         raise InputError(f"{type(model).__name__} outputs NaN or Inf on finite inputs; parity cannot be judged "
                          f"on them: fix the model")
+    return expected
+
+
+def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
+          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.Report:
+    """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
+
+    Args:
+        model: a torch.nn.Module or a keras.Model (called in inference mode).
+        example_inputs: a numpy array, or a tuple of them, as the model takes them (batch first).
+        providers: ORT providers to check ("cpu", "cuda", "cuda-tf32"); one without a usable
+            runtime is reported as skipped, unless it is also in `required`.
+        kind: what the outputs are ("probabilities", "logits", "regression", "reconstruction"),
+            which picks the tolerance (xdl/spec/tolerance.py); "logits" suits unbounded outputs.
+        tolerance_override: replaces the policy's float32 numbers (give a reason).
+        raise_on_failure: raise ParityError (or the environment error) unless everything passed.
+
+    Returns:
+        The Report: per provider, batch size and output, errors against the tolerance.
+
+    Raises:
+        InputError: not a supported model, or bad example inputs.
+        ParityError / EnvironmentProblem: with raise_on_failure, when the report is not clean.
+    """
+    framework = framework_of(model)
+    fw = backends.load(framework)
+    inputs = _as_arrays(example_inputs)
+    names = [f"input_{i}" for i in range(len(inputs))]
+    expected = _native_outputs(fw, model, inputs)
     contract = Contract(
         name=type(model).__name__, summary=f"user {framework} model {type(model).__name__}",
         inputs=tuple(TensorSpec(n, (None, *x.shape[1:]), x.dtype.name) for n, x in zip(names, inputs)),

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from xdl.spec import tasks
-from xdl.spec.tolerance import Tolerance, tolerance_for  # the policy decides; a spec may override it
+from xdl.spec.tolerance import (  # the policy decides; a spec may override it
+    Tolerance,
+    tolerance_for,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class Contract:
 class TrainConfig:
     """The training recipe, stated once and mapped explicitly onto each framework."""
 
-    optimizer: str  # "rmsprop" | "adam"; see xdl/optimizers.py for the per-framework mapping
+    optimizer: str  # "rmsprop" | "adam"; see xdl/spec/optimizers.py for the per-framework mapping
     lr: float  # learning rate
     batch_size: int  # samples per gradient step
     epochs: int  # maximum number of passes over the training set

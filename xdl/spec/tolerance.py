@@ -28,7 +28,7 @@ from xdl.errors import InputError
 class Tolerance:
     """Element-wise parity test: |actual - expected| <= atol + rtol * |expected|.
 
-    The numbers come from the policy in xdl/tolerance.py, or a model's override.
+    The numbers come from the policy in xdl/spec/tolerance.py, or a model's override.
     """
 
     atol: float  # absolute part: what matters for values near 0
@@ -79,7 +79,7 @@ _INT8 = Tolerance(5e-2, 5e-2, "int8: 255 levels per tensor range; judge it by ac
 _INT8_UNBOUNDED = Tolerance(5e-1, 5e-2, "int8, unbounded outputs: atol scaled x10")
 
 _BOUNDED = ("probabilities", "reconstruction")  # values in [0, 1]
-# The precision each deployment variant (xdl/variants.py) computes in: the dtype its policy row is.
+# The precision each deployment variant (xdl/exporting/variants.py) computes in: the dtype its policy row is.
 VARIANT_DTYPES = {"fp16": "float16", "int8": "int8", "int8-static": "int8"}
 
 
@@ -131,7 +131,7 @@ def table() -> list[tuple[str, str, str, Tolerance]]:
 
 
 def markdown_table() -> str:
-    """The policy as the README shows it (a test keeps the two identical)."""
+    """The policy as docs/tolerance.md shows it (a test keeps the two identical)."""
     rows = ["| dtype | provider | probabilities, reconstructions (atol / rtol) | logits, regression, features (atol / rtol) | why |",
             "|---|---|---|---|---|"]
     for dtype in ("float32", "float16", "int8"):

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, backends
+from xdl.errors import XdlError
 from xdl.spec import registry
 from xdl.timing import measure
-from xdl.errors import XdlError
 
 
 @dataclass

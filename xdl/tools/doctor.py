@@ -15,8 +15,8 @@ from importlib import metadata
 import onnx
 from onnx import TensorProto, helper
 
-from xdl.exporting.graph import OPSET
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK
+from xdl.exporting.graph import OPSET
 
 PACKAGES = ("numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "tensorflow", "tensorflow-cpu", "keras",
             "tf2onnx", "torch", "onnxscript", "safetensors", "scikit-learn")

@@ -20,7 +20,13 @@ from xdl.verify.compare import Comparison, compare, is_classifier
 from xdl.verify.model import computing_dtype, external_references, parse_model
 from xdl.verify.policy import Policy, policy_for, registered_spec, tolerances
 from xdl.verify.results import Check, Report
-from xdl.verify.sessions import PROVIDERS, open_session, provider_status, providers_to_check, session
+from xdl.verify.sessions import (
+    PROVIDERS,
+    open_session,
+    provider_status,
+    providers_to_check,
+    session,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZES", "PROVIDERS", "Check", "Comparison", "Policy", "Report", "compare", "computing_dtype",

@@ -4,16 +4,21 @@ TF32), bounded in memory, or the reason they cannot."""
 from __future__ import annotations
 
 from xdl import limits
-from xdl.errors import EXIT_ENVIRONMENT, EnvironmentProblem, InputError, XdlError, first_line
+from xdl.errors import (
+    EXIT_ENVIRONMENT,
+    EnvironmentProblem,
+    InputError,
+    XdlError,
+    first_line,
+)
 from xdl.verify.results import Check
-
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "cuda-tf32": "CUDAExecutionProvider"}
 
 
 # ORT's CUDA provider computes float32 matmuls/convs in TF32 by default (10-bit mantissa), which
 # alone can exceed a 1e-5 tolerance: "cuda" checks true float32, "cuda-tf32" reports the
-# default separately, under its own tolerance (xdl/tolerance.py).
+# default separately, under its own tolerance (xdl/spec/tolerance.py).
 _PROVIDER_OPTIONS = {"cuda": {"use_tf32": "0"}, "cuda-tf32": {"use_tf32": "1"}}
 
 

@@ -5,7 +5,7 @@ from keras import layers
 
 
 # Registered so that Keras can rebuild the model from its config (xdl saves weights from an
-# uncompiled rebuild; see xdl/frameworks/keras.py).
+# uncompiled rebuild; see xdl/backends/keras.py).
 @keras.saving.register_keras_serializable(package="xdl")
 class GlobalBias(layers.Layer):
     """One trainable number added to every prediction: the mean rating. Keras has no such
