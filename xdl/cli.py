@@ -104,32 +104,15 @@ def cmd_list(args) -> int:
 
 
 def cmd_tutorials(args) -> int:
-    import subprocess
-    from pathlib import Path
+    from xdl.teach import render
 
-    from xdl import artifacts
-    from xdl.errors import InputError
-
-    folder = Path(args.dir)
-    found = sorted(folder.glob("[0-9][0-9]_*.py"))
-    if not found:
-        raise InputError(f"no tutorials (NN_name.py) in {folder}; run from the repository root or pass --dir")
-    chosen = [f for f in found if not args.names or any(f.stem.startswith(n) or n in f.stem for n in args.names)]
-    if not chosen:
-        raise InputError(f"no tutorial matches {', '.join(args.names)}; have: {', '.join(f.stem for f in found)}")
-    out = Path(args.html)
-    out.mkdir(parents=True, exist_ok=True)
+    chosen = render.find(args.dir, args.names)
     failed = []
-    for tutorial in chosen:
-        # One process per tutorial: each starts from a clean TensorFlow and PyTorch state.
-        r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(out)], capture_output=True, text=True)
-        print(r.stdout.strip() if r.returncode in (0, 1) else r.stderr.strip(), flush=True)
-        if r.returncode:
+    for tutorial, line, ok in render.render_each(chosen, args.html):
+        print(line, flush=True)
+        if not ok:
             failed.append(tutorial.stem)
-    links = "".join(f'<li><a href="{f.stem}.html">{f.stem.replace("_", " ")}</a></li>' for f in found if (out / f"{f.stem}.html").exists())
-    artifacts.write_text(out / "index.html", f"<!doctype html><meta charset='utf-8'><title>xdl tutorials</title>"
-                                             f"<h1>xdl tutorials</h1><ul>{links}</ul>\n")
-    print(f"{len(chosen) - len(failed)} of {len(chosen)} tutorials ran; HTML in {out}/index.html")
+    print(f"{len(chosen) - len(failed)} of {len(chosen)} tutorials ran; HTML in {args.html}/index.html")
     if failed:
         print(f"xdl: error: tutorials failed: {', '.join(failed)}", file=sys.stderr)
         return EXIT_PARITY
@@ -158,7 +141,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from xdl import artifacts, exporting
+    from xdl import exporting
     from xdl.exporting import variants
 
     if args.check:
@@ -166,14 +149,11 @@ def cmd_export(args) -> int:
 
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
         codes = []
-        for folder in artifacts.find(roots):
-            try:
-                result = staleness.compare_export(folder)
-            except XdlError as exc:  # one unreadable artifact does not hide the others' verdicts
-                print(f"{folder}: error: {exc}")
-                codes.append(exc.exit_code)
-                continue
-            print(f"{result.label}: {result.status}" + "".join(f"\n  {p}" for p in result.problems))
+        for folder, result in staleness.compare_paths(roots):
+            if isinstance(result, XdlError):
+                print(f"{folder}: error: {result}")
+            else:
+                print(f"{result.label}: {result.status}" + "".join(f"\n  {p}" for p in result.problems))
             codes.append(result.exit_code)
         return first_failure(codes)
     if not args.model:
@@ -229,31 +209,16 @@ def _emit(result, fmt: str, output: str | None) -> None:
 
 
 def cmd_check(args) -> int:
-    import importlib
-    import os
-
     import numpy as np
 
-    from xdl.parity.users import check
+    from xdl.parity import users
 
-    target, _, attribute = args.factory.partition(":")
     shapes = [_shape(s) for s in args.input_shape]  # bad arguments fail before any import
     limits.check_bytes(sum(4.0 * np.prod(s, dtype=np.float64) for s in shapes), "--input-shape")
-    if not attribute:
-        raise XdlError(f"{args.factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
-    sys.path.insert(0, os.getcwd())  # the user's own modules, as `python -m` would find them
-    try:
-        factory = getattr(importlib.import_module(target), attribute)
-    except Exception as exc:  # the user's module: missing, or raising while it is imported
-        raise XdlError(f"cannot load {args.factory}: {type(exc).__name__}: {first_line(exc)}") from None
-    try:
-        model = factory()
-    except Exception as exc:  # the user's code: report it, do not crash with our traceback
-        raise XdlError(f"{args.factory}() failed: {type(exc).__name__}: {exc}") from None
-    rng = np.random.default_rng(args.seed)
-    inputs = tuple(rng.uniform(0.0, 1.0, size=s).astype(np.float32) for s in shapes)
-    result = check(model, inputs, providers=_providers(args.providers), required=_providers(args.require),
-                   kind=args.kind, raise_on_failure=False)
+    model = users.load_factory(args.factory)
+    inputs = users.random_inputs(shapes, args.seed)
+    result = users.check(model, inputs, providers=_providers(args.providers), required=_providers(args.require),
+                         kind=args.kind, raise_on_failure=False)
     _emit(result, args.report, args.output)
     return result.exit_code
 
@@ -316,13 +281,9 @@ def cmd_all(args) -> int:
     total = sum(sum(r.seconds.values()) for r in rows)
     print(f"wall time: {total:.0f} s in all (" + ", ".join(
         f"{s} {sum(r.seconds.get(s, 0) for r in rows):.0f} s" for s in stages) + ")")
-    for model in dict.fromkeys(r.model for r in rows):
-        got = {r.framework: r.test_metric for r in rows if r.model == model and r.test_metric is not None}
-        if len(got) == 2:
-            spec = registry.get(model)
-            gap = abs(got["keras"] - got["torch"])
-            print(f"{model}: test {spec.metric} keras {got['keras']:.4f} vs torch {got['torch']:.4f}, gap {gap:.4f} "
-                  f"({'within' if gap <= spec.margin else 'BEYOND'} the stated margin {spec.margin:g})")
+    for g in pipeline.gaps(rows):
+        print(f"{g.model}: test {g.metric} keras {g.keras:.4f} vs torch {g.torch:.4f}, gap {g.gap:.4f} "
+              f"({'within' if g.within else 'BEYOND'} the stated margin {g.margin:g})")
     for r in rows:
         if r.error:
             print(f"{r.model}/{r.framework}: {r.error}", file=sys.stderr)
@@ -332,31 +293,16 @@ def cmd_all(args) -> int:
 def cmd_port(args) -> int:
     from pathlib import Path
 
-    from xdl import backends, verify
     from xdl.port import twins
 
     target = args.to or twins.other(args.source)
     if target == args.source:
         raise XdlError(f"--from and --to are both {target}; port between keras and torch")
-    spec = registry.get(args.model)
-    source_net = twins.load_trained(args.model, args.source, out=args.out,
-                                     weights=Path(args.weights_file) if args.weights_file else None)
-    dst = backends.load(target)
-    target_net = dst.build(spec)
-    twins.port(args.model, args.source, source_net, target_net)
-    output = Path(args.output) if args.output else (
-        Path(args.runs) / args.model / target / f"ported-from-{args.source}.{dst.WEIGHTS_FILE.split('.', 1)[1]}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    dst.save_weights(target_net, output)
-    # Prove it: both twins on the artifact's real test samples.
-    _, _, x = twins.shared_twins(args.model, args.source, out=args.out)
-    a = backends.load(args.source).predict(source_net, spec, x)
-    b = dst.predict(target_net, spec, x)
-    c = verify.compare(b, a, spec.tolerance.atol, spec.tolerance.rtol, verify.is_classifier({"task": spec.task}))
+    output, c = twins.port_to_file(args.model, args.source, target, args.output, out=args.out, runs=args.runs,
+                                   weights=Path(args.weights_file) if args.weights_file else None)
     print(f"{args.model}: {args.source} -> {target} weights written to {output}")
-    print(f"{target} vs {args.source} on {len(x)} real test samples: max abs {c.max_abs:.1e}, "
-          f"max rel {c.max_rel:.1e} (atol {spec.tolerance.atol:g}, rtol {spec.tolerance.rtol:g}): "
-          f"{'OK' if c.ok else 'FAILED: ' + c.detail}")
+    print(f"{target} vs {args.source} on the artifact's real test samples: max abs {c.max_abs:.1e}, "
+          f"max rel {c.max_rel:.1e} (the spec's tolerance): {'OK' if c.ok else 'FAILED: ' + c.detail}")
     return EXIT_OK if c.ok else EXIT_PARITY
 
 

@@ -74,3 +74,33 @@ def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"),
             errors = [c.max_abs for c in checks if c.max_abs is not None]
             row.max_abs = max(errors) if errors else None
     return rows, report
+
+
+@dataclass
+class Gap:
+    """How far apart the twins' test metrics ended, against the margin the spec states."""
+
+    model: str
+    metric: str
+    keras: float
+    torch: float
+    margin: float
+
+    @property
+    def gap(self) -> float:
+        return abs(self.keras - self.torch)
+
+    @property
+    def within(self) -> bool:
+        return self.gap <= self.margin
+
+
+def gaps(rows: list[Row]) -> list[Gap]:
+    """One Gap per model whose two twins both trained."""
+    found = []
+    for model in dict.fromkeys(r.model for r in rows):
+        got = {r.framework: r.test_metric for r in rows if r.model == model and r.test_metric is not None}
+        if len(got) == 2:
+            spec = registry.get(model)
+            found.append(Gap(model, spec.metric, got["keras"], got["torch"], spec.margin))
+    return found

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from xdl import artifacts, backends, exporting, training, verify, versions
 from xdl.data import for_model
-from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY, XdlError
 from xdl.exporting import variants
 from xdl.spec import registry
 
@@ -131,3 +131,13 @@ def compare_export(folder: Path) -> Staleness:
         if not c.ok:
             problems.append(f"native {name} differs from the committed test vector: {c.detail}")
     return _verdict(label, problems, unrecorded)
+
+
+def compare_paths(roots: list[str | Path]):
+    """compare_export for every artifact at or under `roots`, yielding (folder, Staleness or the
+    XdlError that kept it from being compared): one unreadable artifact does not hide the others."""
+    for folder in artifacts.find(roots):
+        try:
+            yield folder, compare_export(folder)
+        except XdlError as exc:
+            yield folder, exc

@@ -10,6 +10,8 @@ input_1, ... with a dynamic batch dimension; its outputs are named output_0, out
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 
 import numpy as np
@@ -18,6 +20,32 @@ from xdl import backends, report, verify
 from xdl.errors import InputError, ParityError, first_line
 from xdl.exporting import graph
 from xdl.spec import Contract, TensorSpec, Tolerance, tolerance
+
+
+def load_factory(factory: str):
+    """Imports MODULE from the working directory (as `python -m` would) and calls its FACTORY.
+
+    Raises:
+        InputError: not MODULE:FACTORY, or the user's module or factory fails (in one line).
+    """
+    target, _, attribute = factory.partition(":")
+    if not attribute:
+        raise InputError(f"{factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
+    sys.path.insert(0, os.getcwd())
+    try:
+        build = getattr(importlib.import_module(target), attribute)
+    except Exception as exc:  # the user's module: missing, or raising while it is imported
+        raise InputError(f"cannot load {factory}: {type(exc).__name__}: {first_line(exc)}") from None
+    try:
+        return build()
+    except Exception as exc:  # the user's code: report it, do not crash with our traceback
+        raise InputError(f"{factory}() failed: {type(exc).__name__}: {first_line(exc)}") from None
+
+
+def random_inputs(shapes: list[tuple[int, ...]], seed: int) -> tuple[np.ndarray, ...]:
+    """float32 inputs uniform in [0, 1) of the given shapes (batch first), seeded."""
+    rng = np.random.default_rng(seed)
+    return tuple(rng.uniform(0.0, 1.0, size=s).astype(np.float32) for s in shapes)
 
 
 def framework_of(model) -> str:

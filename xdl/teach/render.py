@@ -17,12 +17,17 @@ tutorial saves (xdl.teach.helpers.save_figure) into site/<name>/.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from xdl.artifacts import write_text
+from xdl.errors import InputError, first_line
 
 TEMPLATES = Path(__file__).parent / "templates"
 CELL_TIMEOUT = 900  # seconds; the longest tutorial cell trains for about a minute
@@ -88,6 +93,52 @@ def render(path: Path, out_dir: Path) -> Rendered:
     page = out_dir / f"{path.stem}.html"
     page.write_text(to_html(nb, path.stem.replace("_", " ")))
     return Rendered(page, time.perf_counter() - start, sorted(p.name for p in figures.glob("*.png")), error)
+
+
+def find(folder: Path, names: list[str]) -> list[Path]:
+    """The tutorials (NN_name.py) in `folder` whose stem starts with or contains one of `names`
+    (all of them when `names` is empty).
+
+    Raises:
+        InputError: no tutorial there, or none matches.
+    """
+    found = sorted(Path(folder).glob("[0-9][0-9]_*.py"))
+    if not found:
+        raise InputError(f"no tutorials (NN_name.py) in {folder}; run from the repository root or pass --dir")
+    chosen = [f for f in found if not names or any(f.stem.startswith(n) or n in f.stem for n in names)]
+    if not chosen:
+        raise InputError(f"no tutorial matches {', '.join(names)}; have: {', '.join(f.stem for f in found)}")
+    return chosen
+
+
+def render_each(tutorials: list[Path], out_dir: Path):
+    """Renders each tutorial in a process of its own (each starts from a clean TensorFlow and
+    PyTorch), yielding (tutorial, its one-line result, ok) as each finishes; then writes the index."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for tutorial in tutorials:
+        r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(out_dir)],
+                           capture_output=True, text=True)
+        line = r.stdout.strip() if r.returncode in (0, 1) else first_line(RuntimeError(r.stderr or "crashed"), 300)
+        rows.append((tutorial.stem, line))
+        yield tutorial, line, r.returncode == 0
+    write_index(out_dir, rows)
+
+
+def write_index(out_dir: Path, rows: list[tuple[str, str]]) -> Path:
+    """index.html: every rendered tutorial with its run time and its figures."""
+    items = []
+    for stem in sorted({p.stem for p in out_dir.glob("[0-9][0-9]_*.html")}):
+        result = dict(rows).get(stem, "")
+        seconds = re.search(r"\((\d+) s,", result)
+        figures = sorted(p.name for p in (out_dir / stem).glob("*.png"))
+        links = ", ".join(f'<a href="{html.escape(stem)}/{html.escape(f)}">{html.escape(f)}</a>' for f in figures)
+        items.append(f'<tr><td><a href="{html.escape(stem)}.html">{html.escape(stem.replace("_", " "))}</a></td>'
+                     f'<td>{seconds.group(1) + " s" if seconds else "-"}</td><td>{links or "-"}</td></tr>')
+    page = ("<!doctype html><meta charset='utf-8'><title>xdl tutorials</title><h1>xdl tutorials</h1>"
+            "<table><tr><th>tutorial</th><th>run time</th><th>figures</th></tr>" + "".join(items) + "</table>\n")
+    return write_text(out_dir / "index.html", page)
 
 
 def main(argv=None) -> int:
