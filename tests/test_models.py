@@ -24,7 +24,7 @@ def test_forward_shape_and_range(model, framework):
     length = spec.seq_lengths[0] if spec.seq_lengths else None
     x = spec.sample(np.random.default_rng(0), 3, length)
     out = fw.predict(net, spec, x)
-    t = spec.outputs[0]
+    t = spec.output
     assert out.shape == tuple(3 if i == 0 else length if d is None else d for i, d in enumerate(t.shape))
     assert out.dtype == np.float32
     if t.kind == "probabilities" and t.shape[-1] > 1:

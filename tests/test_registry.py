@@ -11,11 +11,6 @@ from xdl.errors import InputError
 from xdl.spec import registry, tasks
 
 
-def test_registry_holds_the_whole_zoo():
-    zoo = {"mlp", "cnn", "textcnn", "lstm", "gru", "tagger", "resnet", "autoencoder", "recommender", "transfer"}
-    assert zoo <= set(registry.names()) and len(registry.names()) >= 10
-
-
 @pytest.mark.parametrize("model", registry.names())
 def test_model_is_complete(model):
     spec = registry.get(model)

@@ -13,7 +13,7 @@ from xdl.spec import registry, tasks
 
 def _loss(spec, outputs, data):
     """The task's loss in NumPy on the training set (outputs back in the stored layout)."""
-    return tasks.loss(spec.task, spec.outputs[0].from_contract(outputs), data.x_train, data.y_train)
+    return tasks.loss(spec.task, spec.output.from_contract(outputs), data.x_train, data.y_train)
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)

@@ -39,7 +39,7 @@ nets, errors = {}, {}
 for name in ("keras", "torch"):
     nets[name], _ = train(name, spec, digits, epochs=15)
     recon = backends.load(name).predict(nets[name], spec, digits.x_test)
-    errors[name] = tasks.score("reconstruction", spec.outputs[0].from_contract(recon), digits.x_test, digits.y_test)
+    errors[name] = tasks.score("reconstruction", spec.output.from_contract(recon), digits.x_test, digits.y_test)
     print(f"{name}: test reconstruction error (MSE per pixel) {errors[name]:.4f}")
 
 # %%

@@ -17,7 +17,8 @@ from xdl.spec import registry
 from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()
-root = Path(__file__).resolve().parents[1] / "exported_models"
+# The repository's exported_models/, from wherever this runs (the repository root, or tutorials/ as a notebook).
+root = next(p / "exported_models" for p in (Path.cwd(), *Path.cwd().parents) if (p / "exported_models").is_dir())
 art = artifacts.load(root / "cnn" / "torch")  # sizes and sha256 checked before anything is parsed
 print("files:", sorted(art.manifest["files"]))
 print("contract:", art.manifest["contract"]["inputs"][0], "->", art.manifest["contract"]["outputs"][0]["name"])

@@ -30,7 +30,7 @@ def run_dir(runs: str | Path, model: str, framework: str) -> Path:
 
 def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     """The spec's test metric (xdl/spec/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
-    return tasks.score(spec.task, spec.outputs[0].from_contract(outputs), x, y)
+    return tasks.score(spec.task, spec.output.from_contract(outputs), x, y)
 
 
 def metric_key(spec) -> str:

@@ -153,7 +153,7 @@ def predict(net, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     parts = []
     for i in range(0, len(x), batch_size):
         parts.append(forward(*(tf.constant(a) for a in spec.model_inputs(x[i : i + batch_size]))).numpy())
-    return spec.outputs[0].to_contract(np.concatenate(parts))
+    return spec.output.to_contract(np.concatenate(parts))
 
 
 def save_weights(net, path: Path) -> None:

@@ -123,7 +123,7 @@ def _targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
     images go channels-first, like its reconstructions."""
     targets = tasks.targets(spec.task, x, y)
     if spec.task == "reconstruction":
-        targets = spec.outputs[0].to_contract(targets)
+        targets = spec.output.to_contract(targets)
     return _tensor(targets)
 
 

@@ -95,11 +95,11 @@ def export(
                   "metrics": {k: metrics[k] for k in (training.metric_key(spec), *training.RUN_METRICS)}}
     proto, manifest, expected = build_artifact(spec, framework, net, x, provenance)
     folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
-                             outputs=[(spec.outputs[0].name, expected)], weights=weights, manifest=manifest)
+                             outputs=[(spec.output.name, expected)], weights=weights, manifest=manifest)
     for part, part_spec, sub, part_x in parts(spec, framework, net, x):
         proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance)
         artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
-                        inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.outputs[0].name, expected)],
+                        inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.output.name, expected)],
                         weights=weights, manifest={**manifest, "model": model, "part": part})
     return folder
 
@@ -113,7 +113,7 @@ def parts(spec, framework: str, net, x: np.ndarray):
         part_spec = spec.part(part)
         sub = fw.part(net, part)
         yield part, part_spec, sub, x
-        x = part_spec.outputs[0].from_contract(fw.predict(sub, part_spec, x))
+        x = part_spec.output.from_contract(fw.predict(sub, part_spec, x))
 
 
 def to_onnx(spec, framework: str, net):

@@ -116,7 +116,7 @@ def compare_export(folder: Path) -> Staleness:
     with tempfile.TemporaryDirectory() as tmp:
         fresh = artifacts.write(Path(tmp) / m["model"] / m["framework"], model=proto,
                                 inputs=list(spec.feeds(x).items()),
-                                outputs=[(spec.outputs[0].name, expected)],
+                                outputs=[(spec.output.name, expected)],
                                 weights=art.folder / fw.WEIGHTS_FILE, manifest=manifest)
         inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(spec.inputs))]
         for name in (artifacts.MODEL_FILE, *inputs, fw.WEIGHTS_FILE):

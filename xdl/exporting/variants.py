@@ -128,7 +128,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     acc = accuracy(model_bytes, x_test, data.y_test, t.name)
     summary = {
         "model": model, "framework": framework, "variant": variant, "dtype": dtype,
-        "max_abs": max(c.max_abs or 0.0 for c in checks), "tolerance": dict(zip(("atol", "rtol"), tols[spec.outputs[0].name])),
+        "max_abs": max(c.max_abs or 0.0 for c in checks), "tolerance": dict(zip(("atol", "rtol"), tols[spec.output.name])),
         "within_tolerance": all(c.status == "pass" for c in checks),
         "test_accuracy_fp32": acc32, "test_accuracy": acc, "accuracy_change": acc - acc32,
         **speed, "bytes_fp32": len(base.model_bytes), "bytes": len(model_bytes),

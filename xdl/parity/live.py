@@ -72,7 +72,7 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
                 continue
             for x in live_batches(spec, rng, batch_sizes, fuzz):
                 checks += verify.run_checks(
-                    sess, spec.feeds(x), {spec.outputs[0].name: fw.predict(net, spec, x)},
+                    sess, spec.feeds(x), {spec.output.name: fw.predict(net, spec, x)},
                     model=model, framework=framework, provider=provider,
                     tolerances=verify.tolerances(art.manifest, provider), classifier=verify.is_classifier(art.manifest),
                 )

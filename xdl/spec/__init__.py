@@ -154,6 +154,17 @@ class ModelSpec:
     # (part name, inputs, outputs); each twin's `part(net, name)` returns that sub-model.
     parts: tuple[tuple[str, tuple[TensorSpec, ...], tuple[TensorSpec, ...]], ...] = ()
 
+    def __post_init__(self):
+        # predict() returns one array and a test vector holds one output_0.pb: a model with
+        # several outputs would need both to carry names, which no model needs yet.
+        if len(self.outputs) != 1:
+            raise ValueError(f"{self.name}: a registered model has exactly one output, not {len(self.outputs)}")
+
+    @property
+    def output(self) -> TensorSpec:
+        """The model's one output (see __post_init__)."""
+        return self.outputs[0]
+
     @property
     def contract(self) -> Contract:
         return Contract(self.name, self.inputs, self.outputs, self.summary)
@@ -204,5 +215,5 @@ class ModelSpec:
     @property
     def tolerance(self) -> Tolerance:
         """The CPU float32 tolerance of the first output: what native-vs-native checks use."""
-        out = self.outputs[0]
+        out = self.output
         return tolerance_for(out.dtype, "cpu", out.kind, self.tolerance_override)
