@@ -537,9 +537,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
               file=sys.stderr)
-        import gc
-
-        gc.collect()  # free ONNX Runtime sessions the interrupted frames held, before shutdown
+        if limits.interrupted_run():
+            # Every write is atomic and already rolled back; what is left is ORT's native
+            # threads, which interpreter teardown would destroy under themselves (see limits).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the boundary: nothing reaches the user as a traceback
         message, code = explain(exc)

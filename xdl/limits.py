@@ -98,6 +98,16 @@ def session_options():
     return options
 
 
+_interrupted = threading.Event()  # set once Ctrl-C has stopped a run: see interrupted_run()
+
+
+def interrupted_run() -> bool:
+    """Whether Ctrl-C stopped an ONNX Runtime run in this process. Its native threads may still be
+    unwinding from the terminate flag; tearing the interpreter down under them makes the C++
+    runtime abort ("terminate called without an active exception"), so the CLI then exits at once."""
+    return _interrupted.is_set()
+
+
 class RunTimeout(InputError):
     """A model ran longer than the time limit (an endless Loop, or a far too large input)."""
 
@@ -130,6 +140,7 @@ def run(sess, output_names, feeds):
             worker.join(limit)
         except KeyboardInterrupt:
             options.terminate = True
+            _interrupted.set()
             worker.join(5)
             raise
         if worker.is_alive():
