@@ -21,21 +21,87 @@ def test_every_model_is_taught_by_the_tutorial_its_spec_names():
         assert f'registry.get("{model}")' in lesson.read_text(), f"{lesson.name} does not build {model}"
 
 
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """One folder of rendered pages, shared by the tests that render and those that open them."""
+    return tmp_path_factory.mktemp("site")
+
+
+def _render(tutorial, site) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(site)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=900)
+
+
 @pytest.mark.parametrize("tutorial", TUTORIALS, ids=[t.stem for t in TUTORIALS])
-def test_tutorial_runs_and_renders(tutorial, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(tmp_path)], capture_output=True,
-                       text=True, cwd=ROOT, timeout=900)
+def test_tutorial_runs_and_renders(tutorial, site):
+    r = _render(tutorial, site)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
-    outputs = [o for cell in nbformat.read(tmp_path / f"{tutorial.stem}.ipynb", as_version=4).cells
+    outputs = [o for cell in nbformat.read(site / f"{tutorial.stem}.ipynb", as_version=4).cells
                for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o.text[:300] for o in outputs if o.output_type == "stream" and o.name == "stderr"], \
+        "a learner reads no library noise"
     assert any(o.output_type == "stream" for o in outputs), "a tutorial prints its numbers"
     assert any("image/png" in o.get("data", {}) for o in outputs), "a tutorial shows at least one figure"
-    page = (tmp_path / f"{tutorial.stem}.html").read_text()
+    page = (site / f"{tutorial.stem}.html").read_text()
     assert "data:image/png;base64," in page, "figures are embedded in the page"
     assert 'class="pair"' in page, "Keras and PyTorch side by side"
-    assert str(tmp_path) not in page, "the page names no path of the machine that rendered it"
-    assert list((tmp_path / tutorial.stem).glob("*.png"))
+    assert str(site) not in page and str(ROOT) not in page, "the page names no path of the machine that rendered it"
+    assert not re.search(r"<script[^>]+src=", page), "the page loads no script from elsewhere"
+    assert list((site / tutorial.stem).glob("*.png"))
+
+
+def _browser():
+    """Headless Chromium through Selenium, or the reason there is none (.ci/run installs Debian's
+    chromium and chromium-driver)."""
+    import shutil
+
+    try:
+        from selenium import webdriver
+    except ImportError:
+        return None, "selenium is not installed (pip install -e '.[dev]')"
+    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if not binary or not driver:
+        return None, "no chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)"
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver)), ""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver, why_not = _browser()
+    if driver is None:
+        pytest.skip(why_not)
+    yield driver
+    driver.quit()
+
+
+@pytest.mark.parametrize("tutorial", TUTORIALS, ids=[t.stem for t in TUTORIALS])
+def test_rendered_page_reads_well_in_a_browser(tutorial, site, browser):
+    """In headless Chromium, wide and narrow: every image loads, no script error, no code block
+    runs off to the right behind a scrollbar."""
+    page = site / f"{tutorial.stem}.html"
+    if not page.exists():  # run on its own (-k): render it first
+        assert _render(tutorial, site).returncode == 0
+    for width in (1280, 640):
+        browser.set_window_size(width, 900)
+        browser.get(page.as_uri())
+        broken = browser.execute_script(
+            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+            ".map(i => i.alt || i.src.slice(0, 60))")
+        assert not broken, f"images that do not load at width {width}: {broken}"
+        assert browser.execute_script("return document.images.length") >= 1
+        wide = browser.execute_script(
+            "return Array.from(document.querySelectorAll('pre')).filter(p => p.scrollWidth > p.clientWidth + 1)"
+            ".map(p => p.textContent.slice(0, 80))")
+        assert not wide, f"code that overflows at width {width}: {wide}"
+        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
 
 
 def test_a_tutorial_is_a_plain_script(tmp_path):

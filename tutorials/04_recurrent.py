@@ -10,12 +10,15 @@
 # the **output** gate what to show. A **GRU** does the same with three gate blocks.
 
 # %%
+import keras
 import numpy as np
+import tensorflow as tf
 import torch
 
 from xdl import backends, data
-from xdl.spec import registry, tasks
-from xdl.teach.helpers import pyplot, save_figure, source, train
+from xdl.spec import registry
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
+from xdl.teach.helpers import pyplot, save_figure, source
 
 plt = pyplot()
 
@@ -53,6 +56,67 @@ ax.legend()
 save_figure(fig, "04_vanishing_gradients")
 
 # %% [markdown]
+# ## Exploding gradients, and clipping them
+# Make the step-to-step factor larger than 1 and the same product explodes. A plain RNN with
+# ReLU and a recurrent matrix twice an orthogonal one: the gradient reaching an input 25 steps
+# back is about 200 times the one at the last step, and the weights' gradient has a norm in the
+# hundreds of thousands. One such gradient in an update throws the weights far off. **Gradient clipping** rescales the gradient when its norm is too large.
+# Both frameworks do it, with one trap: Keras's `clipnorm` clips each weight's gradient on its
+# own, `global_clipnorm` clips all of them together, which is what PyTorch's
+# `clip_grad_norm_` does. The same weights in both (PyTorch's second bias frozen at zero, as
+# xdl's twins do), the same 30-step sequences:
+
+# %%
+rng = np.random.default_rng(0)
+units, steps = 16, 30
+kernel = rng.normal(0, 0.5, (4, units)).astype(np.float32)
+recurrent = (2.0 * np.linalg.qr(rng.normal(size=(units, units)))[0]).astype(np.float32)
+bias = np.zeros(units, np.float32)
+sequences = rng.normal(size=(8, steps, 4)).astype(np.float32)
+
+# %% keras: the gradient, and the optimizer clipping it
+rnn_k = keras.layers.SimpleRNN(units, activation="relu")
+rnn_k.build((None, steps, 4))
+rnn_k.set_weights([kernel, recurrent, bias])
+with tf.GradientTape() as tape:
+    loss_k = tf.reduce_sum(rnn_k(sequences))
+grads_k = tape.gradient(loss_k, rnn_k.trainable_variables)
+print(f"global gradient norm {np.sqrt(sum(float(tf.reduce_sum(g**2)) for g in grads_k)):.4g}")
+for option in ("clipnorm", "global_clipnorm"):
+    rnn_k.set_weights([kernel, recurrent, bias])
+    before = [w.copy() for w in rnn_k.get_weights()]
+    keras.optimizers.SGD(learning_rate=1.0, **{option: 1.0}).apply_gradients(zip(grads_k, rnn_k.trainable_variables))
+    step = np.sqrt(sum(((b - a) ** 2).sum() for b, a in zip(before, rnn_k.get_weights())))
+    print(f"SGD(learning_rate=1, {option}=1): the step's norm is {step:.4f}")
+
+# %% torch: the gradient, and clip_grad_norm_
+rnn_t = torch.nn.RNN(4, units, nonlinearity="relu", batch_first=True)
+with torch.no_grad():
+    rnn_t.weight_ih_l0.copy_(torch.from_numpy(kernel.T))  # PyTorch stores the transposes
+    rnn_t.weight_hh_l0.copy_(torch.from_numpy(recurrent.T))
+    rnn_t.bias_ih_l0.zero_()
+    rnn_t.bias_hh_l0.zero_()
+rnn_t.bias_hh_l0.requires_grad_(False)  # one bias, as in Keras
+inputs = torch.from_numpy(sequences).requires_grad_(True)
+outputs, _ = rnn_t(inputs)
+outputs[:, -1].sum().backward()
+norm = torch.nn.utils.clip_grad_norm_([p for p in rnn_t.parameters() if p.requires_grad], max_norm=1.0)
+print(f"global gradient norm {norm.item():.4g} (returned by clip_grad_norm_, before clipping)")
+clipped = torch.sqrt(sum((p.grad**2).sum() for p in rnn_t.parameters() if p.requires_grad))
+print(f"after clip_grad_norm_(max_norm=1): {clipped.item():.4f}")
+
+# %%
+growth = inputs.grad.norm(dim=2).mean(0).numpy()
+for back in (5, 15, 25):
+    print(f"gradient {back} steps back, relative to the last step: {growth[-1 - back] / growth[-1]:.3g}")
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.semilogy(growth / growth[-1], label="ReLU RNN, recurrent matrix x 2")
+ax.set_xlabel("input step")
+ax.set_ylabel("|d loss / d input|, relative")
+ax.legend()
+save_figure(fig, "04_exploding_gradients")
+
+# %% [markdown]
 # ## The LSTM's weights in each framework
 # Both store the four gates in the same order (input, forget, candidate, output). Keras keeps a
 # kernel, a recurrent kernel and one bias; PyTorch keeps the transposes and two biases whose sum
@@ -60,8 +124,6 @@ save_figure(fig, "04_vanishing_gradients")
 # parameters.
 
 # %% keras: LSTM weights
-import keras
-
 layer = keras.layers.LSTM(32)
 layer.build((None, 10, 32))
 print([(w.name, tuple(w.shape)) for w in layer.weights])
@@ -107,15 +169,46 @@ print(source(gru_torch.GRUClassifier))
 # %%
 spec = registry.get("gru")
 digits1d = data.load("mnist1d", seed=0, validation_split=0.1)
-curves, nets = {}, {}
-for name in ("keras", "torch"):
-    nets[name], curves[name] = train(name, spec, digits1d, epochs=20)
-    probs = backends.load(name).predict(nets[name], spec, digits1d.x_test)
-    acc = tasks.score("classification", probs, digits1d.x_test, digits1d.y_test)
-    print(f"{name}: test accuracy {acc:.3f} after 20 epochs (the committed model trains 40)")
+EPOCHS = 20  # the committed model trains 40
+print(f"{len(digits1d.x_train)} sequences of shape {digits1d.x_train.shape[1:]}")
+
+# %% keras: compile() and fit(), validation each epoch
+keras.utils.set_random_seed(0)
+keras_model = gru_keras.build(spec)
+keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3, epsilon=1e-7),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+fit = keras_model.fit(digits1d.x_train, digits1d.y_train, batch_size=128, epochs=EPOCHS, verbose=0,
+                      validation_data=(digits1d.x_val, digits1d.y_val))
+curves = {"keras": fit.history["val_accuracy"]}
+_, keras_accuracy = keras_model.evaluate(digits1d.x_test, digits1d.y_test, verbose=0)
+
+# %% torch: the loop, validation each epoch
+torch.manual_seed(0)
+torch_model = gru_torch.build(spec)
+optimizer = torch.optim.Adam(torch_model.parameters(), lr=3e-3, eps=1e-7)
+loss_fn = torch.nn.CrossEntropyLoss()
+x, y = torch.from_numpy(digits1d.x_train), torch.from_numpy(digits1d.y_train)  # (batch, time, 1): batch_first
+curves["torch"] = []
+for epoch in range(EPOCHS):
+    torch_model.train()
+    for idx in torch.randperm(len(x)).split(128):
+        loss = loss_fn(torch_model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    torch_model.eval()
+    with torch.no_grad():
+        predicted = torch_model(torch.from_numpy(digits1d.x_val)).argmax(1).numpy()
+    curves["torch"].append((predicted == digits1d.y_val).mean())
+with torch.no_grad():
+    torch_accuracy = (torch_model(torch.from_numpy(digits1d.x_test)).argmax(1).numpy() == digits1d.y_test).mean()
+
+# %%
+print(f"test accuracy after {EPOCHS} epochs: keras {keras_accuracy:.3f}, torch {torch_accuracy:.3f}")
+nets = {"keras": keras_model, "torch": torch_model}
 fig, ax = plt.subplots(figsize=(6, 3.5))
-for name, h in curves.items():
-    ax.plot(h["val_accuracy"], label=f"{name} validation accuracy")
+for name, accuracies in curves.items():
+    ax.plot(accuracies, label=f"{name} validation accuracy")
 ax.set_xlabel("epoch")
 ax.legend()
 save_figure(fig, "04_gru_training")

@@ -9,13 +9,15 @@
 # variance 1 over the batch while training, and with running averages at inference.
 
 # %%
+import keras
 import numpy as np
 import torch
 
 from xdl import backends, data
 from xdl.port import twins
-from xdl.spec import registry, tasks
-from xdl.teach.helpers import pyplot, save_figure, source, train
+from xdl.spec import registry
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
+from xdl.teach.helpers import pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("resnet")
@@ -26,8 +28,6 @@ spec = registry.get("resnet")
 # BatchNorm applies the same idea inside the network, per channel.
 
 # %%
-import keras
-
 rng = np.random.default_rng(0)
 batch = rng.normal(5.0, 3.0, (64, 4)).astype(np.float32)
 bn = keras.layers.BatchNormalization()
@@ -91,11 +91,49 @@ print(f"first-layer gradient norm: plain {first_layer_gradient(False):.2e}, resi
 
 # %%
 shapes = data.load("shapes", seed=0, validation_split=0.1)
-history = {}
-for name, fw in (("keras", kfw), ("torch", tfw)):
-    net, history[name] = train(name, spec, shapes, epochs=6)
-    acc = tasks.score("classification", fw.predict(net, spec, shapes.x_test), shapes.x_test, shapes.y_test)
-    print(f"{name}: test accuracy {acc:.3f}")
+x_val, y_val = shapes.x_val, shapes.y_val
+
+
+def nchw(images):
+    """Channels-last (xdl's data, Keras's layout) to channels-first (PyTorch's)."""
+    return torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+
+
+# %% keras: compile() and fit(); BatchNorm switches mode by itself
+keras.utils.set_random_seed(0)
+keras_model = resnet_keras.build(spec)
+keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
+                    loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+fit = keras_model.fit(shapes.x_train, shapes.y_train, batch_size=128, epochs=6, verbose=0,
+                      validation_data=(x_val, y_val))
+history = {"keras": fit.history}
+_, keras_accuracy = keras_model.evaluate(shapes.x_test, shapes.y_test, verbose=0)
+
+# %% torch: the loop; train() and eval() switch BatchNorm between batch and running statistics
+torch.manual_seed(0)
+torch_model = resnet_torch.build(spec)
+optimizer = torch.optim.Adam(torch_model.parameters(), lr=1e-3, eps=1e-7)
+loss_fn = torch.nn.CrossEntropyLoss()
+x, y = nchw(shapes.x_train), torch.from_numpy(shapes.y_train)
+history["torch"] = {"loss": [], "val_loss": []}
+for epoch in range(6):
+    torch_model.train()  # BatchNorm normalises with the batch's statistics and updates its running ones
+    total = 0.0
+    for idx in torch.randperm(len(x)).split(128):
+        loss = loss_fn(torch_model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(idx)
+    torch_model.eval()  # BatchNorm uses the running statistics
+    with torch.no_grad():
+        history["torch"]["val_loss"].append(loss_fn(torch_model(nchw(x_val)), torch.from_numpy(y_val)).item())
+    history["torch"]["loss"].append(total / len(x))
+with torch.no_grad():
+    torch_accuracy = (torch_model(nchw(shapes.x_test)).argmax(1).numpy() == shapes.y_test).mean()
+
+# %%
+print(f"test accuracy after 6 epochs: keras {keras_accuracy:.3f}, torch {torch_accuracy:.3f}")
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, h in history.items():
     ax.plot(h["loss"], label=f"{name} training loss")

@@ -9,12 +9,14 @@
 # reused for the other five.
 
 # %%
-import dataclasses
-import tempfile
-from pathlib import Path
+import keras
+import torch
 
-from xdl import backends, data, training
-from xdl.spec import registry, tasks
+from xdl import data
+from xdl.models.transfer import keras as transfer_keras
+from xdl.models.transfer import torch as transfer_torch
+from xdl.spec import registry
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure)
 from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()
@@ -32,46 +34,69 @@ for phase in spec.phases:
 # under the new head. It must be put in `eval()` by hand; xdl's loop does so for every BatchNorm
 # with no trainable parameter.
 
-# %% keras: freezing
-# for layer in model.layers: layer.trainable = layer.name in ("head",)
-# model.compile(...)   # trainable changes take effect at compile time
-import inspect
-
-print(inspect.getsource(backends.load("keras").set_trainable))
-
-# %% torch: freezing
-# for name, p in model.named_parameters(): p.requires_grad = name.startswith("head.")
-# model.train(); [bn.eval() for bn in frozen_batchnorms]   # after every model.train()
-print(inspect.getsource(backends.load("torch").set_trainable))
-print(inspect.getsource(backends.load("torch").frozen_batchnorm_to_eval))
-
 # %% [markdown]
 # ## The three phases in both frameworks (shortened: 6, 4 and 3 epochs instead of 12, 8 and 6)
+# Each phase names the layers that train (`None`: all), the learning rate and the data; the
+# second also re-initialises the head, whose five outputs now mean five other classes.
 
 # %%
-short = dataclasses.replace(spec, phases=tuple(dataclasses.replace(p, epochs=e) for p, e in zip(spec.phases, (6, 4, 3))))
-target = data.load("shapes-b", seed=0, validation_split=0.1)
-results = {}
-for name in ("keras", "torch"):
-    fw = backends.load(name)
-    fw.seed_everything(0)
-    net = fw.build(short)
-    accuracy = []
+source_task = data.load("shapes-a", seed=0)
+target = data.load("shapes-b", seed=0)
+phases = [(phase, {"pretrain": source_task}.get(phase.name, target), epochs)
+          for phase, epochs in zip(spec.phases, (6, 4, 3))]
 
-    def score(phase, net, fw=fw, accuracy=accuracy, name=name):
-        probs = fw.predict(net, short, target.x_test)
-        accuracy.append(tasks.score("classification", probs, target.x_test, target.y_test))
-        print(f"{name} after {phase.name:9s}: accuracy on the NEW classes {accuracy[-1]:.3f}")
 
-    # What `xdl train transfer` runs: per phase, set_trainable, reinitialise the new head, train.
-    training.train_phases(short, name, net, checkpoint=Path(tempfile.mkdtemp()) / f"b.{fw.WEIGHTS_FILE}",
-                          show_progress=False, after_phase=score)
-    results[name] = accuracy
+def nchw(images):
+    """Channels-last (xdl's data, Keras's layout) to channels-first (PyTorch's)."""
+    return torch.from_numpy(images.transpose(0, 3, 1, 2).copy())
+
+
+# %% keras: freezing is trainable = False, and takes effect at compile()
+keras.utils.set_random_seed(0)
+keras_model = transfer_keras.build(spec)
+results = {"keras": []}
+for phase, task, epochs in phases:
+    if phase.reset:  # a fresh head: the weights a newly built model would start from
+        keras_model.get_layer("head").set_weights(transfer_keras.build(spec).get_layer("head").get_weights())
+    for layer in keras_model.layers:
+        layer.trainable = phase.trainable is None or layer.name in phase.trainable  # a frozen BatchNorm also stops updating
+    keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=phase.lr, epsilon=1e-7),
+                        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    keras_model.fit(task.x_train, task.y_train, batch_size=128, epochs=epochs, verbose=0)
+    results["keras"].append(keras_model.evaluate(target.x_test, target.y_test, verbose=0)[1])
+    print(f"keras after {phase.name:9s}: accuracy on the NEW classes {results['keras'][-1]:.3f}")
+
+# %% torch: freezing is requires_grad = False, and a frozen BatchNorm must be put in eval() by hand
+torch.manual_seed(0)
+torch_model = transfer_torch.build(spec)
+loss_fn = torch.nn.CrossEntropyLoss()
+results["torch"] = []
+for phase, task, epochs in phases:
+    if phase.reset:
+        torch_model.head.load_state_dict(transfer_torch.build(spec).head.state_dict())
+    for name, parameter in torch_model.named_parameters():
+        parameter.requires_grad = phase.trainable is None or name.split(".")[0] in phase.trainable
+    optimizer = torch.optim.Adam([p for p in torch_model.parameters() if p.requires_grad], lr=phase.lr, eps=1e-7)
+    x, y = nchw(task.x_train), torch.from_numpy(task.y_train)
+    for epoch in range(epochs):
+        torch_model.train()
+        for module in torch_model.modules():  # what Keras does for a frozen BatchNorm
+            if isinstance(module, torch.nn.BatchNorm2d) and not module.weight.requires_grad:
+                module.eval()
+        for idx in torch.randperm(len(x)).split(128):
+            loss = loss_fn(torch_model(x[idx]), y[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    torch_model.eval()
+    with torch.no_grad():
+        results["torch"].append((torch_model(nchw(target.x_test)).argmax(1).numpy() == target.y_test).mean())
+    print(f"torch after {phase.name:9s}: accuracy on the NEW classes {results['torch'][-1]:.3f}")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, accuracy in results.items():
-    ax.plot([p.name for p in short.phases], accuracy, marker="o", label=name)
+    ax.plot([p.name for p in spec.phases], accuracy, marker="o", label=name)
 ax.set_ylabel("test accuracy on the second five classes")
 ax.set_ylim(0, 1)
 ax.legend()

@@ -14,6 +14,7 @@ import numpy as np
 
 from xdl import artifacts, backends, verify
 from xdl.spec import registry
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure)
 from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()

@@ -11,6 +11,7 @@
 import numpy as np
 
 from xdl.backends import differences
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure)
 from xdl.teach.helpers import pyplot, save_figure
 
 plt = pyplot()

@@ -21,11 +21,11 @@ NUM_WORDS = 10_000  # the article's vocabulary size (the Embedding's input dim)
 # Without it every model reaches AUC 1.0 and the frameworks' results cannot be told apart.
 LABEL_NOISE = 0.05
 
-_POSITIVE = ("good", "great", "excellent", "wonderful", "brilliant", "moving", "funny", "superb",
-             "enjoyable", "clever", "beautiful", "gripping")
-_NEGATIVE = ("bad", "awful", "boring", "dull", "terrible", "weak", "poor", "clumsy", "tedious",
-             "predictable", "ugly", "forgettable")
-_NEGATORS = ("not", "never", "hardly", "barely")
+POSITIVE = ("good", "great", "excellent", "wonderful", "brilliant", "moving", "funny", "superb",
+            "enjoyable", "clever", "beautiful", "gripping")
+NEGATIVE = ("bad", "awful", "boring", "dull", "terrible", "weak", "poor", "clumsy", "tedious",
+            "predictable", "ugly", "forgettable")
+NEGATORS = ("not", "never", "hardly", "barely")
 _INTENSIFIERS = ("very", "really", "truly", "quite", "rather", "so")
 _NOUNS = ("movie", "film", "plot", "acting", "story", "ending", "cast", "music", "script",
           "direction", "dialogue", "pacing", "camera", "lead", "villain", "score")
@@ -35,7 +35,7 @@ _FILLER_WORDS = 1_000  # neutral words w0..w1999, Zipf-distributed like real tex
 
 def vocabulary() -> list[str]:
     """Word for each id from FIRST_WORD on (ids below are padding, start, unknown)."""
-    fixed = ["the", *_POSITIVE, *_NEGATIVE, *_NEGATORS,
+    fixed = ["the", *POSITIVE, *NEGATIVE, *NEGATORS,
              *_INTENSIFIERS, *_NOUNS, *_LINKS]
     return fixed + [f"w{i}" for i in range(_FILLER_WORDS)]
 
@@ -68,10 +68,10 @@ def generate(n: int, seed: int, max_length: int = MAX_LENGTH) -> tuple[np.ndarra
             negated = rng.random() < 0.5
             words = ["the", _NOUNS[rng.integers(len(_NOUNS))], _LINKS[rng.integers(len(_LINKS))]]
             if negated:
-                words.append(_NEGATORS[rng.integers(len(_NEGATORS))])
+                words.append(NEGATORS[rng.integers(len(NEGATORS))])
             if rng.random() < 0.4:
                 words.append(_INTENSIFIERS[rng.integers(len(_INTENSIFIERS))])
-            adjectives = _POSITIVE if positive else _NEGATIVE
+            adjectives = POSITIVE if positive else NEGATIVE
             words.append(adjectives[rng.integers(len(adjectives))])
             tokens += _ids(words)
             total += (1 if positive else -1) * (-1 if negated else 1)

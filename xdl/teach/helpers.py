@@ -1,4 +1,5 @@
-"""Small helpers the tutorials share: where figures go, and printing two sources side by side."""
+"""What the tutorials share that is not their lesson: matplotlib set up to write files, a figure
+saved (and shown, in a notebook), a function's source printed."""
 
 from __future__ import annotations
 
@@ -47,17 +48,3 @@ def pyplot():
 def source(obj) -> str:
     """The source code of a twin (a function, class or module), to print next to the other."""
     return inspect.getsource(obj)
-
-
-def train(framework: str, spec, data, epochs: int):
-    """Builds one twin from seed 0 and trains it with the spec's recipe (as `xdl train` does,
-    checkpoint in a temporary folder). Returns (the model, its per-epoch history)."""
-    import tempfile
-
-    from xdl import backends
-
-    fw = backends.load(framework)
-    fw.seed_everything(0)
-    net = fw.build(spec)
-    checkpoint = Path(tempfile.mkdtemp()) / f"best.{fw.WEIGHTS_FILE}"
-    return net, fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=False)

@@ -59,8 +59,10 @@ def execute(nb, cwd: Path) -> str:
     # notes, never the tutorial's errors (those come back as the cell's error output).
     quiet = {} if os.environ.get("XDL_DEBUG", "") not in ("", "0") else {"stderr": subprocess.DEVNULL}
     try:
-        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                       resources={"metadata": {"path": str(cwd)}}).execute(**quiet)
+        # capture_fd_output off: what C++ libraries write to the process's stderr (TensorFlow's
+        # oneDNN and grappler notes) stays out of the cells; Python's print() still lands there.
+        NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
+                       extra_arguments=["--IPKernelApp.capture_fd_output=False"]).execute(**quiet)
     except CellExecutionError as exc:  # the tutorial's own error: the page shows it in its cell
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         return lines[-1] if lines else type(exc).__name__
