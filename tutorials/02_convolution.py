@@ -18,8 +18,9 @@ import torch
 
 from xdl import data
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's
+# source, the committed twins' test metric (committed)
+from xdl.teach.helpers import committed, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("cnn")
@@ -153,13 +154,10 @@ print("(on 1,200 images; the committed models, trained on 5,400 for up to 50 epo
 # `xdl parity cnn --train-steps 20`):
 
 # %%
-from xdl import artifacts
-
-root = next(p / "exported_models" for p in (Path.cwd(), *Path.cwd().parents) if (p / "exported_models").is_dir())
-committed = {f: artifacts.load(root / "cnn" / f).manifest["metrics"]["test_accuracy"] for f in ("keras", "torch")}
+full = committed("cnn")  # xdl.teach.helpers: the committed twins' test accuracy, from their manifests
 print(f"here: keras {keras_accuracy:.3f}, torch {torch_accuracy:.3f} (gap {abs(keras_accuracy - torch_accuracy):.3f})")
-print(f"committed: keras {committed['keras']:.3f}, torch {committed['torch']:.3f} "
-      f"(gap {abs(committed['keras'] - committed['torch']):.3f}, the spec's margin {spec.margin})")
+print(f"committed: keras {full['keras']:.3f}, torch {full['torch']:.3f} "
+      f"(gap {abs(full['keras'] - full['torch']):.3f}, the spec's margin {spec.margin})")
 
 # %% [markdown]
 # The opposite failure, **underfitting**, is a model too small or trained too briefly to fit even

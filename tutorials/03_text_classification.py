@@ -23,7 +23,7 @@ from xdl.teach.helpers import pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("textcnn")
-reviews = data.load("sentiment", seed=0, validation_split=0.1).subset(train=5000, test=2000)  # of 9,000 and 2,000: a minute
+reviews = data.load("sentiment", seed=0, validation_split=0.1)
 words = ["<pad>", "<start>", "<unknown>", *sentiment.vocabulary()]
 first = reviews.x_train[0]
 print("a review, as the model sees it:", first[first > 0][:30], "...")

@@ -1,5 +1,5 @@
 """What the tutorials share that is not their lesson: matplotlib set up to write files, a figure
-saved (and shown, in a notebook), a function's source printed."""
+saved (and shown, in a notebook), a function's source printed, the committed twins' test metric."""
 
 from __future__ import annotations
 
@@ -48,3 +48,18 @@ def pyplot():
 def source(obj) -> str:
     """The source code of a twin (a function, class or module), to print next to the other."""
     return inspect.getsource(obj)
+
+
+def committed(model: str) -> dict[str, float]:
+    """The test metric each committed twin of `model` reached with its full recipe (its
+    artifact's manifest), found from the repository root or any folder below it."""
+    import json
+
+    from xdl.spec import registry
+
+    here = Path.cwd()
+    root = next((p / "exported_models" for p in (here, *here.parents) if (p / "exported_models").is_dir()), None)
+    if root is None:
+        raise FileNotFoundError("no exported_models/ here or above: run the tutorial inside the repository")
+    key = f"test_{registry.get(model).metric}"
+    return {f: json.loads((root / model / f / "manifest.json").read_text())["metrics"][key] for f in ("keras", "torch")}
