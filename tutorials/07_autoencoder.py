@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import torch
 
-from xdl import backends, data
+from xdl import data
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's
 # source, the committed twins' test metric (committed)
@@ -69,7 +69,6 @@ with torch.no_grad():
     errors["torch"] = loss_fn(torch_model(x_test), x_test).item()
 
 # %%
-nets = {"keras": keras_model, "torch": torch_model}
 for name, error in errors.items():
     print(f"{name}: test reconstruction error (MSE per pixel) {error:.4f}")
 
@@ -90,11 +89,10 @@ print(f"here: gap {abs(errors['keras'] - errors['torch']):.4f}; committed: keras
       f"torch {full['torch']:.4f}, gap {abs(full['keras'] - full['torch']):.4f} (the spec's margin {spec.margin})")
 
 # %%
-kfw, tfw = backends.load("keras"), backends.load("torch")
 x = digits.x_test[:8]
-rows = {"original": x[..., 0]}
-for name, fw in (("keras", kfw), ("torch", tfw)):
-    rows[name] = fw.predict(nets[name], spec, x)[:, 0]
+with torch.no_grad():
+    rows = {"original": x[..., 0], "keras": keras_model.predict(x, verbose=0)[..., 0],
+            "torch": torch_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()[:, 0]}
 fig, axes = plt.subplots(3, 8, figsize=(8, 3.3))
 for r, (label, images) in enumerate(rows.items()):
     for c in range(8):
@@ -110,14 +108,13 @@ save_figure(fig, "07_reconstructions")
 # (`exported_models/autoencoder/<framework>-decoder/`), codes in, images out.
 
 # %%
-encoder, decoder = kfw.part(nets["keras"], "encoder"), kfw.part(nets["keras"], "decoder")
-enc_spec, dec_spec = spec.part("encoder"), spec.part("decoder")
+encoder, decoder = keras_model.get_layer("encoder"), keras_model.get_layer("decoder")  # models of their own
 three = digits.x_test[digits.y_test == 3][:1]
 eight = digits.x_test[digits.y_test == 8][:1]
-codes = kfw.predict(encoder, enc_spec, np.concatenate([three, eight]))
+codes = encoder.predict(np.concatenate([three, eight]), verbose=0)
 steps = np.linspace(0, 1, 8)[:, None]
 path = (1 - steps) * codes[0] + steps * codes[1]
-images = kfw.predict(decoder, dec_spec, path.astype(np.float32))[:, 0]
+images = decoder.predict(path.astype(np.float32), verbose=0)[..., 0]
 fig, axes = plt.subplots(1, 8, figsize=(8, 1.3))
 for ax, image in zip(axes, images):
     ax.imshow(image, cmap="gray", vmin=0, vmax=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, verify
+from xdl import artifacts, verify
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure)
 from xdl.teach.helpers import pyplot, save_figure
@@ -29,20 +29,36 @@ print("tolerance on CPU:", art.manifest["tolerance"]["outputs"]["probs"]["cpu"])
 # ## Saving and restoring
 # Restore the PyTorch weights into a fresh twin and check it reproduces the stored outputs.
 
-# %% keras: restore
-spec = registry.get("cnn")
-kfw = backends.load("keras")
-knet = kfw.build(spec)
-kfw.load_weights(knet, root / "cnn" / "keras" / kfw.WEIGHTS_FILE)  # model.load_weights(path)
-keras_art = artifacts.load(root / "cnn" / "keras")
-x = spec.from_feeds(keras_art.inputs)
-print("Keras restored vs stored outputs:", np.abs(kfw.predict(knet, spec, x) - keras_art.outputs["probs"]).max())
+# %% keras: save_weights() and load_weights()
+import tempfile
 
-# %% torch: restore
-tfw = backends.load("torch")
-tnet = tfw.build(spec)
-tfw.load_weights(tnet, root / "cnn" / "torch" / tfw.WEIGHTS_FILE)  # load_state_dict(safetensors.load_file(path))
-print("PyTorch restored vs stored outputs:", np.abs(tfw.predict(tnet, spec, x) - art.outputs["probs"]).max())
+from xdl.models.cnn import keras as cnn_keras
+
+spec = registry.get("cnn")
+keras_art = artifacts.load(root / "cnn" / "keras")
+keras_model = cnn_keras.build(spec)
+keras_model.load_weights(root / "cnn" / "keras" / "model.weights.h5")
+copy = Path(tempfile.mkdtemp()) / "copy.weights.h5"  # Keras insists on the .weights.h5 suffix
+keras_model.save_weights(copy)
+keras_model.load_weights(copy)
+x = keras_art.inputs["x"].transpose(0, 2, 3, 1)  # stored as the ONNX contract has it (NCHW); Keras wants NHWC
+print("Keras restored vs stored outputs:", np.abs(keras_model.predict(x, verbose=0) - keras_art.outputs["probs"]).max())
+
+# %% torch: state_dict() through safetensors (tensors only: loading runs no code, unlike a pickle)
+import torch
+from safetensors.torch import load_file, save_file
+
+from xdl.models.cnn import torch as cnn_torch
+
+torch_model = cnn_torch.build(spec)
+torch_model.load_state_dict(load_file(root / "cnn" / "torch" / "model.safetensors"))
+copy = Path(tempfile.mkdtemp()) / "copy.safetensors"
+save_file(torch_model.state_dict(), copy)
+torch_model.load_state_dict(load_file(copy))
+torch_model.eval()
+with torch.no_grad():  # the softmax Keras keeps in its model, added at inference
+    probs = torch.softmax(torch_model(torch.from_numpy(art.inputs["x"].copy())), dim=1).numpy()
+print("PyTorch restored vs stored outputs:", np.abs(probs - art.outputs["probs"]).max())
 
 # %% [markdown]
 # ## Verifying every committed artifact
