@@ -14,12 +14,12 @@ import numpy as np
 
 from xdl import artifacts, verify
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure)
-from xdl.teach.helpers import pyplot, save_figure
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), where the
+# repository's exported_models/ is (exported_models)
+from xdl.teach.helpers import exported_models, pyplot, save_figure
 
 plt = pyplot()
-# The repository's exported_models/, from wherever this runs (the repository root, or tutorials/ as a notebook).
-root = next(p / "exported_models" for p in (Path.cwd(), *Path.cwd().parents) if (p / "exported_models").is_dir())
+root = exported_models()
 art = artifacts.load(root / "cnn" / "torch")  # sizes and sha256 checked before anything is parsed
 print("files:", sorted(art.manifest["files"]))
 print("contract:", art.manifest["contract"]["inputs"][0], "->", art.manifest["contract"]["outputs"][0]["name"])

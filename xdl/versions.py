@@ -10,7 +10,6 @@ Reads installed versions from package metadata (importlib.metadata): nothing hea
 from __future__ import annotations
 
 import platform
-from importlib import metadata
 
 XDL = "0.1.0"  # xdl's own version: `xdl --version`, xdl.__version__ and every manifest
 
@@ -37,6 +36,8 @@ _DISTRIBUTIONS = {
 
 def installed(name: str) -> str | None:
     """The installed version of distribution `name` (or of its CPU/GPU build), None if absent."""
+    from importlib import metadata  # 30 ms: not at `xdl --help`, which imports this module for XDL
+
     for distribution in _DISTRIBUTIONS.get(name, (name,)):
         try:
             return metadata.version(distribution)

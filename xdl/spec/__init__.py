@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
-
-from xdl.spec import tasks
+# numpy and the tasks (which need numpy) are imported where used: `xdl --help` reads the specs
+# and starts in a few tens of milliseconds without them.
 from xdl.spec.tolerance import (  # the policy decides; a spec may override it
     Tolerance,
     tolerance_for,
@@ -64,6 +63,8 @@ class TensorSpec:
     def sample(self, rng, n: int, length: int | None = None):
         """n fresh channels-last samples drawn uniformly from the domain (ints: low <= v < high);
         `length` fills a dynamic sequence dim."""
+        import numpy as np
+
         shape = tuple(length if d is None else d for d in self.channels_last_shape)
         low, high = self.domain
         if np.issubdtype(np.dtype(self.dtype), np.integer):
@@ -173,10 +174,14 @@ class ModelSpec:
     def head(self) -> str:
         """The output activation outside the PyTorch twin: Keras keeps it in the last layer,
         PyTorch's fused losses take logits, so it is added for inference and export only."""
+        from xdl.spec import tasks
+
         return tasks.get(self.task).head
 
     @property
     def metric(self) -> str:
+        from xdl.spec import tasks
+
         return tasks.get(self.task).metric
 
     def model_inputs(self, x) -> list:
@@ -195,6 +200,8 @@ class ModelSpec:
         arrays = [t.from_contract(feeds[t.name]) for t in self.inputs]
         if len(arrays) == 1:
             return arrays[0]
+        import numpy as np
+
         return np.stack(arrays, axis=1)
 
     def sample(self, rng, n: int, length: int | None = None):
@@ -202,6 +209,8 @@ class ModelSpec:
         arrays = [t.sample(rng, n, length) for t in self.inputs]
         if len(arrays) == 1:
             return arrays[0]
+        import numpy as np
+
         return np.stack(arrays, axis=1)
 
     def part(self, name: str) -> ModelSpec:

@@ -50,16 +50,21 @@ def source(obj) -> str:
     return inspect.getsource(obj)
 
 
-def committed(model: str) -> dict[str, float]:
-    """The test metric each committed twin of `model` reached with its full recipe (its
-    artifact's manifest), found from the repository root or any folder below it."""
-    import json
+def exported_models() -> Path:
+    """The repository's exported_models/, from its root or any folder below it (a tutorial runs
+    from the root as a script, from tutorials/ as a notebook)."""
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "exported_models").is_dir():
+            return folder / "exported_models"
+    raise FileNotFoundError("no exported_models/ here or above: run the tutorial inside the repository")
 
+
+def committed(model: str) -> dict[str, float]:
+    """The test metric each committed twin of `model` reached with its full recipe, from its
+    artifact's manifest (read and checked by xdl.artifacts)."""
+    from xdl.artifacts import read_manifest
     from xdl.spec import registry
 
-    here = Path.cwd()
-    root = next((p / "exported_models" for p in (here, *here.parents) if (p / "exported_models").is_dir()), None)
-    if root is None:
-        raise FileNotFoundError("no exported_models/ here or above: run the tutorial inside the repository")
     key = f"test_{registry.get(model).metric}"
-    return {f: json.loads((root / model / f / "manifest.json").read_text())["metrics"][key] for f in ("keras", "torch")}
+    return {f: read_manifest(exported_models() / model / f)["metrics"][key] for f in ("keras", "torch")}
