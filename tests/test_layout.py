@@ -74,7 +74,9 @@ def test_each_back_end_implements_the_protocol_with_one_signature(framework):
     for name, params in protocol.items():
         assert name in have, f"backends/{framework}.py lacks {name}()"
         assert have[name][: len(params)] == params, f"backends/{framework}.py: {name}{tuple(have[name])} is not {params}"
-    assert "WEIGHTS_FILE" in module.read_text()
+    source = module.read_text()
+    for constant in backends.Backend.__annotations__:  # WEIGHTS_FILE, EXPORT_ROUTES...
+        assert f"\n{constant} = " in source, f"backends/{framework}.py lacks {constant}"
 
 
 def test_models_are_discovered_from_their_folders_in_lesson_order():

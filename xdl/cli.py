@@ -253,6 +253,33 @@ def cmd_bench(args) -> int:
     return EXIT_OK
 
 
+def cmd_routes(args) -> int:
+    from xdl.tools import routes
+
+    opsets = (routes.SHIPPED_OPSET,) if args.quick else _opsets(args.opsets)
+    result = routes.run(_models(args.model), opsets=opsets, reps=20 if args.quick else args.reps, out=args.out,
+                        progress=lambda model: print(f"routes: {model}...", file=sys.stderr, flush=True))
+    text = routes.render(result)
+    print(text)
+    if args.json:
+        _write_json(args.json, result, "the route comparison")
+        print(f"json: {args.json}")
+    if args.markdown:
+        _write_text(args.markdown, text + "\n", "the route comparison")
+        print(f"markdown: {args.markdown}")
+    return routes.exit_code(result)
+
+
+def _opsets(text: str) -> tuple[int, ...]:
+    try:
+        opsets = tuple(int(n) for n in text.split(","))
+    except ValueError:
+        opsets = ()
+    if not opsets or any(not 7 <= n <= 30 for n in opsets):
+        raise XdlError(f"--opsets takes comma-separated ONNX opsets (e.g. 17,18,21), got {text!r}")
+    return opsets
+
+
 def cmd_doctor(args) -> int:
     from xdl.tools import doctor
 
@@ -510,6 +537,17 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", help="write the results as JSON here")
     sp.add_argument("--plot", help="write a latency chart (PNG) here")
     sp.set_defaults(func=cmd_bench)
+
+    sp = command("routes", "every route to ONNX (tf2onnx, Keras export, dynamo, TorchScript...) compared")
+    sp.add_argument("model", nargs="+", metavar="MODEL", help="model name(s), or 'all'")
+    sp.add_argument("--out", default="exported_models", help="artifact root whose weights are exported "
+                    "(default: exported_models)")
+    sp.add_argument("--opsets", default="17,18,19,20,21", help="opsets to try per route (default: 17,18,19,20,21)")
+    sp.add_argument("--reps", type=_count(1), default=200, help="timed calls per latency, at most (default: 200)")
+    sp.add_argument("--quick", action="store_true", help="the shipped opset only, 20 reps")
+    sp.add_argument("--json", help="write the results as JSON here")
+    sp.add_argument("--markdown", help="write the tables as Markdown here")
+    sp.set_defaults(func=cmd_routes)
 
     sp = command("all", "train, export and verify every model in both frameworks")
     common(sp, models=False)

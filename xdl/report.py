@@ -51,11 +51,17 @@ def summary(report: Report) -> str:
     return f"verify: {counts}: {verdict(report)}"
 
 
-def _md(text) -> str:
+def markdown_text(text) -> str:
     """clean(), and nothing a Markdown renderer would act on: table pipes, HTML, code spans."""
     import html
 
     return html.escape(clean(text)).replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
+
+
+def markdown_table(headers: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table; cells are escaped (an exporter's error text may hold pipes or HTML)."""
+    return "\n".join([f"| {' | '.join(headers)} |", f"|{'---|' * len(headers)}",
+                      *(f"| {' | '.join(markdown_text(c) for c in row)} |" for row in rows)])
 
 
 def render(report: Report) -> str:
@@ -70,8 +76,8 @@ def to_markdown(report: Report) -> str:
         errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.p99_abs:.1e} / {c.max_rel:.1e}"
         tol = "" if c.atol is None else f"{c.atol:g} / {c.rtol:g}"
         top1 = f"{c.argmax_agree}/{c.argmax_total}" if c.argmax_total else ""
-        rows.append(f"| {c.status} | {_md(c.model)}/{_md(c.framework)} | {c.provider} | {_md(c.output)} | {errors} | "
-                    f"{tol} | {top1} | {_md(c.detail)} |")
+        rows.append(f"| {c.status} | {markdown_text(c.model)}/{markdown_text(c.framework)} | {c.provider} | {markdown_text(c.output)} | {errors} | "
+                    f"{tol} | {top1} | {markdown_text(c.detail)} |")
     return "\n".join([
         f"### xdl verify: {'passed' if report.exit_code == 0 else verdict(report)}",
         "",

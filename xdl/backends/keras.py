@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 from xdl.backends import quiet_tensorflow_import
@@ -264,16 +265,29 @@ def deployable(net, spec) -> keras.Model:
     return net
 
 
-def export(net, contract, opset: int):
-    """Exports any Keras model called in inference mode on `contract`, through tf2onnx from a
-    tf.function (tf2onnx's from_keras fails on Keras 3).
+# The routes to ONNX this back end offers, the shipped one first (docs/routes.md compares them):
+# tf2onnx on a traced tf.function; Keras's own model.export (which runs tf2onnx on TensorFlow);
+# and the same Keras model on Keras's torch backend, exported there through torch.onnx.
+EXPORT_ROUTES = ("tf2onnx", "keras-export", "keras-on-torch")
 
+# Each route's exporter as manifests name it (`xdl export --check` reads the route back from it).
+EXPORTERS = {"tf2onnx": "tf2onnx", "keras-export": "keras model.export (tf2onnx)",
+             "keras-on-torch": "keras model.export (torch backend, torch.onnx)"}
+
+
+def export(net, contract, opset: int, route: str = EXPORT_ROUTES[0]):
+    """Exports any Keras model called in inference mode on `contract`, by `route`.
+
+    tf2onnx (the shipped route) works from a tf.function: its from_keras fails on Keras 3.
     Image inputs are declared channels-last, as the model is, and tf2onnx's inputs_as_nchw
     puts a Transpose in front so the ONNX graph takes NCHW like the PyTorch export does;
     outputs_as_nchw does the same for image outputs (an autoencoder's reconstruction), where
-    tf2onnx wants the traced graph's tensor names. Returns the raw onnx.ModelProto;
-    xdl.exporting.graph canonicalises names and proves the contract.
+    tf2onnx wants the traced graph's tensor names. The other routes have no layout option and
+    export the model wrapped on its contract instead (_on_contract). Returns the raw
+    onnx.ModelProto; xdl.exporting.graph canonicalises names and proves the contract.
     """
+    if route != "tf2onnx":
+        return _export_on_contract(_on_contract(net, contract), opset, route)
     import tf2onnx
 
     signature = _signature(contract)
@@ -291,6 +305,41 @@ def export(net, contract, opset: int):
         forward, input_signature=signature, opset=opset, inputs_as_nchw=nchw_in or None, outputs_as_nchw=nchw_out,
     )
     return proto
+
+
+def _on_contract(net, contract) -> keras.Model:
+    """`net` taking and giving tensors in the contract's layout: a Permute turns NCHW images
+    into the NHWC the Keras layers want, and another turns an image output back."""
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in contract.inputs]
+    nhwc = [keras.layers.Permute((2, 3, 1))(x) if t.layout == "NCHW" else x for x, t in zip(inputs, contract.inputs)]
+    y = net(nhwc[0] if len(nhwc) == 1 else nhwc, training=False)
+    if contract.outputs[0].layout == "NCHW":
+        y = keras.layers.Permute((3, 1, 2))(y)
+    return keras.Model(inputs, keras.layers.Identity(name=contract.outputs[0].name)(y))
+
+
+def _export_on_contract(model: keras.Model, opset: int, route: str):
+    """model.export(format="onnx") here, or, for "keras-on-torch", in a child process with
+    KERAS_BACKEND=torch (a process runs one Keras backend), handed the model as a .keras file."""
+    import tempfile
+
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="xdl-export-") as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        if route == "keras-export":
+            signature = [tf.TensorSpec(x.shape, x.dtype, name=x.name) for x in model.inputs]
+            warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)  # Keras's tf2onnx shim
+            model.export(str(onnx_path), format="onnx", opset_version=opset, verbose=False,
+                         input_signature=[signature] if len(signature) > 1 else signature)
+        elif route == "keras-on-torch":
+            from xdl.backends import keras_on_torch
+
+            model.save(Path(tmp) / "model.keras")
+            keras_on_torch.export_in_child(Path(tmp) / "model.keras", onnx_path, opset)
+        else:
+            raise InputError(f"unknown Keras export route {route!r}; use one of: {', '.join(EXPORT_ROUTES)}")
+        return onnx.load(str(onnx_path))
 
 
 def part(net, name: str):
@@ -323,14 +372,24 @@ def threads() -> dict:
     return {"tf_intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads() or "default"}
 
 
-def versions() -> dict:
-    """Versions of everything this back-end's results depend on."""
+def versions(route: str = EXPORT_ROUTES[0]) -> dict:
+    """Versions of everything this back-end's results (exported by `route`) depend on."""
     import tf2onnx
 
+    exporter = f"keras {keras.__version__}, torch {_torch_version()}" if route == "keras-on-torch" else tf2onnx.__version__
     return {
         "framework": "keras",
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
-        "exporter": "tf2onnx",
-        "exporter_version": tf2onnx.__version__,
+        "exporter": EXPORTERS[route],
+        "exporter_version": exporter,
     }
+
+
+def _torch_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        return "not installed"

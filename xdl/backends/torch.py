@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import logging
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
@@ -344,9 +346,14 @@ def deployable(net: nn.Module, spec) -> nn.Module:
     return _Inference(net, spec.head).eval()
 
 
-def export(net: nn.Module, contract, opset: int):
-    """Exports any module in eval mode on `contract`, through torch.onnx's dynamo exporter, with
-    the contract's dynamic dims (the batch, and a sequence length where it has one) dynamic.
+# The routes to ONNX this back end offers, the shipped one first (docs/routes.md compares them):
+# torch.onnx's dynamo exporter (torch.export, then onnxscript) and its older TorchScript tracer.
+EXPORT_ROUTES = ("dynamo", "torchscript")
+
+
+def export(net: nn.Module, contract, opset: int, route: str = EXPORT_ROUTES[0]):
+    """Exports any module in eval mode on `contract` through torch.onnx, by `route`, with the
+    contract's dynamic dims (the batch, and a sequence length where it has one) dynamic.
 
     Returns the raw onnx.ModelProto; xdl.exporting.graph canonicalises names and proves the
     contract.
@@ -357,22 +364,24 @@ def export(net: nn.Module, contract, opset: int):
                     dtype=getattr(torch, t.dtype))
         for t in contract.inputs
     )
+    names = {"input_names": [t.name for t in contract.inputs], "output_names": [t.name for t in contract.outputs]}
+    if route == "torchscript":
+        # The tracer names dynamic axes per input and output itself; the contract's names are
+        # put back by xdl.exporting.graph.
+        axes = {t.name: dict(t.dynamic_axes) for t in (*contract.inputs, *contract.outputs)}
+        buffer = io.BytesIO()
+        with _quiet_exporter():
+            torch.onnx.export(net.eval(), example, buffer, dynamo=False, dynamic_axes=axes,
+                              opset_version=opset, **names)
+        return onnx.load_from_string(buffer.getvalue())
     dims: dict[str, torch.export.Dim] = {}  # inputs sharing a dim's name share the Dim
     shapes = tuple({axis: dims.setdefault(name, torch.export.Dim(name)) for axis, name in t.dynamic_axes.items()}
                    for t in contract.inputs)
     if isinstance(net, _Inference):
         shapes = (shapes,)  # forward(*inputs): torch.export wants the shapes of the one *args tuple
     with _quiet_exporter():
-        program = torch.onnx.export(
-            net.eval(),
-            example,
-            dynamo=True,
-            input_names=[t.name for t in contract.inputs],
-            output_names=[t.name for t in contract.outputs],
-            dynamic_shapes=shapes,
-            opset_version=opset,
-            verbose=False,
-        )
+        program = torch.onnx.export(net.eval(), example, dynamo=True, dynamic_shapes=shapes,
+                                    opset_version=opset, verbose=False, **names)
     return program.model_proto
 
 
@@ -432,13 +441,18 @@ def threads() -> dict:
     return {"torch_threads": torch.get_num_threads()}
 
 
-def versions() -> dict:
-    """Versions of everything this back-end's results depend on."""
+def versions(route: str = EXPORT_ROUTES[0]) -> dict:
+    """Versions of everything this back-end's results (exported by `route`) depend on."""
     import onnxscript
 
     return {
         "framework": "torch",
         "torch": torch.__version__,
-        "exporter": "torch.onnx (dynamo)",
-        "exporter_version": f"torch {torch.__version__}, onnxscript {onnxscript.__version__}",
+        "exporter": EXPORTERS[route],
+        "exporter_version": f"torch {torch.__version__}"
+        + (f", onnxscript {onnxscript.__version__}" if route == "dynamo" else ""),
     }
+
+
+# Each route's exporter as manifests name it (`xdl export --check` reads the route back from it).
+EXPORTERS = {"dynamo": "torch.onnx (dynamo)", "torchscript": "torch.onnx (TorchScript)"}

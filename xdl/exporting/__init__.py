@@ -116,9 +116,10 @@ def parts(spec, framework: str, net, x: np.ndarray):
         x = part_spec.output.from_contract(fw.predict(sub, part_spec, x))
 
 
-def to_onnx(spec, framework: str, net):
+def to_onnx(spec, framework: str, net, *, route: str | None = None, opset: int = graph.OPSET):
     """A twin exported in memory on its contract, canonical, as `xdl export` makes it (without
-    the provenance metadata and the files): what tutorials and the parity matrix run."""
+    the provenance metadata and the files): what tutorials, the parity matrix and `xdl routes`
+    run. `route` is one of the back end's EXPORT_ROUTES (default: the shipped one)."""
     fw = backends.load(framework)
-    proto = fw.export(fw.deployable(net, spec), spec.contract, graph.OPSET)
+    proto = fw.export(fw.deployable(net, spec), spec.contract, opset, route or fw.EXPORT_ROUTES[0])
     return graph.apply(proto, spec.contract, {"xdl.model": spec.name, "xdl.framework": framework})

@@ -1,0 +1,216 @@
+"""`xdl routes`: every route to ONNX that exists here, compared on the same trained weights.
+
+For each model and route: whether it exports (or the exporter's one-line error), the graph it
+makes (node count, op histogram), its outputs against the native twin on the real test samples
+and on fuzzed inputs (max abs error, and the verdict under the model's tolerance policy),
+whether the same weights export to the same bytes twice, ONNX Runtime CPU latency at batch 1 and
+64, whether onnx's reference evaluator runs it and agrees with ORT, and which opsets the route
+produces (each verified on ORT the same way).
+
+The weights are the ones committed with the shipped artifacts (exported_models/<model>/<fw>/),
+the test samples theirs; the whole model is compared (the autoencoder's parts are exported
+the same way). The routes themselves live in the back ends (EXPORT_ROUTES).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xdl import artifacts, backends, exporting, verify
+from xdl.errors import EXIT_OK, EXIT_PARITY, first_line
+from xdl.exporting import graph
+from xdl.parity import live
+from xdl.spec import registry
+from xdl.timing import measure
+from xdl.tools.bench import environment
+
+SHIPPED_OPSET = graph.OPSET
+OPSETS = (17, 18, 19, 20, 21)
+FUZZ = 61  # random inputs; with the domain's 3 edge cases, a batch of 64
+REFERENCE_SAMPLES = 8  # onnx.reference interprets in Python: a Loop over 64 samples is slow
+TIMING_BUDGET_S = 2.0  # per latency figure: a batch-64 ResNet call gets fewer repetitions
+
+
+@dataclass
+class Route:
+    model: str
+    framework: str
+    route: str
+    shipped: bool
+    exporter: str  # as manifests name it, with its version
+    error: str = ""  # why it did not export (the exporter's or the contract check's line)
+    export_s: float = 0.0
+    nodes: int = 0  # top-level nodes; `ops` counts subgraphs (a Loop's body) too
+    ops: dict = field(default_factory=dict)
+    atol: float = 0.0
+    rtol: float = 0.0
+    test_max_abs: float | None = None  # vs the native twin, real test samples
+    fuzz_max_abs: float | None = None  # vs the native twin, fuzzed inputs and edge cases
+    verifies: bool = False  # both within the model's tolerance
+    deterministic: bool = False  # a second export gave the same bytes
+    b1_ms: float | None = None  # ORT CPU p50
+    b64_ms: float | None = None
+    reference: str = ""  # onnx.reference: "agrees", or what went wrong
+    opsets: dict = field(default_factory=dict)  # "17": "verifies" or what went wrong
+
+
+@dataclass
+class _Samples:
+    """One twin's inputs (stored form) and its native outputs (contract layout)."""
+
+    test: np.ndarray
+    test_expected: np.ndarray
+    fuzz: np.ndarray
+    fuzz_expected: np.ndarray
+
+
+def compare_model(model: str, *, opsets=OPSETS, reps: int = 200, out="exported_models", seed: int = 0) -> list[Route]:
+    """Every route of both frameworks for one model, on its committed weights."""
+    spec = registry.get(model)
+    rows = []
+    for framework in registry.FRAMEWORKS:
+        fw = backends.load(framework)
+        art = artifacts.load(Path(out) / model / framework)
+        net = fw.build(spec)
+        fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
+        x_test = spec.from_feeds(art.inputs)
+        lengths = spec.seq_lengths or (None,)
+        x_fuzz = live.fuzz_inputs(spec, FUZZ, np.random.default_rng(seed), max(lengths) if lengths[0] else None)
+        samples = _Samples(x_test, fw.predict(net, spec, x_test), x_fuzz, fw.predict(net, spec, x_fuzz))
+        atol, rtol = verify.tolerances(art.manifest, "cpu")[spec.output.name]
+        for route in fw.EXPORT_ROUTES:
+            row = Route(model, framework, route, route == fw.EXPORT_ROUTES[0], _exporter(fw, route), atol=atol, rtol=rtol)
+            _measure_route(row, spec, fw, net, samples, verify.is_classifier(art.manifest), opsets, reps)
+            rows.append(row)
+    return rows
+
+
+def _exporter(fw, route: str) -> str:
+    v = fw.versions(route)
+    return f"{v['exporter']} {v['exporter_version']}"
+
+
+def _measure_route(row: Route, spec, fw, net, samples: _Samples, classifier: bool, opsets, reps: int) -> None:
+    start = time.perf_counter()
+    try:
+        proto = exporting.to_onnx(spec, row.framework, net, route=row.route)
+        sess = verify.session(proto.SerializeToString(), "cpu")
+    except Exception as exc:  # exporters raise anything; the row records it
+        row.error = first_line(exc, 240)
+        return
+    row.export_s = round(time.perf_counter() - start, 2)
+    row.nodes, row.ops = len(proto.graph.node), graph.op_counts(proto)
+    again = exporting.to_onnx(spec, row.framework, net, route=row.route)
+    row.deterministic = again.SerializeToString() == proto.SerializeToString()
+    tol = (row.atol, row.rtol, classifier)
+    row.test_max_abs, test_ok = _agreement(sess, spec, samples.test, samples.test_expected, *tol)
+    row.fuzz_max_abs, fuzz_ok = _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)
+    row.verifies = test_ok and fuzz_ok
+    row.b1_ms, row.b64_ms = (_latency(sess, spec.feeds(_batch(samples.test, n)), reps) for n in (1, 64))
+    row.reference = _reference(proto, sess, spec.feeds(samples.test[:REFERENCE_SAMPLES]), *tol)
+    for opset in opsets:
+        row.opsets[str(opset)] = ("verifies" if test_ok and fuzz_ok else "beyond tolerance") if opset == graph.OPSET \
+            else _opset_verdict(spec, row, net, samples, opset, tol)
+
+
+def _agreement(sess, spec, x, expected, atol, rtol, classifier) -> tuple[float, bool]:
+    actual = sess.run(None, spec.feeds(x))[0]
+    if actual.shape != expected.shape:
+        return float("nan"), False
+    c = verify.compare(actual, expected, atol, rtol, classifier)
+    return c.max_abs, c.ok
+
+
+def _batch(x: np.ndarray, n: int) -> np.ndarray:
+    return np.ascontiguousarray(np.resize(x, (n, *x.shape[1:])))
+
+
+def _latency(sess, feeds: dict, reps: int) -> float:
+    """p50 in ms, with as many repetitions (up to `reps`) as fit the timing budget."""
+    start = time.perf_counter()
+    sess.run(None, feeds)
+    once = max(time.perf_counter() - start, 1e-6)
+    n = int(min(reps, max(20, TIMING_BUDGET_S / once)))
+    return measure(lambda: sess.run(None, feeds), reps=n, warmup=min(20, n))[0]
+
+
+def _reference(proto, sess, feeds: dict, atol: float, rtol: float, classifier: bool) -> str:
+    """Whether onnx's own reference evaluator runs the graph and agrees with ORT."""
+    from onnx.reference import ReferenceEvaluator
+
+    try:
+        ours = ReferenceEvaluator(proto).run(None, feeds)[0]
+    except Exception as exc:  # its missing kernels and shape errors alike
+        return f"fails: {first_line(exc, 160)}"
+    theirs = sess.run(None, feeds)[0]
+    if np.shape(ours) != theirs.shape:
+        return f"differs: shape {list(np.shape(ours))} where ORT gives {list(theirs.shape)}"
+    c = verify.compare(np.asarray(ours), theirs, atol, rtol, classifier)
+    return "agrees" if c.ok else f"differs: max abs {c.max_abs:.1e}"
+
+
+def _opset_verdict(spec, row: Route, net, samples: _Samples, opset: int, tol) -> str:
+    try:
+        proto = exporting.to_onnx(spec, row.framework, net, route=row.route, opset=opset)
+        sess = verify.session(proto.SerializeToString(), "cpu")
+    except Exception as exc:
+        return f"fails: {first_line(exc, 160)}"
+    made = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if made != opset:
+        return f"made opset {made}"
+    ok = _agreement(sess, spec, samples.test, samples.test_expected, *tol)[1]
+    ok = ok and _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)[1]
+    return "verifies" if ok else "beyond tolerance"
+
+
+def run(models: list[str], *, opsets=OPSETS, reps: int = 200, out="exported_models", progress=None) -> dict:
+    """Every route for every model in `models`, as one JSON-able dict."""
+    rows = []
+    for model in models:
+        if progress:
+            progress(model)
+        rows += compare_model(model, opsets=opsets, reps=reps, out=out)
+    return {
+        "environment": environment(),
+        "settings": {"opsets": list(opsets), "shipped_opset": graph.OPSET, "fuzzed_inputs": FUZZ + 3,
+                     "reference_samples": REFERENCE_SAMPLES, "reps_at_most": reps},
+        "routes": [asdict(r) for r in rows],
+    }
+
+
+def exit_code(result: dict) -> int:
+    """1 when an export that ran gives outputs beyond the tolerance, or a shipped route failed;
+    an exporter that cannot export a model is a finding, reported, not a failure of xdl."""
+    bad = [r for r in result["routes"] if (r["shipped"] and r["error"]) or (not r["error"] and not r["verifies"])]
+    return EXIT_PARITY if bad else EXIT_OK
+
+
+def render(result: dict) -> str:
+    """The comparison as Markdown: one row per route, the op histograms, what went wrong."""
+    from xdl.report import markdown_table, markdown_text
+
+    rows, ops, notes = [], [], []
+    for r in result["routes"]:
+        where = [r["model"], r["framework"], r["route"] + (" (shipped)" if r["shipped"] else "")]
+        if r["error"]:
+            rows.append([*where, "no", *["-"] * 8])
+            notes.append(f"- {r['model']} / {r['route']}: {markdown_text(r['error'])}")
+            continue
+        fine = [o for o, verdict in r["opsets"].items() if verdict == "verifies"]
+        notes += [f"- {r['model']} / {r['route']}, opset {o}: {markdown_text(v)}" for o, v in r["opsets"].items() if v != "verifies"]
+        if r["reference"] != "agrees":
+            notes.append(f"- {r['model']} / {r['route']}, onnx.reference: {markdown_text(r['reference'])}")
+        rows.append([*where, "yes", str(r["nodes"]), f"{r['test_max_abs']:.1e} / {r['fuzz_max_abs']:.1e} ({r['atol']:g})",
+                     "yes" if r["verifies"] else "NO", "yes" if r["deterministic"] else "no",
+                     f"{r['b1_ms']:.3f}", f"{r['b64_ms']:.3f}", r["reference"].split(":")[0], " ".join(fine) or "none"])
+        ops.append([*where[:2], r["route"], ", ".join(f"{k} {v}" for k, v in sorted(r["ops"].items()))])
+    head = ["model", "framework", "route", "exports", "nodes", "max abs: test / fuzzed (atol)", "verifies",
+            "same bytes twice", "ORT b1 ms", "ORT b64 ms", "onnx.reference", "opsets verified"]
+    parts = [markdown_table(head, rows), "", markdown_table(["model", "framework", "route", "ops (Loop bodies included)"], ops)]
+    if notes:
+        parts += ["", "What did not work:", "", *notes]
+    return "\n".join(parts)
