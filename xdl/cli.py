@@ -144,6 +144,18 @@ def cmd_export(args) -> int:
     from xdl import exporting
     from xdl.exporting import variants
 
+    if (args.route or args.no_optimise) and (args.check or args.variant or args.refresh):
+        raise XdlError("--route and --no-optimise apply to a fresh export; --check, --refresh and --variant "
+                       "read the committed artifacts, whose manifests say how they were made")
+    if args.refresh:
+        from xdl import artifacts
+        from xdl.exporting import staleness
+
+        roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
+        for folder in artifacts.find(roots):
+            if "variant" not in artifacts.read_manifest(folder):
+                print(f"{folder}: refreshed -> {staleness.refresh(folder)}")
+        return EXIT_OK
     if args.check:
         from xdl.exporting import staleness
 
@@ -173,7 +185,8 @@ def cmd_export(args) -> int:
         return first_failure(codes)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
-            folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir)
+            folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir,
+                                      route=args.route, optimised=not args.no_optimise)
             print(f"{model}/{framework}: exported -> {folder}")
     return EXIT_OK
 
@@ -463,6 +476,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--variant", choices=("fp16", "int8", "int8-static"),
                     help="make a deployment variant of the committed float32 artifact (written only if "
                     "within its tolerance)")
+    sp.add_argument("--route", help="export by another route than the shipped one: keras-export or "
+                    "keras-on-torch (Keras), torchscript (PyTorch); docs/routes.md compares them")
+    sp.add_argument("--no-optimise", action="store_true", help="keep the exporter's graph as it is (by "
+                    "default xdl's exact rewrites are applied where the result verifies; docs/routes.md)")
+    sp.add_argument("--refresh", action="store_true",
+                    help="re-export the committed float32 artifacts from their own weights and provenance "
+                    "with the current code, in place (no training; re-make variants with --variant)")
     sp.add_argument("--check", action="store_true",
                     help="re-export the committed artifacts from their own weights into a temporary "
                     "folder and fail (exit 1) if they differ: stale artifacts")

@@ -16,11 +16,12 @@ XDL = "0.1.0"  # xdl's own version: `xdl --version`, xdl.__version__ and every m
 # Per kind of artifact, the distributions whose code decides its bytes:
 # - a float32 export: the framework that runs the model, its exporter and what the exporter
 #   builds the graph with (torch.onnx's dynamo exporter writes through onnxscript and onnx-ir),
-#   onnx (xdl's renaming and checker) and protobuf (the serialisation);
+#   onnxscript's rewriter and onnx-ir's passes (xdl's optimisation, both frameworks), onnx (xdl's
+#   renaming and checker) and protobuf (the serialisation);
 # - a variant: the converter that rewrites the float32 bytes (onnxconverter-common for fp16,
 #   onnxruntime's quantizer for int8); static int8 also calibrates with numpy.
 DEPENDS_ON = {
-    "keras": ("keras", "tensorflow", "tf2onnx", "onnx", "protobuf"),
+    "keras": ("keras", "tensorflow", "tf2onnx", "onnxscript", "onnx-ir", "onnx", "protobuf"),
     "torch": ("torch", "onnxscript", "onnx-ir", "onnx", "protobuf"),
     "fp16": ("onnxconverter-common", "onnx", "protobuf"),
     "int8": ("onnxruntime", "onnx", "protobuf"),

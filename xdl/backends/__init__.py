@@ -61,7 +61,7 @@ class Backend(Protocol):
     def threads(self) -> dict: ...
 
 
-_NEEDS = {"keras": ("tensorflow", "keras", "tf2onnx", "rich"), "torch": ("torch", "onnxscript", "safetensors", "rich")}
+_NEEDS = {"keras": ("tensorflow", "keras", "tf2onnx", "onnxscript", "rich"), "torch": ("torch", "onnxscript", "safetensors", "rich")}
 _EXTRA = {"keras": "tf", "torch": "torch"}
 
 

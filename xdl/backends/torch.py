@@ -413,13 +413,18 @@ def timed_paths(net: nn.Module, spec, feeds: dict[str, np.ndarray], compiled: bo
 def _quiet_exporter():
     # The exporter logs that torchvision's ops are unregistered (xdl needs none) and torch's own
     # deprecation warnings; they would bury xdl's report. Errors still raise.
-    logger = logging.getLogger("torch.onnx")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    # onnxscript's version converter logs a traceback when it falls back to onnx's (opset 17);
+    # what it made is judged by xdl, not by its log.
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            # the TorchScript tracer's notes on RNNs with batch_first and on shape inference
+            warnings.simplefilter("ignore", UserWarning)
             # Every input's first axis is the same Dim("batch") on purpose; torch notes the sharing.
             warnings.filterwarnings("ignore", message="# The axis name: batch will not be used")
             # nn.LSTM's flattened weights, seen by the tracer; harmless for an eval-mode export.
@@ -428,7 +433,8 @@ def _quiet_exporter():
             warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\)")
             yield
     finally:
-        logger.setLevel(level)
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def part(net: nn.Module, name: str) -> nn.Module:

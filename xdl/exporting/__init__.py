@@ -1,6 +1,6 @@
 """Export: a trained twin to ONNX on its contract, with test vectors and provenance, written as
-one artifact folder (xdl.artifacts). Sub-modules: graph (the canonical graph), variants (fp16 and
-int8), staleness (`xdl export --check`).
+one artifact folder (xdl.artifacts). Sub-modules: graph (the canonical graph), optimise (exact
+rewrites after export), variants (fp16 and int8), staleness (`xdl export --check`).
 """
 
 from __future__ import annotations
@@ -10,17 +10,47 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, training
+from xdl import artifacts, backends, training, verify
 from xdl import versions as lib_versions
 from xdl.data import for_model
-from xdl.exporting import graph
+from xdl.errors import InputError
+from xdl.exporting import graph, optimise
 from xdl.spec import registry, tolerance
 
 TEST_BATCH = 64  # samples stored in test_data_set_0
 
 
-def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
-    """Exports `net` and assembles everything an artifact folder holds but the files.
+def route_for(fw, route: str | None) -> str:
+    """`route`, checked against the back end's routes; None is the shipped one (the first).
+
+    Raises:
+        InputError: the framework has no such route.
+    """
+    if route is None:
+        return fw.EXPORT_ROUTES[0]
+    if route not in fw.EXPORT_ROUTES:
+        raise InputError(f"{fw.versions()['framework']} has no export route {route!r}; "
+                         f"use one of: {', '.join(fw.EXPORT_ROUTES)} (docs/routes.md)")
+    return route
+
+
+def route_of(fw, exporter: str) -> str:
+    """The route a manifest's exporter name stands for (as versions() recorded it).
+
+    Raises:
+        InputError: an exporter this version of xdl does not make.
+    """
+    for route, name in fw.EXPORTERS.items():
+        if name == exporter:
+            return route
+    raise InputError(f"the manifest names exporter {exporter!r}, which this xdl does not make; "
+                     f"re-export with `xdl export`")
+
+
+def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, route: str | None = None,
+                   optimised: bool = True):
+    """Exports `net` by `route` (default: the shipped one), optimised where that verifies (see
+    `exported`), and assembles everything an artifact folder holds but the files.
 
     `provenance` (dataset, data_source, seed, weights_sha256, metrics) comes from a training
     run (export) or from a committed manifest (export --check), so both produce the same bytes.
@@ -29,10 +59,11 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
         (onnx.ModelProto on the contract, manifest dict, native outputs for x)
     """
     fw = backends.load(framework)
+    route = route_for(fw, route)
     expected = fw.predict(net, spec, x)
     # the libraries the bytes depend on, as `xdl export --check` compares them (xdl/versions.py)
-    versions = {**lib_versions.core(), **fw.versions(), **lib_versions.record(framework)}
-    proto = fw.export(fw.deployable(net, spec), spec.contract, graph.OPSET)
+    versions = {**lib_versions.core(), **fw.versions(route), **lib_versions.record(framework)}
+    proto, steps = exported(spec, fw, net, route, graph.OPSET, optimised, x, expected)
     metrics = provenance["metrics"]
     metadata = {
         "xdl.model": spec.name,
@@ -60,6 +91,8 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict):
         },
         "tolerance": tolerance.manifest_entry(spec),
         "opset": graph.OPSET,
+        # whether the graph was to be optimised, and the rewrites and passes that changed it
+        "optimisation": {"enabled": optimised, "applied": steps},
         "ops": graph.op_counts(proto),  # what the exporter made: one LSTM op, or a Loop...
         "versions": versions,
         **{k: provenance[k] for k in training.PROVENANCE},
@@ -75,8 +108,11 @@ def export(
     runs: str | Path = "runs",
     out: str | Path = "exported_models",
     data_dir: str | Path | None = None,
+    route: str | None = None,
+    optimised: bool = True,
 ) -> Path:
-    """Exports a trained twin to ONNX and writes its artifact folder (see xdl.artifacts).
+    """Exports a trained twin to ONNX by `route` (default: the shipped one; docs/routes.md) and
+    writes its artifact folder (see xdl.artifacts).
 
     The test vectors are the first TEST_BATCH real test samples of the data set the run was
     trained on, with the native framework's outputs for them.
@@ -86,6 +122,7 @@ def export(
     """
     spec = registry.get(model)
     fw = backends.load(framework)
+    route_for(fw, route)  # before the data set is loaded
     weights, metrics = training.read_run(spec, framework, runs)
     net = fw.build(spec)
     fw.load_weights(net, weights)
@@ -93,11 +130,11 @@ def export(
     x = data.x_test[:TEST_BATCH]
     provenance = {**{k: metrics[k] for k in training.PROVENANCE if k != "metrics"},
                   "metrics": {k: metrics[k] for k in (training.metric_key(spec), *training.RUN_METRICS)}}
-    proto, manifest, expected = build_artifact(spec, framework, net, x, provenance)
+    proto, manifest, expected = build_artifact(spec, framework, net, x, provenance, route, optimised)
     folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
                              outputs=[(spec.output.name, expected)], weights=weights, manifest=manifest)
     for part, part_spec, sub, part_x in parts(spec, framework, net, x):
-        proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance)
+        proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance, route, optimised)
         artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
                         inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.output.name, expected)],
                         weights=weights, manifest={**manifest, "model": model, "part": part})
@@ -116,10 +153,34 @@ def parts(spec, framework: str, net, x: np.ndarray):
         x = part_spec.output.from_contract(fw.predict(sub, part_spec, x))
 
 
-def to_onnx(spec, framework: str, net, *, route: str | None = None, opset: int = graph.OPSET):
+def to_onnx(spec, framework: str, net, *, route: str | None = None, opset: int = graph.OPSET,
+            optimised: bool = True):
     """A twin exported in memory on its contract, canonical, as `xdl export` makes it (without
     the provenance metadata and the files): what tutorials, the parity matrix and `xdl routes`
-    run. `route` is one of the back end's EXPORT_ROUTES (default: the shipped one)."""
+    run. `route` is one of the back end's EXPORT_ROUTES (default: the shipped one); the
+    optimisation is checked on 16 inputs drawn from the contract's domains."""
     fw = backends.load(framework)
-    proto = fw.export(fw.deployable(net, spec), spec.contract, opset, route or fw.EXPORT_ROUTES[0])
+    x = spec.sample(np.random.default_rng(0), 16, max(spec.seq_lengths) if spec.seq_lengths else None)
+    expected = fw.predict(net, spec, x) if optimised else None
+    proto, _ = exported(spec, fw, net, route_for(fw, route), opset, optimised, x, expected)
     return graph.apply(proto, spec.contract, {"xdl.model": spec.name, "xdl.framework": framework})
+
+
+def exported(spec, fw, net, route: str, opset: int, optimised: bool, x: np.ndarray, expected) -> tuple:
+    """The exporter's graph on the contract, and, when `optimised`, the optimised graph instead
+    if ONNX Runtime gives the native outputs for `x` from it within the model's float32 CPU
+    tolerance (it always has, docs/routes.md; the check keeps an unproven rewrite out).
+
+    Returns:
+        (onnx.ModelProto, the optimisation steps that changed it: [] for the exporter's graph)
+    """
+    proto = graph.apply(fw.export(fw.deployable(net, spec), spec.contract, opset, route), spec.contract, {})
+    if not optimised:
+        return proto, []
+    candidate, steps = optimise.optimise(proto)
+    if not steps:
+        return proto, []
+    candidate = graph.apply(candidate, spec.contract, {})
+    atol, rtol = tolerance.tolerance_for("float32", "cpu", spec.output.kind, spec.tolerance_override).pair
+    actual = verify.session(candidate.SerializeToString(), "cpu").run(None, spec.feeds(x))[0]
+    return (candidate, steps) if verify.compare(actual, expected, atol, rtol, classifier=False).ok else (proto, [])

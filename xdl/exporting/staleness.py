@@ -17,9 +17,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from xdl import artifacts, backends, exporting, training, verify, versions
 from xdl.data import for_model
-from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY, XdlError
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY, InputError, XdlError
 from xdl.exporting import variants
 from xdl.spec import registry
 
@@ -87,6 +89,42 @@ def _check_variant(art, label: str, unrecorded: list[str]) -> Staleness:
     return _verdict(label, problems, unrecorded)
 
 
+def _export_again(art, into: Path, keep_outputs: bool = False) -> tuple[dict, np.ndarray, Path]:
+    """Exports a float32 artifact again, from its committed weights and provenance, by the route
+    and with the optimisation its manifest records (an older manifest without it: the default),
+    and writes the result to `into`. With `keep_outputs`, the committed native outputs are
+    written again where the fresh ones are within tolerance of them: the last bits of a native
+    run move with thread scheduling, and re-exporting must not churn the test vectors.
+
+    Returns:
+        (the new manifest, the native outputs for the test inputs, the folder written)
+    """
+    m = art.manifest
+    spec = registry.get(m["model"])
+    if m.get("part"):
+        spec = spec.part(m["part"])
+    fw = backends.load(m["framework"])
+    net = fw.build(registry.get(m["model"]))
+    fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
+    if m.get("part"):
+        net = fw.part(net, m["part"])
+    x = spec.from_feeds(art.inputs)
+    provenance = {k: m[k] for k in training.PROVENANCE}
+    route = exporting.route_of(fw, m["versions"].get("exporter", ""))
+    optimised = m.get("optimisation", {"enabled": True})["enabled"]
+    proto, manifest, expected = exporting.build_artifact(spec, m["framework"], net, x, provenance, route, optimised)
+    if m.get("part"):  # as exporting.export writes a part's manifest
+        manifest = {**manifest, "model": m["model"], "part": m["part"]}
+    committed = art.outputs[spec.output.name]
+    atol, rtol = verify.tolerances(m, "cpu")[spec.output.name]
+    if keep_outputs and verify.compare(expected, committed, atol, rtol, classifier=False).ok:
+        expected = committed
+    folder = artifacts.write(into, model=proto, inputs=list(spec.feeds(x).items()),
+                             outputs=[(spec.output.name, expected)], weights=art.folder / fw.WEIGHTS_FILE,
+                             manifest=manifest)
+    return manifest, expected, folder
+
+
 def compare_export(folder: Path) -> Staleness:
     """Regenerates an artifact from its committed weights and provenance and compares.
 
@@ -101,28 +139,14 @@ def compare_export(folder: Path) -> Staleness:
         return Staleness(label, "cannot check", [f"{'; '.join(moved)}: {INSTALL_HINT}"], EXIT_ENVIRONMENT)
     if "variant" in m:
         return _check_variant(art, label, unrecorded)
-    spec = registry.get(m["model"])
-    if m.get("part"):
-        spec = spec.part(m["part"])
-    fw = backends.load(m["framework"])
-    net = fw.build(registry.get(m["model"]))
-    fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
-    if m.get("part"):
-        net = fw.part(net, m["part"])
-    x = spec.from_feeds(art.inputs)
-    provenance = {k: m[k] for k in training.PROVENANCE}
-    proto, manifest, expected = exporting.build_artifact(spec, m["framework"], net, x, provenance)
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = artifacts.write(Path(tmp) / m["model"] / m["framework"], model=proto,
-                                inputs=list(spec.feeds(x).items()),
-                                outputs=[(spec.output.name, expected)],
-                                weights=art.folder / fw.WEIGHTS_FILE, manifest=manifest)
-        inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(spec.inputs))]
-        for name in (artifacts.MODEL_FILE, *inputs, fw.WEIGHTS_FILE):
+        manifest, expected, fresh = _export_again(art, Path(tmp) / m["model"] / m["framework"])
+        inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(art.inputs))]
+        for name in (artifacts.MODEL_FILE, *inputs, backends.load(m["framework"]).WEIGHTS_FILE):
             if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
                 problems.append(f"{name} differs from a fresh export")
-    for key in ("contract", "tolerance", "opset", "task", *training.PROVENANCE):
+    for key in ("contract", "tolerance", "opset", "optimisation", "task", *training.PROVENANCE):
         if manifest.get(key) != m.get(key):
             problems.append(f"manifest {key!r} differs from what the current code writes")
     tol = verify.tolerances(m, "cpu")
@@ -131,6 +155,21 @@ def compare_export(folder: Path) -> Staleness:
         if not c.ok:
             problems.append(f"native {name} differs from the committed test vector: {c.detail}")
     return _verdict(label, problems, unrecorded)
+
+
+def refresh(folder: Path) -> Path:
+    """Rewrites a float32 artifact in place as the current code exports its committed weights
+    (after xdl's export changed), with the installed libraries' versions; no retraining.
+
+    Raises:
+        InputError: a variant (re-make it from its refreshed float32 model with --variant).
+    """
+    art = artifacts.load(folder)
+    if "variant" in art.manifest:
+        raise InputError(f"{art.label} is a {art.manifest['variant']['name']} variant: re-make it with "
+                         f"`xdl export {art.manifest['model']} --framework {art.manifest['framework']} "
+                         f"--variant {art.manifest['variant']['name']}`")
+    return _export_again(art, art.folder, keep_outputs=True)[2]
 
 
 def compare_paths(roots: list[str | Path]):

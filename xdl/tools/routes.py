@@ -22,7 +22,7 @@ import numpy as np
 
 from xdl import artifacts, backends, exporting, verify
 from xdl.errors import EXIT_OK, EXIT_PARITY, first_line
-from xdl.exporting import graph
+from xdl.exporting import graph, optimise
 from xdl.parity import live
 from xdl.spec import registry
 from xdl.timing import measure
@@ -42,6 +42,7 @@ class Route:
     route: str
     shipped: bool
     exporter: str  # as manifests name it, with its version
+    optimisation: list = field(default_factory=list)  # xdl's rewrites and passes applied (none: the exporter's graph)
     error: str = ""  # why it did not export (the exporter's or the contract check's line)
     export_s: float = 0.0
     nodes: int = 0  # top-level nodes; `ops` counts subgraphs (a Loop's body) too
@@ -51,6 +52,7 @@ class Route:
     test_max_abs: float | None = None  # vs the native twin, real test samples
     fuzz_max_abs: float | None = None  # vs the native twin, fuzzed inputs and edge cases
     verifies: bool = False  # both within the model's tolerance
+    problem: str = ""  # where they are not, the first reason
     deterministic: bool = False  # a second export gave the same bytes
     b1_ms: float | None = None  # ORT CPU p50
     b64_ms: float | None = None
@@ -83,9 +85,18 @@ def compare_model(model: str, *, opsets=OPSETS, reps: int = 200, out="exported_m
         samples = _Samples(x_test, fw.predict(net, spec, x_test), x_fuzz, fw.predict(net, spec, x_fuzz))
         atol, rtol = verify.tolerances(art.manifest, "cpu")[spec.output.name]
         for route in fw.EXPORT_ROUTES:
-            row = Route(model, framework, route, route == fw.EXPORT_ROUTES[0], _exporter(fw, route), atol=atol, rtol=rtol)
+            shipped = route == fw.EXPORT_ROUTES[0]
+            row = Route(model, framework, route, shipped, _exporter(fw, route), atol=atol, rtol=rtol)
             _measure_route(row, spec, fw, net, samples, verify.is_classifier(art.manifest), opsets, reps)
             rows.append(row)
+            if row.error or not row.optimisation:
+                row.optimisation = []
+                continue
+            # the exporter's graph, then xdl's optimised one (what `xdl export` ships when it verifies)
+            better = Route(model, framework, route, shipped, row.exporter, row.optimisation, atol=atol, rtol=rtol)
+            row.shipped, row.optimisation = False, []
+            _measure_route(better, spec, fw, net, samples, verify.is_classifier(art.manifest), opsets, reps)
+            rows.append(better)
     return rows
 
 
@@ -95,34 +106,41 @@ def _exporter(fw, route: str) -> str:
 
 
 def _measure_route(row: Route, spec, fw, net, samples: _Samples, classifier: bool, opsets, reps: int) -> None:
+    """Fills `row` in. A first (exporter's graph) row also learns which optimisation steps would
+    change its graph: a second row measures the optimised graph when there are any."""
+    optimised = bool(row.optimisation)
     start = time.perf_counter()
     try:
-        proto = exporting.to_onnx(spec, row.framework, net, route=row.route)
+        proto = exporting.to_onnx(spec, row.framework, net, route=row.route, optimised=optimised)
         sess = verify.session(proto.SerializeToString(), "cpu")
     except Exception as exc:  # exporters raise anything; the row records it
         row.error = first_line(exc, 240)
         return
     row.export_s = round(time.perf_counter() - start, 2)
     row.nodes, row.ops = len(proto.graph.node), graph.op_counts(proto)
-    again = exporting.to_onnx(spec, row.framework, net, route=row.route)
+    if not optimised:
+        row.optimisation = optimise.optimise(proto)[1]
+    again = exporting.to_onnx(spec, row.framework, net, route=row.route, optimised=optimised)
     row.deterministic = again.SerializeToString() == proto.SerializeToString()
     tol = (row.atol, row.rtol, classifier)
-    row.test_max_abs, test_ok = _agreement(sess, spec, samples.test, samples.test_expected, *tol)
-    row.fuzz_max_abs, fuzz_ok = _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)
-    row.verifies = test_ok and fuzz_ok
+    row.test_max_abs, test_problem = _agreement(sess, spec, samples.test, samples.test_expected, *tol)
+    row.fuzz_max_abs, fuzz_problem = _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)
+    row.verifies = not (test_problem or fuzz_problem)
+    row.problem = test_problem and f"test samples: {test_problem}" or fuzz_problem and f"fuzzed inputs: {fuzz_problem}"
     row.b1_ms, row.b64_ms = (_latency(sess, spec.feeds(_batch(samples.test, n)), reps) for n in (1, 64))
     row.reference = _reference(proto, sess, spec.feeds(samples.test[:REFERENCE_SAMPLES]), *tol)
     for opset in opsets:
-        row.opsets[str(opset)] = ("verifies" if test_ok and fuzz_ok else "beyond tolerance") if opset == graph.OPSET \
-            else _opset_verdict(spec, row, net, samples, opset, tol)
+        row.opsets[str(opset)] = (f"does not verify: {row.problem}" if row.problem else "verifies") \
+            if opset == graph.OPSET else _opset_verdict(spec, row, net, samples, opset, tol, optimised)
 
 
-def _agreement(sess, spec, x, expected, atol, rtol, classifier) -> tuple[float, bool]:
+def _agreement(sess, spec, x, expected, atol, rtol, classifier) -> tuple[float | None, str]:
+    """(max abs error, "" or what is wrong) of the export's outputs against the native ones."""
     actual = sess.run(None, spec.feeds(x))[0]
     if actual.shape != expected.shape:
-        return float("nan"), False
+        return None, f"output shape {list(actual.shape)} where the native twin gives {list(expected.shape)}"
     c = verify.compare(actual, expected, atol, rtol, classifier)
-    return c.max_abs, c.ok
+    return c.max_abs, "" if c.ok else c.detail
 
 
 def _batch(x: np.ndarray, n: int) -> np.ndarray:
@@ -153,18 +171,18 @@ def _reference(proto, sess, feeds: dict, atol: float, rtol: float, classifier: b
     return "agrees" if c.ok else f"differs: max abs {c.max_abs:.1e}"
 
 
-def _opset_verdict(spec, row: Route, net, samples: _Samples, opset: int, tol) -> str:
+def _opset_verdict(spec, row: Route, net, samples: _Samples, opset: int, tol, optimised: bool) -> str:
     try:
-        proto = exporting.to_onnx(spec, row.framework, net, route=row.route, opset=opset)
+        proto = exporting.to_onnx(spec, row.framework, net, route=row.route, opset=opset, optimised=optimised)
         sess = verify.session(proto.SerializeToString(), "cpu")
     except Exception as exc:
         return f"fails: {first_line(exc, 160)}"
     made = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if made != opset:
         return f"made opset {made}"
-    ok = _agreement(sess, spec, samples.test, samples.test_expected, *tol)[1]
-    ok = ok and _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)[1]
-    return "verifies" if ok else "beyond tolerance"
+    problem = _agreement(sess, spec, samples.test, samples.test_expected, *tol)[1]
+    problem = problem or _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)[1]
+    return f"does not verify: {problem}" if problem else "verifies"
 
 
 def run(models: list[str], *, opsets=OPSETS, reps: int = 200, out="exported_models", progress=None) -> dict:
@@ -190,27 +208,34 @@ def exit_code(result: dict) -> int:
 
 
 def render(result: dict) -> str:
-    """The comparison as Markdown: one row per route, the op histograms, what went wrong."""
+    """The comparison as Markdown: one row per route, the op histograms, and what went wrong
+    (each finding once, with the models it was seen on)."""
     from xdl.report import markdown_table, markdown_text
 
-    rows, ops, notes = [], [], []
+    rows, ops, notes = [], [], {}
     for r in result["routes"]:
-        where = [r["model"], r["framework"], r["route"] + (" (shipped)" if r["shipped"] else "")]
+        name = f"{r['framework']} {r['route']}" + (" + xdl optimise" if r["optimisation"] else "")
+        where = [r["model"], r["framework"], name.split(" ", 1)[1] + (" (shipped)" if r["shipped"] else "")]
+        findings = [(name, r["error"])] if r["error"] else [(name, f"does not verify: {r['problem']}")] if r["problem"] else []
+        if not r["error"]:
+            findings += [(f"{name}, opset {o}", v) for o, v in r["opsets"].items()
+                         if v != "verifies" and not (r["problem"] and int(o) == result["settings"]["shipped_opset"])]
+            findings += [(f"{name}, onnx.reference", r["reference"])] if r["reference"] != "agrees" else []
+        for finding in findings:
+            notes.setdefault(finding, []).append(r["model"])
         if r["error"]:
             rows.append([*where, "no", *["-"] * 8])
-            notes.append(f"- {r['model']} / {r['route']}: {markdown_text(r['error'])}")
             continue
         fine = [o for o, verdict in r["opsets"].items() if verdict == "verifies"]
-        notes += [f"- {r['model']} / {r['route']}, opset {o}: {markdown_text(v)}" for o, v in r["opsets"].items() if v != "verifies"]
-        if r["reference"] != "agrees":
-            notes.append(f"- {r['model']} / {r['route']}, onnx.reference: {markdown_text(r['reference'])}")
-        rows.append([*where, "yes", str(r["nodes"]), f"{r['test_max_abs']:.1e} / {r['fuzz_max_abs']:.1e} ({r['atol']:g})",
+        errors = " / ".join("-" if e is None else f"{e:.1e}" for e in (r["test_max_abs"], r["fuzz_max_abs"]))
+        rows.append([*where, "yes", str(r["nodes"]), f"{errors} ({r['atol']:g})",
                      "yes" if r["verifies"] else "NO", "yes" if r["deterministic"] else "no",
                      f"{r['b1_ms']:.3f}", f"{r['b64_ms']:.3f}", r["reference"].split(":")[0], " ".join(fine) or "none"])
-        ops.append([*where[:2], r["route"], ", ".join(f"{k} {v}" for k, v in sorted(r["ops"].items()))])
+        ops.append([*where, ", ".join(f"{k} {v}" for k, v in sorted(r["ops"].items()))])
     head = ["model", "framework", "route", "exports", "nodes", "max abs: test / fuzzed (atol)", "verifies",
             "same bytes twice", "ORT b1 ms", "ORT b64 ms", "onnx.reference", "opsets verified"]
     parts = [markdown_table(head, rows), "", markdown_table(["model", "framework", "route", "ops (Loop bodies included)"], ops)]
     if notes:
-        parts += ["", "What did not work:", "", *notes]
+        parts += ["", "What did not work, each finding once:", ""]
+        parts += [f"- {where}: {markdown_text(text)} ({', '.join(models)})" for (where, text), models in notes.items()]
     return "\n".join(parts)

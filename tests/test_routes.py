@@ -1,0 +1,147 @@
+"""Export routes (xdl routes) and the graph optimisation after export (xdl/exporting/optimise.py)."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from conftest import COMMITTED, ROOT
+from test_cli import _one_clean_line, xdl
+from xdl import artifacts, backends, versions, verify
+from xdl.backends import keras_on_torch
+from xdl.errors import EnvironmentProblem
+from xdl.exporting import graph, optimise
+from xdl.spec import registry
+from xdl.tools import routes
+
+RESULTS = ROOT / "benchmarks" / "routes-cpu.json"
+
+
+@pytest.fixture(scope="module")
+def committed():
+    return json.loads(RESULTS.read_text())
+
+
+def test_the_committed_table_is_the_committed_results_rendered(committed):
+    assert (ROOT / "benchmarks" / "routes-cpu.md").read_text() == routes.render(committed) + "\n"
+
+
+def test_the_committed_comparison_covers_every_model_and_route(committed):
+    have = {(r["model"], r["framework"], r["route"]) for r in committed["routes"]}
+    for model in registry.names():
+        for framework in registry.FRAMEWORKS:
+            for route in backends.load(framework).EXPORT_ROUTES:
+                assert (model, framework, route) in have, f"{model}/{route} missing: run `xdl routes all` (docs/routes.md)"
+    shipped = [r for r in committed["routes"] if r["shipped"]]
+    assert len(shipped) == len(registry.names()) * len(registry.FRAMEWORKS)
+    assert all(r["verifies"] and r["deterministic"] and not r["error"] for r in shipped)
+    assert routes.exit_code(committed) == 0
+
+
+def test_a_fresh_comparison_of_mlp_matches_the_committed_one(committed):
+    """What is not a timing must come out again: which routes export, their graphs, verdicts."""
+    moved = [n for n in ("tensorflow", "keras", "tf2onnx", "torch", "onnxscript", "onnx", "onnxruntime")
+             if versions.installed(n) != committed["environment"]["versions"].get(n)]
+    if moved:
+        pytest.skip(f"the committed comparison was made with other versions of {', '.join(moved)}")
+    fresh = routes.compare_model("mlp", opsets=(graph.OPSET,), reps=3)
+    keys = ("route", "shipped", "optimisation", "error", "nodes", "ops", "verifies", "deterministic", "reference")
+    committed = [r for r in committed["routes"] if r["model"] == "mlp"]
+    assert [{k: r[k] for k in keys} for r in committed] == [{k: getattr(r, k) for k in keys} for r in fresh]
+    assert all(r.b1_ms > 0 and r.b64_ms > 0 for r in fresh)
+
+
+def test_routes_cli_reports_and_exits_0(tmp_path):
+    r = xdl("routes", "recommender", "--quick", "--json", tmp_path / "r.json", "--markdown", tmp_path / "r.md")
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = json.loads((tmp_path / "r.json").read_text())
+    names = [(x["framework"], x["route"], bool(x["optimisation"])) for x in result["routes"]]
+    assert ("keras", "tf2onnx", True) in names and ("keras", "tf2onnx", False) in names
+    assert ("keras", "keras-on-torch", False) in names and ("torch", "torchscript", False) in names
+    assert (tmp_path / "r.md").read_text() == routes.render(result) + "\n"
+
+
+@pytest.mark.parametrize("args, says", [
+    (("routes", "nosuchmodel"), "unknown model"),
+    (("routes", "mlp", "--opsets", "eighteen"), "--opsets"),
+    (("export", "mlp", "--route", "teleport", "--framework", "torch"), "no export route 'teleport'"),
+    (("export", "mlp", "--route", "torchscript", "--check"), "--route"),
+])
+def test_bad_route_arguments_exit_2_with_one_line(args, says):
+    r = xdl(*args)
+    assert r.returncode == 2 and says in _one_clean_line(r)
+
+
+def test_a_failing_keras_on_torch_child_is_one_line(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(EnvironmentProblem, match="^Keras-on-torch export failed: ") as caught:
+        keras_on_torch.export_in_child(bad, tmp_path / "model.onnx", 18)
+    assert "\n" not in str(caught.value) and not (tmp_path / "model.onnx").exists()
+
+
+# -- the optimisation -------------------------------------------------------------------------
+
+def _guarded_lookup(rows: int, table_rows: int, consumer: str = "Gather") -> onnx.ModelProto:
+    """ids -> tf2onnx's nine-node negative-id guard -> Gather from a table (or another op)."""
+    i64, f32 = TensorProto.INT64, TensorProto.FLOAT
+    c = lambda name, value, dtype: numpy_helper.from_array(np.array(value, dtype=dtype), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Cast", ["ids"], ["f"], to=f32),
+        helper.make_node("Less", ["f", "zero"], ["neg"]),
+        helper.make_node("Cast", ["neg"], ["negi"], to=i64),
+        helper.make_node("Add", ["ids", "rows"], ["shifted"]),
+        helper.make_node("Mul", ["negi", "shifted"], ["wrapped"]),
+        helper.make_node("Not", ["neg"], ["pos"]),
+        helper.make_node("Cast", ["pos"], ["posi"], to=i64),
+        helper.make_node("Mul", ["ids", "posi"], ["kept"]),
+        helper.make_node("Add", ["wrapped", "kept"], ["idx"]),
+        helper.make_node("Gather", ["table", "idx"], ["y"], axis=0) if consumer == "Gather"
+        else helper.make_node("Cast", ["idx"], ["y"], to=f32),
+    ]
+    table = np.arange(table_rows * 2, dtype=np.float32).reshape(table_rows, 2)
+    out_shape = ["batch", 2] if consumer == "Gather" else ["batch"]
+    g = helper.make_graph(nodes, "lookup", [helper.make_tensor_value_info("ids", i64, ["batch"])],
+                          [helper.make_tensor_value_info("y", f32, out_shape)],
+                          [c("zero", 0.0, np.float32), c("rows", rows, np.int64), c("table", table, np.float32)])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def _run(model, ids):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"ids": ids})[0]
+
+
+def test_the_negative_id_guard_goes_and_every_valid_id_gives_the_same_row():
+    model = _guarded_lookup(rows=5, table_rows=5)
+    optimised, steps = optimise.optimise(model)
+    assert "gather-negative-id-guard" in steps
+    assert [n.op_type for n in optimised.graph.node] == ["Gather"]
+    ids = np.arange(-5, 5, dtype=np.int64)  # every id ONNX's Gather accepts for 5 rows
+    assert np.array_equal(_run(optimised, ids), _run(model, ids))
+
+
+@pytest.mark.parametrize("rows, table_rows, consumer", [(5, 6, "Gather"), (5, 5, "Cast")])
+def test_the_guard_stays_where_dropping_it_would_change_results(rows, table_rows, consumer):
+    """Another table size (the guard would wrap differently) or a consumer that is no Gather."""
+    optimised, steps = optimise.optimise(_guarded_lookup(rows, table_rows, consumer))
+    assert "gather-negative-id-guard" not in steps
+    assert "Not" in [n.op_type for n in optimised.graph.node]
+
+
+def test_the_optimised_recommender_gives_the_same_ratings_for_every_user_and_item():
+    """Exhaustive over the contract's whole domain: 943 x 1,682 (user, item) pairs."""
+    art = artifacts.load(COMMITTED / "recommender" / "keras")
+    assert art.manifest["optimisation"]["applied"][:2] == ["gather-negative-id-guard", "row-dot-as-reduce-sum"]
+    users, items = np.meshgrid(np.arange(943, dtype=np.int64), np.arange(1682, dtype=np.int64), indexing="ij")
+    feeds = {"user": users.ravel(), "item": items.ravel()}
+    keras = backends.load("keras")
+    net = keras.build(registry.get("recommender"))
+    keras.load_weights(net, art.folder / keras.WEIGHTS_FILE)
+    native = keras.run(net, [feeds["user"], feeds["item"]])[0]
+    atol, rtol = verify.tolerances(art.manifest, "cpu")["rating"]
+    onnx_out = verify.session(art.model_bytes, "cpu").run(None, feeds)[0]
+    assert verify.compare(onnx_out, native, atol, rtol, classifier=False).ok

@@ -1,0 +1,97 @@
+"""Graph optimisation after export: rewrites that are exact, then onnx-ir's clean-up passes.
+
+What ORT's own optimiser leaves in a tf2onnx graph is what costs (docs/routes.md measures it):
+Keras's Embedding looks ids up through `take`, which first maps negative ids to the end of the
+table, and tf2onnx spells that as nine nodes (Cast, Less, Cast, Not, Cast, Mul, Add, Mul, Add)
+in front of every Gather. ONNX's Gather does that mapping itself, for every id in [-n, n), so
+the nine nodes are dropped where every consumer is a Gather on a table of exactly n rows; ids
+below -n, which the nine nodes would have wrapped once more, are refused by the Gather instead,
+as the PyTorch export refuses them. onnx-ir's passes then drop Identities and unused nodes and
+merge repeated subexpressions (tf2onnx computes the same Shape twice): changes of the graph,
+not of any number it computes.
+
+A graph is optimised only if the result is still on the contract (xdl.exporting.graph proves
+that next); `xdl routes` measures both and `xdl export --check` keeps the bytes reproducible.
+"""
+
+from __future__ import annotations
+
+import onnx
+import onnx_ir as ir
+from onnx_ir.passes import common as passes
+from onnxscript.rewriter import pattern
+
+
+def _negative_id_guard(op, ids, rows, zero):
+    """tf2onnx's `where(ids < 0, ids + rows, ids)` for an Embedding's lookup."""
+    negative = op.Less(op.Cast(ids, to=onnx.TensorProto.FLOAT), zero)
+    wrapped = op.Mul(op.Cast(negative, to=onnx.TensorProto.INT64), op.Add(ids, rows))
+    kept = op.Mul(ids, op.Cast(op.Not(negative), to=onnx.TensorProto.INT64))
+    return op.Add(wrapped, kept)
+
+
+def _ids_themselves(op, ids, rows, zero):
+    return op.Identity(ids)
+
+
+def _feeds_only_gathers_of(context, ids, rows, zero, **_) -> bool:
+    """The guard is redundant when it compares with 0 and adds `rows`, and every consumer is a
+    Gather along axis 0 of a constant table with exactly `rows` rows."""
+    rows_value, zero_value = _scalar(rows), _scalar(zero)
+    if rows_value is None or zero_value != 0:
+        return False
+    for use in context.output_values[0].uses():
+        node = use.node
+        table = node.inputs[0].const_value if node.inputs and node.inputs[0] is not None else None
+        axis = node.attributes.get("axis")
+        if (node.op_type != "Gather" or node.domain not in ("", "ai.onnx") or use.idx != 1 or table is None
+                or (axis is not None and axis.as_int() != 0) or table.shape[0] != rows_value):
+            return False
+    return True
+
+
+def _scalar(value):
+    const = value.const_value
+    if const is None or const.size != 1:
+        return None
+    return const.numpy().reshape(()).item()
+
+
+def _row_dot_as_matmul(op, a, b, one, two):
+    """Keras's Dot(axes=1) of two (batch, k) tensors as tf2onnx writes it: a batch of
+    (1, k) @ (k, 1) matrix products, squeezed back to (batch, 1)."""
+    return op.Squeeze(op.MatMul(op.Unsqueeze(a, one), op.Unsqueeze(b, two)), one)
+
+
+def _row_dot_as_sum(op, a, b, one, two):
+    """The same k products summed: what the PyTorch twin's (u * i).sum(1, keepdim=True) is."""
+    return op.ReduceSum(op.Mul(a, b), op.Constant(value_ints=[-1]), keepdims=1)
+
+
+def _rank_two_rows(context, a, b, one, two, **_) -> bool:
+    return (_scalar(one) == 1 and _scalar(two) == 2
+            and all(v.shape is not None and len(v.shape) == 2 for v in (a, b)))
+
+
+RULES = [
+    pattern.RewriteRule(_negative_id_guard, _ids_themselves, _feeds_only_gathers_of, name="gather-negative-id-guard"),
+    pattern.RewriteRule(_row_dot_as_matmul, _row_dot_as_sum, _rank_two_rows, name="row-dot-as-reduce-sum"),
+]
+
+
+PASSES = {"identity-elimination": passes.IdentityEliminationPass,
+          "common-subexpression-elimination": passes.CommonSubexpressionEliminationPass,
+          "unused-node-removal": passes.RemoveUnusedNodesPass}
+
+
+def optimise(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
+    """The rewrites (RULES), then Identity, repeated-subexpression and dead-node removal.
+
+    Returns:
+        (the optimised model, the names of the rules and passes that changed it, in order)
+    """
+    graph = ir.from_proto(model)
+    passes.ShapeInferencePass()(graph)  # the rules' conditions read ranks
+    changed = [rule.name for rule in RULES if pattern.RewriteRuleSet([rule]).apply_to_model(graph)]
+    changed += [name for name, step in PASSES.items() if step()(graph).modified]
+    return ir.to_proto(graph), changed
