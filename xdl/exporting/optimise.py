@@ -1,17 +1,28 @@
-"""Graph optimisation after export: rewrites that are exact, then onnx-ir's clean-up passes.
+"""Graph optimisation after export: rewrites of what exporters spell slowly, then onnx-ir's
+clean-up passes. What ORT's own optimiser leaves in a tf2onnx graph is what costs; `xdl routes`
+measures each route's graph with and without this (docs/routes.md).
 
-What ORT's own optimiser leaves in a tf2onnx graph is what costs (docs/routes.md measures it):
-Keras's Embedding looks ids up through `take`, which first maps negative ids to the end of the
-table, and tf2onnx spells that as nine nodes (Cast, Less, Cast, Not, Cast, Mul, Add, Mul, Add)
-in front of every Gather. ONNX's Gather does that mapping itself, for every id in [-n, n), so
-the nine nodes are dropped where every consumer is a Gather on a table of exactly n rows; ids
-below -n, which the nine nodes would have wrapped once more, are refused by the Gather instead,
-as the PyTorch export refuses them. onnx-ir's passes then drop Identities and unused nodes and
-merge repeated subexpressions (tf2onnx computes the same Shape twice): changes of the graph,
-not of any number it computes.
+The rewrites, each applied only where its condition proves it equal:
+- loop-as-gru (xdl/exporting/recurrent.py): a Keras GRU that tf2onnx wrote as a Loop becomes
+  ONNX's GRU op; the loop body must be, node for node, the GRU equations.
+- gather-negative-id-guard: Keras's Embedding looks ids up through `take`, which first maps
+  negative ids to the end of the table; tf2onnx spells that as nine nodes (Cast, Less, Cast,
+  Not, Cast, Mul, Add, Mul, Add) in front of every Gather. ONNX's Gather does the same mapping
+  itself for every id in [-n, n), so the nine nodes go where every consumer is a Gather on a
+  table of exactly n rows. Ids below -n, which the nine nodes would wrap once more, are refused
+  by the Gather instead, as the PyTorch export refuses them.
+- row-dot-as-reduce-sum: Keras's Dot(axes=1) of two (batch, k) tensors, which tf2onnx writes
+  as a batch of (1, k) @ (k, 1) MatMuls between Unsqueezes and a Squeeze, becomes the k
+  products summed (what the PyTorch twin computes).
+- dense-as-gemm: a Dense layer's MatMul then Add of the bias, on a 2-D input, becomes one Gemm
+  (as torch.onnx writes nn.Linear).
+All but the guard's removal may change the order of floating-point additions, never the
+formula; the guard's removal changes no number. Then onnx-ir's passes turn Constant nodes into initializers and
+drop Identities, repeated subexpressions (tf2onnx computes one Shape twice) and unused nodes.
 
-A graph is optimised only if the result is still on the contract (xdl.exporting.graph proves
-that next); `xdl routes` measures both and `xdl export --check` keeps the bytes reproducible.
+xdl keeps an optimised graph only when ONNX Runtime reproduces the native outputs from it
+within the model's tolerance (xdl.exporting.exported), and `xdl export --check` proves the
+bytes reproducible.
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ import onnx
 import onnx_ir as ir
 from onnx_ir.passes import common as passes
 from onnxscript.rewriter import pattern
+
+from xdl.exporting import recurrent
 
 
 def _negative_id_guard(op, ids, rows, zero):
@@ -73,13 +86,31 @@ def _rank_two_rows(context, a, b, one, two, **_) -> bool:
             and all(v.shape is not None and len(v.shape) == 2 for v in (a, b)))
 
 
+def _dense_as_matmul_add(op, a, weight, bias):
+    """A Dense layer as tf2onnx writes it: MatMul, then Add of the bias."""
+    return op.Add(op.MatMul(a, weight), bias)
+
+
+def _dense_as_gemm(op, a, weight, bias):
+    return op.Gemm(a, weight, bias)
+
+
+def _rows_times_constant_matrix(context, a, weight, bias, **_) -> bool:
+    """Gemm takes a 2-D input, a 2-D matrix and a bias broadcast over the rows."""
+    w, b = weight.const_value, bias.const_value
+    return (a.shape is not None and len(a.shape) == 2 and w is not None and b is not None
+            and len(w.shape) == 2 and len(b.shape) == 1 and b.shape[0] == w.shape[1])
+
+
 RULES = [
     pattern.RewriteRule(_negative_id_guard, _ids_themselves, _feeds_only_gathers_of, name="gather-negative-id-guard"),
     pattern.RewriteRule(_row_dot_as_matmul, _row_dot_as_sum, _rank_two_rows, name="row-dot-as-reduce-sum"),
+    pattern.RewriteRule(_dense_as_matmul_add, _dense_as_gemm, _rows_times_constant_matrix, name="dense-as-gemm"),
 ]
 
 
-PASSES = {"identity-elimination": passes.IdentityEliminationPass,
+PASSES = {"constants-as-initializers": lambda: passes.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0),
+          "identity-elimination": passes.IdentityEliminationPass,
           "common-subexpression-elimination": passes.CommonSubexpressionEliminationPass,
           "unused-node-removal": passes.RemoveUnusedNodesPass}
 
@@ -90,8 +121,10 @@ def optimise(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     Returns:
         (the optimised model, the names of the rules and passes that changed it, in order)
     """
+    model = onnx.ModelProto.FromString(model.SerializeToString())  # the caller's stays as it is
+    changed = ["loop-as-gru"] if recurrent.loop_as_gru(model) else []
     graph = ir.from_proto(model)
     passes.ShapeInferencePass()(graph)  # the rules' conditions read ranks
-    changed = [rule.name for rule in RULES if pattern.RewriteRuleSet([rule]).apply_to_model(graph)]
+    changed += [rule.name for rule in RULES if pattern.RewriteRuleSet([rule]).apply_to_model(graph)]
     changed += [name for name, step in PASSES.items() if step()(graph).modified]
     return ir.to_proto(graph), changed
