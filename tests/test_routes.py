@@ -145,3 +145,79 @@ def test_the_optimised_recommender_gives_the_same_ratings_for_every_user_and_ite
     atol, rtol = verify.tolerances(art.manifest, "cpu")["rating"]
     onnx_out = verify.session(art.model_bytes, "cpu").run(None, feeds)[0]
     assert verify.compare(onnx_out, native, atol, rtol, classifier=False).ok
+
+
+@pytest.fixture(scope="module")
+def gru_loop():
+    """The Keras gru twin's graph as tf2onnx writes it (a Loop), and the twin."""
+    from xdl import exporting
+
+    keras = backends.load("keras")
+    spec = registry.get("gru")
+    net = keras.build(spec)
+    keras.load_weights(net, COMMITTED / "gru" / "keras" / keras.WEIGHTS_FILE)
+    return exporting.to_onnx(spec, "keras", net, optimised=False), net
+
+
+def test_the_committed_keras_gru_is_one_gru_op():
+    m = json.loads((COMMITTED / "gru" / "keras" / "manifest.json").read_text())
+    assert "loop-as-gru" in m["optimisation"]["applied"]
+    assert m["ops"].get("GRU") == 1 and "Loop" not in m["ops"]
+
+
+def test_the_gru_rewrite_gives_the_loops_outputs_at_every_length(gru_loop):
+    loop, _ = gru_loop
+    assert "Loop" in graph.op_counts(loop)
+    rewritten, steps = optimise.optimise(loop)
+    assert "loop-as-gru" in steps and graph.op_counts(rewritten)["GRU"] == 1
+    rng = np.random.default_rng(0)
+    spec = registry.get("gru")
+    before, after = (verify.session(g.SerializeToString(), "cpu") for g in (loop, rewritten))
+    for length in (1, 2, 7, 60, 300):
+        x = spec.feeds(spec.sample(rng, 5, length))
+        c = verify.compare(after.run(None, x)[0], before.run(None, x)[0], 1e-5, 1e-5, classifier=True)
+        assert c.ok, f"length {length}: {c.detail}"
+
+
+def _body(model):
+    return next(n for n in model.graph.node if n.op_type == "Loop").attribute[0].g
+
+
+@pytest.mark.parametrize("change", ["one minus z is one minus something else", "a gate reads other columns",
+                                    "the state is also used elsewhere"])
+def test_a_loop_that_is_not_exactly_that_gru_stays_a_loop(gru_loop, change):
+    model = onnx.ModelProto.FromString(gru_loop[0].SerializeToString())
+    body = _body(model)
+    if change.startswith("one minus"):
+        one = next(t for t in body.initializer if t.data_type == TensorProto.FLOAT and numpy_helper.to_array(t) == 1.0)
+        one.CopyFrom(numpy_helper.from_array(np.array(0.5, np.float32), one.name))
+    elif change.startswith("a gate"):
+        ends = next(t for t in body.initializer if numpy_helper.to_array(t).tolist() == [2**31 - 1, 64])
+        ends.CopyFrom(numpy_helper.from_array(np.array([2**31 - 1, 65], np.int64), ends.name))
+    else:
+        loop = next(n for n in model.graph.node if n.op_type == "Loop")
+        model.graph.output.append(helper.make_tensor_value_info(loop.output[1], TensorProto.FLOAT, None))
+    rewritten, steps = optimise.optimise(model)
+    assert "loop-as-gru" not in steps and "Loop" in graph.op_counts(rewritten)
+
+
+@pytest.mark.parametrize("framework, route", [("torch", "torchscript"), ("keras", "keras-export")])
+def test_an_artifact_exported_by_another_route_verifies_and_checks_up_to_date(quick, tmp_path, framework, route):
+    from xdl import exporting
+    from xdl.exporting import staleness
+
+    folder = exporting.export("mlp", framework, runs=quick.runs, out=tmp_path, route=route)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["versions"]["exporter"] == backends.load(framework).EXPORTERS[route]
+    assert verify.verify_paths([folder]).exit_code == 0
+    assert staleness.compare_export(folder).status == "up to date"  # re-exported by the recorded route
+
+
+def test_an_artifact_exported_without_optimisation_says_so_and_checks_up_to_date(quick, tmp_path):
+    from xdl import exporting
+    from xdl.exporting import staleness
+
+    folder = exporting.export("recommender", "keras", runs=quick.runs, out=tmp_path, optimised=False)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["optimisation"] == {"enabled": False, "applied": []} and "Not" in manifest["ops"]
+    assert staleness.compare_export(folder).status == "up to date"

@@ -55,7 +55,7 @@ def markdown_text(text) -> str:
     """clean(), and nothing a Markdown renderer would act on: table pipes, HTML, code spans."""
     import html
 
-    return html.escape(clean(text)).replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
+    return html.escape(clean(text), quote=False).replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:

@@ -209,6 +209,7 @@ def _strip_debug_metadata(graph: onnx.GraphProto) -> None:
         node.doc_string = ""
         for attribute in node.attribute:
             for sub in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                sub.doc_string = ""  # "graph for functional_2_1/gru_1/...": a process-wide counter
                 _strip_debug_metadata(sub)
 
 

@@ -78,7 +78,7 @@ def _keras_gru_step(units: int) -> str:
     kernel; "outer" is the time-major input sequence the loop reads."""
     x = "Gather(outer,arg2)"
     x_proj = f"Add(MatMul({x},arg6),Squeeze(Split#0[axis=0,num_outputs=2](arg5),[0]))"  # x W + b
-    h_proj = f"Add(MatMul(arg3,arg7),Squeeze(Split#1[axis=0,num_outputs=2](arg5),[0]))"  # h R + c
+    h_proj = "Add(MatMul(arg3,arg7),Squeeze(Split#1[axis=0,num_outputs=2](arg5),[0]))"  # h R + c
 
     def from_x(gate: int) -> str:  # z, r, h~ columns of x W + b
         return f"Split#{gate}[axis=-1,num_outputs=3]({x_proj})"
