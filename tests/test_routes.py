@@ -221,3 +221,68 @@ def test_an_artifact_exported_without_optimisation_says_so_and_checks_up_to_date
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["optimisation"] == {"enabled": False, "applied": []} and "Not" in manifest["ops"]
     assert staleness.compare_export(folder).status == "up to date"
+
+
+def _conv1d_as_tf2onnx_writes_it(bias_shape) -> onnx.ModelProto:
+    """x (batch, 4, 1, 12) -> Conv 1x3 without bias -> Squeeze height -> Add bias -> Relu ->
+    Unsqueeze height -> MaxPool 1x2: a Keras Conv1D and MaxPooling1D, as tf2onnx spells them."""
+    rng = np.random.default_rng(0)
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value), name)  # noqa: E731
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["conv"], kernel_shape=[1, 3], pads=[0, 1, 0, 1]),
+        helper.make_node("Squeeze", ["conv", "h"], ["squeezed"]),
+        helper.make_node("Add", ["squeezed", "b"], ["biased"]),
+        helper.make_node("Relu", ["biased"], ["relu"]),
+        helper.make_node("Unsqueeze", ["relu", "h"], ["back"]),
+        helper.make_node("MaxPool", ["back"], ["y"], kernel_shape=[1, 2], strides=[1, 2]),
+    ]
+    g = helper.make_graph(nodes, "conv1d", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, 1, 12])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 5, 1, 6])],
+                          [c("w", rng.normal(size=(5, 4, 1, 3)).astype(np.float32)), c("h", np.array([2], np.int64)),
+                           c("b", rng.normal(size=bias_shape).astype(np.float32))])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def test_a_keras_conv1d_gets_its_bias_and_relu_next_to_the_conv_and_computes_the_same():
+    model = _conv1d_as_tf2onnx_writes_it((1, 5, 1))
+    optimised, steps = optimise.optimise(model)
+    assert {"conv-bias-inside-conv", "relu-before-squeeze", "squeeze-unsqueeze-pair"} <= set(steps)
+    assert [n.op_type for n in optimised.graph.node] == ["Conv", "Relu", "MaxPool"]
+    x = {"x": np.random.default_rng(1).normal(size=(3, 4, 1, 12)).astype(np.float32)}
+    run = lambda m: verify.session(m.SerializeToString(), "cpu").run(None, x)[0]  # noqa: E731
+    assert verify.compare(run(optimised), run(model), 1e-6, 1e-6, classifier=False).ok
+
+
+def test_a_bias_that_is_not_per_channel_stays_an_add():
+    _, steps = optimise.optimise(_conv1d_as_tf2onnx_writes_it((1, 1, 12)))  # one number per position
+    assert "conv-bias-inside-conv" not in steps
+
+
+@pytest.fixture(scope="module")
+def tagger_graph():
+    """The Keras tagger's graph as tf2onnx writes it: a Dense over steps spelled as a chain."""
+    from xdl import exporting
+
+    keras = backends.load("keras")
+    spec = registry.get("tagger")
+    net = keras.build(spec)
+    keras.load_weights(net, COMMITTED / "tagger" / "keras" / keras.WEIGHTS_FILE)
+    return exporting.to_onnx(spec, "keras", net, optimised=False)
+
+
+def test_a_dense_over_steps_becomes_one_matmul_at_every_length(tagger_graph):
+    rewritten, steps = optimise.optimise(tagger_graph)
+    assert "dense-over-steps" in steps and "ReduceProd" not in graph.op_counts(rewritten)
+    spec, rng = registry.get("tagger"), np.random.default_rng(0)
+    before, after = (verify.session(g.SerializeToString(), "cpu") for g in (tagger_graph, rewritten))
+    for length in (1, 3, 50, 400):
+        x = spec.feeds(spec.sample(rng, 4, length))
+        assert verify.compare(after.run(None, x)[0], before.run(None, x)[0], 1e-6, 1e-6, classifier=False).ok
+
+
+def test_a_chain_whose_shapes_are_not_the_flatten_and_unflatten_stays(tagger_graph):
+    model = onnx.ModelProto.FromString(tagger_graph.SerializeToString())
+    units = next(t for t in model.graph.initializer if numpy_helper.to_array(t).tolist() == [10])
+    units.CopyFrom(numpy_helper.from_array(np.array([5, 2], np.int64), units.name))  # unflattens to [b, t, 5, 2]
+    _, steps = optimise.optimise(model)
+    assert "dense-over-steps" not in steps

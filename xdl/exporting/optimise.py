@@ -16,9 +16,18 @@ The rewrites, each applied only where its condition proves it equal:
   products summed (what the PyTorch twin computes).
 - dense-as-gemm: a Dense layer's MatMul then Add of the bias, on a 2-D input, becomes one Gemm
   (as torch.onnx writes nn.Linear).
-All but the guard's removal may change the order of floating-point additions, never the
-formula; the guard's removal changes no number. Then onnx-ir's passes turn Constant nodes into initializers and
-drop Identities, repeated subexpressions (tf2onnx computes one Shape twice) and unused nodes.
+- dense-over-steps (xdl/exporting/sequences.py): a Dense on every step of a sequence, which
+  tf2onnx flattens and unflattens around a MatMul with shapes computed at run time, becomes the
+  one rank-3 MatMul it is.
+- conv-bias-inside-conv, relu-before-squeeze, squeeze-unsqueeze-pair: a Keras Conv1D is a Conv
+  of height 1 whose height tf2onnx squeezes away before adding the bias and applying the Relu,
+  and unsqueezes again for the next pooling. The bias moves into the Conv (it is per channel),
+  the Relu before the Squeeze (it is element-wise), and a Squeeze followed by the Unsqueeze of
+  the same axes goes (Squeeze removes only axes of size 1): ORT can then fuse Conv and Relu.
+The guard's removal, relu-before-squeeze and squeeze-unsqueeze-pair change no number; the
+others may change the order of floating-point additions, never the formula. Then onnx-ir's passes turn Constant nodes into
+initializers and drop Identities, repeated subexpressions (tf2onnx computes one Shape twice) and
+unused nodes.
 
 xdl keeps an optimised graph only when ONNX Runtime reproduces the native outputs from it
 within the model's tolerance (xdl.exporting.exported), and `xdl export --check` proves the
@@ -32,7 +41,7 @@ import onnx_ir as ir
 from onnx_ir.passes import common as passes
 from onnxscript.rewriter import pattern
 
-from xdl.exporting import recurrent
+from xdl.exporting import recurrent, sequences
 
 
 def _negative_id_guard(op, ids, rows, zero):
@@ -102,10 +111,59 @@ def _rows_times_constant_matrix(context, a, weight, bias, **_) -> bool:
             and len(w.shape) == 2 and len(b.shape) == 1 and b.shape[0] == w.shape[1])
 
 
+def _bias_after_squeezed_conv(op, x, weight, bias, axes):
+    """A Keras Conv1D as tf2onnx writes it: a 2-D Conv of height 1 without bias, the height
+    squeezed away, then the bias added per channel."""
+    return op.Add(op.Squeeze(op.Conv(x, weight, _allow_other_attributes=True, _outputs=["conv"]), axes), bias)
+
+
+def _bias_inside_conv(op, x, weight, bias, axes, conv, **_):
+    attributes = {name: attr.value for name, attr in conv.producer().attributes.items()}
+    per_channel = op.Constant(value=ir.tensor(bias.const_value.numpy().reshape(-1)))  # (1, C, 1) -> (C,)
+    return op.Squeeze(op.Conv(x, weight, per_channel, **attributes), axes)
+
+
+def _per_channel_bias(context, x, weight, bias, axes, conv, **_) -> bool:
+    """The bias is (1, channels, 1), the squeezed axis is the unit height (2)."""
+    w, b = weight.const_value, bias.const_value
+    return (w is not None and b is not None and len(w.shape) == 4 and tuple(b.shape) == (1, w.shape[0], 1)
+            and _ints(axes) == [2])
+
+
+def _relu_of_squeeze(op, t, axes):
+    return op.Relu(op.Squeeze(t, axes))
+
+
+def _squeeze_of_relu(op, t, axes):
+    """Relu is element-wise: squeezing before or after gives the same tensor."""
+    return op.Squeeze(op.Relu(t), axes)
+
+
+def _unsqueeze_of_squeeze(op, t, axes, again):
+    return op.Unsqueeze(op.Squeeze(t, axes), again)
+
+
+def _same_tensor(op, t, axes, again):
+    return op.Identity(t)
+
+
+def _same_axes(context, t, axes, again, **_) -> bool:
+    """Squeeze removes only axes of size 1, so putting the same axes back restores the tensor."""
+    return _ints(axes) is not None and _ints(axes) == _ints(again)
+
+
+def _ints(value):
+    const = value.const_value
+    return None if const is None else [int(v) for v in const.numpy().ravel()]
+
+
 RULES = [
     pattern.RewriteRule(_negative_id_guard, _ids_themselves, _feeds_only_gathers_of, name="gather-negative-id-guard"),
     pattern.RewriteRule(_row_dot_as_matmul, _row_dot_as_sum, _rank_two_rows, name="row-dot-as-reduce-sum"),
     pattern.RewriteRule(_dense_as_matmul_add, _dense_as_gemm, _rows_times_constant_matrix, name="dense-as-gemm"),
+    pattern.RewriteRule(_bias_after_squeezed_conv, _bias_inside_conv, _per_channel_bias, name="conv-bias-inside-conv"),
+    pattern.RewriteRule(_relu_of_squeeze, _squeeze_of_relu, name="relu-before-squeeze"),
+    pattern.RewriteRule(_unsqueeze_of_squeeze, _same_tensor, _same_axes, name="squeeze-unsqueeze-pair"),
 ]
 
 
@@ -123,6 +181,7 @@ def optimise(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[str]]:
     """
     model = onnx.ModelProto.FromString(model.SerializeToString())  # the caller's stays as it is
     changed = ["loop-as-gru"] if recurrent.loop_as_gru(model) else []
+    changed += ["dense-over-steps"] if sequences.dense_over_steps(model) else []
     graph = ir.from_proto(model)
     passes.ShapeInferencePass()(graph)  # the rules' conditions read ranks
     changed += [rule.name for rule in RULES if pattern.RewriteRuleSet([rule]).apply_to_model(graph)]

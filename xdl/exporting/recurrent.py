@@ -27,49 +27,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from xdl.exporting import expressions
+
 INT_MAX = 2**31 - 1  # tf2onnx's "to the end" in a Slice
-
-
-def _printer(graphs: list[onnx.GraphProto], args: dict[str, str]):
-    """A function printing a value of these (nested) graphs as an expression: graph inputs
-    print as "input", small constants as their values, larger ones as "W", the loop body's
-    arguments as given in `args`."""
-    producers, constants = {}, {}
-    for g in graphs:
-        producers.update({out: node for node in g.node for out in node.output})
-        constants.update({t.name: t for t in g.initializer})
-    inputs = {v.name for g in graphs for v in g.input} - set(args) - set(constants)
-
-    def attrs(node) -> str:
-        shown = [f"{a.name}={_value(helper.get_attribute_value(a))}" for a in sorted(node.attribute, key=lambda a: a.name)
-                 if a.type not in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)]
-        return f"[{','.join(shown)}]" if shown else ""
-
-    def show(name: str) -> str:
-        if name in args:
-            return args[name]
-        if name in constants:
-            array = numpy_helper.to_array(constants[name])
-            return _value(array.tolist()) if array.size <= 4 else "W"
-        if name in inputs:
-            return "input"
-        node = producers.get(name)
-        if node is None:
-            return "?"
-        if node.op_type == "Identity":  # changes nothing; tf2onnx hands a loop's state out through one
-            return show(node.input[0])
-        slot = f"#{list(node.output).index(name)}" if len(node.output) > 1 else ""
-        return f"{node.op_type}{slot}{attrs(node)}({','.join(show(i) for i in node.input)})"
-
-    return show
-
-
-def _value(v) -> str:
-    if isinstance(v, bytes):
-        return v.decode()
-    if isinstance(v, list):
-        return f"[{','.join(_value(x) for x in v)}]"
-    return repr(v)
 
 
 def _keras_gru_step(units: int) -> str:
@@ -120,8 +80,8 @@ def _match(graph: onnx.GraphProto, loop: onnx.NodeProto):
     gather = next((n for n in body.node if n.op_type == "Gather" and args.get(n.input[1]) == "arg2"), None)
     if gather is None or gather.input[0] in args or bias.shape != (2, 3 * units) or kernel.shape[1] != 3 * units:
         return None
-    outer = _printer([graph], {})
-    inner = _printer([graph, body], {**args, gather.input[0]: "outer"})
+    outer = expressions.printer([graph], {})
+    inner = expressions.printer([graph, body], {**args, gather.input[0]: "outer"})
 
     def length(sequence: str) -> str:  # the number of time steps: the sequence's first dim
         return f"Squeeze(Slice(Cast[to=6](Shape({sequence})),[0],[1],[0]),[0])"
@@ -153,11 +113,11 @@ def _last_state_users(graph: onnx.GraphProto, loop: onnx.NodeProto):
     users = [n for n in graph.node if loop.output[6] in n.input]
     if len(users) != 1 or users[0].op_type != "Slice":
         return None
-    last = _printer([graph], {loop.output[6]: "states"})(users[0].output[0])
+    last = expressions.printer([graph], {loop.output[6]: "states"})(users[0].output[0])
     squeeze = [n for n in graph.node if users[0].output[0] in n.input]
     if last != f"Slice(states,[-1],[{INT_MAX}],[0])" or len(squeeze) != 1 or squeeze[0].op_type != "Squeeze":
         return None
-    if _printer([graph], {users[0].output[0]: "last"})(squeeze[0].output[0]) != "Squeeze(last,[0])":
+    if expressions.printer([graph], {users[0].output[0]: "last"})(squeeze[0].output[0]) != "Squeeze(last,[0])":
         return None
     return users[0], squeeze[0]
 
