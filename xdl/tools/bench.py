@@ -96,11 +96,28 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
                     paths[name] = lambda s=sess, f=feeds: s.run(None, f)
                 else:
                     paths[name] = _cuda_io_binding_call(sess, feeds)
-        for name, fn in paths.items():
-            r = max(10, reps // 10) if name == "keras predict" else reps  # ~40 ms a call
-            p50, p90 = measure(fn, reps=r, warmup=min(warmup, r))
-            timings.append(Timing(model, name, n, p50, p90, r))
+        timings += _timed_in_turns(model, n, paths, reps, warmup)
     return timings, skipped
+
+
+ROUNDS = 5  # every path of a model and batch size is timed in this many turns
+
+
+def _timed_in_turns(model: str, batch: int, paths: dict, reps: int, warmup: int) -> list[Timing]:
+    """Each path's p50 and p90, as the medians over ROUNDS turns taken with the other paths: a
+    shared machine's speed drifts within minutes, and two paths timed one after the other once
+    gave a 1.5x ratio that the next run measured at 0.9x. Timed in turns, a drift slows all alike."""
+    share = {name: max(2, (max(10, reps // 10) if name == "keras predict" else reps) // ROUNDS)  # predict: ~40 ms
+             for name in paths}
+    for name, fn in paths.items():
+        for _ in range(min(warmup, share[name])):
+            fn()
+    turns: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
+    for _ in range(ROUNDS):
+        for name, fn in paths.items():
+            turns[name].append(measure(fn, reps=share[name], warmup=1))
+    return [Timing(model, name, batch, float(np.median([t[0] for t in turns[name]])),
+                   float(np.median([t[1] for t in turns[name]])), share[name] * ROUNDS) for name in paths]
 
 
 def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
