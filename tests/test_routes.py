@@ -150,16 +150,21 @@ def test_the_optimised_recommender_gives_the_same_ratings_for_every_user_and_ite
     assert verify.compare(onnx_out, native, atol, rtol, classifier=False).ok
 
 
-@pytest.fixture(scope="module")
-def gru_loop():
-    """The Keras gru twin's graph as tf2onnx writes it (a Loop), and the twin."""
+def _as_tf2onnx_writes_it(model: str) -> onnx.ModelProto:
+    """The committed Keras twin of `model` exported without xdl's optimisation."""
     from xdl import exporting
 
     keras = backends.load("keras")
-    spec = registry.get("gru")
+    spec = registry.get(model)
     net = keras.build(spec)
-    keras.load_weights(net, COMMITTED / "gru" / "keras" / keras.WEIGHTS_FILE)
-    return exporting.to_onnx(spec, "keras", net, optimised=False), net
+    keras.load_weights(net, COMMITTED / model / "keras" / keras.WEIGHTS_FILE)
+    return exporting.to_onnx(spec, "keras", net, optimised=False)
+
+
+@pytest.fixture(scope="module")
+def gru_loop():
+    """The Keras gru's graph as tf2onnx writes it: a Loop."""
+    return _as_tf2onnx_writes_it("gru")
 
 
 def test_the_committed_keras_gru_is_one_gru_op():
@@ -169,7 +174,7 @@ def test_the_committed_keras_gru_is_one_gru_op():
 
 
 def test_the_gru_rewrite_gives_the_loops_outputs_at_every_length(gru_loop):
-    loop, _ = gru_loop
+    loop = gru_loop
     assert "Loop" in graph.op_counts(loop)
     rewritten, steps = optimise.optimise(loop)
     assert "loop-as-gru" in steps and graph.op_counts(rewritten)["GRU"] == 1
@@ -189,7 +194,7 @@ def _body(model):
 @pytest.mark.parametrize("change", ["one minus z is one minus something else", "a gate reads other columns",
                                     "the state is also used elsewhere"])
 def test_a_loop_that_is_not_exactly_that_gru_stays_a_loop(gru_loop, change):
-    model = onnx.ModelProto.FromString(gru_loop[0].SerializeToString())
+    model = onnx.ModelProto.FromString(gru_loop.SerializeToString())
     body = _body(model)
     if change.startswith("one minus"):
         one = next(t for t in body.initializer if t.data_type == TensorProto.FLOAT and numpy_helper.to_array(t) == 1.0)
@@ -264,13 +269,7 @@ def test_a_bias_that_is_not_per_channel_stays_an_add():
 @pytest.fixture(scope="module")
 def tagger_graph():
     """The Keras tagger's graph as tf2onnx writes it: a Dense over steps spelled as a chain."""
-    from xdl import exporting
-
-    keras = backends.load("keras")
-    spec = registry.get("tagger")
-    net = keras.build(spec)
-    keras.load_weights(net, COMMITTED / "tagger" / "keras" / keras.WEIGHTS_FILE)
-    return exporting.to_onnx(spec, "keras", net, optimised=False)
+    return _as_tf2onnx_writes_it("tagger")
 
 
 def test_a_dense_over_steps_becomes_one_matmul_at_every_length(tagger_graph):
