@@ -33,6 +33,8 @@ EXIT_CODES = """exit codes:
        --timeout or over --max-memory, a user's model that fails, nothing to check
     3  environment: a framework or a --require'd provider missing, every provider skipped, a
        doctor problem, export --check under other library versions, a full or read-only disk
+    4  a distributed run lost a worker (it died, or the others did not join in time); nothing
+       was published
   130  interrupted (Ctrl-C); finished artifacts stay intact
 set XDL_DEBUG=1 (or pass --debug before the command) to see the traceback of an error"""
 
@@ -127,12 +129,23 @@ def cmd_differences(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from xdl import training
+    from xdl import distributed, training
 
+    nodes = None
+    if args.nodes is not None or args.node_rank is not None or args.rendezvous is not None:
+        if args.nodes is None or args.node_rank is None or args.rendezvous is None:
+            raise XdlError("--nodes, --node-rank and --rendezvous go together (docs/distributed.md)")
+        nodes = distributed.Nodes(args.nodes, args.node_rank, args.rendezvous)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
-            m = training.train(model, framework, epochs=args.epochs, dataset=args.dataset,
-                               data_dir=args.data_dir, quick=args.quick, runs=args.runs)
+            options = dict(epochs=args.epochs, dataset=args.dataset, data_dir=args.data_dir, quick=args.quick,
+                           runs=args.runs)
+            if args.workers or nodes or distributed.started_by_engine(framework):
+                m = distributed.train(model, framework, workers=args.workers, nodes=nodes, **options)
+                if m is None or distributed.reports_to_launcher():  # rank 0, or the launcher, reports the run
+                    continue
+            else:
+                m = training.train(model, framework, **options)
             spec = registry.get(model)
             print(f"{model}/{framework}: test {spec.metric} {m[training.metric_key(spec)]:.4f} on {m['dataset']} "
                   f"after {m['epochs_run']} epochs ({m['train_seconds']:.1f} s) -> "
@@ -467,6 +480,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--epochs", type=_count(1), help="override the spec's number of epochs")
     sp.add_argument("--dataset", help="train on another of the model's data sets (e.g. mnist)")
     sp.add_argument("--quick", action="store_true", help="a small subset and one epoch (CI)")
+    sp.add_argument("--workers", type=_count(2), metavar="N",
+                    help="train on N workers, each on its shard with batch B/N: torch = N processes by torchrun "
+                    "(DDP), keras = N devices by MirroredStrategy (docs/distributed.md)")
+    sp.add_argument("--nodes", type=_count(2), metavar="M", help="torch on M machines: this is one of them")
+    sp.add_argument("--node-rank", type=_count(0), metavar="R", help="with --nodes: this machine's rank, 0 serving "
+                    "the rendezvous")
+    sp.add_argument("--rendezvous", metavar="HOST:PORT", help="with --nodes: node 0's address and a free port")
     sp.set_defaults(func=cmd_train)
 
     sp = command("export", "export trained twins to ONNX artifacts")
@@ -593,6 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
+        _report_to_launcher(EXIT_INTERRUPTED, "interrupted")
         print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
               file=sys.stderr)
         if limits.interrupted_run():
@@ -606,8 +627,18 @@ def main(argv: list[str] | None = None) -> int:
         message, code = explain(exc)
         if debug:
             traceback.print_exc()
+        _report_to_launcher(code, message)
         print(f"xdl: error: {message}", file=sys.stderr)
         return code
+
+
+def _report_to_launcher(code: int, message: str) -> None:
+    """In a worker that `xdl train --workers` started through torchrun: hands the error to the
+    launcher, which says it in one line (torchrun's own report names only an exit code)."""
+    if os.environ.get("XDL_WORKER_ERRORS"):
+        from xdl import distributed
+
+        distributed.report_error(code, message)
 
 
 def explain(exc: BaseException) -> tuple[str, int]:

@@ -5,6 +5,7 @@ Exit codes (also in the README):
     1  a parity check failed (outputs differ beyond the tolerance)
     2  bad usage or bad input: unknown model, missing data set, corrupt or tampered artifact
     3  environment: a required framework or execution provider is not available
+    4  a distributed run lost a worker: it died, or did not join in time; nothing was published
   130  interrupted (Ctrl-C), the shell convention 128 + SIGINT
 """
 
@@ -14,6 +15,7 @@ EXIT_OK = 0
 EXIT_PARITY = 1
 EXIT_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_WORKER = 4
 EXIT_INTERRUPTED = 130
 
 
@@ -33,6 +35,12 @@ class EnvironmentProblem(XdlError):
     """A framework, package or execution provider the request needs is missing."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class WorkerLost(XdlError):
+    """A worker of a distributed run died or never joined; the run was not published."""
+
+    exit_code = EXIT_WORKER
 
 
 class ParityError(XdlError):

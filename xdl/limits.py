@@ -39,6 +39,14 @@ def _number(env: str, default: float) -> float:
     return value
 
 
+DEFAULT_JOIN_TIMEOUT = 120.0  # seconds a distributed worker waits for the others to start
+
+
+def join_timeout() -> float:
+    """How long a distributed run's workers wait for each other (XDL_JOIN_TIMEOUT, seconds)."""
+    return _number("XDL_JOIN_TIMEOUT", DEFAULT_JOIN_TIMEOUT)
+
+
 class Limits:
     """The bounds in force; the CLI sets them from its flags, otherwise the environment decides."""
 

@@ -87,7 +87,7 @@ def train(
 
 def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_dir, quick, epochs, epochs_override,
                 show_progress) -> dict:
-    cfg, fw = spec.train, backends.load(framework)
+    fw = backends.load(framework)
     checkpoint = folder / f"best.{fw.WEIGHTS_FILE}"
     start = time.perf_counter()
     if spec.phases:
@@ -95,7 +95,15 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
                                epochs=epochs_override, show_progress=show_progress)
     else:
         history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
-    seconds = time.perf_counter() - start
+    return record(folder, spec, framework, net, data, history, time.perf_counter() - start,
+                  dataset=dataset, data_dir=data_dir, quick=quick)
+
+
+def record(folder: Path, spec, framework: str, net, data, history: dict, seconds: float, *, dataset, data_dir,
+           quick, extra: dict | None = None) -> dict:
+    """Writes a trained twin's weights and metrics.json (test metric, history, provenance, and
+    `extra`: how a distributed run was spread) into `folder`; returns the metrics."""
+    fw = backends.load(framework)
     _refuse_diverged(spec, framework, history)
     fw.save_weights(net, folder / fw.WEIGHTS_FILE)
     test_metric = evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
@@ -109,7 +117,7 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
         "data_source": data.source,
         "data_dir": str(data_dir) if data_dir else None,
         "quick": quick,
-        "seed": cfg.seed,
+        "seed": spec.train.seed,
         "epochs_run": len(history["loss"]),
         "train_seconds": round(seconds, 2),
         "train_samples": len(data.x_train),
@@ -118,6 +126,7 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
         "history": history,
         "weights_sha256": artifacts.sha256_file(folder / fw.WEIGHTS_FILE),
         "versions": fw.versions(),
+        **(extra or {}),
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics

@@ -82,6 +82,13 @@ def load(framework: str) -> Backend:
     return importlib.import_module(f"xdl.backends.{framework}")
 
 
+def distributed(framework: str):
+    """The back end's distributed training (torch_distributed.py or keras_distributed.py: the
+    same functions, side by side), after `load` has checked the framework is installed."""
+    load(framework)
+    return importlib.import_module(f"xdl.backends.{framework}_distributed")
+
+
 @contextlib.contextmanager
 def quiet_tensorflow_import():
     """Closes stderr while TensorFlow loads: it announces its oneDNN kernels there (on CPUs with

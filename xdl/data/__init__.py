@@ -8,6 +8,7 @@ frameworks see exactly the same samples, split and normalisation.
 from __future__ import annotations
 
 import importlib
+import inspect
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,37 @@ class Dataset:
         )
 
 
+@dataclass(frozen=True)
+class Shard:
+    """Worker `rank` of `count` in a distributed run, and the training rows it owns: rank, rank +
+    count, rank + 2 count... of the training split, floor(n / count) of them, so that every worker
+    takes the same number of steps. These are the rows torch's DistributedSampler(shuffle=False,
+    drop_last=True) gives the same rank (tests/test_distributed.py holds the two equal); each
+    worker then shuffles its own rows every epoch. The validation rows (the training split's end)
+    are read by every worker, so that all make the same early-stopping decisions; the test split
+    only by rank 0, which scores and saves the run."""
+
+    rank: int
+    count: int
+
+    def rows(self, n: int) -> np.ndarray:
+        return np.arange(self.rank, n - n % self.count, self.count)
+
+
+class Rows:
+    """What a loader reads of a training split of n rows: a shard's rows and the validation rows,
+    in ascending order (loaders that can read part of a file take it; see load())."""
+
+    def __init__(self, shard: Shard, validation_split: float):
+        self.shard, self.validation_split = shard, validation_split
+        self.n = self.cut = None
+
+    def __call__(self, n: int) -> np.ndarray:
+        self.n = n
+        self.cut = n - int(round(n * self.validation_split))
+        return np.concatenate([self.shard.rows(self.cut), np.arange(self.cut, n)])
+
+
 def names() -> list[str]:
     """Returns the names of every known data set."""
     return list(_LOADERS)
@@ -75,7 +107,8 @@ def describe(name: str) -> str:
 
 
 def load(
-    name: str, *, data_dir: str | Path | None = None, seed: int = 0, validation_split: float = 0.0
+    name: str, *, data_dir: str | Path | None = None, seed: int = 0, validation_split: float = 0.0,
+    shard: Shard | None = None,
 ) -> Dataset:
     """Loads a data set by name.
 
@@ -86,6 +119,10 @@ def load(
         seed: seeds generation (shapes) and the train/test split (digits).
         validation_split: fraction of the training set held out as validation, taken from its
             end exactly as Keras's `fit(validation_split=...)` does.
+        shard: one worker's part of a distributed run (see Shard). Loaders that take `rows`
+            (mnist, cifar10's binary batches) read only those rows from disk; the others read
+            the file and keep those rows before turning them into arrays (imdb.npz stores
+            reviews as one pickled object array, CoNLL's vocabulary counts the whole file).
 
     Raises:
         InputError: unknown name, or a real data set whose files are absent or malformed.
@@ -95,23 +132,37 @@ def load(
     module_name, _, function = _LOADERS[name][0].partition(":")
     loader = getattr(importlib.import_module(module_name), function or "load")
     where = data_dir or keras_cache_dir()
+    rows = Rows(shard, validation_split) if shard else None
+    partial = rows is not None and "rows" in inspect.signature(loader).parameters
     try:
-        x_train, y_train, x_test, y_test, source = loader(data_dir=Path(data_dir) if data_dir else None, seed=seed)
+        x_train, y_train, x_test, y_test, source = loader(
+            data_dir=Path(data_dir) if data_dir else None, seed=seed,
+            **({"rows": rows, "test": shard.rank == 0} if partial else {}))
+        if rows is not None and not partial:
+            keep = rows(len(x_train))
+            x_train, y_train = x_train[keep], y_train[keep]
+            if shard.rank:
+                x_test, y_test = x_test[:0], y_test[:0]
     except InputError:
         raise
     except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
         raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {first_line(exc)}); "
                          f"fetch its files again") from None
     for split, x, y in (("training", x_train, y_train), ("test", x_test, y_test)):
-        problem = _problem(x, y)
+        problem = _problem(x, y) if len(x) or not (shard and shard.rank) else None  # rank > 0 reads no test rows
         if problem:
             raise InputError(f"data set {name!r} ({source}): its {split} split {problem}; fix or fetch the files again")
-    n_val = int(round(len(x_train) * validation_split))
-    cut = len(x_train) - n_val
+    if rows is not None:
+        if rows.n is None:
+            raise InputError(f"data set {name!r}: its loader did not read a shard; report this as a bug")
+        cut = len(rows.shard.rows(rows.cut))  # x_train holds the shard's rows, then the validation rows
+        source += f" (worker {shard.rank} of {shard.count}: {cut} of {rows.cut} training rows)"
+    else:
+        cut = len(x_train) - int(round(len(x_train) * validation_split))
     return Dataset(
         name=name,
         source=source,
-        num_classes=int(max(y_train.max(), y_test.max())) + 1,  # meaningful for labels only
+        num_classes=int(max(y.max() for y in (y_train, y_test) if len(y))) + 1,  # meaningful for labels only
         x_train=x_train[:cut],
         y_train=y_train[:cut],
         x_val=x_train[cut:],
@@ -137,6 +188,38 @@ def _problem(x, y) -> str | None:
     if y.dtype.kind in "iu" and y.min() < 0:
         return f"has negative labels ({int(y.min())})"
     return None
+
+
+def read_npy_rows(archive, member: str, rows=None) -> np.ndarray:
+    """Rows of one numeric .npy member of an open zipfile.ZipFile (an .npz), reading from disk
+    only what `rows` keeps: `rows(n)` gets the member's length and returns ascending row indices
+    (all rows when None). The member is streamed in blocks; a block with no kept row is skipped
+    unread where the member is stored uncompressed, and decompressed and dropped where not."""
+    with archive.open(f"{member}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject or fortran or not shape:
+            raise ValueError(f"{member} is not a C-ordered numeric array")
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        start = f.tell()
+        keep = np.arange(shape[0]) if rows is None else np.asarray(rows(shape[0]), np.int64)
+        out = np.empty((len(keep), *shape[1:]), dtype)
+        block = max(1, (4 << 20) // max(row, 1))  # 4 MiB of rows at a time
+        done = 0
+        for first in range(0, shape[0], block):
+            wanted = keep[(keep >= first) & (keep < first + block)]
+            if not len(wanted):
+                continue
+            f.seek(start + first * row)
+            count = min(block, shape[0] - first)
+            data = f.read(count * row)
+            if len(data) != count * row:
+                raise ValueError(f"{member} ends early")
+            chunk = np.frombuffer(data, dtype).reshape(count, *shape[1:])
+            out[done : done + len(wanted)] = chunk[wanted - first]
+            done += len(wanted)
+    return out
 
 
 def keras_cache_dir() -> Path:

@@ -15,6 +15,8 @@ _HOW = (
     "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz (or -binary.tar.gz) and "
     "extract it there"
 )
+
+
 def _python_batch(path):
     try:
         with open(path, "rb") as f:
@@ -26,25 +28,52 @@ def _python_batch(path):
     return data, labels
 
 
-def _binary_batch(path):
-    raw = np.fromfile(path, np.uint8)
-    if raw.size == 0 or raw.size % 3073:
-        raise InputError(f"{path} is not a CIFAR-10 binary batch (size {raw.size}); extract it again")
-    rows = raw.reshape(-1, 3073)  # one label byte, then 3,072 pixel bytes
+def _rows_of(read, paths, rows):
+    """The training rows `rows` picks from five batch files, read file by file."""
+    if read is _binary_batch:
+        counts = [p.stat().st_size // 3073 for p in paths]
+    else:  # a pickle's length is known once it is decoded; decode each once and keep its rows
+        batches = [read(p) for p in paths]
+        counts = [len(d) for d, _ in batches]
+    keep, first, parts = rows(sum(counts)), 0, []
+    for i, (path, count) in enumerate(zip(paths, counts)):
+        mine = keep[(keep >= first) & (keep < first + count)] - first
+        parts.append(_binary_batch(path, mine) if read is _binary_batch else tuple(a[mine] for a in batches[i]))
+        first += count
+    return parts
+
+
+def _binary_batch(path, keep=None):
+    """A binary batch's rows: 3,073 bytes each, one label byte then 3,072 pixel bytes. The file is
+    memory-mapped, so only the rows `keep` names (all when None) are read from disk."""
+    size = path.stat().st_size
+    if size == 0 or size % 3073:
+        raise InputError(f"{path} is not a CIFAR-10 binary batch (size {size}); extract it again")
+    rows = np.memmap(path, np.uint8, mode="r", shape=(size // 3073, 3073))
+    rows = np.array(rows if keep is None else rows[keep])  # copies out of the map: the file can close
     return rows[:, 1:], rows[:, 0].astype(np.int64)
 
 
-def load(data_dir=None, seed=0):
-    root = find_file("cifar10", data_dir, ["cifar-10-batches-py", "cifar-10-batches-bin"], _HOW)
+def _files(root):
     if root.name.endswith("-py"):
-        read, train_files, test_file = _python_batch, [f"data_batch_{i}" for i in range(1, 6)], "test_batch"
-    else:
-        read, train_files, test_file = _binary_batch, [f"data_batch_{i}.bin" for i in range(1, 6)], "test_batch.bin"
+        return _python_batch, [f"data_batch_{i}" for i in range(1, 6)], "test_batch"
+    return _binary_batch, [f"data_batch_{i}.bin" for i in range(1, 6)], "test_batch.bin"
+
+
+def load(data_dir=None, seed=0, rows=None, test=True):
+    """The four arrays; with `rows` (xdl.data.Rows), only those training rows (binary batches are
+    read row by row from disk; a python batch is one pickle, decoded whole, its other rows
+    dropped before they become float images), and with test=False no test rows."""
+    root = find_file("cifar10", data_dir, ["cifar-10-batches-py", "cifar-10-batches-bin"], _HOW)
+    read, train_files, test_file = _files(root)
     missing = [n for n in [*train_files, test_file] if not (root / n).is_file()]
     if missing:
         raise InputError(f"{root} lacks {', '.join(missing)}; extract the full archive there")
-    train = [read(root / n) for n in train_files]
-    x_test, y_test = read(root / test_file)
+    if rows is None:
+        train = [read(root / n) for n in train_files]
+    else:
+        train = _rows_of(read, [root / n for n in train_files], rows)
+    x_test, y_test = read(root / test_file) if test else (np.zeros((0, 3072), np.uint8), np.zeros(0, np.int64))
 
     def images(data):
         # Rows are stored channel-major (1,024 red, then green, then blue): CHW -> HWC.

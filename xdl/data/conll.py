@@ -40,12 +40,18 @@ def read(path) -> tuple[list[list[str]], list[list[str]]]:
     return sentences, tags
 
 
-def load(data_dir=None, seed=0):
+def load(data_dir=None, seed=0, rows=None, test=True):
+    """The four arrays; with `rows` (xdl.data.Rows) only those training sentences are encoded (the
+    vocabulary still counts the whole training file, so every worker numbers words alike), and
+    with test=False the test file is not read."""
     train = find_file("conll", data_dir, ["conll2003/train.txt", "conll2003/eng.train"], _HOW)
-    test = find_file("conll", data_dir, ["conll2003/test.txt", "conll2003/eng.testb"], _HOW)
+    test_path = find_file("conll", data_dir, ["conll2003/test.txt", "conll2003/eng.testb"], _HOW)
     train_words, train_tags = read(train)
-    test_words, test_tags = read(test)
+    test_words, test_tags = read(test_path) if test else ([], [])
     counts = Counter(w for s in train_words for w in s)
+    if rows is not None:
+        keep = rows(len(train_words))
+        train_words, train_tags = [train_words[i] for i in keep], [train_tags[i] for i in keep]
     index = {w: i + FIRST_WORD for i, (w, _) in enumerate(counts.most_common(NUM_WORDS - FIRST_WORD))}
     x_train, y_train = encode(train_words, train_tags, index)
     x_test, y_test = encode(test_words, test_tags, index)

@@ -19,13 +19,15 @@ def _stored_shape(spec) -> tuple:
     return (len(spec.inputs),)  # one column per input (a recommender's user and item ids)
 
 
-def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True):
+def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, shard: datasets.Shard | None = None):
+    """The spec's data set `dataset` for the model; with `shard`, one distributed worker's part
+    (xdl.data.Shard), whose quick subset is its share of the quick one."""
     if check_allowed and dataset not in spec.datasets:
         raise InputError(
             f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.datasets)}"
         )
     data = datasets.load(
-        dataset, data_dir=data_dir, seed=spec.train.seed, validation_split=spec.train.validation_split
+        dataset, data_dir=data_dir, seed=spec.train.seed, validation_split=spec.train.validation_split, shard=shard
     )
     if spec.train.max_length:
         cut = spec.train.max_length
@@ -42,7 +44,7 @@ def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True):
         )
     _check_domain(spec, data)
     if quick:
-        data = data.subset(spec.train.quick_train_samples, QUICK_TEST_SAMPLES)
+        data = data.subset(spec.train.quick_train_samples // (shard.count if shard else 1), QUICK_TEST_SAMPLES)
     return data
 
 

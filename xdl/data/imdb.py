@@ -49,15 +49,23 @@ def encode(reviews, max_length: int = MAX_LENGTH) -> np.ndarray:
     return x
 
 
-def load(data_dir=None, seed=0):
+def load(data_dir=None, seed=0, rows=None, test=True):
+    """The four arrays; with `rows` (xdl.data.Rows) only those training reviews become model
+    inputs (the file's object array is one pickle, so it is decoded whole first), and with
+    test=False no test rows."""
     path = find_file("imdb", data_dir, ["imdb.npz"], _HOW)
     try:
         with zipfile.ZipFile(path) as archive:
-            parts = {k: _read_array(archive, k, path) for k in ("x_train", "y_train", "x_test", "y_test")}
+            parts = {k: _read_array(archive, k, path) for k in ("x_train", "y_train", *(("x_test", "y_test") if test else ()))}
     except (zipfile.BadZipFile, KeyError, ValueError, EOFError, pickle.UnpicklingError, OSError) as exc:
         raise InputError(f"{path} is not a Keras imdb.npz ({exc}); download it again") from None
+    if not test:
+        parts |= {"x_test": np.zeros(0, object), "y_test": np.zeros(0, np.int64)}
     for split in ("train", "test"):
         if len(parts[f"x_{split}"]) != len(parts[f"y_{split}"]):
             raise InputError(f"{path}: x_{split} and y_{split} differ in length; download it again")
+    if rows is not None:
+        keep = rows(len(parts["x_train"]))
+        parts["x_train"], parts["y_train"] = parts["x_train"][keep], parts["y_train"][keep]
     return (encode(parts["x_train"]), parts["y_train"].astype(np.int64), encode(parts["x_test"]),
             parts["y_test"].astype(np.int64), f"IMDB reviews from {path}")

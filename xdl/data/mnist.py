@@ -4,17 +4,24 @@ import zipfile
 
 import numpy as np
 
-from xdl.data import find_file
+from xdl.data import find_file, read_npy_rows
 from xdl.errors import InputError
 
 _HOW = "download https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz there"
 
 
-def load(data_dir=None, seed=0):
+def load(data_dir=None, seed=0, rows=None, test=True):
+    """The four arrays; with `rows` (xdl.data.Rows) only those training rows are read from disk,
+    and with test=False no test rows (a distributed worker other than rank 0)."""
     path = find_file("mnist", data_dir, ["mnist.npz"], _HOW)
     try:
-        with np.load(path, allow_pickle=False) as f:  # never unpickle a downloaded file
-            arrays = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        # Numeric members read as raw .npy: nothing in a downloaded file is ever unpickled.
+        with zipfile.ZipFile(path) as archive:
+            arrays = {k: read_npy_rows(archive, k, rows) for k in ("x_train", "y_train")}
+            if rows is not None and len(arrays["x_train"]) != len(arrays["y_train"]):
+                raise ValueError("x_train and y_train differ in length")
+            test_rows = None if test else (lambda n: np.arange(0))
+            arrays |= {k: read_npy_rows(archive, k, test_rows) for k in ("x_test", "y_test")}
     except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
         raise InputError(f"{path} is not a valid mnist.npz ({exc}); delete it and fetch it again")
     for split in ("train", "test"):

@@ -1,0 +1,271 @@
+"""Distributed training: one model trained by several workers, through the frameworks' own engines
+(torchrun + DistributedDataParallel; tf.distribute), and published like a single-process run.
+
+Who runs what (docs/distributed.md):
+
+- `xdl train MODEL --framework torch --workers N` starts torchrun, which starts N processes that
+  each run `xdl train MODEL --framework torch` again; a process torchrun started (RANK in its
+  environment) is a worker and trains its shard. On several machines, torchrun is started by
+  the user on each with `--nnodes` and a rendezvous endpoint, running the same command.
+- `xdl train MODEL --framework keras --workers N` trains in this process with MirroredStrategy
+  over N devices; with TF_CONFIG in the environment, this process is one worker of a
+  MultiWorkerMirroredStrategy cluster (one such command per machine).
+
+Every worker loads only its shard of the training set (xdl.data.Shard) and takes B / N samples per
+step, so that a step of N workers is a step of one process on the same B samples (the tests prove
+the weights agree). Rank 0 scores the test set and publishes runs/<model>/<framework>/ whole; a
+worker that dies or a Ctrl-C leaves the previous run as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from xdl import artifacts, backends, limits, training
+from xdl.data import Shard, for_model
+from xdl.errors import EXIT_INTERRUPTED, InputError, WorkerLost, XdlError
+from xdl.spec import registry
+
+# Where a worker started by `xdl train --workers` writes its error (one JSON file per rank), so
+# that the launcher can say in one line what went wrong instead of torchrun's report.
+ERRORS_ENV = "XDL_WORKER_ERRORS"
+
+
+def started_by_engine(framework: str) -> bool:
+    """Whether this process is a worker of a run the engine set up: torchrun's RANK, or TF_CONFIG."""
+    if framework == "torch":
+        return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    return bool(os.environ.get("TF_CONFIG"))
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """Several machines for torchrun: this one is `rank` of `count`, meeting at `rendezvous`
+    (HOST:PORT, served by node 0)."""
+
+    count: int
+    rank: int
+    rendezvous: str
+
+
+def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | None = None, epochs: int | None = None,
+          dataset: str | None = None, data_dir=None, quick: bool = False, runs="runs",
+          show_progress: bool = True) -> dict | None:
+    """Trains one twin on several workers (per machine; `nodes` for several machines with torch).
+    Returns the run's metrics, or None where another machine's rank 0 reports the run."""
+    spec = registry.get(model)
+    if spec.phases:
+        raise InputError(f"{model} trains in {len(spec.phases)} phases on different data sets; distributed "
+                         f"training takes single-phase recipes: train it without --workers")
+    if workers is not None and workers < 2:
+        raise InputError(f"--workers must be at least 2, got {workers}; without it, training runs in one process")
+    options = dict(epochs=epochs, dataset=dataset, data_dir=data_dir, quick=quick, runs=runs)
+    if nodes is not None and framework != "torch":
+        raise InputError("--nodes is torchrun's; a Keras cluster is described by TF_CONFIG (docs/distributed.md)")
+    if framework == "torch" and not started_by_engine("torch"):
+        return _launch_torchrun(model, workers, nodes, **options)
+    if framework == "keras" and started_by_engine("keras") and workers:
+        raise InputError("TF_CONFIG describes the cluster; --workers is for one machine's devices: pass one, not both")
+    return work(model, framework, workers=workers, show_progress=show_progress, **options)
+
+
+def work(model: str, framework: str, *, workers: int | None, epochs, dataset, data_dir, quick, runs,
+         show_progress: bool = True) -> dict | None:
+    """What every worker does: join the engine's group, load its shard, train, and (rank 0) publish."""
+    spec = registry.get(model)
+    fw, engine = backends.load(framework), backends.distributed(framework)
+    dataset = dataset or spec.dataset
+    if epochs is not None and (type(epochs) is not int or epochs < 1):
+        raise InputError(f"--epochs must be at least 1, got {epochs}")
+    group = engine.join(workers)
+    try:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # torchrun ends the others this way when one fails
+        shard = Shard(group.rank, group.size) if group.size > 1 else None  # one process: every row
+        data = for_model.load(spec, dataset, data_dir, quick, shard=shard)
+        net = engine.build(spec, group)
+        if fw.count_params(net) != spec.param_count:
+            raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
+        n = epochs or (spec.train.quick_epochs if quick else spec.train.epochs)
+        out = training.run_dir(runs, model, framework)
+        # Rank 0 builds the run in a staging folder and publishes it whole; the others keep only
+        # their checkpoints, in a folder of their own that goes when they end.
+        staged = artifacts.staging(out) if group.rank == 0 else Path(tempfile.mkdtemp(prefix="xdl-worker-"))
+        try:
+            start = time.perf_counter()
+            history = engine.train(net, spec, data, group, epochs=n, checkpoint=staged / f"best.{fw.WEIGHTS_FILE}",
+                                   show_progress=show_progress)
+            seconds = time.perf_counter() - start
+            if group.rank != 0:
+                return None
+            shards = len(data.x_train) * group.size
+            metrics = training.record(staged, spec, framework, net, data, history, seconds, dataset=dataset,
+                                      data_dir=data_dir, quick=quick, extra={
+                                          "train_samples": shards,
+                                          "distributed": {"engine": group.engine, "processes": group.size,
+                                                          "replicas": getattr(group, "replicas", group.size),
+                                                          "samples_per_second": round(shards * len(history["loss"]) / seconds, 1)},
+                                      })
+            artifacts.publish(staged, out)
+            return metrics
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+    finally:
+        engine.leave(group)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks that remove staging folders
+
+
+def _launch_torchrun(model: str, workers: int | None, nodes: Nodes | None, *, epochs, dataset, data_dir, quick,
+                     runs) -> dict | None:
+    """Runs `torchrun ... --nproc-per-node N -m xdl train MODEL --framework torch ...` (standalone on
+    one machine; with `nodes`, one machine of several) and turns its outcome into metrics or one
+    line. The workers' output passes through; torchrun's own report of a failure is kept in a log
+    file the message names."""
+    if workers is None:
+        raise InputError("distributed PyTorch training needs --workers N (or start xdl under torchrun)")
+    if nodes is None:
+        where = ["--standalone", "--nnodes", "1"]
+    else:
+        _check_rendezvous(nodes)
+        where = ["--nnodes", str(nodes.count), "--node-rank", str(nodes.rank), "--rdzv-backend", "c10d",
+                 "--rdzv-endpoint", nodes.rendezvous, "--rdzv-conf", f"join_timeout={limits.join_timeout():g}"]
+    command = [sys.executable, "-m", "torch.distributed.run", *where, "--nproc-per-node", str(workers),
+               "--max-restarts", "0", "-m", "xdl", "train", model, "--framework", "torch", "--runs", str(runs)]
+    for flag, value in (("--epochs", epochs), ("--dataset", dataset), ("--data-dir", data_dir)):
+        if value is not None:
+            command += [flag, str(value)]
+    command += ["--quick"] if quick else []
+    out = training.run_dir(runs, model, "torch")
+    errors = Path(tempfile.mkdtemp(prefix="xdl-errors-"))
+    log = Path(tempfile.mkstemp(prefix="xdl-torchrun-", suffix=".log")[1])
+    env = {**os.environ, ERRORS_ENV: str(errors), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
+    relay = threading.Thread(target=_relay, args=(process.stderr, log), daemon=True)
+    relay.start()
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        _stop(process)  # torchrun got the same Ctrl-C and is ending its workers; wait for it
+        artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
+        raise
+    finally:
+        relay.join(timeout=10)
+    try:
+        if code == 0:
+            log.unlink(missing_ok=True)
+            return json.loads((out / "metrics.json").read_text()) if nodes is None or nodes.rank == 0 else None
+        artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
+        reported = sorted(errors.glob("rank-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        if reported:
+            first = json.loads(reported[0].read_text())
+            if first["code"] == EXIT_INTERRUPTED:
+                raise KeyboardInterrupt
+            error = XdlError(f"worker {reported[0].stem.split('-')[1]}: {first['message']}")
+            error.exit_code = first["code"]
+            raise error
+        raise WorkerLost(f"{_root_cause(log) or f'torchrun ended with exit code {code}'}; nothing was published "
+                         f"(torchrun's report: {log})")
+    finally:
+        shutil.rmtree(errors, ignore_errors=True)
+
+
+_TORCHRUN_LINE = re.compile(r"^([WEI]\d{4} \d\d:\d\d:\d\d|\*{5,}|Setting OMP_NUM_THREADS)")
+
+
+def _relay(stream, log: Path) -> None:
+    """Passes the workers' lines to our stderr and keeps torchrun's own (its banner, its log lines,
+    the traceback of its failure report) in `log`."""
+    in_report = False
+    with open(log, "w") as kept:
+        for line in stream:
+            in_report = in_report or line.startswith("Traceback (most recent call last)")
+            if in_report or _TORCHRUN_LINE.match(line):
+                kept.write(line)
+                kept.flush()
+            else:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+
+def _root_cause(log: Path) -> str | None:
+    """torchrun's "Root Cause" of a failed run as one phrase: which rank ended and how."""
+    text = log.read_text(errors="replace") if log.exists() else ""
+    cause = text.split("Root Cause", 1)[-1]
+    rank = re.search(r"rank\s*:\s*(\d+)", cause)
+    exitcode = re.search(r"exitcode\s*:\s*(-?\d+)[^\n]*?(\((SIG\w+)\))?\s*$", cause, re.M)
+    if not rank or not exitcode:
+        return None
+    how = exitcode.group(3) or f"exit code {exitcode.group(1)}"
+    return f"worker {rank.group(1)} died ({how})"
+
+
+def _check_rendezvous(nodes: Nodes) -> None:
+    """One line before torchrun's own reports: node 0 must be able to serve the rendezvous port,
+    the others must reach it (they try for XDL_JOIN_TIMEOUT seconds: node 0 may start later)."""
+    host, _, port = nodes.rendezvous.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"--rendezvous {nodes.rendezvous!r} is not HOST:PORT (e.g. 10.0.0.1:29400)")
+    if not 0 <= nodes.rank < nodes.count:
+        raise InputError(f"--node-rank {nodes.rank} is not one of 0..{nodes.count - 1} (--nodes {nodes.count})")
+    if nodes.rank == 0:
+        try:
+            with socket.socket() as s:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("", int(port)))
+        except OSError as exc:
+            raise InputError(f"port {port} is in use on this machine ({exc.strerror}); node 0 serves the "
+                             f"rendezvous there: pick a free port for --rendezvous on every node") from None
+        return
+    deadline = time.monotonic() + limits.join_timeout()
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise WorkerLost(f"cannot reach the rendezvous {nodes.rendezvous} ({exc.strerror or exc}) within "
+                                 f"{limits.join_timeout():g} s; start node 0 first, check the address and the firewall") from None
+            time.sleep(1)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    try:
+        process.wait(timeout=60)
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        process.kill()
+        process.wait()
+
+
+def reports_to_launcher() -> bool:
+    """Whether this process is a worker that `xdl train --workers` started (which reports the run)."""
+    return ERRORS_ENV in os.environ and "RANK" in os.environ
+
+
+def report_error(code: int, message: str) -> None:
+    """Called by the CLI in a worker started by `xdl train --workers`: leaves the error where the
+    launcher reads it (see ERRORS_ENV)."""
+    folder = os.environ.get(ERRORS_ENV)
+    rank = os.environ.get("RANK")
+    if folder and rank is not None and Path(folder).is_dir():
+        (Path(folder) / f"rank-{int(rank)}.json").write_text(json.dumps({"code": code, "message": message}))
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on now (for TF_CONFIG on one machine, and the tests)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
