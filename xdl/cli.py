@@ -480,9 +480,9 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--epochs", type=_count(1), help="override the spec's number of epochs")
     sp.add_argument("--dataset", help="train on another of the model's data sets (e.g. mnist)")
     sp.add_argument("--quick", action="store_true", help="a small subset and one epoch (CI)")
-    sp.add_argument("--workers", type=_count(2), metavar="N",
+    sp.add_argument("--workers", type=_count(1), metavar="N",
                     help="train on N workers, each on its shard with batch B/N: torch = N processes by torchrun "
-                    "(DDP), keras = N devices by MirroredStrategy (docs/distributed.md)")
+                    "(DDP), keras = N devices by MirroredStrategy; with --nodes, per machine (docs/distributed.md)")
     sp.add_argument("--nodes", type=_count(2), metavar="M", help="torch on M machines: this is one of them")
     sp.add_argument("--node-rank", type=_count(0), metavar="R", help="with --nodes: this machine's rank, 0 serving "
                     "the rendezvous")

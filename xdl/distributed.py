@@ -38,8 +38,9 @@ from xdl.data import Shard, for_model
 from xdl.errors import EXIT_INTERRUPTED, InputError, WorkerLost, XdlError
 from xdl.spec import registry
 
-# Where a worker started by `xdl train --workers` writes its error (one JSON file per rank), so
-# that the launcher can say in one line what went wrong instead of torchrun's report.
+# The folder where a worker that xdl started leaves word for its launcher: "joined" once it is in
+# the group, and its error (rank-N.json), so that the launcher can say in one line what went
+# wrong instead of the engine's report.
 ERRORS_ENV = "XDL_WORKER_ERRORS"
 
 
@@ -69,15 +70,22 @@ def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | Non
     if spec.phases:
         raise InputError(f"{model} trains in {len(spec.phases)} phases on different data sets; distributed "
                          f"training takes single-phase recipes: train it without --workers")
-    if workers is not None and workers < 2:
+    if nodes is None and workers is not None and workers < 2:
         raise InputError(f"--workers must be at least 2, got {workers}; without it, training runs in one process")
+    parts = (workers or 1) * (nodes.count if nodes else 1)
+    if spec.train.batch_size % parts:
+        raise InputError(f"{model}'s batch of {spec.train.batch_size} does not split into {parts} equal parts; "
+                         f"use a number of workers that divides it")
     options = dict(epochs=epochs, dataset=dataset, data_dir=data_dir, quick=quick, runs=runs)
     if nodes is not None and framework != "torch":
         raise InputError("--nodes is torchrun's; a Keras cluster is described by TF_CONFIG (docs/distributed.md)")
     if framework == "torch" and not started_by_engine("torch"):
         return _launch_torchrun(model, workers, nodes, **options)
-    if framework == "keras" and started_by_engine("keras") and workers:
-        raise InputError("TF_CONFIG describes the cluster; --workers is for one machine's devices: pass one, not both")
+    if framework == "keras" and started_by_engine("keras"):
+        if workers:
+            raise InputError("TF_CONFIG describes the cluster; --workers is for one machine's devices: pass one, not both")
+        if ERRORS_ENV not in os.environ:  # this process supervises; a child of its own is the worker
+            return _launch_keras_worker(model, **options)
     return work(model, framework, workers=workers, show_progress=show_progress, **options)
 
 
@@ -90,6 +98,7 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
     if epochs is not None and (type(epochs) is not int or epochs < 1):
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     group = engine.join(workers)
+    _tell_launcher("joined")
     try:
         signal.signal(signal.SIGTERM, _exit_on_sigterm)  # torchrun ends the others this way when one fails
         shard = Shard(group.rank, group.size) if group.size > 1 else None  # one process: every row
@@ -129,12 +138,20 @@ def _exit_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the finally blocks that remove staging folders
 
 
-def _launch_torchrun(model: str, workers: int | None, nodes: Nodes | None, *, epochs, dataset, data_dir, quick,
-                     runs) -> dict | None:
+def _command(model: str, framework: str, *, epochs, dataset, data_dir, quick, runs) -> list[str]:
+    """The `xdl train` arguments a worker runs with: this command's, less the launcher's own."""
+    command = ["-m", "xdl", "train", model, "--framework", framework, "--runs", str(runs)]
+    for flag, value in (("--epochs", epochs), ("--dataset", dataset), ("--data-dir", data_dir)):
+        if value is not None:
+            command += [flag, str(value)]
+    return command + (["--quick"] if quick else [])
+
+
+def _launch_torchrun(model: str, workers: int | None, nodes: Nodes | None, **options) -> dict | None:
     """Runs `torchrun ... --nproc-per-node N -m xdl train MODEL --framework torch ...` (standalone on
-    one machine; with `nodes`, one machine of several) and turns its outcome into metrics or one
-    line. The workers' output passes through; torchrun's own report of a failure is kept in a log
-    file the message names."""
+    one machine; with `nodes`, one machine of several) and returns rank 0's metrics (None on
+    another machine). The workers' output passes through; torchrun's own, and its report of a
+    failure, is kept in a log file that the error names."""
     if workers is None:
         raise InputError("distributed PyTorch training needs --workers N (or start xdl under torchrun)")
     if nodes is None:
@@ -144,31 +161,49 @@ def _launch_torchrun(model: str, workers: int | None, nodes: Nodes | None, *, ep
         where = ["--nnodes", str(nodes.count), "--node-rank", str(nodes.rank), "--rdzv-backend", "c10d",
                  "--rdzv-endpoint", nodes.rendezvous, "--rdzv-conf", f"join_timeout={limits.join_timeout():g}"]
     command = [sys.executable, "-m", "torch.distributed.run", *where, "--nproc-per-node", str(workers),
-               "--max-restarts", "0", "-m", "xdl", "train", model, "--framework", "torch", "--runs", str(runs)]
-    for flag, value in (("--epochs", epochs), ("--dataset", dataset), ("--data-dir", data_dir)):
-        if value is not None:
-            command += [flag, str(value)]
-    command += ["--quick"] if quick else []
-    out = training.run_dir(runs, model, "torch")
-    errors = Path(tempfile.mkdtemp(prefix="xdl-errors-"))
-    log = Path(tempfile.mkstemp(prefix="xdl-torchrun-", suffix=".log")[1])
+               "--max-restarts", "0", *_command(model, "torch", **options)]
+    reports = nodes is None or nodes.rank == 0
+    return _supervise(command, training.run_dir(options["runs"], model, "torch"), reports, engine="torchrun")
+
+
+def _launch_keras_worker(model: str, **options) -> dict | None:
+    """Runs this machine's MultiWorkerMirroredStrategy worker as a child and watches it: until every
+    worker has started, TensorFlow waits inside C++ holding the interpreter (no signal handler or
+    Python thread runs in that process), so the deadline for the others to join is kept here."""
+    workers, rank = tf_config()
+    host, _, port = workers[rank].rpartition(":")
+    _refuse_port_in_use(host, int(port), f"this worker's address {workers[rank]} (TF_CONFIG)",
+                        "give it a free port in TF_CONFIG")
+    command = [sys.executable, *_command(model, "keras", **options)]
+    return _supervise(command, training.run_dir(options["runs"], model, "keras"), rank == 0, engine="TensorFlow",
+                      join=f"the other workers ({', '.join(w for i, w in enumerate(workers) if i != rank)}) did not all "
+                           f"join within {limits.join_timeout():g} s; start every worker with the same TF_CONFIG "
+                           f"cluster, check the addresses and the firewall")
+
+
+def _supervise(command: list[str], out: Path, reports: bool, *, engine: str, join: str | None = None) -> dict | None:
+    """Runs the worker(s) `command` starts and turns the outcome into rank 0's metrics or one line:
+    a worker's own error (it leaves it in the folder ERRORS_ENV names), Ctrl-C, a worker that
+    died, or (`join`: the line to say) a worker that did not join within XDL_JOIN_TIMEOUT."""
+    errors = Path(tempfile.mkdtemp(prefix="xdl-workers-"))
+    log = Path(tempfile.mkstemp(prefix=f"xdl-{engine.lower()}-", suffix=".log")[1])
     env = {**os.environ, ERRORS_ENV: str(errors), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, errors="replace")
     relay = threading.Thread(target=_relay, args=(process.stderr, log), daemon=True)
     relay.start()
+    deadline = time.monotonic() + limits.join_timeout()
     try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        _stop(process)  # torchrun got the same Ctrl-C and is ending its workers; wait for it
-        artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
-        raise
-    finally:
+        while process.poll() is None:
+            if join and not (errors / "joined").exists() and time.monotonic() > deadline:
+                process.kill()
+                process.wait()
+                raise WorkerLost(join)
+            time.sleep(0.1)
+        code = process.returncode
         relay.join(timeout=10)
-    try:
         if code == 0:
             log.unlink(missing_ok=True)
-            return json.loads((out / "metrics.json").read_text()) if nodes is None or nodes.rank == 0 else None
-        artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
+            return json.loads((out / "metrics.json").read_text()) if reports else None
         reported = sorted(errors.glob("rank-*.json"), key=lambda p: int(p.stem.split("-")[1]))
         if reported:
             first = json.loads(reported[0].read_text())
@@ -177,9 +212,13 @@ def _launch_torchrun(model: str, workers: int | None, nodes: Nodes | None, *, ep
             error = XdlError(f"worker {reported[0].stem.split('-')[1]}: {first['message']}")
             error.exit_code = first["code"]
             raise error
-        raise WorkerLost(f"{_root_cause(log) or f'torchrun ended with exit code {code}'}; nothing was published "
-                         f"(torchrun's report: {log})")
+        raise WorkerLost(f"{_root_cause(log) or f'a worker ended with exit code {code}'}; nothing was published "
+                         f"({engine}'s report: {log})")
+    except KeyboardInterrupt:
+        _stop(process)  # the workers got the same Ctrl-C and are ending; wait for them
+        raise
     finally:
+        artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
         shutil.rmtree(errors, ignore_errors=True)
 
 
@@ -213,6 +252,29 @@ def _root_cause(log: Path) -> str | None:
     return f"worker {rank.group(1)} died ({how})"
 
 
+def tf_config() -> tuple[list[str], int]:
+    """TF_CONFIG's workers ("host:port" each) and this one's index; one line if it is not one."""
+    try:
+        config = json.loads(os.environ["TF_CONFIG"])
+        workers, index = config["cluster"]["worker"], config["task"]["index"]
+        if not isinstance(workers, list) or not all(isinstance(w, str) and ":" in w for w in workers):
+            raise ValueError("cluster.worker is not a list of host:port")
+        if config["task"].get("type", "worker") != "worker" or type(index) is not int or not 0 <= index < len(workers):
+            raise ValueError("task is not one of the cluster's workers")
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"TF_CONFIG is not a cluster description ({exc}); see docs/distributed.md") from None
+    return workers, index
+
+
+def _refuse_port_in_use(host: str, port: int, what: str, fix: str) -> None:
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server would: TIME_WAIT is no owner
+            s.bind(("" if host in ("", "localhost", "0.0.0.0") else host, port))
+    except OSError as exc:
+        raise InputError(f"{what}: port {port} is in use on this machine ({exc.strerror}); {fix}") from None
+
+
 def _check_rendezvous(nodes: Nodes) -> None:
     """One line before torchrun's own reports: node 0 must be able to serve the rendezvous port,
     the others must reach it (they try for XDL_JOIN_TIMEOUT seconds: node 0 may start later)."""
@@ -222,13 +284,8 @@ def _check_rendezvous(nodes: Nodes) -> None:
     if not 0 <= nodes.rank < nodes.count:
         raise InputError(f"--node-rank {nodes.rank} is not one of 0..{nodes.count - 1} (--nodes {nodes.count})")
     if nodes.rank == 0:
-        try:
-            with socket.socket() as s:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("", int(port)))
-        except OSError as exc:
-            raise InputError(f"port {port} is in use on this machine ({exc.strerror}); node 0 serves the "
-                             f"rendezvous there: pick a free port for --rendezvous on every node") from None
+        _refuse_port_in_use("", int(port), f"--rendezvous {nodes.rendezvous}",
+                            "node 0 serves the rendezvous there: pick a free port for --rendezvous on every node")
         return
     deadline = time.monotonic() + limits.join_timeout()
     while True:
@@ -251,21 +308,18 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 def reports_to_launcher() -> bool:
-    """Whether this process is a worker that `xdl train --workers` started (which reports the run)."""
-    return ERRORS_ENV in os.environ and "RANK" in os.environ
+    """Whether this process is a worker that xdl started (its launcher reports the run)."""
+    return ERRORS_ENV in os.environ
 
 
 def report_error(code: int, message: str) -> None:
-    """Called by the CLI in a worker started by `xdl train --workers`: leaves the error where the
-    launcher reads it (see ERRORS_ENV)."""
+    """Called by the CLI in a worker that xdl started: leaves the error where the launcher reads it."""
+    _tell_launcher(f"rank-{int(os.environ.get('RANK', 0))}.json", json.dumps({"code": code, "message": message}))
+
+
+def _tell_launcher(name: str, text: str = "") -> None:
     folder = os.environ.get(ERRORS_ENV)
-    rank = os.environ.get("RANK")
-    if folder and rank is not None and Path(folder).is_dir():
-        (Path(folder) / f"rank-{int(rank)}.json").write_text(json.dumps({"code": code, "message": message}))
+    if folder and Path(folder).is_dir():
+        (Path(folder) / name).write_text(text)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on now (for TF_CONFIG on one machine, and the tests)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]

@@ -22,6 +22,7 @@ PROVENANCE = ("dataset", "data_source", "seed", "weights_sha256", "metrics")
 
 
 RUN_METRICS = ("epochs_run", "train_seconds", "train_samples", "test_samples", "quick")
+OPTIONAL_RUN_METRICS = ("distributed",)  # how a distributed run was spread (engine, processes, replicas)
 
 
 def run_dir(runs: str | Path, model: str, framework: str) -> Path:

@@ -23,9 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import socket
-import sys
-import threading
 
 from xdl.backends import keras as single  # first: sets up TensorFlow's environment and imports it quietly
 
@@ -34,8 +31,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from xdl.backends.progress import TrainingProgress  # noqa: E402
-from xdl import limits  # noqa: E402
-from xdl.errors import EXIT_WORKER, InputError, first_line  # noqa: E402
+from xdl.errors import InputError, first_line  # noqa: E402
 from xdl.spec import tasks  # noqa: E402
 
 
@@ -55,23 +51,15 @@ def join(workers: int | None = None) -> Group:
     """MultiWorkerMirroredStrategy when TF_CONFIG describes a cluster, else MirroredStrategy over
     `workers` local devices: GPUs if there are that many, else logical CPU devices."""
     if os.environ.get("TF_CONFIG"):
-        cluster = _cluster()
-        workers_list, rank = cluster["cluster"]["worker"], int(cluster["task"]["index"])
-        host, _, port = workers_list[rank].rpartition(":")
-        _refuse_port_in_use(host, port)
-        # The constructor waits, in TensorFlow's C++ and deaf to signals, until every worker has
-        # started: a watchdog turns a worker that never comes into one line and an exit code.
-        watchdog = threading.Timer(limits.join_timeout(), _give_up, args=(workers_list, rank))
-        watchdog.daemon = True
-        watchdog.start()
+        config = json.loads(os.environ["TF_CONFIG"])  # checked by xdl.distributed.tf_config
+        size, rank = len(config["cluster"]["worker"]), int(config["task"]["index"])
         try:
+            # Waits until every worker has started, in C++ and holding the interpreter (no Python
+            # thread or signal handler runs meanwhile): the launcher keeps the deadline.
             strategy = tf.distribute.MultiWorkerMirroredStrategy()
         except tf.errors.UnknownError as exc:  # "Could not start gRPC server": the port was taken meanwhile
-            raise InputError(f"worker {rank} cannot listen on {workers_list[rank]} ({first_line(exc)}); "
-                             f"give it a free port in TF_CONFIG") from None
-        finally:
-            watchdog.cancel()
-        size = len(workers_list)
+            raise InputError(f"worker {rank} cannot listen on {config['cluster']['worker'][rank]} "
+                             f"({first_line(exc)}); give it a free port in TF_CONFIG") from None
         return Group(rank, size, f"tf.distribute.MultiWorkerMirroredStrategy, {size} workers", strategy,
                      strategy.num_replicas_in_sync)
     if not workers or workers < 2:
@@ -89,35 +77,6 @@ def join(workers: int | None = None) -> Group:
         devices = [f"/cpu:{i}" for i in range(workers)]
     strategy = tf.distribute.MirroredStrategy(devices)
     return Group(0, 1, f"tf.distribute.MirroredStrategy over {', '.join(devices)}", strategy, workers)
-
-
-def _cluster() -> dict:
-    try:
-        config = json.loads(os.environ["TF_CONFIG"])
-        workers, index = config["cluster"]["worker"], int(config["task"]["index"])
-        if config["task"].get("type", "worker") not in ("worker", "chief") or not 0 <= index < len(workers):
-            raise ValueError("task is not one of the cluster's workers")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"TF_CONFIG is not a cluster description ({exc}); see docs/distributed.md") from None
-    return config
-
-
-def _refuse_port_in_use(host: str, port: str) -> None:
-    try:
-        with socket.socket() as s:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server would: TIME_WAIT is no owner
-            s.bind((host if host not in ("", "localhost") else "127.0.0.1", int(port)))
-    except OSError as exc:
-        raise InputError(f"this worker's address {host}:{port} (TF_CONFIG) is not free here ({exc.strerror}); "
-                         f"give it a free port in TF_CONFIG") from None
-
-
-def _give_up(workers: list[str], rank: int) -> None:
-    others = ", ".join(w for i, w in enumerate(workers) if i != rank)
-    print(f"xdl: error: worker {rank}: the other workers ({others}) did not all join within {limits.join_timeout():g} s; "
-          f"start every worker with the same TF_CONFIG cluster, check the addresses and the firewall",
-          file=sys.stderr, flush=True)
-    os._exit(EXIT_WORKER)  # TensorFlow holds the main thread in C++; nothing was written yet
 
 
 def leave(group: Group) -> None:

@@ -129,7 +129,8 @@ def export(
     data = for_model.load(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
     x = data.x_test[:TEST_BATCH]
     provenance = {**{k: metrics[k] for k in training.PROVENANCE if k != "metrics"},
-                  "metrics": {k: metrics[k] for k in (training.metric_key(spec), *training.RUN_METRICS)}}
+                  "metrics": {k: metrics[k] for k in (training.metric_key(spec), *training.RUN_METRICS,
+                                                      *training.OPTIONAL_RUN_METRICS) if k in metrics}}
     proto, manifest, expected = build_artifact(spec, framework, net, x, provenance, route, optimised)
     folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
                              outputs=[(spec.output.name, expected)], weights=weights, manifest=manifest)
