@@ -296,6 +296,20 @@ def cmd_routes(args) -> int:
     return routes.exit_code(result)
 
 
+def cmd_scaling(args) -> int:
+    from xdl.tools import scaling
+
+    result = scaling.run(_models(args.model), _frameworks(args.framework), scaling.parse_workers(args.workers),
+                         args.epochs, progress=lambda what: print(f"scaling: {what}...", file=sys.stderr, flush=True))
+    text = scaling.render(result)
+    print(text)
+    if args.json:
+        _write_json(args.json, result, "the scaling results")
+    if args.markdown:
+        _write_text(args.markdown, text + "\n", "the scaling results")
+    return scaling.exit_code(result)
+
+
 def _opsets(text: str) -> tuple[int, ...]:
     try:
         opsets = tuple(int(n) for n in text.split(","))
@@ -588,6 +602,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", help="write the results as JSON here")
     sp.add_argument("--markdown", help="write the tables as Markdown here")
     sp.set_defaults(func=cmd_routes)
+
+    sp = command("scaling", "training throughput on 1 and N workers (distributed training, docs/distributed.md)")
+    sp.add_argument("model", nargs="+", metavar="MODEL", help="model name(s), or 'all'")
+    sp.add_argument("--framework", choices=("keras", "torch", "both"), default="both")
+    sp.add_argument("--workers", default="1,2", help="worker counts to compare (default: 1,2)")
+    sp.add_argument("--epochs", type=_count(1), default=3, help="epochs per run (default: 3)")
+    sp.add_argument("--json", help="write the results as JSON here")
+    sp.add_argument("--markdown", help="write the table as Markdown here")
+    sp.set_defaults(func=cmd_scaling)
 
     sp = command("all", "train, export and verify every model in both frameworks")
     common(sp, models=False)
