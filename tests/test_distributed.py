@@ -354,3 +354,24 @@ def test_a_keras_worker_whose_peers_never_come_is_one_line(tmp_path):
 ])
 def test_distributed_usage_errors_are_one_line(tmp_path, args, env, words):
     _one_line(_xdl("train", *args, "--quick", "--runs", tmp_path, env=env), EXIT_INPUT, *words)
+
+
+# -- the scaling numbers ----------------------------------------------------------------------------
+
+def test_committed_scaling_table_is_the_rendered_json():
+    from xdl.tools import scaling
+
+    root = HERE.parent / "benchmarks"
+    result = json.loads((root / "scaling-cpu.json").read_text())
+    assert (root / "scaling-cpu.md").read_text() == scaling.render(result) + "\n"
+    measured = {(r["model"], r["framework"], r["workers"]) for r in result["rows"] if "error" not in r}
+    assert {("mlp", f, n) for f in ("keras", "torch") for n in (1, 2)} <= measured
+    assert all(r["samples_per_second"] > 0 for r in result["rows"] if "error" not in r)
+
+
+def test_scaling_reports_a_run_that_cannot_be_distributed():
+    from xdl.tools import scaling
+
+    result = scaling.run(["transfer"], ["torch"], (2,), 1)
+    assert "phases" in result["rows"][0]["error"] and scaling.exit_code(result) == EXIT_INPUT
+    assert "transfer | torch | 2 | xdl: error:" in scaling.render(result)

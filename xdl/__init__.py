@@ -4,7 +4,7 @@ The public API. Importing xdl imports neither TensorFlow nor PyTorch; the functi
 need a framework import it when called.
 """
 
-from xdl.errors import EnvironmentProblem, InputError, ParityError, XdlError  # noqa: E402
+from xdl.errors import EnvironmentProblem, InputError, ParityError, WorkerLost, XdlError  # noqa: E402
 from xdl.spec import ModelSpec, TensorSpec, Tolerance, TrainConfig  # noqa: E402
 from xdl.spec.registry import FRAMEWORKS, get, names  # noqa: E402
 from xdl.versions import XDL as __version__  # noqa: E402
@@ -40,5 +40,5 @@ def verify_artifacts(paths, providers=("cpu",), required=()):
 
 __all__ = [
     "FRAMEWORKS", "__version__", "EnvironmentProblem", "InputError", "ModelSpec", "ParityError", "TensorSpec",
-    "Tolerance", "TrainConfig", "XdlError", "check", "export", "get", "names", "train", "verify_artifacts",
+    "Tolerance", "TrainConfig", "WorkerLost", "XdlError", "check", "export", "get", "names", "train", "verify_artifacts",
 ]

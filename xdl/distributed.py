@@ -8,8 +8,9 @@ Who runs what (docs/distributed.md):
   environment) is a worker and trains its shard. On several machines, torchrun is started by
   the user on each with `--nnodes` and a rendezvous endpoint, running the same command.
 - `xdl train MODEL --framework keras --workers N` trains in this process with MirroredStrategy
-  over N devices; with TF_CONFIG in the environment, this process is one worker of a
-  MultiWorkerMirroredStrategy cluster (one such command per machine).
+  over N devices. With TF_CONFIG in the environment, `xdl train MODEL --framework keras` (one per
+  machine) starts one worker of a MultiWorkerMirroredStrategy cluster as its child process and
+  watches it.
 
 Every worker loads only its shard of the training set (xdl.data.Shard) and takes B / N samples per
 step, so that a step of N workers is a step of one process on the same B samples (the tests prove
@@ -123,7 +124,7 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
                                       data_dir=data_dir, quick=quick, extra={
                                           "train_samples": shards,
                                           "distributed": {"engine": group.engine, "processes": group.size,
-                                                          "replicas": getattr(group, "replicas", group.size),
+                                                          "replicas": group.replicas,
                                                           "samples_per_second": round(shards * len(history["loss"]) / seconds, 1)},
                                       })
             artifacts.publish(staged, out)

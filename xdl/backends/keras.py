@@ -110,11 +110,11 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
                     keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.early_stopping_patience)
                 )
         history = net.fit(
-            _inputs(spec, data.x_train),
+            call_inputs(spec, data.x_train),
             tasks.targets(spec.task, data.x_train, data.y_train),
             batch_size=cfg.batch_size,
             epochs=epochs,
-            validation_data=(_inputs(spec, data.x_val), tasks.targets(spec.task, data.x_val, data.y_val))
+            validation_data=(call_inputs(spec, data.x_val), tasks.targets(spec.task, data.x_val, data.y_val))
             if has_val else None,
             shuffle=True,
             verbose=0,
@@ -125,7 +125,7 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
     return {k: [float(v) for v in vs] for k, vs in history.history.items()}
 
 
-def _inputs(spec, x):
+def call_inputs(spec, x):
     """What a Keras model is called with: the array, or a list of arrays for several inputs."""
     arrays = spec.model_inputs(x)
     return arrays[0] if len(arrays) == 1 else arrays
@@ -208,7 +208,7 @@ def activations(net, spec, x: np.ndarray, names: list[str]) -> dict[str, np.ndar
     """Outputs of the layers named `names` for input x, in inference mode (channels-last)."""
     inputs = net.inputs[0] if len(net.inputs) == 1 else net.inputs  # the structure it was built with
     probe = keras.Model(inputs, [net.get_layer(name).output for name in names])
-    outputs = probe(_inputs(spec, x), training=False)
+    outputs = probe(call_inputs(spec, x), training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return {name: np.asarray(out) for name, out in zip(names, outputs)}
 
@@ -253,7 +253,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     losses = []
     for x, y in batches:
         with tf.GradientTape() as tape:
-            loss = keras.ops.mean(loss_fn(tasks.targets(spec.task, x, y), net(_inputs(spec, x), training=True)))
+            loss = keras.ops.mean(loss_fn(tasks.targets(spec.task, x, y), net(call_inputs(spec, x), training=True)))
         grads = tape.gradient(loss, net.trainable_variables)
         opt.apply_gradients(zip(grads, net.trainable_variables))
         losses.append(float(loss))

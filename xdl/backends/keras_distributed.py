@@ -140,7 +140,7 @@ def _distributed(group: Group, spec, x, y):
     """This process's rows of a step split over its local replicas, as the strategy's per-replica
     values (replica i of this process gets part i)."""
     local = group.replicas // group.size
-    xs = [single._inputs(spec, part) for part in np.array_split(x, local)]  # an array, or a list per input
+    xs = [single.call_inputs(spec, part) for part in np.array_split(x, local)]  # an array, or a list per input
     ys = np.array_split(tasks.targets(spec.task, x, y), local)
 
     def part(arrays, context):

@@ -114,13 +114,13 @@ def _tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
-def _to_tensors(x: np.ndarray, spec) -> list[torch.Tensor]:
+def to_tensors(x: np.ndarray, spec) -> list[torch.Tensor]:
     """The model's input tensors from stored-form x, in contract layout (NCHW for images,
     which is PyTorch's own)."""
     return [_tensor(a) for a in spec.feeds(x).values()]
 
 
-def _targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
+def loss_targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
     """The loss's targets (xdl/spec/tasks.py) in the layout the twin outputs: an autoencoder's target
     images go channels-first, like its reconstructions."""
     targets = tasks.targets(spec.task, x, y)
@@ -147,7 +147,7 @@ def _correct(spec, out: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def _evaluate(spec, net, xs, y, loss_fn, batch_size) -> tuple[float, float]:
+def evaluate(spec, net, xs, y, loss_fn, batch_size) -> tuple[float, float]:
     net.eval()
     total, correct = 0.0, 0.0
     for i in range(0, len(y), batch_size):
@@ -158,7 +158,7 @@ def _evaluate(spec, net, xs, y, loss_fn, batch_size) -> tuple[float, float]:
     return total / len(y), correct / len(y)
 
 
-def _epoch(net, spec, xs, y, optimizer, loss_fn, order: np.ndarray, progress) -> dict[str, float]:
+def train_epoch(net, spec, xs, y, optimizer, loss_fn, order: np.ndarray, progress) -> dict[str, float]:
     """One pass over the training set in `order`, a mini-batch at a time, as Keras's fit() does
     one epoch; returns the epoch's mean loss and accuracy."""
     net.train()  # dropout on, BatchNorm on batch statistics...
@@ -191,8 +191,8 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
         accuracy for regression and reconstruction.
     """
     cfg = spec.train
-    xs, y = _to_tensors(data.x_train, spec), _targets(spec, data.x_train, data.y_train)
-    xs_val, y_val = _to_tensors(data.x_val, spec), _targets(spec, data.x_val, data.y_val)
+    xs, y = to_tensors(data.x_train, spec), loss_targets(spec, data.x_train, data.y_train)
+    xs_val, y_val = to_tensors(data.x_val, spec), loss_targets(spec, data.x_val, data.y_val)
     optimizer = make_optimizer(net.parameters(), cfg)
     # Classifiers' losses take logits: log-softmax and negative log-likelihood fused, stabler
     # than softmax then log (likewise sigmoid + binary cross-entropy).
@@ -207,9 +207,9 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
     with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
         for epoch in range(epochs):
             progress.epoch_begin(epoch)
-            logs = _epoch(net, spec, xs, y, optimizer, loss_fn, rng.permutation(n), progress)
+            logs = train_epoch(net, spec, xs, y, optimizer, loss_fn, rng.permutation(n), progress)
             if has_val:
-                logs["val_loss"], logs["val_accuracy"] = _evaluate(spec, net, xs_val, y_val, loss_fn, 512)
+                logs["val_loss"], logs["val_accuracy"] = evaluate(spec, net, xs_val, y_val, loss_fn, 512)
             logs = {k: v for k, v in logs.items() if k in history}
             for k, v in logs.items():
                 history[k].append(v)
@@ -234,7 +234,7 @@ def predict(net, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Runs inference (dropout off) on stored-form `x`; returns the output in contract layout
     (probabilities for a classifier, like Keras)."""
     net = deployable(net, spec)
-    xs = _to_tensors(x, spec)
+    xs = to_tensors(x, spec)
     return torch.cat([net(*(t[i : i + batch_size] for t in xs)) for i in range(0, len(x), batch_size)]).numpy()
 
 
@@ -280,7 +280,7 @@ def activations(net, spec, x: np.ndarray, names: list[str]) -> dict[str, np.ndar
         for name in names
     ]
     try:
-        net(*_to_tensors(x, spec))
+        net(*to_tensors(x, spec))
     finally:
         for hook in hooks:
             hook.remove()
@@ -331,7 +331,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     net.train()
     losses = []
     for x, y in batches:
-        loss = loss_fn(net(*_to_tensors(x, spec)), _targets(spec, x, y))
+        loss = loss_fn(net(*to_tensors(x, spec)), loss_targets(spec, x, y))
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -33,6 +33,11 @@ class Group:
     size: int
     engine: str  # what the run's log and metrics.json say trained it
 
+    @property
+    def replicas(self) -> int:
+        """Model copies over every process: one per process (DDP)."""
+        return self.size
+
 
 def join(workers: int | None = None) -> Group:
     """Joins the process group torchrun set up (RANK, WORLD_SIZE, MASTER_ADDR in the
@@ -78,8 +83,8 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
     same best-epoch and early-stopping decisions; the chief's checkpoint is the one kept."""
     cfg, local = spec.train, _per_worker(spec, group)
     model = DistributedDataParallel(net)  # broadcasts rank 0's weights and buffers now and at each forward
-    xs, y = single._to_tensors(data.x_train, spec), single._targets(spec, data.x_train, data.y_train)
-    xs_val, y_val = single._to_tensors(data.x_val, spec), single._targets(spec, data.x_val, data.y_val)
+    xs, y = single.to_tensors(data.x_train, spec), single.loss_targets(spec, data.x_train, data.y_train)
+    xs_val, y_val = single.to_tensors(data.x_val, spec), single.loss_targets(spec, data.x_val, data.y_val)
     optimizer, loss_fn = single.make_optimizer(model.parameters(), cfg), single.loss_function(spec)
     rng = np.random.default_rng(cfg.seed)  # the same seed on every worker: each shuffles its own shard
     has_val = len(y_val) > 0
@@ -91,11 +96,11 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
     with TrainingProgress(title, epochs, steps, show_progress and group.rank == 0) as progress:
         for epoch in range(epochs):
             progress.epoch_begin(epoch)
-            logs = single._epoch(model, local, xs, y, optimizer, loss_fn, rng.permutation(n), progress)
+            logs = single.train_epoch(model, local, xs, y, optimizer, loss_fn, rng.permutation(n), progress)
             logs = {k: _mean_over_workers(v) for k, v in logs.items()}  # the epoch's loss over every shard
             if has_val:
                 _same_buffers(net)  # BatchNorm's running statistics as rank 0 has them
-                logs["val_loss"], logs["val_accuracy"] = single._evaluate(spec, net, xs_val, y_val, loss_fn, 512)
+                logs["val_loss"], logs["val_accuracy"] = single.evaluate(spec, net, xs_val, y_val, loss_fn, 512)
             logs = {k: v for k, v in logs.items() if k in history}
             for k, v in logs.items():
                 history[k].append(v)
@@ -125,7 +130,7 @@ def train_steps(net, spec, batches, group: Group, lr: float) -> list[float]:
     model.train()
     losses = []
     for x, y in batches:
-        loss = loss_fn(model(*single._to_tensors(x, spec)), single._targets(spec, x, y))
+        loss = loss_fn(model(*single.to_tensors(x, spec)), single.loss_targets(spec, x, y))
         opt.zero_grad()
         loss.backward()  # DDP's all-reduce: every worker now holds the mean gradient
         opt.step()

@@ -131,21 +131,13 @@ def load(
         raise InputError(f"unknown data set {name!r}; known data sets: {', '.join(_LOADERS)}")
     module_name, _, function = _LOADERS[name][0].partition(":")
     loader = getattr(importlib.import_module(module_name), function or "load")
-    where = data_dir or keras_cache_dir()
     rows = Rows(shard, validation_split) if shard else None
-    partial = rows is not None and "rows" in inspect.signature(loader).parameters
     try:
-        x_train, y_train, x_test, y_test, source = loader(
-            data_dir=Path(data_dir) if data_dir else None, seed=seed,
-            **({"rows": rows, "test": shard.rank == 0} if partial else {}))
-        if rows is not None and not partial:
-            keep = rows(len(x_train))
-            x_train, y_train = x_train[keep], y_train[keep]
-            if shard.rank:
-                x_test, y_test = x_test[:0], y_test[:0]
+        x_train, y_train, x_test, y_test, source = _read(loader, data_dir, seed, rows)
     except InputError:
         raise
     except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
+        where = data_dir or keras_cache_dir()
         raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {first_line(exc)}); "
                          f"fetch its files again") from None
     for split, x, y in (("training", x_train, y_train), ("test", x_test, y_test)):
@@ -170,6 +162,21 @@ def load(
         x_test=x_test,
         y_test=y_test,
     )
+
+
+def _read(loader, data_dir, seed: int, rows: Rows | None):
+    """The loader's arrays; with `rows`, only a shard's training rows (and no test rows but on rank
+    0), read that way by loaders that take `rows`, cut after reading for the others."""
+    partial = rows is not None and "rows" in inspect.signature(loader).parameters
+    x_train, y_train, x_test, y_test, source = loader(
+        data_dir=Path(data_dir) if data_dir else None, seed=seed,
+        **({"rows": rows, "test": rows.shard.rank == 0} if partial else {}))
+    if rows is not None and not partial:
+        keep = rows(len(x_train))
+        x_train, y_train = x_train[keep], y_train[keep]
+        if rows.shard.rank:
+            x_test, y_test = x_test[:0], y_test[:0]
+    return x_train, y_train, x_test, y_test, source
 
 
 def _problem(x, y) -> str | None:
