@@ -1,4 +1,4 @@
-"""K plain-SGD steps of the mlp on several workers, run by tests/test_distributed.py under each
+"""K plain-SGD steps of a model (the mlp unless --model says) on several workers, run by tests/test_distributed.py under each
 engine (torchrun; one process with MirroredStrategy; two processes with TF_CONFIG).
 
 Every worker takes its part of each global batch of B samples (rows rank, rank + N, ... as
@@ -37,8 +37,9 @@ def main() -> None:
     parser.add_argument("--framework", required=True)
     parser.add_argument("--workers", type=int)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--model", default="mlp")
     args = parser.parse_args()
-    spec = registry.get("mlp")
+    spec = registry.get(args.model)
     engine = backends.distributed(args.framework)
     group = engine.join(args.workers)
     net = engine.build(spec, group)

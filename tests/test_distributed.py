@@ -51,9 +51,9 @@ def _tf_config(ports, index) -> str:
 
 # -- the proof: N workers = one process ------------------------------------------------------------
 
-def _reference(framework: str):
+def _reference(framework: str, model: str):
     """One process, whole batches of B: the weights and losses the workers must reach."""
-    spec, fw = registry.get("mlp"), backends.load(framework)
+    spec, fw = registry.get(model), backends.load(framework)
     fw.seed_everything(spec.train.seed)
     net = fw.build(spec)
     fw.disable_dropout(net)
@@ -61,19 +61,19 @@ def _reference(framework: str):
     return distributed_steps.flat_weights(framework, net), losses
 
 
-def _assert_same_steps(framework: str, path: Path):
-    weights, losses = _reference(framework)
+def _assert_same_steps(framework: str, path: Path, model: str = "mlp"):
+    weights, losses = _reference(framework, model)
     got = np.load(path)
     assert sorted(weights) == sorted(k for k in got.files if k != "losses")
     worst = max(float(np.abs(weights[k] - got[k]).max()) for k in weights)
     assert worst < 1e-6, f"{framework}: distributed weights differ from one process's by {worst}"
-    moved = max(float(np.abs(weights[k] - _reference_start(framework)[k]).max()) for k in weights)
+    moved = max(float(np.abs(weights[k] - _reference_start(framework, model)[k]).max()) for k in weights)
     assert moved > 1e-3  # the steps changed the weights: agreeing is not agreeing on nothing
     np.testing.assert_allclose(got["losses"], losses, rtol=1e-5)
 
 
-def _reference_start(framework: str):
-    spec, fw = registry.get("mlp"), backends.load(framework)
+def _reference_start(framework: str, model: str):
+    spec, fw = registry.get(model), backends.load(framework)
     fw.seed_everything(spec.train.seed)
     return distributed_steps.flat_weights(framework, fw.build(spec))
 
@@ -99,6 +99,14 @@ def test_keras_two_logical_cpus_step_like_one_process(tmp_path):
     # A process of its own: TensorFlow splits the CPU into devices only before its runtime starts.
     _finish(_steps([sys.executable], "--framework", "keras", "--workers", "2", out=tmp_path / "w.npz"))
     _assert_same_steps("keras", tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("model", ["tagger", "recommender"])
+def test_a_loss_per_token_and_two_inputs_split_the_same_way(tmp_path, model):
+    """The tagger's loss is a mean over every token, the recommender takes two inputs: the Keras
+    replicas' shares still add up to one process's step (PyTorch's DDP needs no such care)."""
+    _finish(_steps([sys.executable], "--framework", "keras", "--workers", "2", "--model", model, out=tmp_path / "w.npz"))
+    _assert_same_steps("keras", tmp_path / "w.npz", model)
 
 
 def test_keras_two_workers_on_localhost_step_like_one_process(tmp_path):

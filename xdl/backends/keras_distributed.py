@@ -108,7 +108,7 @@ def _step_function(net, spec, group: Group, optimizer):
         with tf.GradientTape() as tape:
             out = net(x, training=True)
             per_sample = loss_fn(y, out)
-            per_row = tf.cast(tf.size(per_sample) // tf.maximum(tf.shape(per_sample)[0], 1), tf.float32)
+            per_row = tf.cast(tf.reduce_prod(tf.shape(per_sample)[1:]), tf.float32)  # tokens per sentence, or 1
             # This replica's share of the mean over the whole global batch: the strategy sums shares.
             loss = tf.reduce_sum(per_sample) / (tf.cast(global_rows, tf.float32) * per_row)
         grads = tape.gradient(loss, net.trainable_variables)
