@@ -316,6 +316,13 @@ def _one_line(r, code: int, *words: str) -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_a_workers_own_error_is_said_once(tmp_path):
+    r = _xdl("train", "mlp", "--framework", "torch", "--workers", "2", "--dataset", "mnist", "--data-dir", tmp_path,
+             "--runs", tmp_path)
+    _one_line(r, EXIT_INPUT, "worker 0:", "mnist", "not available offline")
+    assert "interrupted" not in r.stderr and not (tmp_path / "mlp").exists()
+
+
 def test_a_rendezvous_port_in_use_is_one_line(tmp_path):
     with socket.socket() as held:
         held.bind(("", 0))

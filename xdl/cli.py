@@ -636,9 +636,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
-        _report_to_launcher(EXIT_INTERRUPTED, "interrupted")
-        print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
-              file=sys.stderr)
+        if not _reported_to_launcher(EXIT_INTERRUPTED, "interrupted"):
+            print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
+                  file=sys.stderr)
         if limits.interrupted_run():
             # Every write is atomic and already rolled back; what is left is ORT's native
             # threads, which interpreter teardown would destroy under themselves (see limits).
@@ -650,18 +650,19 @@ def main(argv: list[str] | None = None) -> int:
         message, code = explain(exc)
         if debug:
             traceback.print_exc()
-        _report_to_launcher(code, message)
-        print(f"xdl: error: {message}", file=sys.stderr)
+        if not _reported_to_launcher(code, message):
+            print(f"xdl: error: {message}", file=sys.stderr)
         return code
 
 
-def _report_to_launcher(code: int, message: str) -> None:
-    """In a worker that `xdl train --workers` started through torchrun: hands the error to the
-    launcher, which says it in one line (torchrun's own report names only an exit code)."""
-    if os.environ.get("XDL_WORKER_ERRORS"):
-        from xdl import distributed
+def _reported_to_launcher(code: int, message: str) -> bool:
+    """In a worker that xdl started (through torchrun, or for a TF_CONFIG cluster): hands the error
+    to the launcher, which says it once, in one line, for all its workers."""
+    if not os.environ.get("XDL_WORKER_ERRORS"):
+        return False
+    from xdl import distributed
 
-        distributed.report_error(code, message)
+    return distributed.report_error(code, message)
 
 
 def explain(exc: BaseException) -> tuple[str, int]:

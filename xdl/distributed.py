@@ -313,14 +313,23 @@ def reports_to_launcher() -> bool:
     return ERRORS_ENV in os.environ
 
 
-def report_error(code: int, message: str) -> None:
-    """Called by the CLI in a worker that xdl started: leaves the error where the launcher reads it."""
-    _tell_launcher(f"rank-{int(os.environ.get('RANK', 0))}.json", json.dumps({"code": code, "message": message}))
+def report_error(code: int, message: str) -> bool:
+    """Called by the CLI in a worker that xdl started: leaves the error where the launcher reads
+    it; False where there is no launcher to read it (the worker must say it itself)."""
+    rank = os.environ.get("RANK", "0")
+    if os.environ.get("TF_CONFIG"):
+        try:
+            rank = tf_config()[1]
+        except InputError:
+            pass  # the launcher checked it; only a hand-set environment gets here
+    return _tell_launcher(f"rank-{int(rank)}.json", json.dumps({"code": code, "message": message}))
 
 
-def _tell_launcher(name: str, text: str = "") -> None:
+def _tell_launcher(name: str, text: str = "") -> bool:
     folder = os.environ.get(ERRORS_ENV)
-    if folder and Path(folder).is_dir():
-        (Path(folder) / name).write_text(text)
+    if not folder or not Path(folder).is_dir():
+        return False
+    (Path(folder) / name).write_text(text)
+    return True
 
 
