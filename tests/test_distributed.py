@@ -87,7 +87,7 @@ def _steps(launcher: list, *args, out: Path, env=None) -> subprocess.Popen:
 def _finish(*processes: subprocess.Popen) -> None:
     for p in processes:
         _, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err[-2000:]
+        assert p.returncode == 0, err[:3000] + "\n...\n" + err[-1500:]  # a worker's own words come first
 
 
 def test_torch_two_gloo_processes_step_like_one_process(tmp_path):

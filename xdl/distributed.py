@@ -100,39 +100,35 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     group = engine.join(workers)
     _tell_launcher("joined")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # torchrun ends the others this way when one fails
+    shard = Shard(group.rank, group.size) if group.size > 1 else None  # one process: every row
+    data = for_model.load(spec, dataset, data_dir, quick, shard=shard)
+    net = engine.build(spec, group)
+    if fw.count_params(net) != spec.param_count:
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
+    n = epochs or (spec.train.quick_epochs if quick else spec.train.epochs)
+    out = training.run_dir(runs, model, framework)
+    # Rank 0 builds the run in a staging folder and publishes it whole; the others keep only
+    # their checkpoints, in a folder of their own that goes when they end.
+    staged = artifacts.staging(out) if group.rank == 0 else Path(tempfile.mkdtemp(prefix="xdl-worker-"))
     try:
-        signal.signal(signal.SIGTERM, _exit_on_sigterm)  # torchrun ends the others this way when one fails
-        shard = Shard(group.rank, group.size) if group.size > 1 else None  # one process: every row
-        data = for_model.load(spec, dataset, data_dir, quick, shard=shard)
-        net = engine.build(spec, group)
-        if fw.count_params(net) != spec.param_count:
-            raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
-        n = epochs or (spec.train.quick_epochs if quick else spec.train.epochs)
-        out = training.run_dir(runs, model, framework)
-        # Rank 0 builds the run in a staging folder and publishes it whole; the others keep only
-        # their checkpoints, in a folder of their own that goes when they end.
-        staged = artifacts.staging(out) if group.rank == 0 else Path(tempfile.mkdtemp(prefix="xdl-worker-"))
-        try:
-            start = time.perf_counter()
-            history = engine.train(net, spec, data, group, epochs=n, checkpoint=staged / f"best.{fw.WEIGHTS_FILE}",
-                                   show_progress=show_progress)
-            seconds = time.perf_counter() - start
-            if group.rank != 0:
-                return None
+        start = time.perf_counter()
+        history = engine.train(net, spec, data, group, epochs=n, checkpoint=staged / f"best.{fw.WEIGHTS_FILE}",
+                               show_progress=show_progress)
+        seconds = time.perf_counter() - start
+        metrics = None
+        if group.rank == 0:
             shards = len(data.x_train) * group.size
+            spread = {"engine": group.engine, "processes": group.size, "replicas": group.replicas,
+                      "samples_per_second": round(shards * len(history["loss"]) / seconds, 1)}
             metrics = training.record(staged, spec, framework, net, data, history, seconds, dataset=dataset,
-                                      data_dir=data_dir, quick=quick, extra={
-                                          "train_samples": shards,
-                                          "distributed": {"engine": group.engine, "processes": group.size,
-                                                          "replicas": group.replicas,
-                                                          "samples_per_second": round(shards * len(history["loss"]) / seconds, 1)},
-                                      })
+                                      data_dir=data_dir, quick=quick,
+                                      extra={"train_samples": shards, "distributed": spread})
             artifacts.publish(staged, out)
-            return metrics
-        finally:
-            shutil.rmtree(staged, ignore_errors=True)
     finally:
-        engine.leave(group)
+        shutil.rmtree(staged, ignore_errors=True)
+    engine.leave(group)  # only after a run that went well: waits for every worker, then closes
+    return metrics
 
 
 def _exit_on_sigterm(signum, frame):

@@ -80,7 +80,7 @@ def join(workers: int | None = None) -> Group:
 
 
 def leave(group: Group) -> None:
-    """Nothing to undo: the strategy's servers end with the process."""
+    """Nothing to undo after a run that went well: the strategy's servers end with the process."""
 
 
 def build(spec, group: Group):

@@ -56,7 +56,11 @@ def join(workers: int | None = None) -> Group:
 
 
 def leave(group: Group) -> None:
+    """Waits for every worker, then closes the group. Called after a run that went well: a worker
+    that closes its connections while another still uses them can make gloo abort that one
+    (SIGABRT). After an error the process just ends, and torchrun ends the others."""
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
