@@ -30,7 +30,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from xdl.backends.progress import TrainingProgress  # noqa: E402
+from xdl.backends.progress import EpochHistory, TrainingProgress  # noqa: E402
 from xdl.errors import InputError, first_line  # noqa: E402
 from xdl.spec import tasks  # noqa: E402
 
@@ -164,9 +164,8 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
     step = _step_function(net, spec, group, optimizer)
     rng = np.random.default_rng(cfg.seed)
     has_val = len(data.x_val) > 0
-    keys = ("loss", "accuracy") if tasks.get(spec.task).train_accuracy else ("loss",)
-    history = {k: [] for k in (*keys, *(("val_" + k for k in keys) if has_val else ()))}
-    best, stale, n = float("inf"), 0, len(data.x_train)
+    history = EpochHistory(tasks.get(spec.task).train_accuracy, has_val, cfg.early_stopping_patience)
+    n = len(data.x_train)
     title = f"{spec.name}/keras on {group.replicas} replicas"
     with TrainingProgress(title, epochs, -(-n // rows), show_progress and group.rank == 0) as progress:
         for epoch in range(epochs):
@@ -181,22 +180,11 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
             logs = {"loss": total / n, "accuracy": correct / (n * group.size)}
             if has_val:
                 logs["val_loss"], logs["val_accuracy"] = _evaluate(net, spec, data.x_val, data.y_val)
-            logs = {k: v for k, v in logs.items() if k in history}
-            for k, v in logs.items():
-                history[k].append(v)
-            progress.epoch_end(epoch, logs)
-            if not has_val:
-                continue
-            if logs["val_loss"] < best:
-                best, stale = logs["val_loss"], 0
-                net.save_weights(str(checkpoint))
-            else:
-                stale += 1
-                if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
-                    break
+            if history.end_epoch(epoch, logs, progress, lambda: net.save_weights(str(checkpoint))):
+                break
     if has_val and checkpoint.exists():
         net.load_weights(str(checkpoint))
-    return history
+    return history.epochs
 
 
 def _evaluate(net, spec, x, y) -> tuple[float, float]:

@@ -1,4 +1,7 @@
-"""A training progress display shared by both frameworks, so their runs read the same."""
+"""What the explicit training loops share, so that their runs read and decide the same: a progress
+display, and the per-epoch history with the best-epoch and early-stopping rule (Keras's
+ModelCheckpoint(save_best_only) + EarlyStopping, written once for PyTorch's loop and the
+distributed ones)."""
 
 from __future__ import annotations
 
@@ -56,3 +59,30 @@ class TrainingProgress:
         order = ("loss", "accuracy", "val_loss", "val_accuracy")  # Keras and PyTorch alike
         metrics = "  ".join(f"{k} {float(logs[k]):.4f}" for k in order if k in logs)
         self.console.print(f"{self.title} epoch {epoch + 1}/{self.epochs}  {metrics}")
+
+
+class EpochHistory:
+    """Per-epoch lists of loss, accuracy (where the task reports one) and their val_ twins; the best
+    epoch by val_loss checkpointed, and a stop after `patience` epochs without improvement."""
+
+    def __init__(self, accuracy: bool, validation: bool, patience: int | None):
+        keys = ("loss", "accuracy") if accuracy else ("loss",)
+        self.epochs = {k: [] for k in (*keys, *(("val_" + k for k in keys) if validation else ()))}
+        self.validation, self.patience = validation, patience
+        self._best, self._stale = float("inf"), 0
+
+    def end_epoch(self, epoch: int, logs: dict, progress: TrainingProgress, save_best) -> bool:
+        """Records the epoch's `logs`, shows them, calls `save_best()` when val_loss improved;
+        returns whether training should stop early."""
+        logs = {k: v for k, v in logs.items() if k in self.epochs}
+        for k, v in logs.items():
+            self.epochs[k].append(v)
+        progress.epoch_end(epoch, logs)
+        if not self.validation:
+            return False
+        if logs["val_loss"] < self._best:
+            self._best, self._stale = logs["val_loss"], 0
+            save_best()
+            return False
+        self._stale += 1
+        return bool(self.patience) and self._stale >= self.patience

@@ -22,7 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from xdl.backends.progress import TrainingProgress
+from xdl.backends.progress import EpochHistory, TrainingProgress
 from xdl.errors import InputError, first_line
 from xdl.spec import optimizers, registry, tasks
 
@@ -199,9 +199,7 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
     loss_fn = loss_function(spec)
     rng = np.random.default_rng(cfg.seed)
     has_val = len(y_val) > 0
-    keys = ("loss", "accuracy") if tasks.get(spec.task).train_accuracy else ("loss",)
-    history = {k: [] for k in (*keys, *(("val_" + k for k in keys) if has_val else ()))}
-    best, stale = float("inf"), 0
+    history = EpochHistory(tasks.get(spec.task).train_accuracy, has_val, cfg.early_stopping_patience)
     n = len(y)
     steps = -(-n // cfg.batch_size)
     with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
@@ -210,23 +208,12 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
             logs = train_epoch(net, spec, xs, y, optimizer, loss_fn, rng.permutation(n), progress)
             if has_val:
                 logs["val_loss"], logs["val_accuracy"] = evaluate(spec, net, xs_val, y_val, loss_fn, 512)
-            logs = {k: v for k, v in logs.items() if k in history}
-            for k, v in logs.items():
-                history[k].append(v)
-            progress.epoch_end(epoch, logs)
-            if not has_val:
-                continue
-            if logs["val_loss"] < best:
-                best, stale = logs["val_loss"], 0
-                save_weights(net, checkpoint)
-            else:
-                stale += 1
-                if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
-                    break
+            if history.end_epoch(epoch, logs, progress, lambda: save_weights(net, checkpoint)):
+                break
     if has_val and checkpoint.exists():  # absent only if val_loss was never finite
         load_weights(net, checkpoint)
     net.eval()
-    return history
+    return history.epochs
 
 
 @torch.inference_mode()

@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from xdl.backends import torch as single
-from xdl.backends.progress import TrainingProgress
+from xdl.backends.progress import EpochHistory, TrainingProgress
 from xdl.errors import InputError
 from xdl.spec import tasks
 
@@ -92,9 +92,8 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
     optimizer, loss_fn = single.make_optimizer(model.parameters(), cfg), single.loss_function(spec)
     rng = np.random.default_rng(cfg.seed)  # the same seed on every worker: each shuffles its own shard
     has_val = len(y_val) > 0
-    keys = ("loss", "accuracy") if tasks.get(spec.task).train_accuracy else ("loss",)
-    history = {k: [] for k in (*keys, *(("val_" + k for k in keys) if has_val else ()))}
-    best, stale, n = float("inf"), 0, len(y)
+    history = EpochHistory(tasks.get(spec.task).train_accuracy, has_val, cfg.early_stopping_patience)
+    n = len(y)
     steps = -(-n // local.train.batch_size)
     title = f"{spec.name}/torch on {group.size} workers"
     with TrainingProgress(title, epochs, steps, show_progress and group.rank == 0) as progress:
@@ -105,23 +104,12 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
             if has_val:
                 _same_buffers(net)  # BatchNorm's running statistics as rank 0 has them
                 logs["val_loss"], logs["val_accuracy"] = single.evaluate(spec, net, xs_val, y_val, loss_fn, 512)
-            logs = {k: v for k, v in logs.items() if k in history}
-            for k, v in logs.items():
-                history[k].append(v)
-            progress.epoch_end(epoch, logs)
-            if not has_val:
-                continue
-            if logs["val_loss"] < best:
-                best, stale = logs["val_loss"], 0
-                single.save_weights(net, checkpoint)
-            else:
-                stale += 1
-                if cfg.early_stopping_patience and stale >= cfg.early_stopping_patience:
-                    break
+            if history.end_epoch(epoch, logs, progress, lambda: single.save_weights(net, checkpoint)):
+                break
     if has_val and checkpoint.exists():
         single.load_weights(net, checkpoint)
     net.eval()
-    return history
+    return history.epochs
 
 
 def train_steps(net, spec, batches, group: Group, lr: float) -> list[float]:
