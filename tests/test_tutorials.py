@@ -145,6 +145,7 @@ CONCEPTS = {
     "CPU vs GPU execution": ["CPU vs GPU"],
     "generative models": ["generative"],
     "recommendation": ["recommender"],
+    "text similarity": ["siamese", "paraphrase"],
     "sequence labelling": ["per token"],
 }
 

@@ -31,6 +31,7 @@ _LOADERS = {
     "conll": ("xdl.data.conll", "real: named entities from local CoNLL-2003-format train.txt / test.txt"),
     "ratings": ("xdl.data.ratings", "embedded: generated low-rank ratings, 943 users x 1,682 items, 1..5 stars"),
     "movielens": ("xdl.data.movielens", "real: MovieLens-100k from a local u.data"),
+    "paraphrases": ("xdl.data.paraphrases", "embedded: generated sentence pairs, same meaning or a near miss, 16 tokens each"),
     "imdb": ("xdl.data.imdb", "real: IMDB reviews from a local imdb.npz (Keras cache format), top 10,000 words"),
 }
 

@@ -16,7 +16,12 @@ def _stored_shape(spec) -> tuple:
     """Per-sample shape of a data set's x for this model (None: any length)."""
     if len(spec.inputs) == 1:
         return spec.inputs[0].channels_last_shape
-    return (len(spec.inputs),)  # one column per input (a recommender's user and item ids)
+    # One column per input: a recommender's user and item ids (n, 2), a similarity model's two
+    # sentences (n, 2, length). Inputs stored together share a per-sample shape.
+    shapes = {t.channels_last_shape for t in spec.inputs}
+    if len(shapes) != 1:
+        raise ValueError(f"{spec.name}: inputs of different shapes cannot be stored as columns of one array")
+    return (len(spec.inputs), *shapes.pop())
 
 
 def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, shard: datasets.Shard | None = None):
@@ -32,7 +37,7 @@ def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, 
     if spec.train.max_length:
         cut = spec.train.max_length
         for split in ("train", "val", "test"):
-            setattr(data, f"x_{split}", getattr(data, f"x_{split}")[:, -cut:])  # keep each sequence's end
+            setattr(data, f"x_{split}", getattr(data, f"x_{split}")[..., -cut:])  # keep each sequence's end
         data.source += f", cut to the last {cut} tokens"
     want, got = _stored_shape(spec), data.x_train.shape[1:]
     fits = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))

@@ -26,18 +26,18 @@ POSITIVE = ("good", "great", "excellent", "wonderful", "brilliant", "moving", "f
 NEGATIVE = ("bad", "awful", "boring", "dull", "terrible", "weak", "poor", "clumsy", "tedious",
             "predictable", "ugly", "forgettable")
 NEGATORS = ("not", "never", "hardly", "barely")
-_INTENSIFIERS = ("very", "really", "truly", "quite", "rather", "so")
-_NOUNS = ("movie", "film", "plot", "acting", "story", "ending", "cast", "music", "script",
+INTENSIFIERS = ("very", "really", "truly", "quite", "rather", "so")
+NOUNS = ("movie", "film", "plot", "acting", "story", "ending", "cast", "music", "script",
           "direction", "dialogue", "pacing", "camera", "lead", "villain", "score")
-_LINKS = ("was", "is", "felt", "seemed", "looked")
-_FILLER_WORDS = 1_000  # neutral words w0..w1999, Zipf-distributed like real text
+LINKS = ("was", "is", "felt", "seemed", "looked")
+FILLER_WORDS = 1_000  # neutral words w0..w999, Zipf-distributed like real text
 
 
 def vocabulary() -> list[str]:
     """Word for each id from FIRST_WORD on (ids below are padding, start, unknown)."""
     fixed = ["the", *POSITIVE, *NEGATIVE, *NEGATORS,
-             *_INTENSIFIERS, *_NOUNS, *_LINKS]
-    return fixed + [f"w{i}" for i in range(_FILLER_WORDS)]
+             *INTENSIFIERS, *NOUNS, *LINKS]
+    return fixed + [f"w{i}" for i in range(FILLER_WORDS)]
 
 
 _INDEX = {w: i + FIRST_WORD for i, w in enumerate(vocabulary())}
@@ -51,8 +51,8 @@ def generate(n: int, seed: int, max_length: int = MAX_LENGTH) -> tuple[np.ndarra
     """n reviews (int64 token ids, (n, max_length)) and their labels (int64, 1 = positive)."""
     rng = np.random.default_rng(seed)
     vocab = vocabulary()
-    filler = np.arange(len(vocab) - _FILLER_WORDS, len(vocab)) + FIRST_WORD
-    zipf = 1.0 / np.arange(1, _FILLER_WORDS + 1)
+    filler = np.arange(len(vocab) - FILLER_WORDS, len(vocab)) + FIRST_WORD
+    zipf = 1.0 / np.arange(1, FILLER_WORDS + 1)
     zipf /= zipf.sum()
     # All filler drawn at once (drawing per sentence with p= is 50x slower), then consumed.
     pool = iter(rng.choice(filler, size=n * 3 * 25, p=zipf).tolist())
@@ -66,11 +66,11 @@ def generate(n: int, seed: int, max_length: int = MAX_LENGTH) -> tuple[np.ndarra
             tokens += [next(pool) for _ in range(int(rng.integers(3, 15)))]
             positive = rng.random() < 0.5
             negated = rng.random() < 0.5
-            words = ["the", _NOUNS[rng.integers(len(_NOUNS))], _LINKS[rng.integers(len(_LINKS))]]
+            words = ["the", NOUNS[rng.integers(len(NOUNS))], LINKS[rng.integers(len(LINKS))]]
             if negated:
                 words.append(NEGATORS[rng.integers(len(NEGATORS))])
             if rng.random() < 0.4:
-                words.append(_INTENSIFIERS[rng.integers(len(_INTENSIFIERS))])
+                words.append(INTENSIFIERS[rng.integers(len(INTENSIFIERS))])
             adjectives = POSITIVE if positive else NEGATIVE
             words.append(adjectives[rng.integers(len(adjectives))])
             tokens += _ids(words)

@@ -34,6 +34,10 @@ class TensorSpec:
     # An output that may hold NaN or Inf (say, a log-probability of an impossible class): they must
     # then sit at the same places. Otherwise any NaN or Inf fails a check (xdl.verify.compare).
     nonfinite: bool = False
+    # ONNX's name for a dynamic length (axis 1). Two inputs whose lengths may differ (a similarity
+    # model's two sentences) need two names: one name would tell a deployer, and the exporters, that
+    # the lengths are equal.
+    seq_name: str = "seq"
 
     def to_contract(self, x):
         """Converts a channels-last array (how xdl's data sets store images) to this layout."""
@@ -57,8 +61,8 @@ class TensorSpec:
 
     @property
     def dynamic_axes(self) -> dict[int, str]:
-        """{axis: symbolic name} of the contract's dynamic dims: 0 is "batch", 1 is "seq"."""
-        return {i: ("batch" if i == 0 else "seq") for i, d in enumerate(self.shape) if d is None}
+        """{axis: symbolic name} of the contract's dynamic dims: 0 is "batch", 1 is seq_name."""
+        return {i: ("batch" if i == 0 else self.seq_name) for i, d in enumerate(self.shape) if d is None}
 
     def sample(self, rng, n: int, length: int | None = None):
         """n fresh channels-last samples drawn uniformly from the domain (ints: low <= v < high);
