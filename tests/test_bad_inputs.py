@@ -700,6 +700,35 @@ CASES += [
 ]
 ENV = {c_bad_memory_env: {"XDL_MAX_MEMORY_GB": "lots"}}
 CASES.append((c_bad_memory_env, 2, "XDL_MAX_MEMORY_GB='lots' is not a positive number"))
+
+
+# The zoo's later models (issue 15): each model's own wrong input reaches verify as one line.
+def _similarity(tmp):
+    dst = tmp / "art" / "similarity"
+    shutil.copytree(COMMITTED / "similarity", dst)
+    return dst / "torch"
+
+
+def c_similarity_given_one_sentence(tmp):
+    f = _similarity(tmp)
+    (f / "test_data_set_0" / "input_1.pb").unlink()  # sentence b gone; the manifest still lists it
+    return _verify(f)
+
+
+def c_similarity_sentence_b_as_floats(tmp):
+    f = _similarity(tmp)
+    b = numpy_helper.to_array(onnx.load_tensor(str(f / "test_data_set_0" / "input_1.pb")))
+    (f / "test_data_set_0" / "input_1.pb").write_bytes(numpy_helper.from_array(b.astype(np.float32), "b").SerializeToString())
+    _rehash(f, "test_data_set_0/input_1.pb")
+    return _verify(f)
+
+
+CASES += [
+    (c_similarity_given_one_sentence, 2, "input_1.pb is missing"),
+    (c_similarity_sentence_b_as_floats, 2, "onnxruntime rejected the inputs"),
+]
+
+
 # Cases that must pass: a path through a dot-folder once gave "no manifest.json found".
 def c_path_with_dot_dot(tmp):
     return ["verify", os.path.relpath(COMMITTED / "mlp" / "torch", tmp), "--providers", "cpu", "--batch-sizes", "1"]

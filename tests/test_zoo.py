@@ -156,6 +156,29 @@ def test_recommender_takes_two_named_inputs(quick):
         assert out.shape == (2, 1)
 
 
+def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(quick):
+    """The two sentences' lengths are independent dims (seq_a, seq_b) in both exports, ONNX
+    Runtime matches the native twin on sentences of different lengths, the head is symmetric, and
+    the encoder's weights exist once (the PyTorch twin's state dict has one embedding)."""
+    spec = registry.get("similarity")
+    rng = np.random.default_rng(0)
+    a, b = spec.inputs[0].sample(rng, 3, 5), spec.inputs[1].sample(rng, 3, 11)
+    for framework in registry.FRAMEWORKS:
+        art = artifacts.load(quick.out / "similarity" / framework)
+        dims = [[d.dim_param for d in i.type.tensor_type.shape.dim] for i in onnx.load_from_string(art.model_bytes).graph.input]
+        assert dims == [["batch", "seq_a"], ["batch", "seq_b"]]
+        sess = verify.session(art.model_bytes, "cpu")
+        got, swapped = sess.run(None, {"a": a, "b": b})[0], sess.run(None, {"a": b, "b": a})[0]
+        fw = backends.load(framework)
+        net = fw.build(spec)
+        fw.load_weights(net, training.run_dir(quick.runs, "similarity", framework) / fw.WEIGHTS_FILE)
+        native = fw.run(fw.deployable(net, spec), [a, b])[0]
+        np.testing.assert_allclose(got, native, atol=1e-6)
+        np.testing.assert_allclose(swapped, got, atol=1e-6)
+    tnet = backends.load("torch").build(spec)
+    assert [k for k in tnet.state_dict() if "embedding" in k] == ["encoder.embedding.weight"]
+
+
 def test_autoencoder_parts_compose_to_the_whole(quick):
     for framework in registry.FRAMEWORKS:
         folder = quick.out / "autoencoder"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from xdl import data
-from xdl.data import entities, sentiment
+from xdl.data import entities, paraphrases, sentiment
 from xdl.errors import InputError
 
 
@@ -131,3 +131,36 @@ def test_shapes_halves_split_the_classes():
     a, b = data.load("shapes-a"), data.load("shapes-b")
     assert a.num_classes == b.num_classes == 5
     assert len(a.x_train) + len(b.x_train) == len(data.load("shapes").x_train)
+
+
+def _meaning(ids):
+    """(noun, adjective direction, negated) of a generated paraphrases sentence, read back from its words."""
+    words = [(["<pad>", "<start>", "<unknown>", *sentiment.vocabulary()])[i] for i in ids if i > 1]
+    noun = next(w for w in words if w in sentiment.NOUNS)
+    praise = any(w in sentiment.POSITIVE for w in words)
+    return noun, praise, any(w in sentiment.NEGATORS for w in words)
+
+
+def test_paraphrases_pair_sentences_of_the_same_meaning_or_one_change_apart():
+    x, y = paraphrases.generate(2000, seed=5)
+    np.testing.assert_array_equal(x, paraphrases.generate(2000, seed=5)[0])
+    assert x.shape == (2000, 2, paraphrases.MAX_LENGTH) and x.dtype == np.int64 and x.max() < paraphrases.NUM_WORDS
+    a, b = [[_meaning(s) for s in x[:, j]] for j in (0, 1)]
+    same = np.array([m == n for m, n in zip(a, b)])
+    changes = np.array([sum(p != q for p, q in zip(m, n)) for m, n in zip(a, b)])
+    assert set(changes) == {0, 1}  # a near miss changes exactly one of the three
+    assert 0.45 < same.mean() < 0.55
+    # the labels say "same meaning", up to the stated 5% of flipped labels
+    assert abs((same != y.astype(bool)).mean() - paraphrases.LABEL_NOISE) < 0.015
+    # a paraphrase is not a copy: the two sentences differ in words
+    assert (x[same, 0] != x[same, 1]).any(axis=1).mean() > 0.95
+
+
+def test_paraphrases_need_more_than_shared_words():
+    """The share of words two sentences have in common separates paraphrases from near misses
+    far worse than the trained model does (AUC about 0.95)."""
+    from xdl.spec.tasks import roc_auc
+
+    x, y = paraphrases.generate(3000, seed=6)
+    overlap = [len(set(a[a > 1]) & set(b[b > 1])) / len(set(a[a > 1]) | set(b[b > 1])) for a, b in x]
+    assert roc_auc(np.array(overlap), y) < 0.7
