@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, backends
-from xdl.data import for_model
+from xdl.data import cartpole, for_model
 from xdl.errors import InputError, XdlError
 from xdl.port import engine
 from xdl.spec import registry, tasks
@@ -95,7 +95,10 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
         history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
                                epochs=epochs_override, show_progress=show_progress)
     else:
-        history = fw.train(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
+        # A twin with its own training (dqn: an agent learning from its environment) replaces the
+        # back end's supervised loop; same arguments, same history shape.
+        fit = getattr(registry.twin(spec.name, framework), "train", fw.train)
+        history = fit(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     return record(folder, spec, framework, net, data, history, time.perf_counter() - start,
                   dataset=dataset, data_dir=data_dir, quick=quick)
 
@@ -107,7 +110,10 @@ def record(folder: Path, spec, framework: str, net, data, history: dict, seconds
     fw = backends.load(framework)
     _refuse_diverged(spec, framework, history)
     fw.save_weights(net, folder / fw.WEIGHTS_FILE)
-    test_metric = evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
+    if spec.task == "control":  # scored by playing 100 greedy episodes, in numpy around the twin
+        test_metric = cartpole.mean_return(lambda states: fw.predict(net, spec, states))
+    else:
+        test_metric = evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
     if not np.isfinite(test_metric):
         raise InputError(f"{spec.name}/{framework}: the test {spec.metric} is {test_metric}: the trained model "
                          f"outputs NaN or Inf; check the data set and the learning rate")

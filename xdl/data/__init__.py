@@ -32,6 +32,7 @@ _LOADERS = {
     "ratings": ("xdl.data.ratings", "embedded: generated low-rank ratings, 943 users x 1,682 items, 1..5 stars"),
     "movielens": ("xdl.data.movielens", "real: MovieLens-100k from a local u.data"),
     "paraphrases": ("xdl.data.paraphrases", "embedded: generated sentence pairs, same meaning or a near miss, 16 tokens each"),
+    "cartpole": ("xdl.data.cartpole", "embedded: states of gymnasium's CartPole-v1 under a random policy (dqn's test vectors)"),
     "imdb": ("xdl.data.imdb", "real: IMDB reviews from a local imdb.npz (Keras cache format), top 10,000 words"),
 }
 

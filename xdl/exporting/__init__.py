@@ -14,7 +14,7 @@ from xdl import artifacts, backends, training, verify
 from xdl import versions as lib_versions
 from xdl.data import for_model
 from xdl.errors import InputError
-from xdl.exporting import graph, optimise
+from xdl.exporting import graph, optimise, policy
 from xdl.spec import registry, tolerance
 
 TEST_BATCH = 64  # samples stored in test_data_set_0
@@ -98,6 +98,8 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
         **{k: provenance[k] for k in training.PROVENANCE},
         "test_data": f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
     }
+    if spec.task == "control":  # an agent: its exported policy must play as the native one does
+        manifest["policy_check"] = policy.check(spec, fw, net, proto)
     return proto, manifest, expected
 
 

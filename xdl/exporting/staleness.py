@@ -146,7 +146,7 @@ def compare_export(folder: Path) -> Staleness:
         for name in (artifacts.MODEL_FILE, *inputs, backends.load(m["framework"]).WEIGHTS_FILE):
             if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
                 problems.append(f"{name} differs from a fresh export")
-    for key in ("contract", "tolerance", "opset", "optimisation", "task", *training.PROVENANCE):
+    for key in ("contract", "tolerance", "opset", "optimisation", "task", "policy_check", *training.PROVENANCE):
         if manifest.get(key) != m.get(key):
             problems.append(f"manifest {key!r} differs from what the current code writes")
     tol = verify.tolerances(m, "cpu")

@@ -9,6 +9,7 @@ import numpy as np
 
 from xdl import backends
 from xdl import data as datasets
+from xdl.data import cartpole
 from xdl.errors import EXIT_OK, EXIT_PARITY, InputError
 from xdl.port import engine, twins
 from xdl.spec import optimizers, registry
@@ -63,15 +64,12 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     for fw_name, net in nets.items():
         backends.load(fw_name).disable_dropout(net)
 
-    data = datasets.load(spec.dataset, seed=spec.train.seed)
-    bs, n = spec.train.batch_size, len(data.x_train)
-    rng = np.random.default_rng(spec.train.seed)
-    # Epoch after epoch, a fresh shuffle each, as fit() would: one stream both frameworks share.
-    order = np.concatenate([rng.permutation(n) for _ in range(-(-steps * bs // n))])
-    batches = [(data.x_train[idx], data.y_train[idx]) for idx in order[: steps * bs].reshape(steps, bs)]
-
+    bs = spec.train.batch_size
+    batches = _batches(spec, steps, bs)
     initial = kfw.get_weights(nets["keras"])
-    losses = {name: backends.load(name).train_steps(net, spec, batches, optimizer, lr) for name, net in nets.items()}
+    # A twin with its own update (dqn's temporal-difference step) takes its own steps.
+    losses = {name: getattr(registry.twin(model, name), "train_steps", backends.load(name).train_steps)(
+        net, spec, batches, optimizer, lr) for name, net in nets.items()}
     k, t = np.array(losses["keras"]), np.array(losses["torch"])
     rules = engine.table(model)
     ported = engine.torch_to_keras(rules, tfw.get_weights(nets["torch"]), kfw.get_weights(nets["keras"]))
@@ -92,6 +90,20 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
         target=target, difference=optimizers.DIFFERENCES[name],
         worst_weight=f"{names[worst]} at {tuple(int(i) for i in where)}",
     )
+
+
+def _batches(spec, steps: int, bs: int) -> list[tuple]:
+    """The batches both twins step on: (x, y) from the spec's data set, or for an agent, replay
+    batches (states, actions, rewards, next states, terminal) of seeded random-policy episodes."""
+    if spec.task == "control":
+        replay = cartpole.transitions(steps * bs, spec.train.seed)
+        return [tuple(a[i * bs : (i + 1) * bs] for a in replay) for i in range(steps)]
+    data = datasets.load(spec.dataset, seed=spec.train.seed)
+    n = len(data.x_train)
+    rng = np.random.default_rng(spec.train.seed)
+    # Epoch after epoch, a fresh shuffle each, as fit() would: one stream both frameworks share.
+    order = np.concatenate([rng.permutation(n) for _ in range(-(-steps * bs // n))])
+    return [(data.x_train[idx], data.y_train[idx]) for idx in order[: steps * bs].reshape(steps, bs)]
 
 
 def render(r: TrainingParity) -> str:

@@ -54,9 +54,15 @@ def get(name: str) -> ModelSpec:
     return specs[name]
 
 
-def builder(name: str, framework: str):
-    """Returns the `build(spec)` function of a model's twin in `framework` (imports it)."""
+def twin(name: str, framework: str):
+    """Returns the module of a model's twin in `framework` (imports it): its `build(spec)`, and
+    for a model whose training is no supervised fit (dqn), its own `train` and `train_steps`."""
     get(name)
     if framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; use one of: {', '.join(FRAMEWORKS)}")
-    return importlib.import_module(f"xdl.models.{name}.{framework}").build
+    return importlib.import_module(f"xdl.models.{name}.{framework}")
+
+
+def builder(name: str, framework: str):
+    """Returns the `build(spec)` function of a model's twin in `framework` (imports it)."""
+    return twin(name, framework).build

@@ -40,6 +40,10 @@ TASKS = {
     "regression": Task("regression", "none", "mean_squared_error", "MSELoss", "rmse", False, False),
     # The input is the target: mean squared error per pixel.
     "reconstruction": Task("reconstruction", "none", "mean_squared_error", "MSELoss", "mse", False, False),
+    # Q-values learnt by deep Q-learning: a Huber loss on temporal-difference errors, in each
+    # twin's own update (xdl/models/dqn); scored by playing, not on stored samples: the mean return
+    # of greedy episodes (xdl.data.cartpole.mean_return).
+    "control": Task("control", "none", "huber", "HuberLoss", "mean_return", True, False),
 }
 
 
@@ -81,7 +85,7 @@ def score(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float
         return float(np.sqrt(np.mean((outputs.ravel() - y.ravel()) ** 2)))
     if task == "reconstruction":
         return float(np.mean((outputs.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2))
-    raise KeyError(task)
+    raise KeyError(f"task {task!r} is scored by playing episodes, not from outputs")
 
 
 def loss(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
