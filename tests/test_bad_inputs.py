@@ -723,7 +723,16 @@ def c_similarity_sentence_b_as_floats(tmp):
     return _verify(f)
 
 
+def c_dqn_given_a_state_of_three_numbers(tmp):
+    dst = tmp / "art" / "dqn"
+    shutil.copytree(COMMITTED / "dqn", dst)
+    f = dst / "torch"
+    _replace_input(f, _stored_input(f)[:, :3].copy(), name="state")
+    return _verify(f)
+
+
 CASES += [
+    (c_dqn_given_a_state_of_three_numbers, 2, "onnxruntime rejected the inputs"),
     (c_similarity_given_one_sentence, 2, "input_1.pb is missing"),
     (c_similarity_sentence_b_as_floats, 2, "onnxruntime rejected the inputs"),
 ]

@@ -179,6 +179,33 @@ def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(qu
     assert [k for k in tnet.state_dict() if "embedding" in k] == ["encoder.embedding.weight"]
 
 
+def test_dqn_exported_policy_plays_the_native_twins_episodes(quick):
+    """Each dqn export records the deployment check: ONNX Runtime's policy played the 100 scoring
+    episodes with the same returns as the native twin, and the run's metric is that mean return."""
+    for framework in registry.FRAMEWORKS:
+        art = artifacts.load(quick.out / "dqn" / framework)
+        check = art.manifest["policy_check"]
+        assert check["episodes"] == 100 and check["returns_differ"] == 0
+        assert check["native_mean_return"] == check["onnx_mean_return"] == quick.metrics["dqn", framework]["test_mean_return"]
+        assert check["steps"] == round(100 * check["native_mean_return"])  # one step per reward point
+
+
+def test_dqn_policy_check_fails_for_a_policy_that_plays_otherwise():
+    """The check is no formality: a Q-network exported from other weights than the twin it is
+    compared with plays other episodes, and export stops with a parity failure (exit 1)."""
+    from xdl.errors import ParityError
+    from xdl.exporting import policy, to_onnx
+
+    spec, fw = registry.get("dqn"), backends.load("torch")
+    fw.seed_everything(0)
+    native = fw.build(spec)
+    fw.seed_everything(1)
+    other = to_onnx(spec, "torch", fw.build(spec))
+    with pytest.raises(ParityError, match="earned other returns") as caught:
+        policy.check(spec, fw, native, other)
+    assert caught.value.exit_code == 1
+
+
 def test_autoencoder_parts_compose_to_the_whole(quick):
     for framework in registry.FRAMEWORKS:
         folder = quick.out / "autoencoder"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from xdl import data
-from xdl.data import entities, paraphrases, sentiment
+from xdl.data import cartpole, entities, paraphrases, sentiment
 from xdl.errors import InputError
 
 
@@ -164,3 +164,29 @@ def test_paraphrases_need_more_than_shared_words():
     x, y = paraphrases.generate(3000, seed=6)
     overlap = [len(set(a[a > 1]) & set(b[b > 1])) / len(set(a[a > 1]) | set(b[b > 1])) for a, b in x]
     assert roc_auc(np.array(overlap), y) < 0.7
+
+
+def test_cartpole_states_transitions_and_replay():
+    x_train, y_train, x_test, y_test, _ = cartpole.load()
+    np.testing.assert_array_equal(x_test, cartpole.load()[2])  # seeded episodes
+    assert x_train.shape == (2000, 4) and x_test.shape == (512, 4) and x_train.dtype == np.float32
+    assert set(np.unique(y_train)) == {0, 1}
+    states, actions, rewards, next_states, terminal = cartpole.transitions(300, seed=0)
+    assert (rewards == 1).all() and terminal.sum() >= 5  # random episodes last about 20 steps
+    # a transition's next state is the following state within an episode
+    within = terminal[:-1] == 0
+    np.testing.assert_array_equal(next_states[:-1][within], states[1:][within])
+    replay = cartpole.Replay(4)
+    for i in range(6):  # a ring: the two oldest are overwritten
+        replay.add(np.full(4, i), i % 2, 1.0, np.full(4, i + 1), 0.0)
+    assert sorted(replay.states[:, 0]) == [2, 3, 4, 5]
+    assert set(replay.sample(np.random.default_rng(0), 50)[0][:, 0]) == {2, 3, 4, 5}
+    recipe = cartpole.Recipe(rounds=1)
+    assert recipe.epsilon(0) == 1.0 and recipe.epsilon(recipe.epsilon_steps * 3) == pytest.approx(recipe.epsilon_end)
+
+
+def test_greedy_episodes_score_a_policy_by_playing():
+    """Always pushing right drops the pole in about 9 steps; the records hold -1 after the end."""
+    returns, actions = cartpole.greedy_episodes(lambda s: np.tile([0.0, 1.0], (len(s), 1)), seeds=[0, 1, 2])
+    assert (returns < 15).all() and (actions[:, 0] == 1).all()
+    assert ((actions >= 0).sum(axis=1) == returns).all()

@@ -1,0 +1,2 @@
+@Bq_valuesJ€šûáABâAtâAEzâAýâAhÝâAÈâAå&ãA_âAW@âA4‹áA“¶áAÏ¾áAáñáA8!âA’âAAZáA
+yáAUáAš7áAßBáAÛåàAsXáAváA·²äA1ÖÓA"ŽáAÞAC=áA›µàAÅäA³ôÐAÙ\×AÅ$A)†’Aš…ç@Åt™AA@÷ßA +àA0"àA¯pàAÞßßAŒàAàAïVàAœÌßAaúßA{áßAÏßA]7àAòsßA­	àA~ÂßAûßAÏ6àAÔàAzÁßAa3àAOvßAäáAìîßAcNàAßA>qàAqïßAíiàASÇßAÅSàA66àA8BàA´¼ßAAàAÒ*àA¬àAƒàA¯íßA•àAvéßAVàAµßA àA¦ßA>àA†ÇAN'âA.°ØAêˆâAóÒ›AÒyÛAä'A{™AªI*?ø	AVpáA*ÛáAÄ|áAâA}%âA6•âA£+áA°áAìàA…DáAËùàAÒàA¡ìàA´GáAráA áAŸáA?âACäáAùaâAvâA£âA³óæA7@ÓA¸5äA« ÚA8áAÈmàAìüäA»A'*æA¯ñÉAµ“ãA°ºÔA
