@@ -146,6 +146,7 @@ CONCEPTS = {
     "generative models": ["generative"],
     "recommendation": ["recommender"],
     "text similarity": ["siamese", "paraphrase"],
+    "reinforcement learning": ["Q-learning", "replay buffer", "target network", "epsilon-greedy", "reward"],
     "sequence labelling": ["per token"],
 }
 
