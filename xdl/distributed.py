@@ -37,7 +37,7 @@ from pathlib import Path
 from xdl import artifacts, backends, limits, training
 from xdl.data import Shard, for_model
 from xdl.errors import EXIT_INTERRUPTED, InputError, WorkerLost, XdlError
-from xdl.spec import registry
+from xdl.spec import registry, tasks
 
 # The folder where a worker that xdl started leaves word for its launcher: "joined" once it is in
 # the group, and its error (rank-N.json), so that the launcher can say in one line what went
@@ -71,6 +71,9 @@ def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | Non
     if spec.phases:
         raise InputError(f"{model} trains in {len(spec.phases)} phases on different data sets; distributed "
                          f"training takes single-phase recipes: train it without --workers")
+    if tasks.get(spec.task).own_loop:
+        raise InputError(f"{model} trains in its own loop ({spec.task}), which runs in one process; train it "
+                         f"without --workers")
     if nodes is None and workers is not None and workers < 2:
         raise InputError(f"--workers must be at least 2, got {workers}; without it, training runs in one process")
     parts = (workers or 1) * (nodes.count if nodes else 1)

@@ -34,6 +34,18 @@ def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     return tasks.score(spec.task, spec.output.from_contract(outputs), x, y)
 
 
+def score(spec, fw, net, data) -> float:
+    """The trained twin's test metric: on the test split's outputs, or for an agent by playing 100
+    greedy episodes, or for a GAN on its generator's images for the test split's noise."""
+    if spec.task == "control":
+        return cartpole.mean_return(lambda states: fw.predict(net, spec, states))
+    if spec.task == "generation":
+        generator = spec.part("generator")
+        images = fw.predict(fw.part(net, "generator"), generator, data.x_test)
+        return evaluate(generator, images, data.x_test, data.y_test)
+    return evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
+
+
 def metric_key(spec) -> str:
     """Where runs and manifests keep the test metric: "test_accuracy", "test_auc", "test_rmse"..."""
     return f"test_{spec.metric}"
@@ -110,10 +122,7 @@ def record(folder: Path, spec, framework: str, net, data, history: dict, seconds
     fw = backends.load(framework)
     _refuse_diverged(spec, framework, history)
     fw.save_weights(net, folder / fw.WEIGHTS_FILE)
-    if spec.task == "control":  # scored by playing 100 greedy episodes, in numpy around the twin
-        test_metric = cartpole.mean_return(lambda states: fw.predict(net, spec, states))
-    else:
-        test_metric = evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
+    test_metric = score(spec, fw, net, data)
     if not np.isfinite(test_metric):
         raise InputError(f"{spec.name}/{framework}: the test {spec.metric} is {test_metric}: the trained model "
                          f"outputs NaN or Inf; check the data set and the learning rate")

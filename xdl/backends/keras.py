@@ -54,9 +54,8 @@ def make_optimizer(cfg) -> keras.optimizers.Optimizer:
         )
     if cfg.optimizer == "adam":
         o = optimizers.ADAM
-        return keras.optimizers.Adam(
-            learning_rate=cfg.lr, beta_1=o["beta_1"], beta_2=o["beta_2"], epsilon=o["epsilon"]
-        )
+        beta_1 = o["beta_1"] if cfg.beta_1 is None else cfg.beta_1
+        return keras.optimizers.Adam(learning_rate=cfg.lr, beta_1=beta_1, beta_2=o["beta_2"], epsilon=o["epsilon"])
     raise InputError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(optimizers.KNOWN)}")
 
 

@@ -104,7 +104,8 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
         )
     if cfg.optimizer == "adam":
         o = optimizers.ADAM
-        return torch.optim.Adam(params, lr=cfg.lr, betas=(o["beta_1"], o["beta_2"]), eps=o["epsilon"])
+        beta_1 = o["beta_1"] if cfg.beta_1 is None else cfg.beta_1
+        return torch.optim.Adam(params, lr=cfg.lr, betas=(beta_1, o["beta_2"]), eps=o["epsilon"])
     raise InputError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(optimizers.KNOWN)}")
 
 

@@ -39,7 +39,9 @@ def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, 
         for split in ("train", "val", "test"):
             setattr(data, f"x_{split}", getattr(data, f"x_{split}")[..., -cut:])  # keep each sequence's end
         data.source += f", cut to the last {cut} tokens"
-    want, got = _stored_shape(spec), data.x_train.shape[1:]
+    # A generator's data set holds what it must learn to draw: images of its output's shape.
+    want = spec.part("generator").output.channels_last_shape if spec.task == "generation" else _stored_shape(spec)
+    got = data.x_train.shape[1:]
     fits = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
     labelled = spec.task in ("classification", "tagging")
     if not fits or (labelled and data.num_classes > spec.num_classes):
@@ -48,8 +50,23 @@ def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, 
             f"classes; {spec.name} takes {want} and {spec.num_classes}"
         )
     _check_domain(spec, data)
+    if spec.task == "generation":
+        data = _as_noise(spec, data)
     if quick:
         data = data.subset(spec.train.quick_train_samples // (shard.count if shard else 1), QUICK_TEST_SAMPLES)
+    return data
+
+
+def _as_noise(spec, data):
+    """A generator's data: its inputs are noise vectors (standard normal, seeded per split), one per
+    real image, and the real images are what its outputs are judged against (the y of each split)."""
+    rng = np.random.default_rng(spec.train.seed)
+    width = spec.inputs[0].shape[1]
+    for split in ("train", "val", "test"):
+        images = getattr(data, f"x_{split}")
+        setattr(data, f"y_{split}", images)
+        setattr(data, f"x_{split}", rng.standard_normal((len(images), width)).astype(np.float32))
+    data.source += f"; inputs: {width}-number standard normal noise, one per real image"
     return data
 
 

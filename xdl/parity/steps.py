@@ -9,7 +9,7 @@ import numpy as np
 
 from xdl import backends
 from xdl import data as datasets
-from xdl.data import cartpole
+from xdl.data import cartpole, for_model
 from xdl.errors import EXIT_OK, EXIT_PARITY, InputError
 from xdl.port import engine, twins
 from xdl.spec import optimizers, registry
@@ -93,12 +93,16 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
 
 
 def _batches(spec, steps: int, bs: int) -> list[tuple]:
-    """The batches both twins step on: (x, y) from the spec's data set, or for an agent, replay
-    batches (states, actions, rewards, next states, terminal) of seeded random-policy episodes."""
+    """The batches both twins step on: (x, y) from the spec's data set (for a GAN: noise and real
+    images, xdl.data.for_model), or for an agent, replay batches (states, actions, rewards, next
+    states, terminal) of seeded random-policy episodes."""
     if spec.task == "control":
         replay = cartpole.transitions(steps * bs, spec.train.seed)
         return [tuple(a[i * bs : (i + 1) * bs] for a in replay) for i in range(steps)]
-    data = datasets.load(spec.dataset, seed=spec.train.seed)
+    if spec.task == "generation":
+        data = for_model.load(spec, spec.dataset, None, quick=False)
+    else:
+        data = datasets.load(spec.dataset, seed=spec.train.seed)
     n = len(data.x_train)
     rng = np.random.default_rng(spec.train.seed)
     # Epoch after epoch, a fresh shuffle each, as fit() would: one stream both frameworks share.

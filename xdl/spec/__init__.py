@@ -113,6 +113,9 @@ class TrainConfig:
     # Token sequences are cut to their last max_length ids for training and testing, as
     # keras.utils.pad_sequences(maxlen=...) does: a recurrent net pays for every step it reads.
     max_length: int | None = None
+    # Adam's beta_1 where a recipe departs from the usual 0.9: DCGAN's 0.5 (Radford et al. 2015), so
+    # that the momentum forgets faster while generator and discriminator keep moving each other.
+    beta_1: float | None = None
     quick_train_samples: int = 512  # --quick: training samples used (CI smoke runs)
     quick_epochs: int = 1  # --quick: epochs
 

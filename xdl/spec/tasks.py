@@ -25,6 +25,9 @@ class Task:
     metric: str  # what the test set is scored by (see score())
     higher_is_better: bool
     train_accuracy: bool  # whether both frameworks report an accuracy per epoch beside the loss
+    # Trained by the twins' own loops (xdl/models/<name>/{keras,torch}.py: train, train_steps), not
+    # by the back ends' supervised fit: an agent playing, a generator against a discriminator.
+    own_loop: bool = False
 
 
 TASKS = {
@@ -43,7 +46,12 @@ TASKS = {
     # Q-values learnt by deep Q-learning: a Huber loss on temporal-difference errors, in each
     # twin's own update (xdl/models/dqn); scored by playing, not on stored samples: the mean return
     # of greedy episodes (xdl.data.cartpole.mean_return).
-    "control": Task("control", "none", "huber", "HuberLoss", "mean_return", True, False),
+    # A generator against a discriminator, each with binary cross-entropy on probabilities, in the
+    # twins' own alternating updates (xdl/models/gan); scored on the generator's images: their
+    # Frechet distance to the real test images (frechet_distance).
+    "generation": Task("generation", "none", "binary_crossentropy", "BCELoss", "frechet_distance", False, False,
+                       own_loop=True),
+    "control": Task("control", "none", "huber", "HuberLoss", "mean_return", True, False, own_loop=True),
 }
 
 
@@ -72,6 +80,28 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(roc_auc_score(labels, np.asarray(scores, np.float64).ravel()))
 
 
+FRECHET_COMPONENTS = 20
+
+
+def frechet_distance(generated: np.ndarray, real: np.ndarray) -> float:
+    """The Frechet distance between Gaussians fitted to generated and real images, in a fixed
+    feature space: the first 20 principal components of the real images (FID's formula, with PCA
+    where FID uses an Inception network; nothing to download, the same space for both twins).
+    0 for identical distributions; it grows with a shifted mean (wrong strokes) and with a
+    covariance that is too small (too little variety: a generator that always draws one digit)."""
+    from scipy import linalg
+
+    real = real.reshape(len(real), -1).astype(np.float64)
+    generated = generated.reshape(len(generated), -1).astype(np.float64)
+    centre = real.mean(axis=0)
+    basis = np.linalg.svd(real - centre, full_matrices=False)[2][:FRECHET_COMPONENTS]
+    a, b = (real - centre) @ basis.T, (generated - centre) @ basis.T
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b).real  # tiny imaginary parts are rounding
+    return float(((mean_a - mean_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root))
+
+
 def score(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     """The task's test metric of `outputs` (the inference model's, contract layout)."""
     if task == "classification":
@@ -85,6 +115,8 @@ def score(task: str, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float
         return float(np.sqrt(np.mean((outputs.ravel() - y.ravel()) ** 2)))
     if task == "reconstruction":
         return float(np.mean((outputs.reshape(len(x), -1) - x.reshape(len(x), -1)) ** 2))
+    if task == "generation":  # outputs: generated images; y: the real ones (xdl.data.for_model)
+        return frechet_distance(outputs, y)
     raise KeyError(f"task {task!r} is scored by playing episodes, not from outputs")
 
 

@@ -20,9 +20,14 @@ def build(spec):
         ],
         name="encoder",
     )
-    decoder = keras.Sequential(
+    return keras.Sequential([encoder, decoder(code)], name=spec.name)
+
+
+def decoder(code: int, name: str = "decoder", input_name: str = "code"):
+    """Codes of `code` numbers -> 28x28 images in [0, 1]; the gan's generator is this network too."""
+    return keras.Sequential(
         [
-            keras.Input(shape=(code,), name="code"),
+            keras.Input(shape=(code,), name=input_name),
             layers.Dense(7 * 7 * 32, activation="relu", name="dense"),
             layers.Reshape((7, 7, 32), name="reshape"),  # fills H, W, C (channels last)
             # A transposed convolution spreads each input pixel over a 3x3 patch, two pixels
@@ -30,6 +35,5 @@ def build(spec):
             layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu", name="deconv1"),
             layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="deconv2"),
         ],
-        name="decoder",
+        name=name,
     )
-    return keras.Sequential([encoder, decoder], name=spec.name)

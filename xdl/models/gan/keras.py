@@ -1,0 +1,100 @@
+"""gan in Keras 3. Read it next to torch.py: the same layers, the same alternating updates."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from xdl.backends.keras import make_optimizer
+from xdl.backends.progress import TrainingProgress
+from xdl.models.autoencoder import keras as autoencoder
+
+
+def build(spec):
+    """Returns the Keras twin of `spec` (xdl.models.gan.SPEC): generator then discriminator, each
+    a model of its own (exported alone as the spec's parts)."""
+    noise = spec.inputs[0].shape[1]
+    # The generator is the autoencoder's decoder: numbers in, a 28x28 image out. There it learnt to
+    # draw from codes an encoder made; here from noise, judged by the discriminator.
+    generator = autoencoder.decoder(noise, name="generator", input_name="noise")
+    discriminator = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28, 1), name="image"),
+            layers.Conv2D(16, 3, strides=2, padding="same", name="conv1"),
+            # Keras 3's LeakyReLU slope defaults to 0.3, PyTorch's to 0.01: DCGAN's 0.2 in both.
+            layers.LeakyReLU(negative_slope=0.2, name="leaky1"),
+            layers.Conv2D(32, 3, strides=2, padding="same", name="conv2"),
+            layers.LeakyReLU(negative_slope=0.2, name="leaky2"),
+            layers.Flatten(name="flatten"),  # H, W, C order (PyTorch: C, H, W)
+            layers.Dense(1, activation="sigmoid", name="real"),  # P(the image is a real digit)
+        ],
+        name="discriminator",
+    )
+    return keras.Sequential([generator, discriminator], name=spec.name)
+
+
+def adversarial_update(net, d_optimizer, g_optimizer):
+    """One step of each network on a batch of real images and a batch of noise; returns a function
+    of (real, noise) giving the two losses before their steps."""
+    generator, discriminator = net.get_layer("generator"), net.get_layer("discriminator")
+    bce = keras.losses.BinaryCrossentropy()  # on probabilities: both sigmoids are in the models
+
+    @tf.function
+    def step(real, noise):
+        # The discriminator learns to say 1 for real digits and 0 for generated ones.
+        with tf.GradientTape() as tape:
+            fake = generator(noise, training=True)
+            real_p, fake_p = discriminator(real, training=True), discriminator(fake, training=True)
+            d_loss = bce(tf.ones_like(real_p), real_p) + bce(tf.zeros_like(fake_p), fake_p)
+        grads = tape.gradient(d_loss, discriminator.trainable_variables)
+        d_optimizer.apply_gradients(zip(grads, discriminator.trainable_variables))
+        # The generator learns to make the (just updated) discriminator say 1 for its images: the
+        # "non-saturating" loss, whose gradient is strong while the discriminator wins.
+        with tf.GradientTape() as tape:
+            fake_p = discriminator(generator(noise, training=True), training=True)
+            g_loss = bce(tf.ones_like(fake_p), fake_p)
+        grads = tape.gradient(g_loss, generator.trainable_variables)
+        g_optimizer.apply_gradients(zip(grads, generator.trainable_variables))
+        return d_loss, g_loss
+
+    return lambda real, noise: tuple(float(v) for v in step(real, noise))
+
+
+def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
+    """The alternating updates over `data`'s real images (its y; xdl.data.for_model), with noise
+    from a numpy generator seeded by the recipe: the PyTorch twin draws the same noise. Ends with
+    the last epoch's weights (a GAN has no validation loss to choose an epoch by)."""
+    cfg = spec.train
+    update = adversarial_update(net, make_optimizer(cfg), make_optimizer(cfg))
+    rng = np.random.default_rng(cfg.seed)
+    real = data.y_train
+    history = {"loss": [], "generator_loss": []}
+    steps = len(real) // cfg.batch_size  # full batches only: a batch of 5 would be a noisy step
+    with TrainingProgress(f"{spec.name}/keras", epochs, steps, show_progress) as progress:
+        for epoch in range(epochs):
+            progress.epoch_begin(epoch)
+            order, d_losses, g_losses = rng.permutation(len(real)), [], []
+            for i in range(steps):
+                noise = rng.standard_normal((cfg.batch_size, spec.inputs[0].shape[1])).astype(np.float32)
+                d, g = update(real[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], noise)
+                d_losses.append(d)
+                g_losses.append(g)
+                progress.step(d)
+            history["loss"].append(float(np.mean(d_losses)))
+            history["generator_loss"].append(float(np.mean(g_losses)))
+            progress.epoch_end(epoch, {"loss": history["loss"][-1]})
+    net.save_weights(checkpoint)
+    return history
+
+
+def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
+    """Training parity: per (noise, real images) batch, the discriminator's step then the
+    generator's; returns the two losses of each batch in turn."""
+    def make():
+        return keras.optimizers.SGD(learning_rate=lr) if optimizer == "sgd" else make_optimizer(
+            dataclasses.replace(spec.train, lr=lr))
+
+    update = adversarial_update(net, make(), make())
+    return [loss for noise, real in batches for loss in update(real, noise)]

@@ -1,0 +1,111 @@
+"""gan in PyTorch. Read it next to keras.py: the same layers, the same alternating updates."""
+
+import dataclasses
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from torch import nn
+
+from xdl.backends.progress import TrainingProgress
+from xdl.backends.torch import keras_like_init, make_optimizer, save_weights
+from xdl.models.autoencoder.torch import Decoder
+
+
+class GAN(nn.Module):
+    def __init__(self, spec):
+        super().__init__()
+        # The generator is the autoencoder's decoder (its crop of the transposed convolutions included).
+        self.generator = Decoder(spec.inputs[0].shape[1])
+        self.discriminator = nn.Sequential(
+            OrderedDict(
+                [
+                    ("pad1", nn.ZeroPad2d((0, 1, 0, 1))),  # TensorFlow's 'same' at stride 2: 0 before, 1 after
+                    ("conv1", nn.Conv2d(1, 16, 3, stride=2)),  # -> 16x14x14
+                    ("leaky1", nn.LeakyReLU(0.2)),  # PyTorch's default slope is 0.01, Keras 3's 0.3
+                    ("pad2", nn.ZeroPad2d((0, 1, 0, 1))),
+                    ("conv2", nn.Conv2d(16, 32, 3, stride=2)),  # -> 32x7x7
+                    ("leaky2", nn.LeakyReLU(0.2)),
+                    ("flatten", nn.Flatten()),  # C, H, W order: the port reorders real's rows
+                    ("real", nn.Linear(7 * 7 * 32, 1)),
+                    ("sigmoid", nn.Sigmoid()),  # kept inside, as in Keras: both losses take probabilities
+                ]
+            )
+        )
+
+    def forward(self, noise):
+        return self.discriminator(self.generator(noise))
+
+
+def build(spec):
+    """Returns the PyTorch twin of `spec` (xdl.models.gan.SPEC)."""
+    return keras_like_init(GAN(spec))
+
+
+def adversarial_update(net, d_optimizer, g_optimizer):
+    """One step of each network on a batch of real images and a batch of noise; returns a function
+    of (real, noise) giving the two losses before their steps."""
+    generator, discriminator = net.generator, net.discriminator
+    bce = nn.BCELoss()  # on probabilities (Keras: BinaryCrossentropy())
+
+    def step(real, noise):
+        real, noise = torch.from_numpy(real), torch.from_numpy(noise)
+        # The discriminator learns to say 1 for real digits and 0 for generated ones; detach():
+        # this step must not reach the generator's weights.
+        fake = generator(noise)
+        real_p, fake_p = discriminator(real), discriminator(fake.detach())
+        d_loss = bce(real_p, torch.ones_like(real_p)) + bce(fake_p, torch.zeros_like(fake_p))
+        d_optimizer.zero_grad()
+        d_loss.backward()
+        d_optimizer.step()
+        # The generator learns to make the (just updated) discriminator say 1 for its images.
+        fake_p = discriminator(generator(noise))
+        g_loss = bce(fake_p, torch.ones_like(fake_p))
+        g_optimizer.zero_grad()  # also clears what this loss leaves in the discriminator's grads
+        g_loss.backward()
+        g_optimizer.step()
+        return d_loss.item(), g_loss.item()
+
+    # Keras's images are channels-last; PyTorch's convolutions want channels first.
+    return lambda real, noise: step(np.ascontiguousarray(real.transpose(0, 3, 1, 2)), noise)
+
+
+def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
+    """The alternating updates over `data`'s real images (its y; xdl.data.for_model), with noise
+    from a numpy generator seeded by the recipe: the Keras twin draws the same noise. Ends with
+    the last epoch's weights (a GAN has no validation loss to choose an epoch by)."""
+    cfg = spec.train
+    update = adversarial_update(net, make_optimizer(net.discriminator.parameters(), cfg),
+                                make_optimizer(net.generator.parameters(), cfg))
+    rng = np.random.default_rng(cfg.seed)
+    real = data.y_train
+    history = {"loss": [], "generator_loss": []}
+    steps = len(real) // cfg.batch_size  # full batches only: a batch of 5 would be a noisy step
+    net.train()
+    with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
+        for epoch in range(epochs):
+            progress.epoch_begin(epoch)
+            order, d_losses, g_losses = rng.permutation(len(real)), [], []
+            for i in range(steps):
+                noise = rng.standard_normal((cfg.batch_size, spec.inputs[0].shape[1])).astype(np.float32)
+                d, g = update(real[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], noise)
+                d_losses.append(d)
+                g_losses.append(g)
+                progress.step(d)
+            history["loss"].append(float(np.mean(d_losses)))
+            history["generator_loss"].append(float(np.mean(g_losses)))
+            progress.epoch_end(epoch, {"loss": history["loss"][-1]})
+    net.eval()
+    save_weights(net, checkpoint)
+    return history
+
+
+def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
+    """Training parity: per (noise, real images) batch, the discriminator's step then the
+    generator's; returns the two losses of each batch in turn."""
+    def make(params):
+        return torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else make_optimizer(
+            params, dataclasses.replace(spec.train, lr=lr))
+
+    update = adversarial_update(net, make(net.discriminator.parameters()), make(net.generator.parameters()))
+    return [loss for noise, real in batches for loss in update(real, noise)]
