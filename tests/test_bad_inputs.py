@@ -731,7 +731,16 @@ def c_dqn_given_a_state_of_three_numbers(tmp):
     return _verify(f)
 
 
+def c_generator_given_noise_of_the_wrong_size(tmp):
+    dst = tmp / "art" / "gan"
+    shutil.copytree(COMMITTED / "gan", dst)
+    f = dst / "torch-generator"
+    _replace_input(f, np.zeros((64, 16), np.float32), name="noise")  # the generator takes 32 numbers
+    return _verify(f)
+
+
 CASES += [
+    (c_generator_given_noise_of_the_wrong_size, 2, "onnxruntime rejected the inputs"),
     (c_dqn_given_a_state_of_three_numbers, 2, "onnxruntime rejected the inputs"),
     (c_similarity_given_one_sentence, 2, "input_1.pb is missing"),
     (c_similarity_sentence_b_as_floats, 2, "onnxruntime rejected the inputs"),

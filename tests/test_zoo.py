@@ -206,6 +206,41 @@ def test_dqn_policy_check_fails_for_a_policy_that_plays_otherwise():
     assert caught.value.exit_code == 1
 
 
+def test_gan_parts_compose_to_the_whole_and_the_generator_is_scored_on_its_images(quick):
+    """The generator's images fed to the discriminator give the whole graph's P(real); the run's
+    Frechet distance is the one of the exported generator's images for the test split's noise."""
+    from xdl.data import for_model
+    from xdl.spec import tasks
+
+    spec = registry.get("gan")
+    data = for_model.load(spec, "digits", None, quick=True)
+    for framework in registry.FRAMEWORKS:
+        folder = quick.out / "gan"
+        whole, generator, discriminator = (artifacts.load(folder / f) for f in (framework, f"{framework}-generator",
+                                                                                f"{framework}-discriminator"))
+        noise = whole.inputs["noise"]
+        images = verify.session(generator.model_bytes, "cpu").run(None, {"noise": noise})[0]
+        assert images.shape == (len(noise), 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+        judged = verify.session(discriminator.model_bytes, "cpu").run(None, {"image": images})[0]
+        np.testing.assert_allclose(judged, whole.outputs["prob_real"], atol=1e-5)
+        test_images = verify.session(generator.model_bytes, "cpu").run(None, {"noise": data.x_test})[0]
+        fid = tasks.frechet_distance(test_images.transpose(0, 2, 3, 1), data.y_test)
+        assert fid == pytest.approx(quick.metrics["gan", framework]["test_frechet_distance"], rel=1e-3)
+
+
+def test_frechet_distance_measures_likeness_and_variety():
+    from xdl.data import digits
+    from xdl.spec import tasks
+
+    x = digits.load()[0]
+    real, other = x[:500], x[500:1000]
+    assert tasks.frechet_distance(real, real) < 1e-6
+    assert tasks.frechet_distance(other, real) < 1.0  # other real digits: close
+    one_digit = np.repeat(real[:1], 500, axis=0) + np.random.default_rng(0).normal(0, 1e-3, real.shape)
+    assert tasks.frechet_distance(one_digit, real) > 10  # no variety: far
+    assert tasks.frechet_distance(np.clip(other + 0.3, 0, 1), real) > 3  # washed out: far
+
+
 def test_autoencoder_parts_compose_to_the_whole(quick):
     for framework in registry.FRAMEWORKS:
         folder = quick.out / "autoencoder"
