@@ -139,6 +139,15 @@ def check_token_loss(k, t):
     assert float(loss(torch.zeros(2, 5, 10), torch.zeros(2, 5, dtype=torch.long))) == pytest.approx(np.log(10))
 
 
+def check_leaky_relu(k, t):
+    assert "0.3" in k and "0.01" in t
+    slopes = {m.negative_slope for m in _torch_twin("gan").modules() if isinstance(m, nn.LeakyReLU)}
+    keras_net = backends.load("keras").build(registry.get("gan"))
+    keras_slopes = {layer.negative_slope for layer in keras_net.get_layer("discriminator").layers
+                    if type(layer).__name__ == "LeakyReLU"}
+    assert slopes == keras_slopes == {0.2}
+
+
 CHECKS = {
     "layout": check_layout, "convolution kernels": check_conv, "dense kernels": check_dense,
     "flatten order": check_flatten, "'same' padding at stride 2": check_padding, "BatchNorm epsilon": check_bn_eps,
@@ -146,7 +155,7 @@ CHECKS = {
     "Adam defaults": check_adam, "RMSprop defaults": check_rmsprop, "initialisers": check_init,
     "embedding initialiser": check_embedding, "softmax and loss": check_softmax,
     "dropout in training vs inference": check_dropout, "frozen BatchNorm": check_frozen_bn,
-    "per-token loss": check_token_loss,
+    "per-token loss": check_token_loss, "LeakyReLU slope": check_leaky_relu,
 }
 
 

@@ -222,6 +222,14 @@ def _token_loss_axis():
     return "sparse_categorical_crossentropy on (batch, time, classes)", torch_says
 
 
+def _leaky_relu():
+    import keras
+    import torch
+
+    return (f"LeakyReLU negative_slope={_default(keras.layers.LeakyReLU, 'negative_slope')}",
+            f"LeakyReLU negative_slope={_default(torch.nn.LeakyReLU, 'negative_slope')}")
+
+
 DIFFERENCES = [
     Difference("layout", _layout, "PyTorch twins transpose at their boundary; the ONNX contract is NCHW"),
     Difference("convolution kernels", _conv_kernel, "engine.Conv2D permutes (3, 2, 0, 1)"),
@@ -240,6 +248,7 @@ DIFFERENCES = [
     Difference("dropout in training vs inference", _dropout_bn_modes, "both predict() run in inference mode"),
     Difference("frozen BatchNorm", _frozen_bn, "the PyTorch loop puts frozen BatchNorms in eval()"),
     Difference("per-token loss", _token_loss_axis, "the tagger's loss transposes to (batch, classes, time)"),
+    Difference("LeakyReLU slope", _leaky_relu, "the gan's discriminator sets DCGAN's 0.2 in both"),
 ]
 
 
