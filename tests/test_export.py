@@ -58,7 +58,9 @@ def test_ort_matches_native_at_several_batch_sizes(quick, model):
     assert {c.framework for c in checks} == set(registry.FRAMEWORKS)
     for c in checks:
         assert c.status == "pass", c
-        assert c.max_abs <= 1e-5
+        # measured far inside the tolerance: 1e-5, or the spec's atol where its outputs are
+        # unbounded values (dqn's Q-values reach about 100)
+        assert c.max_abs <= max(1e-5, registry.get(model).tolerance.atol)
         assert c.argmax_agree == c.argmax_total
 
 

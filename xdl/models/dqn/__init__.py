@@ -28,7 +28,7 @@ SPEC = ModelSpec(
         # ones) is what `xdl all`'s time allows.
         epochs=25,
         quick_train_samples=512,  # states for the quick test vectors; training is by environment steps
-        quick_epochs=2,
+        quick_epochs=4,  # 3,000 updates after the 1,000 random steps: CI's check that it learns
     ),
     # dense1 4*64+64 = 320; dense2 64*64+64 = 4,160; q 64*2+2 = 130
     param_count=4_610,
