@@ -107,8 +107,8 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
         history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
                                epochs=epochs_override, show_progress=show_progress)
     else:
-        # A twin with its own training (dqn: an agent learning from its environment) replaces the
-        # back end's supervised loop; same arguments, same history shape.
+        # A twin with its own training (dqn: an agent learning from its environment; gan: two
+        # networks in turn) replaces the back end's supervised loop; same arguments and history.
         fit = getattr(registry.twin(spec.name, framework), "train", fw.train)
         history = fit(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     return record(folder, spec, framework, net, data, history, time.perf_counter() - start,

@@ -67,7 +67,7 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     bs = spec.train.batch_size
     batches = _batches(spec, steps, bs)
     initial = kfw.get_weights(nets["keras"])
-    # A twin with its own update (dqn's temporal-difference step) takes its own steps.
+    # A twin with its own update (dqn's temporal-difference step, gan's two) takes its own steps.
     losses = {name: getattr(registry.twin(model, name), "train_steps", backends.load(name).train_steps)(
         net, spec, batches, optimizer, lr) for name, net in nets.items()}
     k, t = np.array(losses["keras"]), np.array(losses["torch"])

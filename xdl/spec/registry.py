@@ -56,7 +56,7 @@ def get(name: str) -> ModelSpec:
 
 def twin(name: str, framework: str):
     """Returns the module of a model's twin in `framework` (imports it): its `build(spec)`, and
-    for a model whose training is no supervised fit (dqn), its own `train` and `train_steps`."""
+    for a model whose training is no supervised fit (dqn, gan), its own `train` and `train_steps`."""
     get(name)
     if framework not in FRAMEWORKS:
         raise InputError(f"unknown framework {framework!r}; use one of: {', '.join(FRAMEWORKS)}")
