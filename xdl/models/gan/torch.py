@@ -102,10 +102,11 @@ def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = Tru
 
 def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     """Training parity: per (noise, real images) batch, the discriminator's step then the
-    generator's; returns the two losses of each batch in turn."""
+    generator's; returns each step's two losses summed (one number a step, as other models give:
+    it differs between the twins where either loss does)."""
     def make(params):
         return torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else make_optimizer(
             params, dataclasses.replace(spec.train, lr=lr))
 
     update = adversarial_update(net, make(net.discriminator.parameters()), make(net.generator.parameters()))
-    return [loss for noise, real in batches for loss in update(real, noise)]
+    return [sum(update(real, noise)) for noise, real in batches]
