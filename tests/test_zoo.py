@@ -2,6 +2,8 @@
 exports with dynamic lengths, two-input contracts, exported sub-models, freezing semantics."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import onnx
@@ -188,6 +190,18 @@ def test_dqn_exported_policy_plays_the_native_twins_episodes(quick):
         assert check["episodes"] == 100 and check["returns_differ"] == 0
         assert check["native_mean_return"] == check["onnx_mean_return"] == quick.metrics["dqn", framework]["test_mean_return"]
         assert check["steps"] == round(100 * check["native_mean_return"])  # one step per reward point
+
+
+def test_xdl_export_prints_the_policy_check(quick, tmp_path):
+    """`xdl export dqn` tells the engineer what the manifest records: the returns, and how many
+    actions the exported policy chose otherwise than the native twin."""
+    r = subprocess.run([sys.executable, "-m", "xdl", "export", "dqn", "--framework", "torch", "--runs",
+                        str(quick.runs), "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    check = artifacts.read_manifest(tmp_path / "dqn" / "torch")["policy_check"]
+    line = r.stdout.splitlines()[-1]
+    assert line.startswith("  policy check: ONNX Runtime's policy earned the native returns in all 100 episodes")
+    assert f"{check['actions_differ']:,} of {check['steps']:,} actions differ" in line
 
 
 def test_dqn_policy_check_fails_for_a_policy_that_plays_otherwise():

@@ -154,14 +154,13 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from xdl import exporting
-    from xdl.exporting import variants
+    from xdl import artifacts, exporting
+    from xdl.exporting import policy, variants
 
     if (args.route or args.no_optimise) and (args.check or args.variant or args.refresh):
         raise XdlError("--route and --no-optimise apply to a fresh export; --check, --refresh and --variant "
                        "read the committed artifacts, whose manifests say how they were made")
     if args.refresh:
-        from xdl import artifacts
         from xdl.exporting import staleness
 
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
@@ -201,6 +200,9 @@ def cmd_export(args) -> int:
             folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir,
                                       route=args.route, optimised=not args.no_optimise)
             print(f"{model}/{framework}: exported -> {folder}")
+            check = artifacts.read_manifest(folder).get("policy_check")
+            if check:  # an agent's deployment check (xdl/exporting/policy.py); a failed one raised
+                print(f"  {policy.summary(check)}")
     return EXIT_OK
 
 

@@ -48,3 +48,10 @@ def check(spec, fw, net, proto) -> dict:
                           f"twin in {record['returns_differ']} of {EPISODES} episodes (mean {record['onnx_mean_return']:.1f} "
                           f"vs {record['native_mean_return']:.1f}; {record['actions_differ']} actions differ)")
     return record
+
+
+def summary(record: dict) -> str:
+    """One line for a person: the returns, and how often the two plays chose differently."""
+    return (f"policy check: ONNX Runtime's policy earned the native returns in all {record['episodes']} episodes "
+            f"(mean {record['onnx_mean_return']:.1f}); {record['actions_differ']:,} of {record['steps']:,} actions "
+            f"differ, {record['episodes_diverged']} episodes parted")
