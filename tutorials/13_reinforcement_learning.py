@@ -173,7 +173,11 @@ save_figure(fig, "13_dqn_training")
 # DQN is famously unstable: a policy that balances for 500 steps can forget it a few thousand
 # updates later (the figure usually shows returns that climb, then fall back). That is why the
 # recipe evaluates greedily after every 1,000 steps and keeps the best round, and why the twins'
-# final numbers differ more than for supervised models. The committed full runs:
+# final numbers differ more than for supervised models. Even the same start is no cure: Keras given
+# PyTorch's initial weights (and the same exploration) repeats PyTorch's run step for step, until
+# the last bits in which TensorFlow and PyTorch round differently have grown enough to change an
+# action; from then on the two agents gather different experience (measured on seven seeds in
+# `xdl/models/dqn/__init__.py`). The committed full runs:
 
 # %%
 import json
