@@ -119,8 +119,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
                 allow_nonfinite=policy.nonfinite,
             )
             for check in found:
-                if policy.note:
-                    check.detail = "; ".join(filter(None, [check.detail, policy.note]))
+                check.detail = "; ".join(filter(None, [check.detail, policy.note, policy.precision]))
             checks += found
     return checks
 

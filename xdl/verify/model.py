@@ -63,21 +63,80 @@ def parse_model(model_bytes: bytes, where: Path) -> onnx.ModelProto:
     return model
 
 
-# Ops that only a quantized (int8) graph holds, from onnxruntime.quantization's dynamic and
-# static (QDQ) modes, standard and com.microsoft.
+# Where a value loses precision on its way to an output, by (domain-free op type, input index):
+# a value that enters one of these inputs leaves it as 8-bit integers, or as float16. Only these
+# count, so that a node must lie on the path of the values to matter: QDQ pairs beside the path,
+# under a Mul by 0 or in the other branch of an If leave a path that loses nothing.
+# DequantizeLinear is not here: its scale input carries a float to its output unrounded.
+_QUANTIZING = {"QuantizeLinear": None, "DynamicQuantizeLinear": None, "DynamicQuantizeMatMul": {0}}  # None: all inputs
+# Shape and Size answer the same for any values of their input: no value travels through them.
+_VALUE_FREE = {"Shape", "Size"}
+
+
+def _casts_to_half(node: onnx.NodeProto) -> bool:
+    return node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in node.attribute)
+
+
+def _cuts(node: onnx.NodeProto, index: int, half: bool) -> bool:
+    """Whether a value entering `node` at input `index` reaches its outputs only after losing its
+    float32 precision (8-bit always, float16 too when `half`), or not at all."""
+    if node.op_type in _VALUE_FREE:
+        return True
+    if node.op_type in _QUANTIZING:
+        inputs = _QUANTIZING[node.op_type]
+        return inputs is None or index in inputs
+    return half and index == 0 and _casts_to_half(node)
+
+
+def _graph_inputs(graph: onnx.GraphProto) -> list[str]:
+    initialized = {t.name for t in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
+    return [i.name for i in graph.input if i.name not in initialized]
+
+
+def _float32_paths(graph: onnx.GraphProto, tainted: set[str], half: bool) -> set[str]:
+    """The values of `graph` that a float32 value from `tainted` (names in scope) reaches without
+    passing a quantizing node (nor a cast to float16, when `half`). Nodes are in topological order
+    (onnx.checker holds that). A node with a body (If, Loop, Scan) passes on what its inputs or any
+    of its bodies pass on, whichever branch would run: it is never a cut itself."""
+    tainted = set(tainted)
+    for node in graph.node:
+        reached = any(name and name in tainted and not _cuts(node, i, half) for i, name in enumerate(node.input))
+        for attribute in node.attribute:
+            for body in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
+                own = {i.name for i in body.input} | {t.name for t in body.initializer}
+                # Outer values the body refers to keep their state; its own inputs come from the
+                # node's, so they carry float32 whenever any of the node's inputs does.
+                inner = (tainted - own) | ({i.name for i in body.input} if reached else set())
+                reached |= any(o.name in _float32_paths(body, inner, half) for o in body.output)
+        if reached:
+            tainted.update(o for o in node.output if o)
+        else:
+            tainted.difference_update(node.output)  # a name computed anew inside a body shadows the outer one
+    return tainted
+
+
+def computing_dtype(model: onnx.ModelProto) -> tuple[str, str]:
+    """The precision a graph computes in, read from the graph itself (never from a manifest), and
+    why, in a short phrase: "int8" when every path from an input to an output passes a quantizing
+    node, "float16" when every one passes a cast to float16 or a quantizing node (or starts at a
+    float16 input), else "float32". Nodes off those paths (dead, under a Mul by 0 beside a float32
+    path, in an If branch beside a float32 one) cannot loosen the tolerance: what cannot be decided
+    without running the graph is read the strict way."""
+    graph = model.graph
+    starts = set(_graph_inputs(graph))
+    outputs = [o.name for o in graph.output]
+    if not any(o in _float32_paths(graph, starts, half=False) for o in outputs):
+        return "int8", "int8: every path from an input to an output passes a quantize node"
+    half_inputs = {i.name for i in graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
+    if not any(o in _float32_paths(graph, starts - half_inputs, half=True) for o in outputs):
+        return "float16", "float16: every path from an input to an output passes a float16 cast or a quantize node"
+    if any(node.op_type in _INT8_OPS or _casts_to_half(node) for g in _subgraphs(graph) for node in g.node) or \
+            any(t.data_type == onnx.TensorProto.FLOAT16 for g in _subgraphs(graph) for t in g.initializer):
+        return "float32", "float32: a path from an input to an output passes no quantize or float16 node"
+    return "float32", "float32: the graph has no quantize or float16 node"
+
+
+# Ops of quantized graphs (onnxruntime.quantization's dynamic and static modes, standard and
+# com.microsoft): only for the report's phrase; which of them matter is _QUANTIZING's.
 _INT8_OPS = {"DynamicQuantizeLinear", "QuantizeLinear", "DequantizeLinear", "MatMulInteger", "ConvInteger",
              "QLinearConv", "QLinearMatMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat", "QGemm"}
-
-
-def computing_dtype(model: onnx.ModelProto) -> str:
-    """The precision a graph computes in, read from the graph itself (never from a manifest):
-    "int8" if it quantizes, "float16" if it holds or casts to float16 tensors, else "float32"."""
-    ops, half = set(), False
-    for graph in _subgraphs(model.graph):
-        ops |= {node.op_type for node in graph.node}
-        half |= any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer)
-        half |= any(node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16
-                                                    for a in node.attribute) for node in graph.node)
-    if ops & _INT8_OPS:
-        return "int8"
-    return "float16" if half else "float32"

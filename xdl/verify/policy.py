@@ -21,6 +21,7 @@ class Policy:
     tolerances: dict[str, tuple[float, float]]  # output name -> (atol, rtol)
     classifier: bool
     note: str = ""  # said in every check's line when the numbers are not simply the policy's
+    precision: str = ""  # the precision assumed and why, in a phrase said in every check's line
     nonfinite: tuple[str, ...] = ()  # outputs the registered spec says may hold NaN/Inf
 
 
@@ -35,7 +36,7 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
         InputError: the manifest disagrees with the graph or the registered spec, names an
             unknown output kind, or records a tolerance that is not a finite number >= 0.
     """
-    computes = computing_dtype(model)
+    computes, why = computing_dtype(model)
     variant = manifest.get("variant")
     claimed = "float32"
     if variant:
@@ -43,7 +44,9 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
             raise InputError(f"unknown variant {variant['name'][:40]!r}; xdl makes {', '.join(tolerance.VARIANT_DTYPES)}")
         claimed = tolerance.VARIANT_DTYPES[variant["name"]]
     if claimed != computes:
-        raise InputError(f"model.onnx computes in {computes}, the manifest says {claimed}; re-run `xdl export`")
+        # Refused, not ignored: a manifest that misdescribes its graph is not an xdl artifact.
+        raise InputError(f"model.onnx computes in {computes}, the manifest says {claimed} ({why}); "
+                         f"re-run `xdl export`")
     outputs = manifest["contract"]["outputs"]
     if manifest["model"] in registry.names():
         spec, part = registered_spec(manifest), manifest.get("part")
@@ -54,7 +57,7 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
             raise InputError(f"the manifest's contract is not the registered {spec.name}'s; re-run `xdl export`")
         return Policy({t.name: tolerance.tolerance_for(computes, provider, t.kind, spec.tolerance_override).pair
                        for t in spec.outputs}, classifier=spec.task in ("classification", "tagging") and not part,
-                      nonfinite=tuple(t.name for t in spec.outputs if t.nonfinite))
+                      nonfinite=tuple(t.name for t in spec.outputs if t.nonfinite), precision=why)
     # Not a registered model: the recorded numbers, bounded by the policy for the output's kind.
     chosen, bounded = {}, []
     for t in outputs:
@@ -75,7 +78,7 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
             bounded.append(t["name"])
         chosen[t["name"]] = (min(atol, policy[0]), min(rtol, policy[1]))
     note = f"tolerance bounded by the policy (the manifest asked for more for {', '.join(bounded)})" if bounded else ""
-    return Policy(chosen, classifier=is_classifier(manifest), note=note)
+    return Policy(chosen, classifier=is_classifier(manifest), note=note, precision=why)
 
 
 def registered_spec(manifest: dict):
