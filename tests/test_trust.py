@@ -178,3 +178,117 @@ def test_a_plain_float32_model_says_why_it_is_float32():
     report = _verify(COMMITTED / "mlp" / "torch")
     assert report.exit_code == 0
     assert all(c.detail == "float32: the graph has no quantize or float16 node" for c in report.checks)
+
+
+# --- Read once, hash what you run -----------------------------------------------------------------
+
+def _swap_after_hashing(monkeypatch, folder, relative, replacement: bytes):
+    """Replaces `folder/relative` with other bytes right after its sha256 was taken, as a
+    concurrent writer (or an attacker racing the check) would: whatever reads the path again
+    gets the other file."""
+    want = _manifest(folder)["files"][relative]["sha256"]
+    swapped = []
+
+    def after(original):
+        def digest(arg):
+            value = original(arg)
+            if value == want and not swapped:
+                tmp = folder / (relative + ".new")
+                tmp.write_bytes(replacement)
+                tmp.replace(folder / relative)
+                swapped.append(relative)
+            return value
+        return digest
+
+    monkeypatch.setattr(artifacts, "sha256_bytes", after(artifacts.sha256_bytes))
+    monkeypatch.setattr(artifacts, "sha256_file", after(artifacts.sha256_file))
+    return swapped
+
+
+def test_a_model_swapped_after_its_hash_is_not_run(tmp_path, monkeypatch):
+    f = _copy(tmp_path)
+    backdoored = dead_qdq(onnx.load(str(f / "model.onnx")), 0.5).SerializeToString()
+    swapped = _swap_after_hashing(monkeypatch, f, "model.onnx", backdoored)
+    report = _verify(f)
+    assert swapped == ["model.onnx"]  # the swap happened, after the hash
+    assert (f / "model.onnx").read_bytes() == backdoored
+    # What ran is what was hashed: the committed model, within float32 tolerance.
+    assert report.exit_code == 0 and all(c.max_abs < 1e-5 for c in report.checks)
+
+
+def test_a_test_vector_swapped_after_its_hash_is_not_read(tmp_path, monkeypatch):
+    f = _copy(tmp_path)
+    other = numpy_helper.from_array(np.full((64, 10), 0.1, np.float32), "probs").SerializeToString()
+    swapped = _swap_after_hashing(monkeypatch, f, "test_data_set_0/output_0.pb", other)
+    report = _verify(f)
+    assert swapped == ["test_data_set_0/output_0.pb"]
+    assert report.exit_code == 0 and all(c.max_abs < 1e-5 for c in report.checks)
+
+
+def test_a_file_growing_while_it_is_read_is_refused(tmp_path, monkeypatch):
+    """The size checked is the size of the bytes read: a file appended to between the two is refused."""
+    f = _copy(tmp_path)
+    real_fstat = artifacts.os.fstat
+
+    def fstat_then_grow(fd):
+        result = real_fstat(fd)
+        with open(f / "model.onnx", "ab") as grow:
+            grow.write(b"\0")
+        return result
+
+    monkeypatch.setattr(artifacts.os, "fstat", fstat_then_grow)
+    with pytest.raises(Exception, match="changed while it was read"):
+        artifacts.load(f)
+
+
+def test_export_check_loads_the_weights_it_hashed(tmp_path, monkeypatch):
+    """export --check re-exports from the weights file: other weights swapped in after the hash
+    must not be the ones exported (the verdict would be about another file)."""
+    pytest.importorskip("torch")
+    from xdl.exporting import staleness
+
+    f = _copy(tmp_path)
+    other = bytearray((f / "model.safetensors").read_bytes())
+    other[-4:] = b"\x00\x00\x80\x3f"  # the last float32 weight becomes 1.0: other weights, same header
+    swapped = _swap_after_hashing(monkeypatch, f, "model.safetensors", bytes(other))
+    result = staleness.compare_export(f)
+    assert swapped == ["model.safetensors"]
+    assert result.status == "up to date", result.problems
+
+
+# --- export --check holds the weights to weights_sha256 ----------------------------------------
+
+def _reheadered(tmp_path):
+    """mlp/torch whose safetensors header gained metadata (same tensors) and whose files[] was
+    re-hashed: only weights_sha256 still names the original weights."""
+    f = _copy(tmp_path)
+    path = f / "model.safetensors"
+    data = path.read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    header["__metadata__"] = {**header.get("__metadata__", {}), "note": "changed"}
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    path.write_bytes(len(text).to_bytes(8, "little") + text + data[8 + size:])
+    _rehash(f, "model.safetensors")
+    return f
+
+
+def test_weights_other_than_weights_sha256_names_are_refused(tmp_path):
+    f = _reheadered(tmp_path)
+    with pytest.raises(Exception, match="is not the weights the manifest's weights_sha256 names"):
+        artifacts.load(f)
+
+
+def test_export_check_reports_weights_that_weights_sha256_does_not_name(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    f = _reheadered(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "xdl", "export", "mlp", "--check", "--out", str(f.parent.parent)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=600)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "up to date" not in run.stdout
+    assert "weights_sha256" in run.stdout + run.stderr

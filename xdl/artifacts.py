@@ -20,8 +20,9 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 
 import numpy as np
 import onnx
@@ -248,6 +249,9 @@ class Artifact:
     model_bytes: bytes
     inputs: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
+    # Every listed file's bytes, as read once and hashed: a reader uses these, never the path
+    # again (a file swapped after the check would be another file).
+    files: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -356,7 +360,7 @@ def _manifest_problem(m: dict) -> str | None:
     return None
 
 
-def _checked_file(folder: Path, relative: str, entry: dict) -> Path:
+def _checked_file(folder: Path, relative: str, entry: dict) -> bytes:
     rel = PurePosixPath(relative)
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(f"{folder / MANIFEST} lists {relative!r}, a path outside the artifact")
@@ -370,22 +374,32 @@ def _checked_file(folder: Path, relative: str, entry: dict) -> Path:
         raise InputError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); re-run `xdl export`") from None
 
 
-def _checked_regular_file(path: Path, entry: dict) -> Path:
+def _checked_regular_file(path: Path, entry: dict) -> bytes:
+    """The file's bytes, read once through one descriptor that every check was made on: the
+    bytes returned are the bytes hashed, whatever happens to the path meanwhile."""
     if path.is_symlink():
         raise InputError(f"{path} is a symbolic link; artifacts must hold regular files")
     if not path.is_file():
         raise InputError(f"{path} is missing; re-run `xdl export`")
-    stat = path.stat()
-    if stat.st_nlink > 1:
-        raise InputError(f"{path} is a hard link to another file; artifacts must hold their own copies")
-    if stat.st_size != entry.get("bytes") or stat.st_size > MAX_FILE_BYTES:
-        raise InputError(
-            f"{path} has {stat.st_size} bytes, the manifest says {entry.get('bytes')}: "
-            f"the file was changed or truncated; re-run `xdl export`"
-        )
-    if sha256_file(path) != entry.get("sha256"):
+    # O_NOFOLLOW: a link swapped in after the test above is refused by the open itself.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        stat = os.fstat(f.fileno())
+        if not S_ISREG(stat.st_mode):
+            raise InputError(f"{path} is not a regular file; artifacts must hold regular files")
+        if stat.st_nlink > 1:
+            raise InputError(f"{path} is a hard link to another file; artifacts must hold their own copies")
+        if stat.st_size != entry.get("bytes") or stat.st_size > MAX_FILE_BYTES:
+            raise InputError(
+                f"{path} has {stat.st_size} bytes, the manifest says {entry.get('bytes')}: "
+                f"the file was changed or truncated; re-run `xdl export`"
+            )
+        data = f.read(stat.st_size + 1)  # one byte more: a file that grew since fstat is not the one listed
+    if len(data) != entry.get("bytes"):
+        raise InputError(f"{path} changed while it was read; re-run the command")
+    if sha256_bytes(data) != entry.get("sha256"):
         raise InputError(f"{path} does not match its sha256 in the manifest: tampered or corrupt")
-    return path
+    return data
 
 
 # Test vectors hold numbers: strings and other element types are not ours.
@@ -393,17 +407,17 @@ _NUMERIC = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.D
             onnx.TensorProto.INT32, onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.BOOL}
 
 
-def read_tensor(path: Path) -> np.ndarray:
-    """One test vector (.pb). Refuses external data (it would read a file outside the artifact,
-    relative to the working directory), non-numeric element types and a size that its bytes
-    do not hold.
+def read_tensor(path: Path, data: bytes | None = None) -> np.ndarray:
+    """One test vector (.pb): `data`, the bytes already read (and hashed) from `path`, or the file.
+    Refuses external data (it would read a file outside the artifact, relative to the working
+    directory), non-numeric element types and a size that its bytes do not hold.
 
     Raises:
         InputError: anything but a numeric TensorProto stored inline.
     """
     proto = onnx.TensorProto()
     try:
-        proto.ParseFromString(path.read_bytes())
+        proto.ParseFromString(path.read_bytes() if data is None else data)
     except Exception as exc:  # protobuf raises its own DecodeError
         raise InputError(f"{path} is not a TensorProto ({type(exc).__name__}); re-run `xdl export`") from None
     if proto.data_location == onnx.TensorProto.EXTERNAL or len(proto.external_data):
@@ -420,11 +434,11 @@ def read_tensor(path: Path) -> np.ndarray:
     return array
 
 
-def _read_tensors(folder: Path, kind: str, names: list[str]) -> dict[str, np.ndarray]:
+def _read_tensors(folder: Path, kind: str, names: list[str], data: dict[str, bytes]) -> dict[str, np.ndarray]:
     tensors = {}
     for i, name in enumerate(names):
         path = folder / TEST_DIR / f"{kind}_{i}.pb"
-        array = read_tensor(path)
+        array = read_tensor(path, data[f"{TEST_DIR}/{kind}_{i}.pb"])
         if array.ndim < 1 or len(array) < 1:
             raise InputError(f"{path} holds no batch (shape {list(array.shape)}); re-run `xdl export`")
         if kind == "input" and array.dtype.kind == "f" and not np.isfinite(array).all():
@@ -450,21 +464,37 @@ def load(folder: Path) -> Artifact:
     for required in (MODEL_FILE, f"{TEST_DIR}/input_0.pb", f"{TEST_DIR}/output_0.pb"):
         if required not in files:
             raise InputError(f"{folder / MANIFEST} does not list {required}; re-run `xdl export`")
-    for relative, entry in files.items():
-        _checked_file(folder, relative, entry)
+    data = {relative: _checked_file(folder, relative, entry) for relative, entry in files.items()}
     contract = manifest["contract"]
     for kind in ("input", "output"):
         for i in range(len(contract[f"{kind}s"])):
             if f"{TEST_DIR}/{kind}_{i}.pb" not in files:
                 raise InputError(f"{folder / MANIFEST} does not list {TEST_DIR}/{kind}_{i}.pb; re-run `xdl export`")
-    inputs = _read_tensors(folder, "input", [t["name"] for t in contract["inputs"]])
-    outputs = _read_tensors(folder, "output", [t["name"] for t in contract["outputs"]])
+    _check_weights_sha256(folder, manifest)
+    inputs = _read_tensors(folder, "input", [t["name"] for t in contract["inputs"]], data)
+    outputs = _read_tensors(folder, "output", [t["name"] for t in contract["outputs"]], data)
     if len(next(iter(inputs.values()))) != len(next(iter(outputs.values()))):
         raise InputError(f"{folder / TEST_DIR} holds a different number of inputs and outputs; re-run `xdl export`")
     return Artifact(
         folder=folder,
         manifest=manifest,
-        model_bytes=(folder / MODEL_FILE).read_bytes(),
+        model_bytes=data[MODEL_FILE],
         inputs=inputs,
         outputs=outputs,
+        files=data,
     )
+
+
+# The native weights a float32 artifact holds (Keras's, PyTorch's): the back ends' WEIGHTS_FILE,
+# named here because reading an artifact imports no back end.
+WEIGHTS_FILES = ("model.weights.h5", "model.safetensors")
+
+
+def _check_weights_sha256(folder: Path, manifest: dict) -> None:
+    """The weights an artifact holds must be those its provenance (weights_sha256) names: files[]
+    can be re-hashed after the weights were changed, and `export --check` re-exports from them."""
+    recorded = manifest.get("weights_sha256")
+    for name in WEIGHTS_FILES:
+        if name in manifest["files"] and recorded is not None and manifest["files"][name]["sha256"] != recorded:
+            raise InputError(f"{folder / name} is not the weights the manifest's weights_sha256 names (its provenance "
+                             f"describes other weights); re-run `xdl export`")

@@ -13,6 +13,7 @@ regenerate good artifacts.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,23 @@ def _export_again(art, into: Path, keep_outputs: bool = False) -> tuple[dict, np
         spec = spec.part(m["part"])
     fw = backends.load(m["framework"])
     net = fw.build(registry.get(m["model"]))
-    fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
+    # The weights loaded and copied are the bytes artifacts.load hashed (and held to the
+    # manifest's weights_sha256), written to a private folder: never the path read again.
+    if fw.WEIGHTS_FILE not in art.files:
+        raise InputError(f"{art.folder / artifacts.MANIFEST} does not list {fw.WEIGHTS_FILE}, the weights to "
+                         f"export again from; re-run `xdl export`")
+    held = Path(tempfile.mkdtemp(prefix=".xdl-weights-"))
+    weights = held / fw.WEIGHTS_FILE
+    weights.write_bytes(art.files[fw.WEIGHTS_FILE])
+    try:
+        fw.load_weights(net, weights)
+        return _export_from(art, into, keep_outputs, fw, net, spec, weights)
+    finally:
+        shutil.rmtree(held, ignore_errors=True)
+
+
+def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Path) -> tuple[dict, np.ndarray, Path]:
+    m = art.manifest
     if m.get("part"):
         net = fw.part(net, m["part"])
     x = spec.from_feeds(art.inputs)
@@ -120,7 +137,7 @@ def _export_again(art, into: Path, keep_outputs: bool = False) -> tuple[dict, np
     if keep_outputs and verify.compare(expected, committed, atol, rtol, classifier=False).ok:
         expected = committed
     folder = artifacts.write(into, model=proto, inputs=list(spec.feeds(x).items()),
-                             outputs=[(spec.output.name, expected)], weights=art.folder / fw.WEIGHTS_FILE,
+                             outputs=[(spec.output.name, expected)], weights=weights,
                              manifest=manifest)
     return manifest, expected, folder
 
@@ -144,7 +161,7 @@ def compare_export(folder: Path) -> Staleness:
         manifest, expected, fresh = _export_again(art, Path(tmp) / m["model"] / m["framework"])
         inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(art.inputs))]
         for name in (artifacts.MODEL_FILE, *inputs, backends.load(m["framework"]).WEIGHTS_FILE):
-            if (fresh / name).read_bytes() != (art.folder / name).read_bytes():
+            if (fresh / name).read_bytes() != art.files[name]:  # the committed bytes as hashed
                 problems.append(f"{name} differs from a fresh export")
     for key in ("contract", "tolerance", "opset", "optimisation", "task", "policy_check", *training.PROVENANCE):
         if manifest.get(key) != m.get(key):
