@@ -747,6 +747,54 @@ CASES += [
 ]
 
 
+# Trust at the boundary (issue 26): nodes a float32 graph merely holds do not make it int8 or
+# float16, and the weights must be those the manifest's weights_sha256 names.
+def _moved_with(tmp, nodes, inits, variant, offset):
+    """mlp/torch's probabilities moved by `offset` (the claimed variant's numbers would admit it),
+    `nodes` beside them, the manifest claiming `variant`; everything re-hashed."""
+    from onnx import helper
+
+    f = _copy(tmp)
+    model = onnx.load(str(f / "model.onnx"))
+    producer = next(n for n in model.graph.node if "probs" in n.output)
+    producer.output[0] = "raw"
+    model.graph.initializer.extend([numpy_helper.from_array(np.array(offset, np.float32), "offset"), *inits])
+    model.graph.node.extend([*nodes, helper.make_node("Add", ["raw", "offset"], ["probs"])])
+    _swap_model(f, model)
+    _write_manifest(f, {**_manifest(f), "variant": {"name": variant}})
+    return _verify(f)
+
+
+def c_dead_qdq_pair_called_int8(tmp):
+    from onnx import helper
+
+    scale = [numpy_helper.from_array(np.array(1 / 255, np.float32), "s"), numpy_helper.from_array(np.array(0, np.uint8), "z")]
+    return _moved_with(tmp, [helper.make_node("QuantizeLinear", ["raw", "s", "z"], ["q"]),
+                             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dead"])], scale, "int8", 0.04)
+
+
+def c_unused_float16_initializer_called_fp16(tmp):
+    return _moved_with(tmp, [], [numpy_helper.from_array(np.ones(3, np.float16), "unused_half")], "fp16", 0.004)
+
+
+def c_weights_reheadered_and_rehashed(tmp):
+    f = _copy(tmp)
+    data = (f / "model.safetensors").read_bytes()
+    size = int.from_bytes(data[:8], "little")
+    header = data[8:8 + size].rstrip(b" ")[:-1] + b',"__metadata__":{"n":"x"}}'
+    header += b" " * (-len(header) % 8)
+    (f / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + data[8 + size:])
+    _rehash(f, "model.safetensors")
+    return _verify(f)
+
+
+CASES += [
+    (c_dead_qdq_pair_called_int8, 2, "computes in float32, the manifest says int8"),
+    (c_unused_float16_initializer_called_fp16, 2, "computes in float32, the manifest says float16"),
+    (c_weights_reheadered_and_rehashed, 2, "is not the weights the manifest's weights_sha256 names"),
+]
+
+
 # Cases that must pass: a path through a dot-folder once gave "no manifest.json found".
 def c_path_with_dot_dot(tmp):
     return ["verify", os.path.relpath(COMMITTED / "mlp" / "torch", tmp), "--providers", "cpu", "--batch-sizes", "1"]
