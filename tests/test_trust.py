@@ -292,3 +292,19 @@ def test_export_check_reports_weights_that_weights_sha256_does_not_name(tmp_path
     assert run.returncode == 2, run.stdout + run.stderr
     assert "up to date" not in run.stdout
     assert "weights_sha256" in run.stdout + run.stderr
+
+
+def test_readers_that_take_a_path_get_the_bytes_that_were_hashed(tmp_path):
+    """verify --live and export --check hand the weights to Keras's and PyTorch's loaders, which
+    take a path: a private copy of the hashed bytes, not the artifact's path, which may hold
+    another file by then."""
+    f = _copy(tmp_path)
+    art = artifacts.load(f)
+    hashed = (f / "model.safetensors").read_bytes()
+    (f / "model.safetensors").write_bytes(b"other weights")
+    with art.held("model.safetensors") as path:
+        assert path.read_bytes() == hashed and path.name == "model.safetensors" and f not in path.parents
+    assert not path.exists()
+    with pytest.raises(Exception, match="does not list"):
+        with art.held("model.weights.h5"):
+            pass

@@ -20,6 +20,9 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from stat import S_ISREG
@@ -256,6 +259,25 @@ class Artifact:
     @property
     def label(self) -> str:
         return f"{self.manifest['model']}/{flavour(self.manifest)}"
+
+    @contextmanager
+    def held(self, relative: str) -> Iterator[Path]:
+        """A private copy of a listed file made from the bytes that were hashed, for readers that
+        take a path (Keras's and PyTorch's weight loaders): the artifact's own path may hold
+        another file by now. Removed on exit.
+
+        Raises:
+            InputError: the manifest does not list `relative`.
+        """
+        if relative not in self.files:
+            raise InputError(f"{self.folder / MANIFEST} does not list {relative}; re-run `xdl export`")
+        private = Path(tempfile.mkdtemp(prefix=".xdl-held-"))  # mode 0700: no one else swaps it
+        try:
+            copy = private / PurePosixPath(relative).name
+            copy.write_bytes(self.files[relative])
+            yield copy
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
 
 
 def flavour(manifest: dict) -> str:

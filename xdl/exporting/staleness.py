@@ -13,7 +13,6 @@ regenerate good artifacts.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,18 +106,10 @@ def _export_again(art, into: Path, keep_outputs: bool = False) -> tuple[dict, np
     fw = backends.load(m["framework"])
     net = fw.build(registry.get(m["model"]))
     # The weights loaded and copied are the bytes artifacts.load hashed (and held to the
-    # manifest's weights_sha256), written to a private folder: never the path read again.
-    if fw.WEIGHTS_FILE not in art.files:
-        raise InputError(f"{art.folder / artifacts.MANIFEST} does not list {fw.WEIGHTS_FILE}, the weights to "
-                         f"export again from; re-run `xdl export`")
-    held = Path(tempfile.mkdtemp(prefix=".xdl-weights-"))
-    weights = held / fw.WEIGHTS_FILE
-    weights.write_bytes(art.files[fw.WEIGHTS_FILE])
-    try:
+    # manifest's weights_sha256), from a private copy: never the artifact's path read again.
+    with art.held(fw.WEIGHTS_FILE) as weights:
         fw.load_weights(net, weights)
         return _export_from(art, into, keep_outputs, fw, net, spec, weights)
-    finally:
-        shutil.rmtree(held, ignore_errors=True)
 
 
 def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Path) -> tuple[dict, np.ndarray, Path]:
