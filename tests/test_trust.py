@@ -308,3 +308,29 @@ def test_readers_that_take_a_path_get_the_bytes_that_were_hashed(tmp_path):
     with pytest.raises(Exception, match="does not list"):
         with art.held("model.weights.h5"):
             pass
+
+
+def test_an_output_made_of_constants_is_not_int8_by_default():
+    """"Every path from an input passes a quantize node" holds vacuously when there is no path:
+    a graph whose output ignores the inputs' values (a table behind a Shape) is float32."""
+    table = numpy_helper.from_array(np.full((1, 10), 0.1, np.float32), "table")
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], end=1), helper.make_node("Concat", ["shape", "ten"], ["size"], axis=0),
+             helper.make_node("Expand", ["table", "size"], ["probs"]), *_qdq("table", "dead")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 28, 28])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", 10])],
+                              initializer=[table, numpy_helper.from_array(np.array([10], np.int64), "ten"), *_Q])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(model)
+    assert verify.computing_dtype(model) == ("float32", "float32: an output does not depend on the inputs' values")
+
+
+def test_a_quantized_graph_inside_both_branches_is_int8_and_one_beside_a_float_branch_is_not():
+    model = qdq_in_a_branch_never_taken(onnx.load(str(COMMITTED / "mlp" / "torch" / "model.onnx")), 0.0)
+    assert verify.computing_dtype(model)[0] == "float32"  # the float32 branch may be the one that runs
+    branch = next(n for n in model.graph.node if n.op_type == "If")
+    float_branch = next(a for a in branch.attribute if a.name == "else_branch").g
+    float_branch.node.insert(0, helper.make_node("QuantizeLinear", ["raw", "q_scale", "q_zero"], ["raw_q"]))
+    float_branch.node.insert(1, helper.make_node("DequantizeLinear", ["raw_q", "q_scale", "q_zero"], ["raw_dq"]))
+    float_branch.node[2].input[0] = "raw_dq"
+    onnx.checker.check_model(model)
+    assert verify.computing_dtype(model)[0] == "int8"  # whichever branch runs, its values were quantized

@@ -6,7 +6,10 @@ and 99th-percentile errors are reported beside the verdict.
 
 The numbers depend on three things: the dtype the model computes in, where it runs (the
 provider) and what kind of numbers it outputs. Each entry says why it is what it is. A model may
-override the policy in its spec (`ModelSpec.tolerance_override`), with a reason.
+override the policy in its spec (`ModelSpec.tolerance_override`), with a reason. The dtype of an
+artifact is read from its graph (xdl/verify/model.py: the paths from its inputs to its outputs),
+never from its manifest: nothing an artifact can add without changing what it computes picks a
+looser row.
 
 Version history:
     1  first policy (float32 CPU/CUDA/CUDA-TF32; float16; int8), 2026-11.

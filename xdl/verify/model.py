@@ -77,11 +77,13 @@ def _casts_to_half(node: onnx.NodeProto) -> bool:
     return node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in node.attribute)
 
 
-def _cuts(node: onnx.NodeProto, index: int, half: bool) -> bool:
+def _cuts(node: onnx.NodeProto, index: int, half: bool | None) -> bool:
     """Whether a value entering `node` at input `index` reaches its outputs only after losing its
-    float32 precision (8-bit always, float16 too when `half`), or not at all."""
+    float32 precision (8-bit, and float16 too when `half`; neither when `half` is None), or not at all."""
     if node.op_type in _VALUE_FREE:
         return True
+    if half is None:
+        return False
     if node.op_type in _QUANTIZING:
         inputs = _QUANTIZING[node.op_type]
         return inputs is None or index in inputs
@@ -93,9 +95,10 @@ def _graph_inputs(graph: onnx.GraphProto) -> list[str]:
     return [i.name for i in graph.input if i.name not in initialized]
 
 
-def _float32_paths(graph: onnx.GraphProto, tainted: set[str], half: bool) -> set[str]:
+def _float32_paths(graph: onnx.GraphProto, tainted: set[str], half: bool | None) -> set[str]:
     """The values of `graph` that a float32 value from `tainted` (names in scope) reaches without
-    passing a quantizing node (nor a cast to float16, when `half`). Nodes are in topological order
+    passing a quantizing node (nor a cast to float16, when `half`; either, when `half` is None: every
+    value that depends on them). Nodes are in topological order
     (onnx.checker holds that). A node with a body (If, Loop, Scan) passes on what its inputs or any
     of its bodies pass on, whichever branch would run: it is never a cut itself."""
     tainted = set(tainted)
@@ -125,6 +128,10 @@ def computing_dtype(model: onnx.ModelProto) -> tuple[str, str]:
     graph = model.graph
     starts = set(_graph_inputs(graph))
     outputs = [o.name for o in graph.output]
+    if not all(o in _float32_paths(graph, starts, half=None) for o in outputs):
+        # "Every path is quantized" holds of no path at all: an output made of constants alone
+        # loses nothing of the inputs, and is judged as float32.
+        return "float32", "float32: an output does not depend on the inputs' values"
     if not any(o in _float32_paths(graph, starts, half=False) for o in outputs):
         return "int8", "int8: every path from an input to an output passes a quantize node"
     half_inputs = {i.name for i in graph.input if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT16}
