@@ -63,31 +63,36 @@ def parse_model(model_bytes: bytes, where: Path) -> onnx.ModelProto:
     return model
 
 
-# Where a value loses precision on its way to an output, by (domain-free op type, input index):
-# a value that enters one of these inputs leaves it as 8-bit integers, or as float16. Only these
-# count, so that a node must lie on the path of the values to matter: QDQ pairs beside the path,
-# under a Mul by 0 or in the other branch of an If leave a path that loses nothing.
+# Where a value loses precision on its way to an output, by (domain, op type) and input index: a
+# value that enters one of these inputs leaves it as 8-bit integers (None: every input). Only
+# these count, so that a node must lie on the path of the values to matter: QDQ pairs beside the
+# path, under a Mul by 0 or in the other branch of an If leave a path that loses nothing.
 # DequantizeLinear is not here: its scale input carries a float to its output unrounded.
-_QUANTIZING = {"QuantizeLinear": None, "DynamicQuantizeLinear": None, "DynamicQuantizeMatMul": {0}}  # None: all inputs
+_QUANTIZING = {("", "QuantizeLinear"): None, ("com.microsoft", "QuantizeLinear"): None,
+               ("", "DynamicQuantizeLinear"): None, ("com.microsoft", "DynamicQuantizeMatMul"): {0}}
 # Shape and Size answer the same for any values of their input: no value travels through them.
-_VALUE_FREE = {"Shape", "Size"}
+_VALUE_FREE = {("", "Shape"), ("", "Size")}
+
+
+def _op(node: onnx.NodeProto) -> tuple[str, str]:
+    return ("" if node.domain in ("", "ai.onnx") else node.domain), node.op_type
 
 
 def _casts_to_half(node: onnx.NodeProto) -> bool:
-    return node.op_type == "Cast" and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in node.attribute)
+    return _op(node) == ("", "Cast") and any(a.name == "to" and a.i == onnx.TensorProto.FLOAT16 for a in node.attribute)
 
 
 def _cuts(node: onnx.NodeProto, index: int, half: bool | None) -> bool:
     """Whether a value entering `node` at input `index` reaches its outputs only after losing its
     float32 precision (8-bit, and float16 too when `half`; neither when `half` is None), or not at all."""
-    if node.op_type in _VALUE_FREE:
+    if _op(node) in _VALUE_FREE:
         return True
     if half is None:
         return False
-    if node.op_type in _QUANTIZING:
-        inputs = _QUANTIZING[node.op_type]
+    if _op(node) in _QUANTIZING:
+        inputs = _QUANTIZING[_op(node)]
         return inputs is None or index in inputs
-    return half and index == 0 and _casts_to_half(node)
+    return bool(half) and index == 0 and _casts_to_half(node)
 
 
 def _graph_inputs(graph: onnx.GraphProto) -> list[str]:
