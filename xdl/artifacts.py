@@ -61,6 +61,12 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def manifest_text(manifest: dict) -> str:
+    """manifest.json's text as xdl writes it: one form, so that a signature over it can be
+    checked against the manifest that was parsed (xdl.signing)."""
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -171,11 +177,13 @@ def write(
     outputs: list[tuple[str, np.ndarray]],
     weights: Path | None,
     manifest: dict,
+    sign=None,
 ) -> Path:
     """Writes one artifact folder atomically (staging, then publish) and returns it.
 
     `manifest` gets the file list (sha256, bytes) added; everything else in it is the caller's.
-    `weights` is None for a variant, whose weights live only in its model.onnx.
+    `weights` is None for a variant, whose weights live only in its model.onnx. `sign`, if given
+    (an xdl.signing.Signer), signs the staged folder, so the signature is published with it.
     """
     folder = Path(folder)
     tmp = staging(folder)
@@ -197,7 +205,9 @@ def write(
                 for p in files
             },
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / MANIFEST).write_text(manifest_text(manifest))
+        if sign is not None:
+            sign(tmp)
         return publish(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
