@@ -302,3 +302,11 @@ def test_cli_sign_signs_nothing_when_one_artifact_is_tampered(tmp_path, keys, ca
     code, out, err = _run(capsys, "sign", tmp_path / "mlp", "--key", keys["ours"][0])
     assert code == 2 and out == "" and "input_0.pb does not match its sha256" in _one_line(err)
     assert not list(tmp_path.rglob(signing.SIGNATURE))
+
+
+def test_export_refresh_sign_signs_the_refreshed_artifact(tmp_path, keys):
+    folder = _copy(tmp_path / "out", "torch")
+    r = subprocess.run([sys.executable, "-m", "xdl", "export", "--refresh", "mlp", "--out", tmp_path / "out", "--sign",
+                        keys["ours"][0]], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0 and "refreshed" in r.stdout and "(signed)" in r.stdout, r.stdout + r.stderr
+    assert _verify(folder, keys["ours"][1]).exit_code == 0

@@ -170,8 +170,8 @@ def cmd_export(args) -> int:
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
         for folder in artifacts.find(roots):
             if "variant" not in artifacts.read_manifest(folder):
-                was_signed = _was_signed(folder, signer)
-                print(f"{folder}: refreshed -> {staleness.refresh(folder, sign=signer)}{was_signed}")
+                signed = _signed_suffix(folder, signer)
+                print(f"{folder}: refreshed -> {staleness.refresh(folder, sign=signer)}{signed}")
         return EXIT_OK
     if args.check:
         from xdl.exporting import staleness
@@ -203,10 +203,10 @@ def cmd_export(args) -> int:
         return first_failure(codes)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
-            was_signed = _was_signed(f"{args.out}/{model}/{framework}", signer)
+            signed = _signed_suffix(f"{args.out}/{model}/{framework}", signer)
             folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir,
                                       route=args.route, optimised=not args.no_optimise, sign=signer)
-            print(f"{model}/{framework}: exported -> {folder}{' (signed)' if signer else was_signed}")
+            print(f"{model}/{framework}: exported -> {folder}{signed}")
             check = artifacts.read_manifest(folder).get("policy_check")
             if check:  # an agent's deployment check (xdl/exporting/policy.py); a failed one raised
                 print(f"  {policy.summary(check)}")
@@ -243,13 +243,16 @@ def _signer(key):
     return signing.Signer(key)
 
 
-def _was_signed(folder, signer) -> str:
-    """A note for replacing a signed artifact without --sign: the new one is not signed."""
+def _signed_suffix(folder, signer) -> str:
+    """What an export line adds: " (signed)", or a note when it replaces a signed artifact
+    without --sign (the old signature goes with the old files)."""
     from xdl import signing
 
-    if signer or not signing.is_signed(folder):
-        return ""
-    return f"\n  note: the artifact it replaces was signed; this one is not (sign it: xdl sign {folder} --key KEY)"
+    if signer:
+        return " (signed)"
+    if signing.is_signed(folder):
+        return f"\n  note: the artifact it replaces was signed; this one is not (sign it: xdl sign {folder} --key KEY)"
+    return ""
 
 
 def _signature_verifier(public_key):
