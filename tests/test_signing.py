@@ -8,6 +8,7 @@ anything in the folder is parsed. They work on copies of the committed mlp artif
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -310,3 +311,33 @@ def test_export_refresh_sign_signs_the_refreshed_artifact(tmp_path, keys):
                         keys["ours"][0]], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert r.returncode == 0 and "refreshed" in r.stdout and "(signed)" in r.stdout, r.stdout + r.stderr
     assert _verify(folder, keys["ours"][1]).exit_code == 0
+
+
+def test_sign_refuses_a_model_sig_that_is_a_link(tmp_path, keys):
+    folder = _copy(tmp_path)
+    (folder / signing.SIGNATURE).symlink_to(tmp_path / "elsewhere.sig")
+    with pytest.raises(InputError, match="model.sig is not a regular file"):
+        signing.Signer(keys["ours"][0]).sign_in_place(folder)
+    assert not (tmp_path / "elsewhere.sig").exists()
+
+
+def test_a_fifo_in_a_signed_folder_fails_without_being_opened(signed, keys):
+    os.mkfifo(signed / "pipe")  # opening it to read would wait for a writer forever
+    _refused(_verify(signed, keys["ours"][1]), signed, "special file")
+
+
+def test_a_model_sig_that_is_a_link_fails(tmp_path, signed, keys):
+    (signed / signing.SIGNATURE).rename(tmp_path / "real.sig")
+    (signed / signing.SIGNATURE).symlink_to(tmp_path / "real.sig")
+    _refused(_verify(signed, keys["ours"][1]), signed, "not a regular file")
+
+
+def test_model_signing_warnings_do_not_break_a_json_report_on_stdout(signed, keys, capsys):
+    """model-signing prints a warning on stdout for a signature without its key hint (which the
+    signature does not cover, so it may be dropped): stdout must stay the report."""
+    bundle = json.loads((signed / signing.SIGNATURE).read_text())
+    del bundle["verificationMaterial"]["publicKey"]["hint"]
+    (signed / signing.SIGNATURE).write_text(json.dumps(bundle))
+    code, out, _ = _run(capsys, "verify", signed, "--public-key", keys["ours"][1], "--providers", "cpu",
+                        "--batch-sizes", "1", "--report", "json")
+    assert code == 0 and json.loads(out)["exit_code"] == 0

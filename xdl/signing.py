@@ -144,6 +144,9 @@ def signable(folder: Path) -> None:
     if stray - listed:
         raise InputError(f"{folder} holds {_quoted(stray - listed)}, which its manifest does not list; "
                          f"remove it or re-export, then sign")
+    old = folder / SIGNATURE
+    if os.path.lexists(old) and not stat.S_ISREG(old.lstat().st_mode):
+        raise InputError(f"{old} is not a regular file (a link, a folder or a device); remove it, then sign")
     if (folder / artifacts.MANIFEST).read_text() != artifacts.manifest_text(art.manifest):
         raise InputError(f"{folder / artifacts.MANIFEST} is not as xdl writes it; re-export "
                          f"(`xdl export --refresh`), then sign")
