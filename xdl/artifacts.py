@@ -65,6 +65,12 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def manifest_text(manifest: dict) -> str:
+    """manifest.json's text as xdl writes it: one form, so that a signature over it can be
+    checked against the manifest that was parsed (xdl.signing)."""
+    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -175,11 +181,13 @@ def write(
     outputs: list[tuple[str, np.ndarray]],
     weights: Path | None,
     manifest: dict,
+    sign=None,
 ) -> Path:
     """Writes one artifact folder atomically (staging, then publish) and returns it.
 
     `manifest` gets the file list (sha256, bytes) added; everything else in it is the caller's.
-    `weights` is None for a variant, whose weights live only in its model.onnx.
+    `weights` is None for a variant, whose weights live only in its model.onnx. `sign`, if given
+    (an xdl.signing.Signer), signs the staged folder, so the signature is published with it.
     """
     folder = Path(folder)
     tmp = staging(folder)
@@ -201,7 +209,9 @@ def write(
                 for p in files
             },
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / MANIFEST).write_text(manifest_text(manifest))
+        if sign is not None:
+            sign(tmp)
         return publish(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -255,6 +265,8 @@ class Artifact:
     # Every listed file's bytes, as read once and hashed: a reader uses these, never the path
     # again (a file swapped after the check would be another file).
     files: dict[str, bytes] = field(default_factory=dict)
+    # manifest.json as read, for a signature check of the very bytes that were parsed.
+    manifest_bytes: bytes = b""
 
     @property
     def label(self) -> str:
@@ -296,13 +308,19 @@ def read_manifest(folder: Path) -> dict:
     Raises:
         InputError: missing, not JSON, or lacking required keys.
     """
+    return _read_manifest(folder)[0]
+
+
+def _read_manifest(folder: Path) -> tuple[dict, bytes]:
+    """read_manifest, and the bytes it parsed (a signature covers those, not a re-serialisation)."""
     path = Path(folder) / MANIFEST
     if path.is_symlink() or not path.is_file():
         raise InputError(f"{path} is missing or not a regular file; re-run `xdl export`")
     try:
         if path.stat().st_size > MAX_MANIFEST_BYTES:
             raise InputError(f"{path} is larger than {MAX_MANIFEST_BYTES // 1024**2} MiB: not an xdl manifest")
-        manifest = json.loads(path.read_bytes().decode("utf-8"))
+        raw = path.read_bytes()
+        manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise InputError(f"{path} is not valid JSON ({reason}); re-run `xdl export`") from None
@@ -318,7 +336,7 @@ def read_manifest(folder: Path) -> dict:
     problem = _manifest_problem(manifest)
     if problem:
         raise InputError(f"{path}: {problem}; re-run `xdl export`")
-    return manifest
+    return manifest, raw
 
 
 def _shown(value, limit: int = 60) -> str:
@@ -481,7 +499,7 @@ def load(folder: Path) -> Artifact:
     folder = Path(folder)
     if folder.is_symlink():
         raise InputError(f"{folder} is a symbolic link; verify the real folder instead")
-    manifest = read_manifest(folder)
+    manifest, manifest_bytes = _read_manifest(folder)
     files = manifest["files"]
     for required in (MODEL_FILE, f"{TEST_DIR}/input_0.pb", f"{TEST_DIR}/output_0.pb"):
         if required not in files:
@@ -504,6 +522,7 @@ def load(folder: Path) -> Artifact:
         inputs=inputs,
         outputs=outputs,
         files=data,
+        manifest_bytes=manifest_bytes,
     )
 
 

@@ -29,8 +29,9 @@ EXIT_CODES = """exit codes:
        differ, training parity diverged, a stale artifact (export --check), a variant beyond its
        tolerance
     2  bad usage or input: unknown model or data set, missing or malformed data files, a corrupt,
-       truncated, tampered, linked or unreadable artifact, external data, a model run past
-       --timeout or over --max-memory, a user's model that fails, nothing to check
+       truncated, tampered, linked or unreadable artifact, a signature missing or failed under
+       --public-key, external data, a model run past --timeout or over --max-memory, a user's
+       model that fails, nothing to check
     3  environment: a framework or a --require'd provider missing, every provider skipped, a
        doctor problem, export --check under other library versions, a full or read-only disk
     4  a distributed run lost a worker (it died, or the others did not join in time); nothing
@@ -160,13 +161,17 @@ def cmd_export(args) -> int:
     if (args.route or args.no_optimise) and (args.check or args.variant or args.refresh):
         raise XdlError("--route and --no-optimise apply to a fresh export; --check, --refresh and --variant "
                        "read the committed artifacts, whose manifests say how they were made")
+    if args.sign and args.check:
+        raise XdlError("--sign signs what export writes; --check writes nothing (sign artifacts with `xdl sign`)")
+    signer = _signer(args.sign)
     if args.refresh:
         from xdl.exporting import staleness
 
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
         for folder in artifacts.find(roots):
             if "variant" not in artifacts.read_manifest(folder):
-                print(f"{folder}: refreshed -> {staleness.refresh(folder)}")
+                signed = _signed_suffix(folder, signer)
+                print(f"{folder}: refreshed -> {staleness.refresh(folder, sign=signer)}{signed}")
         return EXIT_OK
     if args.check:
         from xdl.exporting import staleness
@@ -186,7 +191,8 @@ def cmd_export(args) -> int:
         codes = []
         for model in _models(args.model):
             for framework in _frameworks(args.framework):
-                folder, s = variants.export_variant(model, framework, args.variant, out=args.out, data_dir=args.data_dir)
+                folder, s = variants.export_variant(model, framework, args.variant, out=args.out, data_dir=args.data_dir,
+                                                    sign=signer)
                 verdict = f"written to {folder}" if folder else f"NOT written: {s['detail']}"
                 print(f"{model}/{framework}-{args.variant}: max abs {s['max_abs']:.1e} vs atol {s['tolerance']['atol']:g} "
                       f"({'within' if s['within_tolerance'] else 'beyond'} tolerance); test accuracy "
@@ -197,9 +203,10 @@ def cmd_export(args) -> int:
         return first_failure(codes)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
+            signed = _signed_suffix(f"{args.out}/{model}/{framework}", signer)
             folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir,
-                                      route=args.route, optimised=not args.no_optimise)
-            print(f"{model}/{framework}: exported -> {folder}")
+                                      route=args.route, optimised=not args.no_optimise, sign=signer)
+            print(f"{model}/{framework}: exported -> {folder}{signed}")
             check = artifacts.read_manifest(folder).get("policy_check")
             if check:  # an agent's deployment check (xdl/exporting/policy.py); a failed one raised
                 print(f"  {policy.summary(check)}")
@@ -211,16 +218,71 @@ def cmd_verify(args) -> int:
 
     providers, required = _providers(args.providers), _providers(args.require)
     batch_sizes = _batch_sizes(args.batch_sizes)
-    result = verify.verify_paths(args.paths or [args.out], providers, required, batch_sizes)
+    signatures = _signature_verifier(args.public_key)
+    result = verify.verify_paths(args.paths or [args.out], providers, required, batch_sizes, signatures)
     if args.fuzz and not args.live:
         raise XdlError("--fuzz needs --live MODEL: fuzzed inputs have no stored outputs to compare with")
     for model in _models(args.live) if args.live else []:
         from xdl.parity import live
 
-        result.checks += live.verify_live(model, out=args.out, providers=providers, required=required,
-                                              batch_sizes=batch_sizes, fuzz=args.fuzz)
+        # --live loads the native weights too: with a key, only from artifacts whose signature passes
+        refused = _unsigned(signatures, [f"{args.out}/{model}/{fw}" for fw in registry.FRAMEWORKS])
+        result.checks += refused or live.verify_live(model, out=args.out, providers=providers, required=required,
+                                                     batch_sizes=batch_sizes, fuzz=args.fuzz)
     _emit(result, args.report, args.output)
     return result.exit_code
+
+
+def _signer(key):
+    """An xdl.signing.Signer for --sign KEY, or None; a missing extra or a bad key fails here,
+    before anything is exported."""
+    if not key:
+        return None
+    from xdl import signing
+
+    return signing.Signer(key)
+
+
+def _signed_suffix(folder, signer) -> str:
+    """What an export line adds: " (signed)", or a note when it replaces a signed artifact
+    without --sign (the old signature goes with the old files)."""
+    from xdl import signing
+
+    if signer:
+        return " (signed)"
+    if signing.is_signed(folder):
+        return f"\n  note: the artifact it replaces was signed; this one is not (sign it: xdl sign {folder} --key KEY)"
+    return ""
+
+
+def _signature_verifier(public_key):
+    if not public_key:
+        return None
+    from xdl import signing
+
+    return signing.Verifier(public_key)
+
+
+def _unsigned(signatures, folders) -> list:
+    """An error check per folder whose signature fails (none without a key)."""
+    from xdl.verify import Check
+
+    refused = []
+    for folder in folders if signatures else []:
+        try:
+            signatures.check(folder)
+        except XdlError as exc:
+            refused.append(Check(*folder.split("/")[-2:], provider="-", status="error", detail=str(exc),
+                                 exit_code=exc.exit_code))
+    return refused
+
+
+def cmd_sign(args) -> int:
+    from xdl import signing
+
+    for folder, signature in signing.sign_paths(args.paths, args.key):
+        print(f"{folder}: signed -> {signature}")
+    return EXIT_OK
 
 
 def _emit(result, fmt: str, output: str | None) -> None:
@@ -522,8 +584,15 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--check", action="store_true",
                     help="re-export the committed artifacts from their own weights into a temporary "
                     "folder and fail (exit 1) if they differ: stale artifacts")
+    sp.add_argument("--sign", metavar="KEY.pem", help="sign each artifact folder written with this private key "
+                    "(PEM, elliptic curve; writes model.sig inside it; needs xdl[sign]; docs/verdict.md)")
     bounds(sp)
     sp.set_defaults(func=cmd_export)
+
+    sp = command("sign", "sign existing artifact folders (model.sig, OpenSSF model-signing; needs xdl[sign])")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="artifact folders or roots")
+    sp.add_argument("--key", required=True, metavar="KEY.pem", help="private key (PEM, elliptic curve, unencrypted)")
+    sp.set_defaults(func=cmd_sign)
 
     sp = command("verify", "check artifacts against ONNX Runtime (core dependencies only)")
     sp.add_argument("paths", nargs="*", metavar="PATH", help="artifact folders or roots (default: --out)")
@@ -535,6 +604,8 @@ def parser() -> argparse.ArgumentParser:
                     help="batch sizes to run, cut from the stored test samples (default: 1,2,7,64)")
     sp.add_argument("--fuzz", type=_count(0), default=0, metavar="N",
                     help="with --live: also N random inputs from the declared domain plus its edge values")
+    sp.add_argument("--public-key", metavar="KEY.pub", help="require every artifact to carry a signature by this "
+                    "key (model.sig), checked before anything else is read; unsigned fails (exit 2; needs xdl[sign])")
     report_options(sp)
     bounds(sp)
     sp.set_defaults(func=cmd_verify)

@@ -112,9 +112,10 @@ def export(
     data_dir: str | Path | None = None,
     route: str | None = None,
     optimised: bool = True,
+    sign=None,
 ) -> Path:
     """Exports a trained twin to ONNX by `route` (default: the shipped one; docs/routes.md) and
-    writes its artifact folder (see xdl.artifacts).
+    writes its artifact folder (see xdl.artifacts), signed by `sign` (an xdl.signing.Signer) if given.
 
     The test vectors are the first TEST_BATCH real test samples of the data set the run was
     trained on, with the native framework's outputs for them.
@@ -135,12 +136,13 @@ def export(
                                                       *training.OPTIONAL_RUN_METRICS) if k in metrics}}
     proto, manifest, expected = build_artifact(spec, framework, net, x, provenance, route, optimised)
     folder = artifacts.write(Path(out) / model / framework, model=proto, inputs=list(spec.feeds(x).items()),
-                             outputs=[(spec.output.name, expected)], weights=weights, manifest=manifest)
+                             outputs=[(spec.output.name, expected)], weights=weights, manifest=manifest,
+                             sign=sign)
     for part, part_spec, sub, part_x in parts(spec, framework, net, x):
         proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance, route, optimised)
         artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
                         inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.output.name, expected)],
-                        weights=weights, manifest={**manifest, "model": model, "part": part})
+                        weights=weights, manifest={**manifest, "model": model, "part": part}, sign=sign)
     return folder
 
 

@@ -89,7 +89,7 @@ def _check_variant(art, label: str, unrecorded: list[str]) -> Staleness:
     return _verdict(label, problems, unrecorded)
 
 
-def _export_again(art, into: Path, keep_outputs: bool = False) -> tuple[dict, np.ndarray, Path]:
+def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tuple[dict, np.ndarray, Path]:
     """Exports a float32 artifact again, from its committed weights and provenance, by the route
     and with the optimisation its manifest records (an older manifest without it: the default),
     and writes the result to `into`. With `keep_outputs`, the committed native outputs are
@@ -129,7 +129,7 @@ def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Pa
         expected = committed
     folder = artifacts.write(into, model=proto, inputs=list(spec.feeds(x).items()),
                              outputs=[(spec.output.name, expected)], weights=weights,
-                             manifest=manifest)
+                             manifest=manifest, sign=sign)
     return manifest, expected, folder
 
 
@@ -165,9 +165,10 @@ def compare_export(folder: Path) -> Staleness:
     return _verdict(label, problems, unrecorded)
 
 
-def refresh(folder: Path) -> Path:
+def refresh(folder: Path, sign=None) -> Path:
     """Rewrites a float32 artifact in place as the current code exports its committed weights
-    (after xdl's export changed), with the installed libraries' versions; no retraining.
+    (after xdl's export changed), with the installed libraries' versions; no retraining. Signed
+    by `sign` (an xdl.signing.Signer) if given.
 
     Raises:
         InputError: a variant (re-make it from its refreshed float32 model with --variant).
@@ -177,7 +178,7 @@ def refresh(folder: Path) -> Path:
         raise InputError(f"{art.label} is a {art.manifest['variant']['name']} variant: re-make it with "
                          f"`xdl export {art.manifest['model']} --framework {art.manifest['framework']} "
                          f"--variant {art.manifest['variant']['name']}`")
-    return _export_again(art, art.folder, keep_outputs=True)[2]
+    return _export_again(art, art.folder, keep_outputs=True, sign=sign)[2]
 
 
 def compare_paths(roots: list[str | Path]):

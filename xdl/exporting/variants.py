@@ -91,7 +91,8 @@ def accuracy(model_bytes: bytes, x: np.ndarray, y: np.ndarray, input_name: str =
     return float((probs.argmax(-1) == y).mean())
 
 
-def export_variant(model: str, framework: str, variant: str, *, out="exported_models", data_dir=None) -> tuple[Path | None, dict]:
+def export_variant(model: str, framework: str, variant: str, *, out="exported_models", data_dir=None,
+                   sign=None) -> tuple[Path | None, dict]:
     """Makes an fp16 or int8 variant of a committed float32 artifact and judges it.
 
     It is checked against the float32 model's native outputs under the policy's numbers for its
@@ -149,7 +150,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     }
     folder = artifacts.write(Path(out) / model / f"{framework}-{variant}", model=model_bytes,
                              inputs=list(base.inputs.items()), outputs=list(base.outputs.items()),
-                             weights=None, manifest=manifest)
+                             weights=None, manifest=manifest, sign=sign)
     return folder, summary
 
 

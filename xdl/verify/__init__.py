@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, limits
+from xdl import artifacts, limits, signing
 from xdl.errors import EXIT_INPUT, EXIT_PARITY, InputError, XdlError, first_line
 from xdl.verify.compare import Comparison, compare, is_classifier
 from xdl.verify.model import computing_dtype, external_references, parse_model
@@ -92,12 +92,18 @@ def guard_batch(arrays: list[dict[str, np.ndarray]], n: int, what: str) -> None:
     limits.check_bytes(2.0 * per_row * n, what)
 
 
-def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES) -> list[Check]:
+def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES,
+                    signatures: signing.Verifier | None = None) -> list[Check]:
     """Verifies one artifact folder on each provider at each batch size; never raises for a bad
-    artifact. Batches are cut from (or repeat) the stored real test samples and their outputs."""
+    artifact. Batches are cut from (or repeat) the stored real test samples and their outputs.
+    With `signatures`, the folder's signature is checked first, before anything in it is parsed,
+    and an unsigned folder fails."""
     label = Path(folder).parent.name, Path(folder).name
     try:
+        signed = signatures.check(folder) if signatures else None
         art = artifacts.load(folder)
+        if signed:
+            signed.confirm(art)
         model = parse_model(art.model_bytes, art.folder / artifacts.MODEL_FILE)
         policies = {p: policy_for(art.manifest, model, p) for p in providers_to_check(providers, required)}
         for n in batch_sizes:
@@ -106,6 +112,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
         return [Check(*label, provider="-", status="error", detail=str(exc), exit_code=exc.exit_code)]
     m = art.manifest
     flavour = artifacts.flavour(m)
+    signature_note = signed.note if signed else signing.unchecked_note(folder)
     checks = []
     for provider, policy in policies.items():
         sess, why_not = open_session(art.model_bytes, provider, required, model=m["model"], framework=flavour)
@@ -119,13 +126,15 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
                 allow_nonfinite=policy.nonfinite,
             )
             for check in found:
-                check.detail = "; ".join(filter(None, [check.detail, policy.note, policy.precision]))
+                check.detail = "; ".join(filter(None, [check.detail, policy.note, policy.precision,
+                                                       signature_note]))
             checks += found
     return checks
 
 
-def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES) -> Report:
-    """Verifies every artifact at or under `paths`.
+def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES,
+                 signatures: signing.Verifier | None = None) -> Report:
+    """Verifies every artifact at or under `paths`; with `signatures`, each must be signed by its key.
 
     Raises:
         InputError: a path does not exist or holds no artifact; an unknown provider name.
@@ -135,5 +144,5 @@ def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=DEFAULT_BAT
         raise InputError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     report = Report()
     for folder in artifacts.find(paths):
-        report.checks += verify_artifact(folder, providers, required, batch_sizes)
+        report.checks += verify_artifact(folder, providers, required, batch_sizes, signatures)
     return report
