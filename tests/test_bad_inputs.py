@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -744,6 +745,54 @@ CASES += [
     (c_dqn_given_a_state_of_three_numbers, 2, "onnxruntime rejected the inputs"),
     (c_similarity_given_one_sentence, 2, "input_1.pb is missing"),
     (c_similarity_sentence_b_as_floats, 2, "onnxruntime rejected the inputs"),
+]
+
+
+# Paths a writer must not replace, and folders that overlap the command's inputs (issue 26):
+# refused in one line before anything is written (test_paths.py has the cases that succeed).
+def _device(tmp, name, minor):
+    try:
+        os.mknod(tmp / name, stat.S_IFCHR | 0o666, os.makedev(1, minor))  # a copy of /dev/<name>
+    except PermissionError:
+        pytest.skip("mknod needs root (CI runs as root)")
+    return tmp / name
+
+
+def c_report_onto_a_full_device(tmp):
+    return [*_verify(_copy(tmp)), "--report", "json", "--output", _device(tmp, "full", 7)]
+
+
+def c_report_to_a_fifo_nobody_reads(tmp):
+    os.mkfifo(tmp / "fifo")
+    return [*_verify(_copy(tmp)), "--report", "json", "--output", tmp / "fifo"]
+
+
+def c_report_into_a_folder(tmp): return [*_verify(_copy(tmp)), "--report", "md", "--output", tmp]
+
+
+def c_export_out_is_its_runs(tmp):
+    from test_paths import _run_from_artifact
+
+    _run_from_artifact(COMMITTED / "mlp" / "torch", tmp / "R")
+    return ["export", "mlp", "--framework", "torch", "--runs", tmp / "R", "--out", tmp / "R"]
+
+
+def c_train_into_an_artifact_root(tmp):
+    return ["train", "mlp", "--framework", "torch", "--quick", "--runs", _copy(tmp).parent.parent]
+
+
+def c_port_over_an_artifacts_weights(tmp):
+    root = _copy(tmp).parent.parent
+    return ["port", "mlp", "--from", "torch", "--out", root, "--output", root / "mlp" / "keras" / "model.weights.h5"]
+
+
+CASES += [
+    (c_report_onto_a_full_device, 3, "the disk is full"),
+    (c_report_to_a_fifo_nobody_reads, 2, "no process is reading the FIFO"),
+    (c_report_into_a_folder, 2, "it is a folder"),
+    (c_export_out_is_its_runs, 2, "would replace what this command reads"),
+    (c_train_into_an_artifact_root, 2, "where artifacts live"),
+    (c_port_over_an_artifacts_weights, 2, "that is inside the artifact"),
 ]
 
 
