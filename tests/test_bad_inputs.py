@@ -786,7 +786,11 @@ def c_port_over_an_artifacts_weights(tmp):
     return ["port", "mlp", "--from", "torch", "--out", root, "--output", root / "mlp" / "keras" / "model.weights.h5"]
 
 
+def c_all_with_runs_as_out(tmp): return ["all", "mlp", "--quick", "--runs", tmp / "R", "--out", tmp / "R"]
+
+
 CASES += [
+    (c_all_with_runs_as_out, 2, "would replace what this command reads"),
     (c_report_onto_a_full_device, 3, "the disk is full"),
     (c_report_to_a_fifo_nobody_reads, 2, "no process is reading the FIFO"),
     (c_report_into_a_folder, 2, "it is a folder"),

@@ -371,3 +371,21 @@ def test_a_full_disk_during_training_is_exit_3(tmp_path, monkeypatch, capsys):
     assert code == EXIT_ENVIRONMENT, err
     assert "the disk is full" in err and "unexpected" not in err, err
     assert not (tmp_path / "runs" / "mlp" / "torch").exists()  # nothing was published
+
+
+def test_a_failed_keras_save_leaves_no_half_file(tmp_path, monkeypatch):
+    pytest.importorskip("keras")
+    from xdl.backends import keras as keras_backend
+    from xdl.spec import registry
+
+    net = keras_backend.build(registry.get("mlp"))
+
+    def full(self, filepath, *args, **kwargs):  # h5py's failure on ENOSPC, after part of the file
+        Path(filepath).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(net), "save_weights", full)
+    with pytest.raises(OSError) as caught:
+        keras_backend.save_weights(net, tmp_path / "model.weights.h5")
+    assert caught.value.errno == 28
+    assert not list(tmp_path.iterdir()), "a half-written temporary file was left behind"

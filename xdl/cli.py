@@ -334,9 +334,13 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_all(args) -> int:
-    from xdl import pipeline, report
+    from xdl import exporting, pipeline, report, training
 
     models = _models(args.model) if args.model else None
+    for model in models or registry.names():  # every run and artifact folder, before the first is trained
+        for framework in registry.FRAMEWORKS:
+            training.check_runs(args.runs, model, framework)
+            exporting.check_out(registry.get(model), framework, args.runs, args.out)
     rows, result = pipeline.run_all(models, quick=args.quick, epochs=args.epochs,
                                     providers=_providers(args.providers), required=_providers(args.require),
                                     runs=args.runs, out=args.out)

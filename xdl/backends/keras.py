@@ -165,7 +165,11 @@ def save_weights(net, path: Path) -> None:
     tmp = path.with_name(".tmp-" + path.name)
     bare = type(net).from_config(net.get_config())  # clone_model would keep compile()
     bare.set_weights(net.get_weights())
-    bare.save_weights(str(tmp))
+    try:
+        bare.save_weights(str(tmp))
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or Ctrl-C mid-write: no half file stays beside the target
+        raise
     os.replace(tmp, path)
 
 
