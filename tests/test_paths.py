@@ -389,3 +389,35 @@ def test_a_failed_keras_save_leaves_no_half_file(tmp_path, monkeypatch):
         keras_backend.save_weights(net, tmp_path / "model.weights.h5")
     assert caught.value.errno == 28
     assert not list(tmp_path.iterdir()), "a half-written temporary file was left behind"
+
+
+def _no_room(monkeypatch):
+    import types
+
+    monkeypatch.setattr(os, "statvfs", lambda path: types.SimpleNamespace(f_bavail=0, f_frsize=4096))
+
+
+def test_a_full_disk_is_found_before_training(tmp_path, monkeypatch, capsys):
+    """Before the training, not after it (and, for Keras, before HDF5 meets it: see the next test)."""
+    _no_room(monkeypatch)
+    code = cli.main(["train", "mlp", "--framework", "torch", "--quick", "--runs", str(tmp_path / "runs")])
+    out, err = capsys.readouterr()
+    assert code == EXIT_ENVIRONMENT, out + err
+    assert "the disk is full" in err and "epoch" not in out + err, out + err
+    assert not (tmp_path / "runs" / "mlp" / "torch").exists()
+
+
+def test_keras_weights_never_meet_a_full_disk_in_hdf5(tmp_path, monkeypatch):
+    """h5py reports a write that fails for want of space, then the process crashes as it exits
+    (exit 139, measured on a full tmpfs): a disk without room is refused before HDF5 writes."""
+    pytest.importorskip("keras")
+    from xdl.backends import keras as keras_backend
+    from xdl.spec import registry
+
+    net = keras_backend.build(registry.get("mlp"))
+    monkeypatch.setattr(type(net), "save_weights", lambda *a, **k: pytest.fail("HDF5 was asked to write"))
+    _no_room(monkeypatch)
+    with pytest.raises(OSError) as caught:
+        keras_backend.save_weights(net, tmp_path / "model.weights.h5")
+    assert caught.value.errno == 28
+    assert not list(tmp_path.iterdir())

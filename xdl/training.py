@@ -110,6 +110,7 @@ def train(
     # epoch's checkpoint as one unit): a crash or Ctrl-C leaves the previous run as it was.
     staged = artifacts.staging(out)
     try:
+        _check_room(staged, out, spec)
         metrics = _train_into(staged, spec, framework, net, data, dataset=dataset, data_dir=data_dir, quick=quick,
                               epochs=epochs, epochs_override=epochs_override, show_progress=show_progress)
         artifacts.publish(staged, out)
@@ -166,6 +167,21 @@ def record(folder: Path, spec, framework: str, net, data, history: dict, seconds
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def _check_room(folder: Path, out: Path, spec) -> None:
+    """Raises ENOSPC (exit 3, "the disk is full") before training when the disk cannot hold the
+    run's files: the weights, and a checkpoint that may carry the optimizer's slots (Adam: three
+    times the weights). Better now than after the training; and HDF5 crashes the process when a
+    write fails for want of space (see backends/keras.py), so a full disk must not reach it."""
+    import errno
+    import os
+
+    if not hasattr(os, "statvfs"):
+        return
+    disk = os.statvfs(folder)
+    if disk.f_bavail * disk.f_frsize < 4 * spec.param_count * 4 + (1 << 20):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
 
 def _refuse_diverged(spec, framework: str, history: dict) -> None:
