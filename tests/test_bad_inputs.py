@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -792,6 +793,58 @@ CASES += [
     (c_dead_qdq_pair_called_int8, 2, "computes in float32, the manifest says int8"),
     (c_unused_float16_initializer_called_fp16, 2, "computes in float32, the manifest says float16"),
     (c_weights_reheadered_and_rehashed, 2, "is not the weights the manifest's weights_sha256 names"),
+]
+
+
+# Paths a writer must not replace, and folders that overlap the command's inputs (issue 26):
+# refused in one line before anything is written (test_paths.py has the cases that succeed).
+def _device(tmp, name, minor):
+    try:
+        os.mknod(tmp / name, stat.S_IFCHR | 0o666, os.makedev(1, minor))  # a copy of /dev/<name>
+    except PermissionError:
+        pytest.skip("mknod needs root (CI runs as root)")
+    return tmp / name
+
+
+def c_report_onto_a_full_device(tmp):
+    return [*_verify(_copy(tmp)), "--report", "json", "--output", _device(tmp, "full", 7)]
+
+
+def c_report_to_a_fifo_nobody_reads(tmp):
+    os.mkfifo(tmp / "fifo")
+    return [*_verify(_copy(tmp)), "--report", "json", "--output", tmp / "fifo"]
+
+
+def c_report_into_a_folder(tmp): return [*_verify(_copy(tmp)), "--report", "md", "--output", tmp]
+
+
+def c_export_out_is_its_runs(tmp):
+    from test_paths import _run_from_artifact
+
+    _run_from_artifact(COMMITTED / "mlp" / "torch", tmp / "R")
+    return ["export", "mlp", "--framework", "torch", "--runs", tmp / "R", "--out", tmp / "R"]
+
+
+def c_train_into_an_artifact_root(tmp):
+    return ["train", "mlp", "--framework", "torch", "--quick", "--runs", _copy(tmp).parent.parent]
+
+
+def c_port_over_an_artifacts_weights(tmp):
+    root = _copy(tmp).parent.parent
+    return ["port", "mlp", "--from", "torch", "--out", root, "--output", root / "mlp" / "keras" / "model.weights.h5"]
+
+
+def c_all_with_runs_as_out(tmp): return ["all", "mlp", "--quick", "--runs", tmp / "R", "--out", tmp / "R"]
+
+
+CASES += [
+    (c_all_with_runs_as_out, 2, "would replace what this command reads"),
+    (c_report_onto_a_full_device, 3, "the disk is full"),
+    (c_report_to_a_fifo_nobody_reads, 2, "no process is reading the FIFO"),
+    (c_report_into_a_folder, 2, "it is a folder"),
+    (c_export_out_is_its_runs, 2, "would replace what this command reads"),
+    (c_train_into_an_artifact_root, 2, "where artifacts live"),
+    (c_port_over_an_artifacts_weights, 2, "that is inside the artifact"),
 ]
 
 

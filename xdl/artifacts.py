@@ -16,12 +16,13 @@ whole old or a whole new version, and an interrupted export leaves the previous 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -31,7 +32,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from xdl.errors import InputError, first_line
+from xdl.errors import EnvironmentProblem, InputError, XdlError, first_line
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
@@ -50,19 +51,193 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_text(path: str | Path, text: str) -> Path:
-    """Writes a text file atomically (temp file, then rename), creating its folder: a reader
-    never sees half a report, manifest or metrics file."""
+def write_text(path: str | Path, text: str, what: str = "the file") -> Path:
+    """Writes a text file the user named (a report, JSON, Markdown, an index page): see write_output."""
+    return write_output(path, text.encode(), what=what)
+
+
+def write_output(path: str | Path, content: bytes | Callable[[Path], object], *, what: str = "the file",
+                 suffix: str = "") -> Path:
+    """Writes a file the user named: never into an artifact folder, never replacing what is not a
+    regular file. `content` is bytes, or a function that writes the file at the path it is given
+    (a library's save function; `suffix` is the ending that library insists on, if any).
+
+    - nothing there yet, or a regular file: written to a temporary file beside it, then renamed
+      over it, so that a reader never sees half a file;
+    - a character device (/dev/null, /dev/full, a terminal), a FIFO, or a symbolic link (such as
+      /dev/stdout): opened and written in place, as a shell's `>` does; nothing is renamed over
+      it, so the device, the pipe or the link stays what it was. A FIFO that no process reads is
+      refused at once rather than waited on (start its reader first);
+    - the file this process's stdout or stderr goes to (/dev/stdout, a redirect): written through
+      that descriptor, after what was printed;
+    - a folder, a block device (a disk) or a socket: refused.
+
+    Raises:
+        InputError: the path is refused (inside an artifact, a folder, a disk, a FIFO nobody
+            reads) or cannot be written (permissions, a missing parent that is a file...).
+        EnvironmentProblem: the disk is full or read-only.
+    """
+    import stat
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")  # one per writer: two never share it
+    check_output(path, what)
     try:
-        tmp.write_text(text)
+        st = os.stat(path) if os.path.exists(path) else None  # None also for a link to nothing yet
+        stream = _our_stream(st)
+        if stream is not None:
+            _write_stream(stream, content, suffix)
+        elif os.path.islink(path) or (st is not None and not stat.S_ISREG(st.st_mode)):
+            _write_through(path, content, suffix)
+        else:
+            _write_replacing(path, content, suffix)
+    except OSError as exc:
+        raise _write_failed(exc, path, what) from None
+    return path
+
+
+def check_output(path: str | Path, what: str = "the file") -> None:
+    """Refuses an output path that write_output would refuse (inside an artifact, a folder, a
+    disk, a socket): callers ask before a long run rather than after it.
+
+    Raises:
+        InputError: the path is refused.
+    """
+    import stat
+
+    real = Path(os.path.realpath(path))  # links followed: a link into an artifact is still inside it
+    inside = next((p for p in real.parents if (p / MANIFEST).is_file()), None)
+    if inside is not None:  # a report over a manifest or a test vector would break the artifact it judged
+        raise InputError(f"cannot write {what} to {path}: that is inside the artifact {inside}; write it elsewhere")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # nothing there yet (or unreadable: the write will say why)
+    refused = {stat.S_ISDIR: "a folder; name a file in it", stat.S_ISBLK: "a block device (a disk); xdl does not "
+               "write onto disks", stat.S_ISSOCK: "a socket; name a file, a device or a FIFO"}
+    for test, why in refused.items():
+        if test(mode):
+            raise InputError(f"cannot write {what} to {path}: it is {why}")
+
+
+def _our_stream(st: os.stat_result | None) -> int | None:
+    """1 or 2 when the path is the file our stdout or stderr already writes to (/dev/stdout, the
+    terminal, the file the shell redirected to): a second opening of it would have an offset of
+    its own and write over what is printed, so the write goes through that descriptor."""
+    for fd in (1, 2):
+        try:
+            own = os.fstat(fd)
+        except OSError:
+            continue
+        if st is not None and (own.st_dev, own.st_ino) == (st.st_dev, st.st_ino):
+            return fd
+    return None
+
+
+def _write_stream(fd: int, content, suffix: str) -> None:
+    import sys
+
+    data = _produced(content, suffix)
+    (sys.stdout if fd == 1 else sys.stderr).flush()  # what was printed comes first
+    _write_all(fd, data)
+
+
+def _produced(content, suffix: str) -> bytes:
+    """The bytes to write: `content`, or what a library's save function writes into a private
+    temporary file (made before the target is opened, so a failing save truncates nothing)."""
+    if not callable(content):
+        return content
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="xdl-output-") as private:
+        tmp = Path(private) / f"output{suffix}"
+        content(tmp)
+        return tmp.read_bytes()
+
+
+def _write_replacing(path: Path, content, suffix: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    name = path.name if path.name.endswith(suffix) else path.name + suffix
+    tmp = path.with_name(f".tmp-{os.getpid()}-{name}")  # one per writer: two never share it
+    try:
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_bytes(content)
         os.replace(tmp, path)
     finally:
         if tmp.exists():  # a full disk or Ctrl-C mid-write: nothing half-written stays behind
             tmp.unlink()
-    return path
+
+
+def _write_through(path: Path, content, suffix: str) -> None:
+    """Opens `path` (following a link) and writes in place: for devices, FIFOs and links, whose
+    nature a rename would destroy."""
+    data = _produced(content, suffix)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags, 0o644)  # O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of waiting
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise InputError(f"no process is reading the FIFO {path}; start its reader first (e.g. `cat {path} &`), "
+                             f"then run again") from None
+        raise
+    try:
+        try:
+            import fcntl
+
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)  # a slow reader is waited on
+        except ImportError:
+            pass
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _write_failed(exc: OSError, path: Path, what: str) -> XdlError:
+    """One line for a failed write: a full or read-only disk is the environment (exit 3)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return EnvironmentProblem(f"cannot write {what} to {path}: the disk is full; free space or write elsewhere")
+    if exc.errno == errno.EROFS:
+        return EnvironmentProblem(f"cannot write {what} to {path}: read-only file system; write elsewhere")
+    if exc.errno == errno.EPIPE:
+        return InputError(f"cannot write {what} to {path}: its reader closed it before everything was written")
+    return InputError(f"cannot write {what} to {path}: {exc.strerror or first_line(exc)}; choose a writable path")
+
+
+def overlap(output: str | Path, output_flag: str, inputs: dict[str, str | Path]) -> None:
+    """Refuses an output that is one of the command's inputs, lies inside one or holds one, before
+    anything is written. Paths are compared as real paths: links followed, and a path that does
+    not exist yet by its nearest existing parent (os.path.realpath does both).
+
+    Raises:
+        InputError: they overlap; `output_flag` and the inputs' keys name the options to change.
+    """
+    out = Path(os.path.realpath(output))
+    for flag, given in inputs.items():
+        other = Path(os.path.realpath(given))
+        if out == other or other in out.parents or out in other.parents:
+            where = "is" if out == other else "is inside" if other in out.parents else "holds"
+            raise InputError(f"{output_flag} {output} {where} {flag} {given}: writing it would replace what this "
+                             f"command reads; choose separate folders")
+
+
+def holding_artifact(folder: str | Path) -> Path | None:
+    """The artifact folder (one holding a manifest.json) that `folder` is, lies inside, or holds
+    at any depth; None if there is none. Links are followed."""
+    real = Path(os.path.realpath(folder))
+    for p in (real, *real.parents):
+        if (p / MANIFEST).is_file():
+            return p
+    for here, _, files in os.walk(real):
+        if MANIFEST in files:
+            return Path(here)
+    return None
 
 
 def manifest_text(manifest: dict) -> str:
@@ -114,6 +289,7 @@ def publish(tmp: Path, folder: Path) -> Path:
     one in, and put back if that fails; a reader may then see the folder missing for a moment."""
     tmp, folder = Path(tmp), Path(folder)
     with _locked(folder):
+        replaceable(folder, next((m for m in MARKERS if (tmp / m).is_file()), None))
         if not os.path.lexists(folder):
             os.rename(tmp, folder)
             return folder
@@ -129,6 +305,35 @@ def publish(tmp: Path, folder: Path) -> Path:
             raise
         shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+MARKERS = (MANIFEST, "metrics.json")  # the file that makes a folder an artifact, a training run
+
+
+def replaceable(folder: str | Path, marker: str | None) -> None:
+    """Refuses to replace what xdl did not write: `folder` may be missing, an empty folder, or a
+    folder holding `marker` (manifest.json for an artifact, metrics.json for a run); never a
+    link, a file or a device, and never a folder inside an artifact. Called before anything is
+    written and again by publish.
+
+    Raises:
+        InputError: any other thing is there.
+    """
+    import stat
+
+    folder = Path(folder)
+    inside = next((p for p in Path(os.path.realpath(folder)).parents if (p / MANIFEST).is_file()), None)
+    if inside is not None:
+        raise InputError(f"{folder} is inside the artifact {inside}; write elsewhere (--out, --runs)")
+    if not os.path.lexists(folder):
+        return
+    mode = os.lstat(folder).st_mode
+    if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
+        kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a folder"
+        raise InputError(f"{folder} is {kind}; xdl replaces only folders it wrote: move it away or write elsewhere")
+    if marker is not None and not (folder / marker).is_file() and any(os.scandir(folder)):
+        raise InputError(f"{folder} holds files xdl did not write (it has no {marker}); xdl would replace the "
+                         f"whole folder: move them away or write elsewhere")
 
 
 class _locked:

@@ -107,9 +107,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_tutorials(args) -> int:
+    from xdl import artifacts
     from xdl.teach import render
 
     chosen = render.find(args.dir, args.names)
+    artifacts.overlap(args.html, "--html", {"--dir": args.dir})  # the pages would land among the tutorials
     failed = []
     for tutorial, line, ok in render.render_each(chosen, args.html):
         print(line, flush=True)
@@ -139,6 +141,7 @@ def cmd_train(args) -> int:
         nodes = distributed.Nodes(args.nodes, args.node_rank, args.rendezvous)
     for model in _models(args.model):
         for framework in _frameworks(args.framework):
+            training.check_runs(args.runs, model, framework)  # before a distributed run starts, too
             options = dict(epochs=args.epochs, dataset=args.dataset, data_dir=args.data_dir, quick=args.quick,
                            runs=args.runs)
             if args.workers or nodes or distributed.started_by_engine(framework):
@@ -393,9 +396,13 @@ def cmd_doctor(args) -> int:
 
 
 def cmd_all(args) -> int:
-    from xdl import pipeline, report
+    from xdl import exporting, pipeline, report, training
 
     models = _models(args.model) if args.model else None
+    for model in models or registry.names():  # every run and artifact folder, before the first is trained
+        for framework in registry.FRAMEWORKS:
+            training.check_runs(args.runs, model, framework)
+            exporting.check_out(registry.get(model), framework, args.runs, args.out)
     rows, result = pipeline.run_all(models, quick=args.quick, epochs=args.epochs,
                                     providers=_providers(args.providers), required=_providers(args.require),
                                     runs=args.runs, out=args.out)
@@ -438,18 +445,23 @@ def cmd_port(args) -> int:
 
 
 def _write_text(path, text: str, what: str):
-    """artifacts.write_text, with a failure as one line for the user; never into an artifact."""
-    from pathlib import Path
+    """artifacts.write_text: never into an artifact, never replacing a device, FIFO or link; a
+    failure is one line (a full disk exit 3)."""
+    from xdl.artifacts import write_text
 
-    from xdl.artifacts import MANIFEST, write_text
+    return write_text(path, text, what)
 
-    inside = [p for p in Path(path).absolute().parents if (p / MANIFEST).is_file()]
-    if inside:  # a report over a manifest or a test vector would break the artifact it judged
-        raise XdlError(f"cannot write {what} to {path}: that is inside the artifact {inside[0]}; write it elsewhere")
-    try:
-        return write_text(path, text)
-    except OSError as exc:
-        raise XdlError(f"cannot write {what} to {path}: {exc.strerror}; choose a writable path") from None
+
+def _check_outputs(args) -> None:
+    """Refuses an output option that the write would refuse (inside an artifact, a folder...)
+    before the command's work, not after it."""
+    named = {f"--{name}": getattr(args, name, None) for name in ("output", "json", "markdown", "plot")}
+    named = {flag: path for flag, path in named.items() if path}
+    if named:
+        from xdl import artifacts
+
+        for flag, path in named.items():
+            artifacts.check_output(path, f"the {flag[2:]} file")
 
 
 def _write_json(path, obj, what: str) -> None:
@@ -704,6 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if getattr(args, "timeout", None) or getattr(args, "max_memory", None):
             limits.current().set(run_timeout=args.timeout, max_memory_gb=args.max_memory)
+        _check_outputs(args)
         return args.func(args)
     except BrokenPipeError:  # `xdl ... | head`: the reader left; not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

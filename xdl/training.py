@@ -29,6 +29,25 @@ def run_dir(runs: str | Path, model: str, framework: str) -> Path:
     return Path(runs) / model / framework
 
 
+def check_runs(runs: str | Path, model: str, framework: str) -> None:
+    """Refuses a --runs that would put a run where artifacts live: a run folder is replaced
+    whole, so it must not be, hold or lie inside an artifact folder, and --runs must not be an
+    artifact root (RUNS/<model>/<framework>/manifest.json); nor may a folder xdl did not write
+    be replaced.
+
+    Raises:
+        InputError: it would.
+    """
+    folder = run_dir(runs, model, framework)
+    found = artifacts.holding_artifact(folder)
+    if found is None:  # an artifact root: the next run of another model would land among them
+        found = next((p.parent for p in sorted(Path(runs).glob(f"*/*/{artifacts.MANIFEST}"))), None)
+    if found is not None:
+        raise InputError(f"--runs {runs} would put the {model}/{framework} run where artifacts live ({found}): a run "
+                         f"folder is replaced whole; train into another folder (default: runs)")
+    artifacts.replaceable(folder, "metrics.json")
+
+
 def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     """The spec's test metric (xdl/spec/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
     return tasks.score(spec.task, spec.output.from_contract(outputs), x, y)
@@ -73,6 +92,7 @@ def train(
         The metrics written to metrics.json (the test metric, history, provenance).
     """
     spec = registry.get(model)
+    check_runs(runs, model, framework)  # before anything is loaded, trained or written
     fw = backends.load(framework)
     dataset = dataset or spec.dataset
     data = for_model.load(spec, dataset, data_dir, quick)
@@ -90,6 +110,7 @@ def train(
     # epoch's checkpoint as one unit): a crash or Ctrl-C leaves the previous run as it was.
     staged = artifacts.staging(out)
     try:
+        _check_room(staged, out, spec)
         metrics = _train_into(staged, spec, framework, net, data, dataset=dataset, data_dir=data_dir, quick=quick,
                               epochs=epochs, epochs_override=epochs_override, show_progress=show_progress)
         artifacts.publish(staged, out)
@@ -146,6 +167,21 @@ def record(folder: Path, spec, framework: str, net, data, history: dict, seconds
     }
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     return metrics
+
+
+def _check_room(folder: Path, out: Path, spec) -> None:
+    """Raises ENOSPC (exit 3, "the disk is full") before training when the disk cannot hold the
+    run's files: the weights, and a checkpoint that may carry the optimizer's slots (Adam: three
+    times the weights). Better now than after the training; and HDF5 crashes the process when a
+    write fails for want of space (see backends/keras.py), so a full disk must not reach it."""
+    import errno
+    import os
+
+    if not hasattr(os, "statvfs"):
+        return
+    disk = os.statvfs(folder)
+    if disk.f_bavail * disk.f_frsize < 4 * spec.param_count * 4 + (1 << 20):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
 
 def _refuse_diverged(spec, framework: str, history: dict) -> None:

@@ -164,9 +164,30 @@ def save_weights(net, path: Path) -> None:
     """
     tmp = path.with_name(".tmp-" + path.name)
     bare = type(net).from_config(net.get_config())  # clone_model would keep compile()
-    bare.set_weights(net.get_weights())
-    bare.save_weights(str(tmp))
+    weights = net.get_weights()
+    bare.set_weights(weights)
+    _refuse_a_full_disk(tmp, sum(w.nbytes for w in weights), path)
+    try:
+        bare.save_weights(str(tmp))
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or Ctrl-C mid-write: no half file stays beside the target
+        raise
     os.replace(tmp, path)
+
+
+def _refuse_a_full_disk(tmp: Path, nbytes: int, path: Path) -> None:
+    """Raises ENOSPC before HDF5 writes, when the disk cannot hold the weights: h5py reports a
+    write that fails for want of space, but the half-open file it leaves crashes the process as
+    it exits (exit 139 after the right message; measured on a full tmpfs with h5py 3). A disk
+    that fills during the write still gets that; one already full gets the documented exit 3."""
+    import errno
+
+    if not hasattr(os, "statvfs"):
+        return
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    disk = os.statvfs(tmp.parent)
+    if disk.f_bavail * disk.f_frsize < nbytes + (1 << 20):  # HDF5's headers: well under a MiB here
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def load_weights(net, path: Path) -> None:

@@ -12,6 +12,7 @@ import dataclasses
 import io
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -229,7 +230,17 @@ def predict(net, spec, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 def save_weights(net, path: Path) -> None:
     """Writes the state dict as safetensors, atomically (temp file, then rename)."""
     tmp = path.with_name(".tmp-" + path.name)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    try:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(tmp))
+    except SafetensorError as exc:
+        # safetensors reports a failed write ("I/O error: No space left on device (os error 28)")
+        # as its own error; as the OSError it is, a full or read-only disk is exit 3, not a bug.
+        tmp.unlink(missing_ok=True)
+        found = re.search(r"\(os error (\d+)\)|Os \{ code: (\d+)", str(exc))  # newer, older safetensors
+        if found is None:
+            raise
+        code = int(found.group(1) or found.group(2))
+        raise OSError(code, os.strerror(code), str(path)) from None
     os.replace(tmp, path)
 
 

@@ -124,6 +124,7 @@ def export(
         The artifact folder, exported_models/<model>/<framework>/.
     """
     spec = registry.get(model)
+    check_out(spec, framework, runs, out)
     fw = backends.load(framework)
     route_for(fw, route)  # before the data set is loaded
     weights, metrics = training.read_run(spec, framework, runs)
@@ -144,6 +145,20 @@ def export(
                         inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.output.name, expected)],
                         weights=weights, manifest={**manifest, "model": model, "part": part}, sign=sign)
     return folder
+
+
+def check_out(spec, framework: str, runs: str | Path, out: str | Path) -> None:
+    """Refuses, before anything is read or written, an export whose artifact folders (replaced
+    whole) are, hold or lie inside the training run it reads, or would replace a folder that is
+    not an artifact.
+
+    Raises:
+        InputError: they would.
+    """
+    run = training.run_dir(runs, spec.name, framework)
+    for folder in [Path(out) / spec.name / framework, *(Path(out) / spec.name / f"{framework}-{p}" for p, _, _ in spec.parts)]:
+        artifacts.overlap(folder, "--out", {"--runs": run})
+        artifacts.replaceable(folder, artifacts.MANIFEST)
 
 
 def parts(spec, framework: str, net, x: np.ndarray):

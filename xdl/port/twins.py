@@ -3,6 +3,7 @@ model's port table (xdl/port/engine.py)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from xdl import artifacts, backends, verify
@@ -55,18 +56,35 @@ def port_to_file(model: str, source: str, target: str, output: Path | None, *, o
     if target == source or target not in registry.FRAMEWORKS:
         raise InputError(f"cannot port from {source} to {target}; port between keras and torch")
     spec = registry.get(model)
-    source_net = load_trained(model, source, out=out, weights=weights)
-    dst = backends.load(target)
-    target_net = dst.build(spec)
-    port(model, source, source_net, target_net)
+    src, dst = backends.load(source), backends.load(target)
     suffix = dst.WEIGHTS_FILE.split(".", 1)[1]
     output = Path(output) if output else Path(runs) / model / target / f"ported-from-{source}.{suffix}"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    dst.save_weights(target_net, output)
+    _check_output(output, weights or Path(out) / model / source / src.WEIGHTS_FILE, (src, dst))
+    source_net = load_trained(model, source, out=out, weights=weights)
+    target_net = dst.build(spec)
+    port(model, source, source_net, target_net)
+    # Through the one writer of user-named files: never into an artifact, and a device, FIFO
+    # or link is written through, not replaced.
+    artifacts.write_output(output, lambda path: dst.save_weights(target_net, path), what="the ported weights",
+                           suffix=f".{suffix}")
     x = test_samples(model, source, out=out)
     a, b = backends.load(source).predict(source_net, spec, x), dst.predict(target_net, spec, x)
     tol = spec.tolerance
     return output, verify.compare(b, a, tol.atol, tol.rtol, verify.is_classifier({"task": spec.task}))
+
+
+def _check_output(output: Path, source: Path, frameworks) -> None:
+    """Refuses, before anything is loaded, an output that is the source weights or one of a
+    training run's own files (replacing it would orphan the run's metrics), or that the write
+    would refuse (inside an artifact, a folder...)."""
+    artifacts.check_output(output, "the ported weights")
+    if os.path.realpath(output) == os.path.realpath(source):
+        raise InputError(f"--output {output} is the source weights file; write the ported weights elsewhere")
+    own = {"metrics.json"} | {n for fw in frameworks for n in (fw.WEIGHTS_FILE, f"best.{fw.WEIGHTS_FILE}")}
+    real = Path(os.path.realpath(output))
+    if real.name in own and (real.parent / "metrics.json").is_file():
+        raise InputError(f"--output {output} is a file of the training run in {output.parent}; write the ported "
+                         f"weights elsewhere (default: RUNS/MODEL/TO/ported-from-FROM.*)")
 
 
 def shared_twins(model: str, weights: str = "keras", *, out="exported_models"):
