@@ -1,0 +1,143 @@
+"""What the environment can do to a run: variables a cluster node leaves in every shell (RANK,
+WORLD_SIZE, MASTER_ADDR, TF_CONFIG) must not make a plain `xdl train` wait for peers, every join is
+bounded by XDL_JOIN_TIMEOUT, a mistyped address is one line, and Ctrl-C at any moment (of start-up,
+or to a launcher's pid alone) ends in exit 130 with nothing published behind the user's back."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from xdl.errors import EXIT_INPUT, EXIT_WORKER
+
+# What a cluster node's shell often holds: a scheduler's or an old job's torch variables.
+STRAY_TORCH = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "9"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _clean_env(**extra) -> dict:
+    """This environment without any distributed variables of the test runner's own, plus `extra`."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TF_CONFIG",
+                        "XDL_JOIN_TIMEOUT", "XDL_WORKER_ERRORS") and not k.startswith("TORCHELASTIC_")}
+    return {**env, **extra}
+
+
+def _xdl(*args, env: dict, timeout: float = 300):
+    return subprocess.run([sys.executable, "-m", "xdl", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def _one_line(r, code: int, *words: str) -> str:
+    lines = [line for line in r.stderr.splitlines() if line.startswith("xdl: error:")]
+    assert r.returncode == code and len(lines) == 1, r.stderr[-3000:]
+    assert all(w in lines[0] for w in words), lines[0]
+    assert "Traceback" not in r.stderr and "bug in xdl" not in r.stderr
+    return lines[0]
+
+
+def _tf_config(workers, index=0) -> str:
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+
+
+# -- stray variables: a plain run trains alone -------------------------------------------------------
+
+def test_stray_torch_variables_do_not_make_a_plain_run_join_a_group(tmp_path):
+    """Before: RANK and WORLD_SIZE made `xdl train` a torchrun worker, which waited up to 10 minutes
+    for MASTER_ADDR (no XDL_JOIN_TIMEOUT). Only a process torchrun started joins a group."""
+    r = _xdl("train", "mlp", "--framework", "torch", "--quick", "--runs", tmp_path, env=_clean_env(**STRAY_TORCH),
+             timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((tmp_path / "mlp" / "torch" / "metrics.json").read_text())
+    assert "distributed" not in metrics  # trained in this process, on every row
+
+
+def test_a_torchrun_worker_whose_peers_never_come_ends_within_the_join_timeout(tmp_path):
+    """A process torchrun started (TORCHELASTIC_RUN_ID) whose MASTER_ADDR never answers: the join
+    is bounded by XDL_JOIN_TIMEOUT, not torch's 10 minutes, and said in one line."""
+    env = _clean_env(TORCHELASTIC_RUN_ID="test", RANK="1", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1",
+                     MASTER_PORT=str(_free_port()), XDL_JOIN_TIMEOUT="2")
+    start = time.monotonic()
+    r = _xdl("train", "mlp", "--framework", "torch", "--quick", "--runs", tmp_path, env=env, timeout=120)
+    _one_line(r, EXIT_WORKER, "worker 1 could not join the others", "within 2 s", "XDL_JOIN_TIMEOUT")
+    assert time.monotonic() - start < 100  # start-up, then the bounded join (torch retries once)
+    assert not (tmp_path / "mlp").exists()
+
+
+@pytest.mark.parametrize("missing, value", [("MASTER_ADDR", None), ("MASTER_PORT", None), ("RANK", "abc")])
+def test_an_incomplete_torchrun_environment_is_one_line(tmp_path, missing, value):
+    env = _clean_env(TORCHELASTIC_RUN_ID="test", RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="9")
+    env.pop(missing)
+    if value is not None:
+        env[missing] = value
+    r = _xdl("train", "mlp", "--framework", "torch", "--quick", "--runs", tmp_path, env=env, timeout=120)
+    _one_line(r, EXIT_INPUT, "torchrun's environment is incomplete", missing)
+
+
+def test_a_tf_config_cluster_says_why_it_waits_and_is_bounded(tmp_path):
+    """A TF_CONFIG left in the environment is TensorFlow's own cluster description, so xdl joins:
+    it says so at once, with how to train alone, and gives up after XDL_JOIN_TIMEOUT."""
+    workers = [f"localhost:{_free_port()}", f"localhost:{_free_port()}"]
+    r = _xdl("train", "mlp", "--framework", "keras", "--quick", "--runs", tmp_path,
+             env=_clean_env(TF_CONFIG=_tf_config(workers), XDL_JOIN_TIMEOUT="3"), timeout=180)
+    _one_line(r, EXIT_WORKER, "did not all join within 3 s")
+    assert f"waiting up to 3 s for {workers[1]}; unset TF_CONFIG to train in this process alone" in r.stderr
+
+
+# -- mistyped addresses and configurations: one line, exit 2 -----------------------------------------
+
+@pytest.mark.parametrize("tf_config, words", [
+    (_tf_config(["localhost:abc", "localhost:2"]), ["'localhost:abc' is not HOST:PORT"]),
+    (_tf_config(["localhost:70000"]), ["'localhost:70000' is not HOST:PORT"]),
+    (_tf_config(["localhost"]), ["'localhost' is not HOST:PORT"]),
+    (_tf_config(["::1:2222"]), ["IPv6 address in brackets"]),
+    ('{"cluster": {"worker": ["localhost:1"]}, "task": {"index": 0}', ["not JSON", "character"]),
+    ("null", ["not a cluster description"]),
+    ('{"cluster": {}, "task": {"index": 0}}', ["not a cluster description", "worker"]),
+    (_tf_config([]), ["not a list of host:port"]),
+    (_tf_config(["no-such-host.invalid:2222"]), ["cannot resolve 'no-such-host.invalid'"]),
+    (_tf_config(["192.0.2.1:2222"]), ["192.0.2.1 is not an address of this machine"]),  # TEST-NET-1
+])
+def test_a_mistyped_tf_config_is_one_line(tmp_path, tf_config, words):
+    r = _xdl("train", "mlp", "--framework", "keras", "--quick", "--runs", tmp_path,
+             env=_clean_env(TF_CONFIG=tf_config), timeout=120)
+    _one_line(r, EXIT_INPUT, *words)
+    assert "waiting" not in r.stderr and not (tmp_path / "mlp").exists()
+
+
+def _rendezvous(tmp_path, endpoint: str, node_rank: int, **env):
+    return _xdl("train", "mlp", "--framework", "torch", "--workers", "1", "--nodes", "2", "--node-rank", node_rank,
+                "--rendezvous", endpoint, "--quick", "--runs", tmp_path, env=_clean_env(**env), timeout=120)
+
+
+@pytest.mark.parametrize("endpoint, words", [
+    ("::1:29400", ["IPv6 address in brackets", "[::1]:29400"]),
+    ("[::1]:abc", ["is not HOST:PORT"]),
+    ("host:", ["is not HOST:PORT"]),
+    (":29400", ["is not HOST:PORT"]),
+    ("no-such-host.invalid:29400", ["cannot resolve 'no-such-host.invalid'"]),
+])
+def test_a_mistyped_rendezvous_is_one_line_at_once(tmp_path, endpoint, words):
+    start = time.monotonic()
+    _one_line(_rendezvous(tmp_path, endpoint, 1, XDL_JOIN_TIMEOUT="60"), EXIT_INPUT, *words)
+    assert time.monotonic() - start < 50  # said before the join timeout, not after it
+
+
+def test_an_ipv6_rendezvous_in_brackets_is_an_address_not_a_name(tmp_path):
+    """Before: "[::1]" was looked up as a host name: the join timeout passed, then "Name or service
+    not known". Now ::1 is tried as the address it is."""
+    r = _rendezvous(tmp_path, f"[::1]:{_free_port()}", 1, XDL_JOIN_TIMEOUT="2")
+    _one_line(r, EXIT_WORKER, f"cannot reach the rendezvous [::1]:", "start node 0 first")
+    assert "Name or service not known" not in r.stderr
