@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -141,3 +144,111 @@ def test_an_ipv6_rendezvous_in_brackets_is_an_address_not_a_name(tmp_path):
     r = _rendezvous(tmp_path, f"[::1]:{_free_port()}", 1, XDL_JOIN_TIMEOUT="2")
     _one_line(r, EXIT_WORKER, f"cannot reach the rendezvous [::1]:", "start node 0 first")
     assert "Name or service not known" not in r.stderr
+
+
+# -- Ctrl-C at any moment of start-up ----------------------------------------------------------------
+
+# A sitecustomize for the command's process, in a folder of its own on PYTHONPATH: through Python's
+# audit hooks it leaves marker files ("started" once xdl has taken over Ctrl-C, "model_run" when
+# xdl.limits starts a model run, with the number of imports until then) and, with
+# XDL_TEST_SIGINT_AT_IMPORT=K, sends this process SIGINT as its K-th import starts. Import steps
+# are the same on a fast and a loaded machine, unlike fixed delays.
+_HOOK = '''
+import os, signal, sys
+
+_marks = os.environ["XDL_TEST_MARKS"]
+_at = int(os.environ.get("XDL_TEST_SIGINT_AT_IMPORT", "0"))
+_imports = 0
+
+
+def _mark(name, text=""):
+    with open(os.path.join(_marks, name), "w") as f:
+        f.write(text)
+
+
+def _hook(event, args):
+    global _imports
+    if event == "xdl.model_run":
+        _mark("model_run", str(_imports))
+    elif event == "import" and signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        if _imports == 0:
+            _mark("started")
+        _imports += 1
+        if _imports == _at:
+            _mark("sent", str(args[0]))
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+sys.addaudithook(_hook)
+'''
+
+
+def observed(tmp_path, args, sigint_at_import: int = 0) -> tuple[subprocess.Popen, Path]:
+    """Starts `xdl ARGS` with the marker hook; returns the process and its markers' folder."""
+    hook, marks = tmp_path / "hook", tmp_path / "marks"
+    for folder in (hook, marks):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+    (hook / "sitecustomize.py").write_text(_HOOK)
+    path = os.pathsep.join(filter(None, [str(hook), str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "XDL_TEST_MARKS": str(marks),
+           "XDL_TEST_SIGINT_AT_IMPORT": str(sigint_at_import)}
+    p = subprocess.Popen([sys.executable, "-m", "xdl", *map(str, args)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    return p, marks
+
+
+def wait_for(marks, name: str, p: subprocess.Popen, deadline_s: float = 300) -> str:
+    """Waits (generously: a loaded machine starts slowly) until the process leaves marker `name`."""
+    deadline = time.monotonic() + deadline_s
+    while not (marks / name).exists():
+        assert p.poll() is None, f"ended before {name!r}: " + p.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, f"no {name!r} marker after {deadline_s} s"
+        time.sleep(0.01)
+    return (marks / name).read_text()
+
+
+def endless_model(tmp_path) -> list:
+    """`xdl verify` of one artifact whose model never ends, under a 600 s limit: only Ctrl-C ends it."""
+    from test_bad_inputs import c_endless_loop
+
+    args = c_endless_loop(tmp_path)
+    args[1] = Path(args[1]) / "mlp" / "torch"  # the endless one alone: its run is the first model run
+    args[args.index("--timeout") + 1] = "600"
+    return args
+
+
+def _ended_by_ctrl_c(p: subprocess.Popen) -> None:
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, f"exit {p.returncode}: {err[-3000:]}"
+    assert err.splitlines()[-1].startswith("xdl: interrupted"), err[-3000:]
+    assert "Traceback" not in err and "bug in xdl" not in err, err[-3000:]
+
+
+def test_ctrl_c_at_every_stage_of_start_up_ends_in_exit_130(tmp_path):
+    """Before: a Ctrl-C while onnxruntime's native module initialised became "unexpected ImportError:
+    initialization failed ... bug in xdl" (exit 2); inside onnx's, a segmentation fault; during
+    `import xdl.cli`, Python's traceback. Now, sent as any import starts (from the first one after
+    xdl took over Ctrl-C, through onnx, onnxruntime and numpy, to the model run), it ends the same way."""
+    args = endless_model(tmp_path)
+    p, marks = observed(tmp_path, args)
+    imports = int(wait_for(marks, "model_run", p))
+    p.send_signal(signal.SIGINT)
+    _ended_by_ctrl_c(p)
+    assert imports > 100  # the model run comes after the heavy imports: the steps below cover them
+    for k in sorted({1, 2, 3, *range(5, imports + 1, max(1, imports // 40)), imports}):
+        p, marks = observed(tmp_path, args, sigint_at_import=k)
+        _ended_by_ctrl_c(p)
+        assert (marks / "sent").exists(), k
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.2, 0.5])
+def test_ctrl_c_a_moment_after_xdl_started_ends_in_exit_130(tmp_path, delay):
+    """The issue's report, timed: Ctrl-C 0.3 s after the start gave exit 2. Timed from xdl's own
+    start (the process's first import after xdl took over Ctrl-C), not from the fork: the delay
+    samples a moment of start-up whatever the machine's load; any moment must end the same way."""
+    p, marks = observed(tmp_path, endless_model(tmp_path))
+    wait_for(marks, "started", p)
+    time.sleep(delay)  # not a wait for readiness: the moment sampled
+    p.send_signal(signal.SIGINT)
+    _ended_by_ctrl_c(p)
