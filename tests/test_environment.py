@@ -252,3 +252,83 @@ def test_ctrl_c_a_moment_after_xdl_started_ends_in_exit_130(tmp_path, delay):
     time.sleep(delay)  # not a wait for readiness: the moment sampled
     p.send_signal(signal.SIGINT)
     _ended_by_ctrl_c(p)
+
+
+# -- Ctrl-C to a launcher's pid alone ------------------------------------------------------------------
+
+def _launch(runs, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "xdl", "train", "mlp", "--framework", "torch", "--workers", "2",
+                             *args, "--runs", str(runs)], cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _training_started(runs, p: subprocess.Popen) -> int:
+    """Waits until rank 0 trains (its staging folder, named after its pid, exists): the readiness
+    signal. Returns rank 0's pid."""
+    deadline = time.monotonic() + 300
+    while not list((runs / "mlp").glob(".torch.tmp-*")):
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "training never started"
+        time.sleep(0.05)
+    return int(next((runs / "mlp").glob(".torch.tmp-*")).name.rsplit("-", 1)[1])
+
+
+def _gone(pid: int, within_s: float = 60) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_ctrl_c_to_the_launcher_alone_stops_the_workers_and_publishes_nothing(tmp_path):
+    """Before: SIGINT to the launcher's pid (not its group) reached neither torchrun nor the
+    workers, which went on to publish while the launcher said the run was not written. Now the
+    launcher passes it on, and has decided to abort before it does: nothing is published."""
+    runs = tmp_path / "runs"
+    previous = runs / "mlp" / "torch"
+    previous.mkdir(parents=True)
+    (previous / "metrics.json").write_text('{"previous": true}')
+    p = _launch(runs, "--epochs", "200")
+    rank_0 = _training_started(runs, p)
+    os.kill(p.pid, signal.SIGINT)  # the pid alone: what `kill -INT PID` or a supervisor sends
+    out, err = p.communicate(timeout=240)
+    assert p.returncode == 130, err[-3000:]
+    assert _gone(rank_0), "rank 0 trains on after its launcher ended"
+    assert "xdl: interrupted" in err and "Traceback" not in err, err[-3000:]
+    assert json.loads((previous / "metrics.json").read_text()) == {"previous": True}  # as it was
+    assert sorted(x.name for x in (runs / "mlp").iterdir() if not x.name.endswith(".lock")) == ["torch"]
+
+
+def test_what_an_interrupted_launcher_says_matches_what_was_published(tmp_path):
+    """A quick run interrupted (pid alone) as it trains: whichever comes first, rank 0's decision to
+    publish or the launcher's to abort, the launcher's last line says which, and the disk agrees."""
+    runs = tmp_path / "runs"
+    p = _launch(runs, "--quick")
+    _training_started(runs, p)
+    os.kill(p.pid, signal.SIGINT)
+    out, err = p.communicate(timeout=240)
+    assert p.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
+    run = runs / "mlp" / "torch"
+    if "had published the new run" in err:
+        assert json.loads((run / "metrics.json").read_text())["distributed"]["processes"] == 2
+    else:
+        assert "the one in progress was not written" in err, err[-3000:]
+        assert not run.exists()
+    assert not [x for x in (runs / "mlp").iterdir() if ".tmp-" in x.name]
+
+
+def test_rank_0_publishes_only_if_the_launcher_has_not_aborted(tmp_path, monkeypatch):
+    """The decision itself: one file created exclusively; the second comer reads the first's."""
+    from xdl import distributed
+
+    monkeypatch.setenv(distributed.ERRORS_ENV, str(tmp_path))
+    assert distributed._decide(distributed.ABORT, folder=tmp_path) == "abort"
+    assert distributed._decide(distributed.PUBLISH, "sha") == "abort"  # rank 0 must not publish
+    (tmp_path / "decision").unlink()
+    assert distributed._decide(distributed.PUBLISH, "sha") == "publish sha"
+    assert distributed._decide(distributed.ABORT, folder=tmp_path) == "publish sha"  # the launcher learns it

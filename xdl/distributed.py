@@ -135,6 +135,8 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
             metrics = training.record(staged, spec, framework, net, data, history, seconds, dataset=dataset,
                                       data_dir=data_dir, quick=quick,
                                       extra={"train_samples": shards, "distributed": spread})
+            if not _decide(PUBLISH, artifacts.sha256_file(staged / "metrics.json")).startswith(PUBLISH):
+                raise KeyboardInterrupt  # the launcher was interrupted first: nothing is published after that
             artifacts.publish(staged, out)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
@@ -227,7 +229,15 @@ def _supervise(command: list[str], out: Path, reports: bool, *, engine: str, joi
         raise WorkerLost(f"{_root_cause(log) or f'a worker ended with exit code {code}'}; nothing was published "
                          f"({engine}'s report: {log})")
     except KeyboardInterrupt:
-        _stop(process)  # the workers got the same Ctrl-C and are ending; wait for them
+        _decide(ABORT, folder=errors)  # first: from here on rank 0 cannot publish
+        _stop(process)
+        decision = (errors / "decision").read_text().split()  # complete now that the workers have ended
+        published = decision[:1] == [PUBLISH] and (out / "metrics.json").is_file() and \
+            decision[1:] == [artifacts.sha256_file(out / "metrics.json")]
+        if published:  # rank 0 had decided to publish before the Ctrl-C, and did
+            error = XdlError(f"interrupted after rank 0 had published the new run: {out} holds it, whole")
+            error.exit_code = EXIT_INTERRUPTED
+            raise error from None
         raise
     finally:
         artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
@@ -337,11 +347,45 @@ def _check_rendezvous(nodes: Nodes) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """Ends the workers after a Ctrl-C. From a terminal it reached them too (torchrun passes it on
+    to its workers, which run in sessions of their own) and they are ending; one sent to this
+    process alone is passed on here."""
     try:
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         process.kill()
         process.wait()
+
+
+# Who decides first, rank 0 to publish or an interrupted launcher to abort, in one file created
+# exclusively in the folder the launcher shares with its workers: whichever creates it has decided,
+# the other reads what was decided. Without it, a Ctrl-C to the launcher alone let rank 0 publish
+# while the launcher said the run was not written.
+PUBLISH, ABORT = "publish", "abort"
+
+
+def _decide(what: str, detail: str = "", folder: Path | None = None) -> str:
+    """Records `what` (with `detail`) unless the other side decided first; returns the decision.
+    A worker without an xdl launcher decides alone."""
+    folder = folder or (Path(os.environ[ERRORS_ENV]) if os.environ.get(ERRORS_ENV) else None)
+    if folder is None or not folder.is_dir():
+        return f"{what} {detail}".strip()
+    try:
+        fd = os.open(folder / "decision", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        for _ in range(50):  # written right after it was created: wait for the words
+            text = (folder / "decision").read_text()
+            if text:
+                return text
+            time.sleep(0.01)
+        return ABORT
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{what} {detail}".strip())
+    return f"{what} {detail}".strip()
 
 
 def reports_to_launcher() -> bool:
