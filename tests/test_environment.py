@@ -67,6 +67,15 @@ def test_stray_torch_variables_do_not_make_a_plain_run_join_a_group(tmp_path):
     assert "distributed" not in metrics  # trained in this process, on every row
 
 
+def test_stray_torch_variables_do_not_confuse_the_launcher(tmp_path):
+    """Before: with RANK and WORLD_SIZE set, `--workers 2` did not launch torchrun but joined the
+    stray group itself. Now the launcher starts torchrun, which gives its workers their own."""
+    r = _xdl("train", "mlp", "--framework", "torch", "--workers", "2", "--quick", "--runs", tmp_path,
+             env=_clean_env(**STRAY_TORCH), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((tmp_path / "mlp" / "torch" / "metrics.json").read_text())["distributed"]["processes"] == 2
+
+
 def test_a_torchrun_worker_whose_peers_never_come_ends_within_the_join_timeout(tmp_path):
     """A process torchrun started (TORCHELASTIC_RUN_ID) whose MASTER_ADDR never answers: the join
     is bounded by XDL_JOIN_TIMEOUT, not torch's 10 minutes, and said in one line."""
