@@ -4,9 +4,10 @@
 Who runs what (docs/distributed.md):
 
 - `xdl train MODEL --framework torch --workers N` starts torchrun, which starts N processes that
-  each run `xdl train MODEL --framework torch` again; a process torchrun started (TORCHELASTIC_RUN_ID in its
-  environment, not merely RANK) is a worker and trains its shard. On several machines, torchrun is started by
-  the user on each with `--nnodes` and a rendezvous endpoint, running the same command.
+  each run `xdl train MODEL --framework torch` again; a process torchrun started
+  (TORCHELASTIC_RUN_ID in its environment, not merely RANK) is a worker and trains its shard. On
+  several machines, torchrun is started by the user on each with `--nnodes` and a rendezvous
+  endpoint, running the same command.
 - `xdl train MODEL --framework keras --workers N` trains in this process with MirroredStrategy
   over N devices. With TF_CONFIG in the environment, `xdl train MODEL --framework keras` (one per
   machine) starts one worker of a MultiWorkerMirroredStrategy cluster as its child process and

@@ -17,7 +17,6 @@ Imports onnxruntime only when a session is made.
 
 from __future__ import annotations
 
-import _thread
 import math
 import os
 import signal

@@ -75,8 +75,8 @@ def join(workers: int | None = None) -> Group:
         dist.barrier()  # NCCL connects lazily: make the first collective part of the join
     except (RuntimeError, ValueError) as exc:  # torch's DistStoreError and DistNetworkError are RuntimeErrors
         raise WorkerLost(f"worker {os.environ['RANK']} could not join the others at {where} within {wait:g} s "
-                         f"({first_line(exc, 200).rstrip('.')}); start every worker, check the address and the firewall, or "
-                         f"raise XDL_JOIN_TIMEOUT") from None
+                         f"({first_line(exc, 200).rstrip('.')}); start every worker, check the address and the "
+                         f"firewall, or raise XDL_JOIN_TIMEOUT") from None
     size = dist.get_world_size()
     if workers is not None and workers != size:
         raise InputError(f"torchrun started {size} workers, the command asked for {workers}")
