@@ -106,9 +106,20 @@ def _xdl(*args, **kwargs):
 
 def _kill_after(args, delay):
     p = _xdl(*args)
-    time.sleep(delay)
+    time.sleep(delay)  # the moment sampled, not a wait for readiness: any moment must leave old or new
     p.send_signal(signal.SIGKILL)
     return p.wait()
+
+
+def _moments(args, fractions=(0.05, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.05)) -> list[float]:
+    """Moments to kill `xdl ARGS` at, as fractions of how long it takes here and now (it is run to
+    the end once, timed): on a loaded machine fixed delays all fall into the imports, and the
+    moments that matter (writing, publishing) are never sampled. `args` must write somewhere of its
+    own."""
+    start = time.monotonic()
+    assert _xdl(*args).wait() == 0
+    took = time.monotonic() - start
+    return [f * took for f in fractions]
 
 
 @pytest.fixture(scope="module")
@@ -133,11 +144,13 @@ def test_killed_export_leaves_old_or_new(trained):
     folder = trained / "out" / "mlp" / "torch"
     old, new = _weights_of(trained / "old" / "mlp" / "torch"), _weights_of(trained / "new" / "mlp" / "torch")
     seen = set()
-    for delay in (0.3, 1.0, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0):
-        _kill_after(["export", "mlp", "--framework", "torch", "--runs", trained / "new", "--out", trained / "out"], delay)
+    export = ["export", "mlp", "--framework", "torch", "--runs", trained / "new", "--out"]
+    for delay in _moments([*export, trained / "timed"]):
+        _kill_after([*export, trained / "out"], delay)
         manifest = artifacts.load(folder).manifest  # whole, hashes checked
         assert manifest["weights_sha256"] in (old, new)
         seen.add(manifest["weights_sha256"])
+    assert old in seen  # the earliest moment comes before any write: the sampling starts at the start
     r = subprocess.run([sys.executable, "-m", "xdl", "export", "mlp", "--framework", "torch", "--runs", trained / "new",
                         "--out", trained / "out"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
@@ -147,7 +160,7 @@ def test_killed_export_leaves_old_or_new(trained):
 
 def test_killed_train_leaves_no_half_run(trained):
     runs = trained / "killed"
-    for delay in (0.5, 1.5, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0):
+    for delay in _moments(["train", "mlp", "--framework", "torch", "--quick", "--runs", trained / "timed-train"]):
         _kill_after(["train", "mlp", "--framework", "torch", "--quick", "--runs", runs], delay)
         run = runs / "mlp" / "torch"
         if run.exists():  # a published run is whole: its metrics describe its weights
@@ -156,22 +169,21 @@ def test_killed_train_leaves_no_half_run(trained):
 
 def test_killed_verify_leaves_no_half_report(tmp_path):
     report = tmp_path / "report.json"
-    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0):
-        _kill_after(["verify", "exported_models/mlp", "--providers", "cpu", "--report", "json", "--output", report], delay)
+    verify = ["verify", "exported_models/mlp", "--providers", "cpu", "--report", "json", "--output"]
+    for delay in _moments([*verify, tmp_path / "timed-report.json"]):
+        _kill_after([*verify, report], delay)
         if report.exists():
             assert "checks" in json.loads(report.read_text())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_ctrl_c_ends_an_endless_model_promptly(tmp_path):
-    """A Loop that never ends, with a long time limit: Ctrl-C still ends the run at once."""
-    from test_bad_inputs import c_endless_loop
+    """A Loop that never ends, with a long time limit: Ctrl-C still ends the run at once. Sent when
+    the endless run has started (its marker), not after a fixed sleep that a loaded machine outlasts."""
+    from test_environment import endless_model, observed, wait_for
 
-    args = c_endless_loop(tmp_path)
-    args[args.index("--timeout") + 1] = "600"
-    p = subprocess.Popen([sys.executable, "-m", "xdl", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # imports, then the endless run
+    p, marks = observed(tmp_path, endless_model(tmp_path))
+    wait_for(marks, "model_run", p)
     start = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)

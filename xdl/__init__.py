@@ -4,6 +4,10 @@ The public API. Importing xdl imports neither TensorFlow nor PyTorch; the functi
 need a framework import it when called.
 """
 
+from xdl import limits as _limits  # noqa: E402 - first: the `xdl` command holds a Ctrl-C from here on
+
+_limits.hold_interrupts_if_command()
+
 from xdl.errors import EnvironmentProblem, InputError, ParityError, WorkerLost, XdlError  # noqa: E402
 from xdl.spec import ModelSpec, TensorSpec, Tolerance, TrainConfig  # noqa: E402
 from xdl.spec.registry import FRAMEWORKS, get, names  # noqa: E402

@@ -711,34 +711,56 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Runs one command. The single error boundary: every failure becomes one line on stderr and
     a documented exit code; XDL_DEBUG=1 (or --debug) adds the traceback."""
-    args = parser().parse_args(argv)
-    debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
+    debug = os.environ.get("XDL_DEBUG", "") not in ("", "0")
     try:
+        limits.catch_interrupts()  # first: a Ctrl-C inside a library's import must not break the library
+        args = parser().parse_args(argv)
+        debug = debug or args.debug
         if getattr(args, "timeout", None) or getattr(args, "max_memory", None):
             limits.current().set(run_timeout=args.timeout, max_memory_gb=args.max_memory)
         _check_outputs(args)
-        return args.func(args)
+        code = args.func(args)
+        limits.release_interrupts()  # raises a Ctrl-C held during the last import
+        return code
     except BrokenPipeError:  # `xdl ... | head`: the reader left; not an error worth a traceback
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except KeyboardInterrupt:
-        if not _reported_to_launcher(EXIT_INTERRUPTED, "interrupted"):
-            print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
-                  file=sys.stderr)
-        if limits.interrupted_run():
-            # Every write is atomic and already rolled back; what is left is ORT's native
-            # threads, which interpreter teardown would destroy under themselves (see limits).
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(EXIT_INTERRUPTED)
-        return EXIT_INTERRUPTED
+        return _interrupted()
     except Exception as exc:  # noqa: BLE001 - the boundary: nothing reaches the user as a traceback
+        if _caused_by_ctrl_c(exc):  # a library that wrapped it (pybind11: "ImportError: initialization failed")
+            return _interrupted()
         message, code = explain(exc)
         if debug:
             traceback.print_exc()
         if not _reported_to_launcher(code, message):
             print(f"xdl: error: {message}", file=sys.stderr)
         return code
+    finally:
+        limits.release_interrupts(raise_held=False)
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _interrupted() -> int:
+    if not _reported_to_launcher(EXIT_INTERRUPTED, "interrupted"):
+        print("xdl: interrupted; finished artifacts are intact, the one in progress was not written",
+              file=sys.stderr)
+    if limits.interrupted_run():
+        # Every write is atomic and already rolled back; what is left is ORT's native
+        # threads, which interpreter teardown would destroy under themselves (see limits).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
 
 
 def _reported_to_launcher(code: int, message: str) -> bool:

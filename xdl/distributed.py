@@ -4,9 +4,10 @@
 Who runs what (docs/distributed.md):
 
 - `xdl train MODEL --framework torch --workers N` starts torchrun, which starts N processes that
-  each run `xdl train MODEL --framework torch` again; a process torchrun started (RANK in its
-  environment) is a worker and trains its shard. On several machines, torchrun is started by
-  the user on each with `--nnodes` and a rendezvous endpoint, running the same command.
+  each run `xdl train MODEL --framework torch` again; a process torchrun started
+  (TORCHELASTIC_RUN_ID in its environment, not merely RANK) is a worker and trains its shard. On
+  several machines, torchrun is started by the user on each with `--nnodes` and a rendezvous
+  endpoint, running the same command.
 - `xdl train MODEL --framework keras --workers N` trains in this process with MirroredStrategy
   over N devices. With TF_CONFIG in the environment, `xdl train MODEL --framework keras` (one per
   machine) starts one worker of a MultiWorkerMirroredStrategy cluster as its child process and
@@ -20,6 +21,7 @@ worker that dies or a Ctrl-C leaves the previous run as it was.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -45,10 +47,17 @@ from xdl.spec import registry, tasks
 ERRORS_ENV = "XDL_WORKER_ERRORS"
 
 
+# What torchrun sets in every worker it starts, and nothing else does. RANK, WORLD_SIZE and
+# MASTER_ADDR alone are no proof: cluster nodes and schedulers leave them in every shell, and a
+# plain `xdl train` that took them for torchrun's would wait for peers that never come.
+TORCHRUN_ENV = "TORCHELASTIC_RUN_ID"
+
+
 def started_by_engine(framework: str) -> bool:
-    """Whether this process is a worker of a run the engine set up: torchrun's RANK, or TF_CONFIG."""
+    """Whether this process is a worker of a run the engine set up: one torchrun started, or (Keras)
+    TF_CONFIG, TensorFlow's own and only description of a cluster."""
     if framework == "torch":
-        return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+        return TORCHRUN_ENV in os.environ
     return bool(os.environ.get("TF_CONFIG"))
 
 
@@ -127,6 +136,8 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
             metrics = training.record(staged, spec, framework, net, data, history, seconds, dataset=dataset,
                                       data_dir=data_dir, quick=quick,
                                       extra={"train_samples": shards, "distributed": spread})
+            if not _decide(PUBLISH, artifacts.sha256_file(staged / "metrics.json")).startswith(PUBLISH):
+                raise KeyboardInterrupt  # the launcher was interrupted first: nothing is published after that
             artifacts.publish(staged, out)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
@@ -171,12 +182,16 @@ def _launch_keras_worker(model: str, **options) -> dict | None:
     worker has started, TensorFlow waits inside C++ holding the interpreter (no signal handler or
     Python thread runs in that process), so the deadline for the others to join is kept here."""
     workers, rank = tf_config()
-    host, _, port = workers[rank].rpartition(":")
-    _refuse_port_in_use(host, int(port), f"this worker's address {workers[rank]} (TF_CONFIG)",
+    host, port = _host_port(workers[rank], "TF_CONFIG's worker")
+    _refuse_port_in_use(host, port, f"this worker's address {workers[rank]} (TF_CONFIG)",
                         "give it a free port in TF_CONFIG")
+    others = ", ".join(w for i, w in enumerate(workers) if i != rank)
+    if others:  # a TF_CONFIG left in the environment is the only reason a plain run would wait: say so
+        print(f"xdl: worker {rank} of {len(workers)} (TF_CONFIG): waiting up to {limits.join_timeout():g} s for "
+              f"{others}; unset TF_CONFIG to train in this process alone", file=sys.stderr, flush=True)
     command = [sys.executable, *_command(model, "keras", **options)]
     return _supervise(command, training.run_dir(options["runs"], model, "keras"), rank == 0, engine="TensorFlow",
-                      join=f"the other workers ({', '.join(w for i, w in enumerate(workers) if i != rank)}) did not all "
+                      join=f"the other workers ({others}) did not all "
                            f"join within {limits.join_timeout():g} s; start every worker with the same TF_CONFIG "
                            f"cluster, check the addresses and the firewall")
 
@@ -215,7 +230,15 @@ def _supervise(command: list[str], out: Path, reports: bool, *, engine: str, joi
         raise WorkerLost(f"{_root_cause(log) or f'a worker ended with exit code {code}'}; nothing was published "
                          f"({engine}'s report: {log})")
     except KeyboardInterrupt:
-        _stop(process)  # the workers got the same Ctrl-C and are ending; wait for them
+        _decide(ABORT, folder=errors)  # first: from here on rank 0 cannot publish
+        _stop(process)
+        decision = (errors / "decision").read_text().split()  # complete now that the workers have ended
+        published = decision[:1] == [PUBLISH] and (out / "metrics.json").is_file() and \
+            decision[1:] == [artifacts.sha256_file(out / "metrics.json")]
+        if published:  # rank 0 had decided to publish before the Ctrl-C, and did
+            error = XdlError(f"interrupted after rank 0 had published the new run: {out} holds it, whole")
+            error.exit_code = EXIT_INTERRUPTED
+            raise error from None
         raise
     finally:
         artifacts.remove_stale(out)  # staging folders of workers killed before their cleanup
@@ -257,40 +280,65 @@ def tf_config() -> tuple[list[str], int]:
     try:
         config = json.loads(os.environ["TF_CONFIG"])
         workers, index = config["cluster"]["worker"], config["task"]["index"]
-        if not isinstance(workers, list) or not all(isinstance(w, str) and ":" in w for w in workers):
+        if not isinstance(workers, list) or not workers or not all(isinstance(w, str) for w in workers):
             raise ValueError("cluster.worker is not a list of host:port")
         if config["task"].get("type", "worker") != "worker" or type(index) is not int or not 0 <= index < len(workers):
             raise ValueError("task is not one of the cluster's workers")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"TF_CONFIG is not a cluster description ({exc}); see docs/distributed.md") from None
+        reason = f"not JSON: {exc.msg} at character {exc.pos}" if isinstance(exc, json.JSONDecodeError) else \
+            f"{type(exc).__name__} {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise InputError(f"TF_CONFIG is not a cluster description ({reason}); see docs/distributed.md") from None
+    for worker in workers:
+        _host_port(worker, "TF_CONFIG's cluster.worker")
     return workers, index
+
+
+def _host_port(endpoint: str, what: str) -> tuple[str, int]:
+    """(host, port) of HOST:PORT, an IPv6 host in brackets ([::1]:29400); one line if it is not one."""
+    host, colon, port = endpoint.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:  # an IPv6 address without brackets: which colon ends the host is a guess
+        raise InputError(f"{what} {endpoint!r}: write an IPv6 address in brackets, e.g. [{host}]:{port}")
+    if not colon or not host or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(f"{what} {endpoint!r} is not HOST:PORT with a port from 1 to 65535 (e.g. 10.0.0.1:29400)")
+    return host, int(port)
 
 
 def _refuse_port_in_use(host: str, port: int, what: str, fix: str) -> None:
     try:
-        with socket.socket() as s:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as a server would: TIME_WAIT is no owner
             s.bind(("" if host in ("", "localhost", "0.0.0.0") else host, port))
+    except socket.gaierror as exc:
+        raise InputError(f"{what}: cannot resolve {host!r} ({exc.strerror}); check the host name") from None
     except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:
+            raise InputError(f"{what}: {host} is not an address of this machine; each machine runs the worker "
+                             f"whose address is its own") from None
         raise InputError(f"{what}: port {port} is in use on this machine ({exc.strerror}); {fix}") from None
 
 
 def _check_rendezvous(nodes: Nodes) -> None:
     """One line before torchrun's own reports: node 0 must be able to serve the rendezvous port,
     the others must reach it (they try for XDL_JOIN_TIMEOUT seconds: node 0 may start later)."""
-    host, _, port = nodes.rendezvous.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError(f"--rendezvous {nodes.rendezvous!r} is not HOST:PORT (e.g. 10.0.0.1:29400)")
+    host, port = _host_port(nodes.rendezvous, "--rendezvous")
     if not 0 <= nodes.rank < nodes.count:
         raise InputError(f"--node-rank {nodes.rank} is not one of 0..{nodes.count - 1} (--nodes {nodes.count})")
     if nodes.rank == 0:
-        _refuse_port_in_use("", int(port), f"--rendezvous {nodes.rendezvous}",
+        _refuse_port_in_use("", port, f"--rendezvous {nodes.rendezvous}",
                             "node 0 serves the rendezvous there: pick a free port for --rendezvous on every node")
         return
+    try:  # a name that does not resolve now is a typo far more often than a slow DNS: say it at once
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise InputError(f"--rendezvous {nodes.rendezvous}: cannot resolve {host!r} ({exc.strerror}); "
+                         f"check node 0's address") from None
     deadline = time.monotonic() + limits.join_timeout()
     while True:
         try:
-            socket.create_connection((host, int(port)), timeout=5).close()
+            socket.create_connection((host, port), timeout=5).close()
             return
         except OSError as exc:
             if time.monotonic() > deadline:
@@ -300,11 +348,45 @@ def _check_rendezvous(nodes: Nodes) -> None:
 
 
 def _stop(process: subprocess.Popen) -> None:
+    """Ends the workers after a Ctrl-C. From a terminal it reached them too (torchrun passes it on
+    to its workers, which run in sessions of their own) and they are ending; one sent to this
+    process alone is passed on here."""
     try:
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGINT)
         process.wait(timeout=60)
     except (subprocess.TimeoutExpired, KeyboardInterrupt):
         process.kill()
         process.wait()
+
+
+# Who decides first, rank 0 to publish or an interrupted launcher to abort, in one file created
+# exclusively in the folder the launcher shares with its workers: whichever creates it has decided,
+# the other reads what was decided. Without it, a Ctrl-C to the launcher alone let rank 0 publish
+# while the launcher said the run was not written.
+PUBLISH, ABORT = "publish", "abort"
+
+
+def _decide(what: str, detail: str = "", folder: Path | None = None) -> str:
+    """Records `what` (with `detail`) unless the other side decided first; returns the decision.
+    A worker without an xdl launcher decides alone."""
+    folder = folder or (Path(os.environ[ERRORS_ENV]) if os.environ.get(ERRORS_ENV) else None)
+    if folder is None or not folder.is_dir():
+        return f"{what} {detail}".strip()
+    try:
+        fd = os.open(folder / "decision", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        for _ in range(50):  # written right after it was created: wait for the words
+            text = (folder / "decision").read_text()
+            if text:
+                return text
+            time.sleep(0.01)
+        return ABORT
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{what} {detail}".strip())
+    return f"{what} {detail}".strip()
 
 
 def reports_to_launcher() -> bool:
@@ -321,7 +403,8 @@ def report_error(code: int, message: str) -> bool:
             rank = tf_config()[1]
         except InputError:
             pass  # the launcher checked it; only a hand-set environment gets here
-    return _tell_launcher(f"rank-{int(rank)}.json", json.dumps({"code": code, "message": message}))
+    rank = int(rank) if str(rank).isdigit() else 0  # a hand-set RANK may be anything
+    return _tell_launcher(f"rank-{rank}.json", json.dumps({"code": code, "message": message}))
 
 
 def _tell_launcher(name: str, text: str = "") -> bool:

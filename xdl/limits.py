@@ -9,7 +9,8 @@ batch size (ConstantOfShape), must end a run with a clear error, not spin or eat
   `--max-memory`); a bigger allocation fails inside ORT. Sizes a user asks for (batch sizes,
   fuzz counts, input shapes) are estimated first and refused above the same cap.
 - Ctrl-C: the run happens on a worker thread while the main thread waits in short steps, so
-  KeyboardInterrupt arrives at once; ORT is told to stop and the interrupt goes on up.
+  KeyboardInterrupt arrives at once; ORT is told to stop and the interrupt goes on up. While a
+  module is being imported, Ctrl-C waits for the import to end (see catch_interrupts).
 
 Imports onnxruntime only when a session is made.
 """
@@ -18,7 +19,10 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import sys
 import threading
+import time
 
 from xdl.errors import InputError
 
@@ -108,12 +112,120 @@ def session_options():
 
 _interrupted = threading.Event()  # set once Ctrl-C has stopped a run: see interrupted_run()
 
-
 def interrupted_run() -> bool:
     """Whether Ctrl-C stopped an ONNX Runtime run in this process. Its native threads may still be
     unwinding from the terminate flag; tearing the interpreter down under them makes the C++
     runtime abort ("terminate called without an active exception"), so the CLI then exits at once."""
     return _interrupted.is_set()
+
+
+# Ctrl-C during an import. Python raises KeyboardInterrupt wherever the main thread is, and inside
+# a native module's initialisation that breaks the library instead of stopping it: pybind11 turns
+# it into "ImportError: initialization failed" (onnxruntime), onnx's extension crashes (SIGSEGV),
+# and a library that catches ImportError to try something else loses the Ctrl-C altogether. So
+# while an import is on the stack the interrupt is only held, and raised once the import has ended.
+# Before the command's error boundary (cli.main) is entered, every Ctrl-C is held: raised there.
+_previous = None  # the SIGINT handler before ours; None while ours is not installed
+_armed = False  # cli.main's error boundary is there to catch KeyboardInterrupt
+_held = False  # a Ctrl-C arrived during an import and has not been raised yet
+_from_us = False  # the next call of the handler is a retry of ours, not a new Ctrl-C
+_wake = None  # the pipe that wakes the retry thread
+_sending = threading.Lock()  # no retry is sent after release_interrupts() has put the old handler back
+
+
+def _importing(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_interrupt(signum, frame):
+    global _held, _from_us
+    stale, _from_us = _from_us and not _held, False
+    if stale:  # our retry, after the Ctrl-C it retried was raised
+        return
+    if not _armed or _importing(frame):
+        if not _held:
+            _held = True
+            os.write(_wake[1], b"!")  # async-signal-safe, and no lock that a handler could deadlock on
+        return
+    _held = False
+    raise KeyboardInterrupt
+
+
+def _retry() -> None:
+    """Sends a held Ctrl-C to the main thread again once its import has ended. A real signal, as
+    the first was, so that a wait the main thread has entered since (a join, a lock) wakes up; and
+    only outside imports, so that no library's initialisation sees the interrupted system call."""
+    global _from_us
+    main = threading.main_thread().ident
+    while True:
+        os.read(_wake[0], 1)
+        while _held:
+            time.sleep(0.02)
+            with _sending:
+                if _held and _armed and not _importing(sys._current_frames().get(main)):
+                    _from_us = True
+                    signal.pthread_kill(main, signal.SIGINT)
+                    time.sleep(0.05)  # the main thread's turn to run the handler
+
+
+def _install() -> None:
+    global _previous, _wake
+    if _previous is not None or threading.current_thread() is not threading.main_thread():
+        return
+    if _wake is None:
+        _wake = os.pipe()
+        threading.Thread(target=_retry, daemon=True, name="xdl-ctrl-c").start()
+    _previous = signal.signal(signal.SIGINT, _on_interrupt)
+
+
+def hold_interrupts_if_command() -> None:
+    """Called first thing when the xdl package is imported: in the `xdl` command (`xdl ...`,
+    `python -m xdl ...`), a Ctrl-C from now until cli.main starts is held and raised there, so that
+    it ends in the one "interrupted" line and exit 130 and not in a traceback from an import. A
+    program that imports xdl as a library keeps Python's own handler."""
+    argv = getattr(sys, "orig_argv", sys.argv)
+    if "-m" in argv:
+        command = argv[argv.index("-m") + 1:argv.index("-m") + 2] in (["xdl"], ["xdl.cli"])
+    else:
+        command = os.path.basename(sys.argv[0]) == "xdl"
+    if command:
+        _install()
+
+
+def catch_interrupts() -> None:
+    """The command's error boundary is entered: from now on a Ctrl-C is KeyboardInterrupt, as ever,
+    except that one during an import is raised when the import has ended (main thread only).
+
+    Raises:
+        KeyboardInterrupt: a Ctrl-C came while the command started.
+    """
+    global _armed, _held
+    _install()
+    _armed = True
+    with _sending:
+        held, _held = _held, False
+    if held:
+        raise KeyboardInterrupt
+
+
+def release_interrupts(raise_held: bool = True) -> None:
+    """Puts the previous Ctrl-C handler back when the command ends.
+
+    Raises:
+        KeyboardInterrupt: (raise_held) a Ctrl-C came during the command's last import.
+    """
+    global _previous, _held, _armed
+    with _sending:
+        held, _held, _armed = _held, False, False
+    if _previous is not None:
+        signal.signal(signal.SIGINT, _previous)
+        _previous = None
+    if held and raise_held:
+        raise KeyboardInterrupt
 
 
 class RunTimeout(InputError):
@@ -142,14 +254,20 @@ def run(sess, output_names, feeds):
 
     worker = threading.Thread(target=work, daemon=True, name="xdl-ort-run")
     limit = current().run_timeout
-    worker.start()
     try:
         try:
+            # start() is inside: a Ctrl-C while it waits for the thread (long on a loaded machine) must
+            # still stop the run, or the run goes on unbounded and exit waits for ORT's threads.
+            worker.start()
+            sys.audit("xdl.model_run", limit)  # the model runs now: an observable point (tests wait on it)
             worker.join(limit)
         except KeyboardInterrupt:
             options.terminate = True
             _interrupted.set()
-            worker.join(5)
+            try:
+                worker.join(5)
+            except RuntimeError:  # not started yet: ORT checks the flag before it runs anything
+                pass
             raise
         if worker.is_alive():
             options.terminate = True

@@ -19,9 +19,10 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from xdl import limits
 from xdl.backends import torch as single
 from xdl.backends.progress import EpochHistory, TrainingProgress
-from xdl.errors import InputError
+from xdl.errors import InputError, WorkerLost, first_line
 from xdl.spec import tasks
 
 
@@ -39,16 +40,43 @@ class Group:
         return self.size
 
 
+# How long one collective (an all-reduce, the final barrier) may wait for the slowest worker: rank 0
+# alone reads the test split, and data loading differs per shard. Joining is bounded apart, by
+# XDL_JOIN_TIMEOUT: a worker whose peers never come should not wait this long.
+COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=30)
+
+
 def join(workers: int | None = None) -> Group:
     """Joins the process group torchrun set up (RANK, WORLD_SIZE, MASTER_ADDR in the
-    environment): NCCL when this worker has a GPU, gloo on CPU."""
-    if "RANK" not in os.environ:
+    environment): NCCL when this worker has a GPU, gloo on CPU. Every worker must be in within
+    XDL_JOIN_TIMEOUT seconds.
+
+    Raises:
+        InputError: not started by torchrun, or its environment is incomplete.
+        WorkerLost: the others did not join in time.
+    """
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
         raise InputError("this worker was not started by torchrun; start it with `xdl train MODEL --framework "
                          "torch --workers N` or torchrun (docs/distributed.md)")
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        if not os.environ.get(name) or (name != "MASTER_ADDR" and not os.environ[name].isdigit()):
+            raise InputError(f"torchrun's environment is incomplete: {name}={os.environ.get(name)!r}; start the "
+                             f"worker with torchrun itself, which sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT")
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    wait = limits.join_timeout()
+    where = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+    try:
+        # The store's timeout bounds the join (reaching MASTER_ADDR, every worker's address arriving);
+        # the group's, every collective after it.
+        store, rank, size = next(dist.rendezvous("env://", timeout=datetime.timedelta(seconds=wait)))
+        dist.init_process_group(backend, store=store, rank=rank, world_size=size, timeout=COLLECTIVE_TIMEOUT)
+        dist.barrier()  # NCCL connects lazily: make the first collective part of the join
+    except (RuntimeError, ValueError) as exc:  # torch's DistStoreError and DistNetworkError are RuntimeErrors
+        raise WorkerLost(f"worker {os.environ['RANK']} could not join the others at {where} within {wait:g} s "
+                         f"({first_line(exc, 200).rstrip('.')}); start every worker, check the address and the "
+                         f"firewall, or raise XDL_JOIN_TIMEOUT") from None
     size = dist.get_world_size()
     if workers is not None and workers != size:
         raise InputError(f"torchrun started {size} workers, the command asked for {workers}")
