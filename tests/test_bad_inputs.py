@@ -462,6 +462,8 @@ def c_allocates_from_the_batch(tmp):
 def c_huge_batch(tmp): return ["verify", "exported_models/mlp/torch", "--providers", "cpu", "--batch-sizes", "1000000000"]
 def c_huge_fuzz(tmp): return ["verify", "exported_models/cnn/torch", "--providers", "cpu", "--live", "cnn", "--fuzz", "1000000"]
 def c_huge_input_shape(tmp): return ["check", "json:loads", "--input-shape", "100000,100000,10"]
+def c_huge_batch_under_a_cap_beyond_the_machine(tmp):
+    return ["verify", "exported_models/mlp/torch", "--providers", "cpu", "--max-memory", "1e15", "--batch-sizes", "100000000000"]
 
 
 def _external_in(model_edit):
@@ -665,6 +667,7 @@ CASES += [
     (c_huge_batch, 2, "over the 4 GiB limit"),
     (c_huge_fuzz, 2, "over the 4 GiB limit"),
     (c_huge_input_shape, 2, "over the 4 GiB limit"),
+    (c_huge_batch_under_a_cap_beyond_the_machine, 2, "more than this machine's"),
     (c_external_data_in_constant_node, 2, "refers to external data"),
     (c_external_data_in_loop_body, 2, "refers to external data"),
     (c_external_data_in_test_vector, 2, "refers to external data"),

@@ -467,8 +467,8 @@ def parser() -> argparse.ArgumentParser:
 
     def bounds(sp):
         sp.add_argument("--timeout", type=_positive, metavar="SECONDS",
-                        help=f"limit per model run on ONNX Runtime (default: {limits.DEFAULT_RUN_TIMEOUT:g}, "
-                        "or XDL_RUN_TIMEOUT); past it the run fails with exit 2")
+                        help=f"time ONNX Runtime may spend on one artifact, all its runs together (default: "
+                        f"{limits.DEFAULT_RUN_TIMEOUT:g}, or XDL_RUN_TIMEOUT; at most a week); past it, exit 2")
         sp.add_argument("--max-memory", type=_positive, metavar="GIB",
                         help=f"memory ONNX Runtime and the sizes you ask for may take (default: "
                         f"{limits.DEFAULT_MAX_MEMORY_GB:g}, or XDL_MAX_MEMORY_GB)")

@@ -1,0 +1,95 @@
+"""Bounds that must hold whatever the numbers (issue 26): a time limit bounds one artifact's
+verification as a whole, limits too large for the machine or for threading mean "as much as
+there is", and ONNX Runtime aborting on an input does not take xdl down with it."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import COMMITTED, ROOT
+from xdl import limits, verify
+
+
+def _xdl(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "xdl", *map(str, args)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def bounds():
+    """limits.current() as a test sets it, put back afterwards."""
+    saved = limits.current().__dict__.copy()
+    yield limits.current()
+    limits.current().__dict__.update(saved)
+
+
+@pytest.mark.parametrize("flag", [["--timeout", "1e300"], ["--timeout", "1e10"], ["--max-memory", "1e15"]])
+def test_a_limit_beyond_what_exists_means_all_there_is(flag):
+    """--timeout 1e300 once aborted the process (threading cannot wait that long), 1e10 blamed the
+    artifact ("timestamp out of range"), --max-memory 1e15 overflowed ORT's arena size."""
+    r = _xdl("verify", COMMITTED / "mlp" / "torch", "--providers", "cpu", "--batch-sizes", "1", *flag)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS" in r.stdout
+
+
+def test_limits_beyond_the_maximum_are_clamped(bounds):
+    bounds.set(run_timeout=1e300, max_memory_gb=1e15)
+    assert bounds.run_timeout == limits.MAX_RUN_TIMEOUT
+    assert bounds.max_memory == limits.machine_memory() and bounds.memory_is_the_machines
+    bounds.set(max_memory_gb=1)
+    assert bounds.max_memory == 1024**3 and not bounds.memory_is_the_machines
+
+
+def test_the_environment_cannot_overflow_the_limits_either():
+    r = _xdl("verify", COMMITTED / "mlp" / "torch", "--providers", "cpu", "--batch-sizes", "1",
+             env={"XDL_RUN_TIMEOUT": "1e300", "XDL_MAX_MEMORY_GB": "1e15"})
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.fixture
+def endless(tmp_path):
+    """The mlp artifact with its model swapped for an endless Loop (tests/test_bad_inputs.py)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_bad_inputs import c_endless_loop
+
+    args = c_endless_loop(tmp_path)
+    return args[args.index("verify") + 1] / "mlp" / "torch"
+
+
+def test_an_endless_loop_costs_one_time_limit_per_artifact_not_one_per_batch_size(endless, bounds):
+    """Four batch sizes of an endless Loop once took four limits (243 s at the default 60)."""
+    timeout = 2.0
+    bounds.set(run_timeout=timeout)
+    start = time.monotonic()
+    checks = verify.verify_artifact(endless, ("cpu",), (), (1, 2, 7, 64))
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.75 * timeout, f"{elapsed:.1f} s for a {timeout:g} s limit"
+    errors = [c for c in checks if c.status == "error"]
+    assert [c.exit_code for c in errors] == [2, 2], [c.detail for c in checks]
+    assert "longer than the 2 s limit" in errors[0].detail
+    assert "batch sizes 2, 7, 64" in errors[1].detail and "not run" in errors[1].detail
+
+
+def test_the_time_limit_still_bounds_a_run_outside_an_artifact(endless, bounds):
+    """verify --live and check run outside shared_budget(): each run gets the limit itself."""
+    import onnxruntime as ort
+
+    bounds.set(run_timeout=1.0)
+    sess = ort.InferenceSession((endless / "model.onnx").read_bytes(), providers=["CPUExecutionProvider"])
+    start = time.monotonic()
+    with pytest.raises(limits.RunTimeout, match="longer than the 1 s limit"):
+        limits.run(sess, None, {"x": np.zeros((1, 1, 28, 28), np.float32)})
+    assert time.monotonic() - start < 1.0 + 5  # the limit, then at most the 5 s ORT gets to stop
+
+
+def test_a_budget_is_shared_by_the_runs_inside_it(bounds):
+    bounds.set(run_timeout=1e-9)  # spent as soon as it starts
+    with limits.shared_budget():
+        assert limits.budget_spent()
+        with pytest.raises(limits.RunTimeout, match="which all runs of one artifact share"):
+            limits.run(None, None, {})  # refused before any session is touched
+    assert not limits.budget_spent()
