@@ -462,6 +462,12 @@ def c_allocates_from_the_batch(tmp):
 def c_huge_batch(tmp): return ["verify", "exported_models/mlp/torch", "--providers", "cpu", "--batch-sizes", "1000000000"]
 def c_huge_fuzz(tmp): return ["verify", "exported_models/cnn/torch", "--providers", "cpu", "--live", "cnn", "--fuzz", "1000000"]
 def c_huge_input_shape(tmp): return ["check", "json:loads", "--input-shape", "100000,100000,10"]
+def c_bench_unknown_provider(tmp): return ["bench", "mlp", "--quick", "--providers", "tpu"]
+def c_bench_plot_not_a_chart(tmp): return ["bench", "mlp", "--quick", "--plot", tmp / "x.onnx"]
+def c_bench_plot_inside_an_artifact(tmp): return ["bench", "mlp", "--quick", "--plot", "exported_models/mlp/torch/chart.png"]
+def c_bench_huge_batch(tmp): return ["bench", "mlp", "--quick", "--batch-sizes", "100000000"]
+
+
 def c_huge_batch_under_a_cap_beyond_the_machine(tmp):
     return ["verify", "exported_models/mlp/torch", "--providers", "cpu", "--max-memory", "1e15", "--batch-sizes", "100000000000"]
 
@@ -668,6 +674,10 @@ CASES += [
     (c_huge_fuzz, 2, "over the 4 GiB limit"),
     (c_huge_input_shape, 2, "over the 4 GiB limit"),
     (c_huge_batch_under_a_cap_beyond_the_machine, 2, "more than this machine's"),
+    (c_bench_unknown_provider, 2, "unknown provider 'tpu'"),
+    (c_bench_plot_not_a_chart, 2, "give a path ending in one of them"),
+    (c_bench_plot_inside_an_artifact, 2, "write the chart elsewhere"),
+    (c_bench_huge_batch, 2, "--batch-sizes 100000000 for mlp needs about"),
     (c_external_data_in_constant_node, 2, "refers to external data"),
     (c_external_data_in_loop_body, 2, "refers to external data"),
     (c_external_data_in_test_vector, 2, "refers to external data"),
