@@ -93,3 +93,39 @@ def test_a_budget_is_shared_by_the_runs_inside_it(bounds):
         with pytest.raises(limits.RunTimeout, match="which all runs of one artifact share"):
             limits.run(None, None, {})  # refused before any session is touched
     assert not limits.budget_spent()
+
+
+def test_an_abort_inside_onnx_runtime_ends_only_the_isolated_run():
+    """ORT aborts the process on an empty batch through its LSTM kernel; a graph holding one runs
+    in a child, so the run fails with a reason and the next run works."""
+    from xdl.verify import sessions
+
+    art = COMMITTED / "lstm" / "keras"
+    sess = verify.session((art / "model.onnx").read_bytes(), "cpu")
+    assert isinstance(sess, sessions.IsolatedSession)
+    with pytest.raises(RuntimeError, match="onnxruntime crashed running the model on these inputs .signal SIGABRT"):
+        limits.run(sess, None, {"tokens": np.zeros((0, 5), np.int64)})
+    assert limits.run(sess, None, {"tokens": np.zeros((2, 5), np.int64)})[0].shape == (2, 1)
+    sess.close()
+
+
+def test_a_timeout_ends_an_isolated_run_by_ending_its_child(endless, bounds):
+    import onnxruntime as ort
+
+    from xdl.verify import sessions
+
+    model_bytes = (endless / "model.onnx").read_bytes()
+    inner = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+    sess = sessions.IsolatedSession(inner, model_bytes, ["CPUExecutionProvider"])
+    bounds.set(run_timeout=1.0)
+    with pytest.raises(limits.RunTimeout):
+        limits.run(sess, None, {"x": np.zeros((1, 1, 28, 28), np.float32)})
+    assert sess._child is None  # killed, not left spinning
+
+
+def test_only_graphs_with_an_aborting_op_pay_for_a_child():
+    from xdl.verify import sessions
+
+    assert not sessions.may_abort((COMMITTED / "mlp" / "torch" / "model.onnx").read_bytes())
+    assert all(sessions.may_abort((COMMITTED / m / fw / "model.onnx").read_bytes())
+               for m in ("lstm", "gru", "tagger") for fw in ("keras", "torch"))
