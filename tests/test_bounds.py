@@ -129,3 +129,66 @@ def test_only_graphs_with_an_aborting_op_pay_for_a_child():
     assert not sessions.may_abort((COMMITTED / "mlp" / "torch" / "model.onnx").read_bytes())
     assert all(sessions.may_abort((COMMITTED / m / fw / "model.onnx").read_bytes())
                for m in ("lstm", "gru", "tagger") for fw in ("keras", "torch"))
+
+
+# -- the optimised graph is the exporter's graph, on every input ------------------------------
+
+def _outcome(sess, feeds):
+    """("answer", outputs) or ("refused", None): ORT's error, or a crash in an isolated run."""
+    try:
+        return "answer", limits.run(sess, None, feeds)
+    except Exception:  # noqa: BLE001 - ORT's own error types, or the isolated run's
+        return "refused", None
+
+
+def _edge_inputs(model: str) -> dict[str, dict[str, np.ndarray]]:
+    """NaN and Inf, an empty batch, an empty sequence, ids out of range on both sides."""
+    from xdl.spec import registry
+
+    spec, rng = registry.get(model), np.random.default_rng(0)
+    if model == "gru":
+        x = spec.sample(rng, 3, 5).astype(np.float32)
+        nan, inf = x.copy(), x.copy()
+        nan[1, 2, 0] = np.nan
+        inf[0, 1, 0] = np.inf
+        return {"finite": {"x": x}, "NaN": {"x": nan}, "Inf": {"x": inf}, "batch 0": {"x": x[:0]},
+                "length 0": {"x": x[:, :0]}}
+    if model == "recommender":
+        ids = np.array([-1, -943, -944, -1886, -1887, 942, 943], np.int64)
+        return {"finite": {"user": np.array([0, 5, 942]), "item": np.array([1, 2, 3])},
+                "batch 0": {"user": np.zeros(0, np.int64), "item": np.zeros(0, np.int64)},
+                **{f"user {i}": {"user": np.array([i]), "item": np.array([1])} for i in ids}}
+    n = {"tagger": 5000, "lstm": 10000}[model]
+    tokens = rng.integers(0, n, (3, 6)).astype(np.int64)
+    return {"finite": {"tokens": tokens}, "batch 0": {"tokens": tokens[:0]}, "length 0": {"tokens": tokens[:, :0]},
+            **{f"id {i}": {"tokens": np.array([[i, 0]], np.int64)} for i in (-1, -n, -n - 1, -2 * n, -2 * n - 1, n)}}
+
+
+@pytest.mark.parametrize("model, rule", [("gru", "loop-as-gru"), ("recommender", "row-dot-as-reduce-sum"),
+                                         ("tagger", "dense-over-steps"), ("lstm", "negative-id-guard-as-where")])
+def test_the_optimised_graph_answers_refuses_or_gives_nan_where_the_exporters_does(model, rule):
+    """The GRU rewrite turned NaN into finite probabilities and aborted on an empty batch, the
+    recommender's gave (0, 16) for (0, 1), the tagger's answered a length-0 sequence the
+    exporter's graph refuses, and dropping the id guard refused ids below -n that it answers."""
+    pytest.importorskip("tf2onnx")
+    from xdl import backends, exporting
+    from xdl.exporting import optimise
+    from xdl.spec import registry
+
+    keras = backends.load("keras")
+    spec = registry.get(model)
+    net = keras.build(spec)
+    keras.load_weights(net, COMMITTED / model / "keras" / keras.WEIGHTS_FILE)
+    exported = exporting.to_onnx(spec, "keras", net, optimised=False)
+    optimised, steps = optimise.optimise(exported)
+    assert rule in steps
+    sessions = [verify.session(m.SerializeToString(), "cpu") for m in (exported, optimised)]
+    for case, feeds in _edge_inputs(model).items():
+        (said, want), (got, have) = (_outcome(s, feeds) for s in sessions)
+        assert said == got, f"{model}, {case}: the exporter's graph {said}, the optimised one {got}"
+        if said == "answer":
+            assert want[0].shape == have[0].shape, f"{model}, {case}: {want[0].shape} != {have[0].shape}"
+            assert np.array_equal(np.isnan(want[0]), np.isnan(have[0])), f"{model}, {case}: NaN elsewhere"
+            assert np.allclose(want[0], have[0], atol=1e-5, rtol=1e-5, equal_nan=True), f"{model}, {case}"
+    for s in sessions:
+        getattr(s, "close", lambda: None)()
