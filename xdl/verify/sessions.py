@@ -180,7 +180,10 @@ class IsolatedSession:
                     pass
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter exit subprocess may be half torn down;
+            pass  # the child then reads the end of its input and exits by itself
 
 
 def providers_to_check(providers, required=()) -> tuple[str, ...]:
