@@ -229,8 +229,8 @@ def check_request(models: list[str], *, batch_sizes=(1, 64), providers=("cpu",),
         if path.suffix.lower() not in PLOT_FORMATS:
             raise InputError(f"--plot {plot}: the chart is written as {', '.join(PLOT_FORMATS)}; "
                              f"give a path ending in one of them")
-        if path.is_dir() or (path.exists() and not path.is_file()):
-            raise InputError(f"--plot {plot} is not a regular file; give a new file's path")
+        if path.is_symlink() or (path.exists() and not path.is_file()):  # the rename would replace it
+            raise InputError(f"--plot {plot} is not a regular file (a folder, link or device); give a file's path")
         inside = [p for p in path.absolute().parents if (p / artifacts.MANIFEST).is_file()]
         if inside:  # a chart among an artifact's files is not one of them
             raise InputError(f"--plot {plot} is inside the artifact {inside[0]}; write the chart elsewhere")
