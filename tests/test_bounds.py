@@ -67,7 +67,7 @@ def test_an_endless_loop_costs_one_time_limit_per_artifact_not_one_per_batch_siz
     start = time.monotonic()
     checks = verify.verify_artifact(endless, ("cpu",), (), (1, 2, 7, 64))
     elapsed = time.monotonic() - start
-    assert elapsed < 1.75 * timeout, f"{elapsed:.1f} s for a {timeout:g} s limit"
+    assert elapsed < 2.5 * timeout, f"{elapsed:.1f} s for a {timeout:g} s limit"  # was 4 limits and more
     errors = [c for c in checks if c.status == "error"]
     assert [c.exit_code for c in errors] == [2, 2], [c.detail for c in checks]
     assert "longer than the 2 s limit" in errors[0].detail
