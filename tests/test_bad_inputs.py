@@ -460,9 +460,36 @@ def c_allocates_from_the_batch(tmp):
     return [*_verify(f), "--max-memory", "1"]
 
 
+def c_empty_batch_into_an_lstm(tmp):
+    """A graph that slices its batch to 0 rows and runs an LSTM on them: ORT aborts the process
+    there (SIGABRT, no verdict) unless the run is isolated."""
+    from onnx import TensorProto, helper
+
+    rng = np.random.default_rng(0)
+    c = lambda name, value: numpy_helper.from_array(np.asarray(value), name)  # noqa: E731
+    nodes = [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Slice", ["f", "zero", "zero", "zero"], ["e"]),
+             helper.make_node("Unsqueeze", ["e", "zero"], ["steps"]),
+             helper.make_node("LSTM", ["steps", "W", "R"], ["", "h"], hidden_size=10),
+             helper.make_node("ReduceSum", ["h"], ["total"], keepdims=0), helper.make_node("MatMul", ["f", "w"], ["m"]),
+             helper.make_node("Add", ["m", "total"], ["probs"])]
+    inits = [c("zero", np.array([0], np.int64)), c("W", rng.normal(size=(1, 40, 784)).astype(np.float32)),
+             c("R", rng.normal(size=(1, 40, 10)).astype(np.float32)), c("w", np.zeros((784, 10), np.float32))]
+    f = _copy(tmp)
+    _swap_model(f, _graph_model(nodes, inits))
+    return _verify(f)
+
+
 def c_huge_batch(tmp): return ["verify", "exported_models/mlp/torch", "--providers", "cpu", "--batch-sizes", "1000000000"]
 def c_huge_fuzz(tmp): return ["verify", "exported_models/cnn/torch", "--providers", "cpu", "--live", "cnn", "--fuzz", "1000000"]
 def c_huge_input_shape(tmp): return ["check", "json:loads", "--input-shape", "100000,100000,10"]
+def c_bench_unknown_provider(tmp): return ["bench", "mlp", "--quick", "--providers", "tpu"]
+def c_bench_plot_not_a_chart(tmp): return ["bench", "mlp", "--quick", "--plot", tmp / "x.onnx"]
+def c_bench_plot_inside_an_artifact(tmp): return ["bench", "mlp", "--quick", "--plot", "exported_models/mlp/torch/chart.png"]
+def c_bench_huge_batch(tmp): return ["bench", "mlp", "--quick", "--batch-sizes", "100000000"]
+
+
+def c_huge_batch_under_a_cap_beyond_the_machine(tmp):
+    return ["verify", "exported_models/mlp/torch", "--providers", "cpu", "--max-memory", "1e15", "--batch-sizes", "100000000000"]
 
 
 def _external_in(model_edit):
@@ -666,6 +693,12 @@ CASES += [
     (c_huge_batch, 2, "over the 4 GiB limit"),
     (c_huge_fuzz, 2, "over the 4 GiB limit"),
     (c_huge_input_shape, 2, "over the 4 GiB limit"),
+    (c_huge_batch_under_a_cap_beyond_the_machine, 2, "more than this machine's"),
+    (c_empty_batch_into_an_lstm, 2, "onnxruntime crashed running the model"),
+    (c_bench_unknown_provider, 2, "unknown provider 'tpu'"),
+    (c_bench_plot_not_a_chart, 2, "give a path ending in one of them"),
+    (c_bench_plot_inside_an_artifact, 2, "inside the artifact"),
+    (c_bench_huge_batch, 2, "--batch-sizes 100000000 for mlp needs about"),
     (c_external_data_in_constant_node, 2, "refers to external data"),
     (c_external_data_in_loop_body, 2, "refers to external data"),
     (c_external_data_in_test_vector, 2, "refers to external data"),

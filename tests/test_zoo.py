@@ -126,8 +126,9 @@ def test_recurrent_exports_record_their_ops(quick):
     ops = {f: json.loads((quick.out / "lstm" / f / "manifest.json").read_text())["ops"] for f in ("keras", "torch")}
     assert ops["keras"].get("LSTM") == 1 and ops["torch"].get("LSTM") == 1
     gru = json.loads((quick.out / "gru" / "keras" / "manifest.json").read_text())
-    # tf2onnx writes Keras's GRU as a Loop; xdl proves the body is a GRU and ships one GRU op
-    assert gru["ops"].get("GRU") == 1 and "Loop" not in gru["ops"]
+    # tf2onnx writes Keras's GRU as a Loop; xdl proves the body is a GRU and ships one GRU op,
+    # keeping the Loop in an If for the inputs ORT's GRU kernel gets wrong (xdl/exporting/guard.py)
+    assert gru["ops"].get("GRU") == 1 and gru["ops"].get("If") == 1
     assert "loop-as-gru" in gru["optimisation"]["applied"]
     torch_gru = json.loads((quick.out / "gru" / "torch" / "manifest.json").read_text())["ops"]
     assert torch_gru.get("GRU") == 1

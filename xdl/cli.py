@@ -333,6 +333,12 @@ def cmd_bench(args) -> int:
     if not models:
         raise XdlError("name the model(s) to benchmark, or pass --all")
     reps = 20 if args.quick else args.reps
+    bench.check_request(models, batch_sizes=_batch_sizes(args.batch_sizes), providers=_providers(args.providers),
+                        out=args.out, plot=args.plot)
+    if args.plot:
+        from xdl.errors import require
+
+        require("matplotlib", "plot")  # now, not after minutes of timing
     result = bench.run(models, batch_sizes=_batch_sizes(args.batch_sizes), providers=_providers(args.providers),
                        reps=reps, out=args.out, torch_compile=args.compile, training=not args.quick,
                        sweep=not args.quick)
@@ -541,8 +547,8 @@ def parser() -> argparse.ArgumentParser:
 
     def bounds(sp):
         sp.add_argument("--timeout", type=_positive, metavar="SECONDS",
-                        help=f"limit per model run on ONNX Runtime (default: {limits.DEFAULT_RUN_TIMEOUT:g}, "
-                        "or XDL_RUN_TIMEOUT); past it the run fails with exit 2")
+                        help=f"time ONNX Runtime may spend on one artifact, all its runs together (default: "
+                        f"{limits.DEFAULT_RUN_TIMEOUT:g}, or XDL_RUN_TIMEOUT; at most a week); past it, exit 2")
         sp.add_argument("--max-memory", type=_positive, metavar="GIB",
                         help=f"memory ONNX Runtime and the sizes you ask for may take (default: "
                         f"{limits.DEFAULT_MAX_MEMORY_GB:g}, or XDL_MAX_MEMORY_GB)")
@@ -675,6 +681,8 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--quick", action="store_true", help="20 reps, no training or ORT-options sweep (CI)")
     sp.add_argument("--json", help="write the results as JSON here")
     sp.add_argument("--plot", help="write a latency chart (PNG) here")
+    sp.add_argument("--max-memory", type=_positive, metavar="GIB", help="refuse batch sizes whose tensors would "
+                    f"need more (default: {limits.DEFAULT_MAX_MEMORY_GB:g}, or XDL_MAX_MEMORY_GB)")
     sp.set_defaults(func=cmd_bench)
 
     sp = command("routes", "every route to ONNX (tf2onnx, Keras export, dynamo, TorchScript...) compared")
@@ -717,7 +725,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
         debug = debug or args.debug
         if getattr(args, "timeout", None) or getattr(args, "max_memory", None):
-            limits.current().set(run_timeout=args.timeout, max_memory_gb=args.max_memory)
+            limits.current().set(run_timeout=getattr(args, "timeout", None),
+                                 max_memory_gb=getattr(args, "max_memory", None))
         _check_outputs(args)
         code = args.func(args)
         limits.release_interrupts()  # raises a Ctrl-C held during the last import

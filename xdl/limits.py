@@ -3,11 +3,17 @@
 A model is input like any other: a Loop that never ends, or a graph that allocates from the
 batch size (ConstantOfShape), must end a run with a clear error, not spin or eat the machine.
 
-- Time: each `session.run` gets RUN_TIMEOUT seconds (env XDL_RUN_TIMEOUT, or `--timeout`);
-  then ORT is told to stop (RunOptions.terminate) and the run fails with exit 2.
+- Time: a `session.run` gets RUN_TIMEOUT seconds (env XDL_RUN_TIMEOUT, or `--timeout`); then
+  ORT is told to stop (RunOptions.terminate) and the run fails with exit 2. Inside
+  `shared_budget()` (one artifact's verification: every batch size on every provider) the runs
+  share those seconds, so a hung model costs one limit per artifact, not one per batch size.
+  Values above MAX_RUN_TIMEOUT (a week) are taken as a week: threading cannot wait much longer
+  (about 292 years, in nanoseconds), and a week already means "no limit" to a verification.
 - Memory: ORT allocates from one arena capped at MAX_MEMORY bytes (env XDL_MAX_MEMORY_GB, or
   `--max-memory`); a bigger allocation fails inside ORT. Sizes a user asks for (batch sizes,
-  fuzz counts, input shapes) are estimated first and refused above the same cap.
+  fuzz counts, input shapes) are estimated first and refused above the same cap. A cap above the
+  machine's memory protects nothing, so it is taken as the machine's memory (and ORT's arena,
+  a size_t, could not hold 1e15 GiB anyway).
 - Ctrl-C: the run happens on a worker thread while the main thread waits in short steps, so
   KeyboardInterrupt arrives at once; ORT is told to stop and the interrupt goes on up. While a
   module is being imported, Ctrl-C waits for the import to end (see catch_interrupts).
@@ -17,6 +23,7 @@ Imports onnxruntime only when a session is made.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -26,8 +33,17 @@ import time
 
 from xdl.errors import InputError
 
-DEFAULT_RUN_TIMEOUT = 60.0  # seconds per session.run; our largest model takes well under 1 s
+DEFAULT_RUN_TIMEOUT = 60.0  # seconds per artifact (or per run outside one); our largest model takes well under 1 s
 DEFAULT_MAX_MEMORY_GB = 4.0  # a quarter of a 16 GiB machine; every shipped model needs < 0.2
+MAX_RUN_TIMEOUT = 7 * 24 * 3600.0  # a week; more is taken as a week (see the module's docstring)
+
+
+def machine_memory() -> int:
+    """Bytes of memory this machine has; 2**50 where the system does not say (no sysconf)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return 2**50
 
 
 def _number(env: str, default: float) -> float:
@@ -55,17 +71,23 @@ class Limits:
     """The bounds in force; the CLI sets them from its flags, otherwise the environment decides."""
 
     def __init__(self):
-        self.run_timeout = _number("XDL_RUN_TIMEOUT", DEFAULT_RUN_TIMEOUT)
-        self.max_memory = int(_number("XDL_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB) * 1024**3)
+        self.run_timeout = min(_number("XDL_RUN_TIMEOUT", DEFAULT_RUN_TIMEOUT), MAX_RUN_TIMEOUT)
+        self.max_memory, self.memory_is_the_machines = _memory_cap(_number("XDL_MAX_MEMORY_GB", DEFAULT_MAX_MEMORY_GB))
 
     def set(self, *, run_timeout: float | None = None, max_memory_gb: float | None = None) -> None:
         for name, value in (("--timeout", run_timeout), ("--max-memory", max_memory_gb)):
             if value is not None and (not math.isfinite(value) or value <= 0):
                 raise InputError(f"{name} takes a positive number, got {value!r}")
         if run_timeout is not None:
-            self.run_timeout = float(run_timeout)
+            self.run_timeout = min(float(run_timeout), MAX_RUN_TIMEOUT)
         if max_memory_gb is not None:
-            self.max_memory = int(max_memory_gb * 1024**3)
+            self.max_memory, self.memory_is_the_machines = _memory_cap(max_memory_gb)
+
+
+def _memory_cap(gib: float) -> tuple[int, bool]:
+    """(the cap in bytes, whether it is the machine's memory because `gib` asked for more)."""
+    machine = machine_memory()
+    return (machine, True) if gib * 1024**3 > machine else (int(gib * 1024**3), False)
 
 
 _current: Limits | None = None
@@ -86,6 +108,9 @@ def check_bytes(n_bytes: float, what: str) -> None:
     """
     cap = current().max_memory
     if n_bytes > cap:
+        if current().memory_is_the_machines:
+            raise InputError(f"{what} needs about {n_bytes / 1024**3:.1f} GiB, more than this machine's "
+                             f"{cap / 1024**3:.1f} GiB of memory; ask for less")
         raise InputError(f"{what} needs about {n_bytes / 1024**3:.1f} GiB, over the {cap / 1024**3:g} GiB limit; "
                          f"ask for less, or raise it with --max-memory GIB")
 
@@ -232,6 +257,36 @@ class RunTimeout(InputError):
     """A model ran longer than the time limit (an endless Loop, or a far too large input)."""
 
 
+_deadline: float | None = None  # time.monotonic() by which the runs of a shared_budget() must end
+
+
+@contextlib.contextmanager
+def shared_budget():
+    """The runs inside share one time limit: `--timeout` then bounds a whole artifact's
+    verification (every batch size, every provider), which is what a user waiting on a hung
+    model expects of it; a limit per run made four batch sizes of an endless Loop cost four
+    limits. Nested budgets keep the outer deadline."""
+    global _deadline
+    outer = _deadline
+    if outer is None:
+        _deadline = time.monotonic() + current().run_timeout
+    try:
+        yield
+    finally:
+        _deadline = outer
+
+
+def budget_spent() -> bool:
+    """Whether the shared_budget() in force has no time left (False outside one)."""
+    return _deadline is not None and time.monotonic() >= _deadline
+
+
+def _timed_out(limit: float) -> RunTimeout:
+    shared = ", which all runs of one artifact share" if _deadline is not None else ""
+    return RunTimeout(f"the model ran longer than the {limit:g} s limit{shared} (a Loop that never ends, or an input "
+                      f"far too large?); raise it with --timeout SECONDS if the model is just slow")
+
+
 def run(sess, output_names, feeds):
     """`sess.run(output_names, feeds)`, bounded in time and interruptible by Ctrl-C.
 
@@ -252,15 +307,18 @@ def run(sess, output_names, feeds):
         except BaseException as exc:  # handed to the waiting thread
             result["error"] = exc
 
-    worker = threading.Thread(target=work, daemon=True, name="xdl-ort-run")
     limit = current().run_timeout
+    wait = limit if _deadline is None else min(limit, _deadline - time.monotonic())
+    if wait <= 0:
+        raise _timed_out(limit)
+    worker = threading.Thread(target=work, daemon=True, name="xdl-ort-run")
     try:
         try:
             # start() is inside: a Ctrl-C while it waits for the thread (long on a loaded machine) must
             # still stop the run, or the run goes on unbounded and exit waits for ORT's threads.
             worker.start()
             sys.audit("xdl.model_run", limit)  # the model runs now: an observable point (tests wait on it)
-            worker.join(limit)
+            worker.join(wait)
         except KeyboardInterrupt:
             options.terminate = True
             _interrupted.set()
@@ -272,8 +330,7 @@ def run(sess, output_names, feeds):
         if worker.is_alive():
             options.terminate = True
             worker.join(5)
-            raise RunTimeout(f"the model ran longer than the {limit:g} s limit (a Loop that never ends, or an input "
-                             f"far too large?); raise it with --timeout SECONDS if the model is just slow")
+            raise _timed_out(limit)
         if "error" in result:
             raise result["error"]
         return result["value"]

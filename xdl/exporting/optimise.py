@@ -4,28 +4,34 @@ measures each route's graph with and without this (docs/routes.md).
 
 The rewrites, each applied only where its condition proves it equal:
 - loop-as-gru (xdl/exporting/recurrent.py): a Keras GRU that tf2onnx wrote as a Loop becomes
-  ONNX's GRU op; the loop body must be, node for node, the GRU equations.
-- gather-negative-id-guard: Keras's Embedding looks ids up through `take`, which first maps
+  ONNX's GRU op; the loop body must be, node for node, the GRU equations. The Loop still runs
+  on an empty or non-finite sequence, where ORT's GRU kernel differs (xdl/exporting/guard.py).
+- negative-id-guard-as-where: Keras's Embedding looks ids up through `take`, which first maps
   negative ids to the end of the table; tf2onnx spells that as nine nodes (Cast, Less, Cast,
-  Not, Cast, Mul, Add, Mul, Add) in front of every Gather. ONNX's Gather does the same mapping
-  itself for every id in [-n, n), so the nine nodes go where every consumer is a Gather on a
-  table of exactly n rows. Ids below -n, which the nine nodes would wrap once more, are refused
-  by the Gather instead, as the PyTorch export refuses them.
+  Not, Cast, Mul, Add, Mul, Add) in front of every Gather. They become the three that say the
+  same, Where(ids < 0, ids + n, ids), for every int64 id: an id below -n is still wrapped once
+  before the Gather, as the exporter's graph does (dropping the guard, as an earlier rewrite
+  did, made the Gather refuse those ids where the exporter's graph answered).
 - row-dot-as-reduce-sum: Keras's Dot(axes=1) of two (batch, k) tensors, which tf2onnx writes
   as a batch of (1, k) @ (k, 1) MatMuls between Unsqueezes and a Squeeze, becomes the k
-  products summed (what the PyTorch twin computes).
+  products summed (what the PyTorch twin computes), over axis 1 spelled as 1: ONNX Runtime
+  reduces an empty tensor over axis -1 to the wrong shape ((0, k), not (0, 1)).
 - dense-as-gemm: a Dense layer's MatMul then Add of the bias, on a 2-D input, becomes one Gemm
   (as torch.onnx writes nn.Linear).
 - dense-over-steps (xdl/exporting/sequences.py): a Dense on every step of a sequence, which
   tf2onnx flattens and unflattens around a MatMul with shapes computed at run time, becomes the
-  one rank-3 MatMul it is.
+  one rank-3 MatMul it is, except on an empty tensor, where tf2onnx's Reshape refuses what
+  the MatMul would answer (the exporter's nodes then run: xdl/exporting/guard.py).
 - conv-bias-inside-conv, relu-before-squeeze, squeeze-unsqueeze-pair: a Keras Conv1D is a Conv
   of height 1 whose height tf2onnx squeezes away before adding the bias and applying the Relu,
   and unsqueezes again for the next pooling. The bias moves into the Conv (it is per channel),
   the Relu before the Squeeze (it is element-wise), and a Squeeze followed by the Unsqueeze of
   the same axes goes (Squeeze removes only axes of size 1): ORT can then fuse Conv and Relu.
-The guard's removal, relu-before-squeeze and squeeze-unsqueeze-pair change no number; the
-others may change the order of floating-point additions, never the formula. Then onnx-ir's passes turn Constant nodes into
+Each must be an identity on every input, not only on the test domain: NaN, Inf, empty batches
+and sequences, and ids out of range give what the exporter's graph gives, or the same refusal
+(tests/test_bounds.py compares the two graphs there under ORT). The guard's Where,
+relu-before-squeeze and squeeze-unsqueeze-pair change no number; the others may change the
+order of floating-point additions, never the formula. Then onnx-ir's passes turn Constant nodes into
 initializers and drop Identities, repeated subexpressions (tf2onnx computes one Shape twice) and
 unused nodes.
 
@@ -36,6 +42,7 @@ bytes reproducible.
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 import onnx_ir as ir
 from onnx_ir.passes import common as passes
@@ -52,24 +59,18 @@ def _negative_id_guard(op, ids, rows, zero):
     return op.Add(wrapped, kept)
 
 
-def _ids_themselves(op, ids, rows, zero):
-    return op.Identity(ids)
+def _ids_wrapped_once(op, ids, rows, zero):
+    """The same mapping in three nodes: the sign test on the id itself is the test on its
+    float cast (a cast never moves an int64 across 0), and where the nine nodes multiply the
+    two candidates by 0 and 1 and add, Where picks one (int64 overflow of ids + rows wraps the
+    same, and is multiplied by 0 there)."""
+    return op.Where(op.Less(ids, op.Constant(value=ir.tensor(np.array(0, np.int64)))), op.Add(ids, rows), ids)
 
 
-def _feeds_only_gathers_of(context, ids, rows, zero, **_) -> bool:
-    """The guard is redundant when it compares with 0 and adds `rows`, and every consumer is a
-    Gather along axis 0 of a constant table with exactly `rows` rows."""
-    rows_value, zero_value = _scalar(rows), _scalar(zero)
-    if rows_value is None or zero_value != 0:
-        return False
-    for use in context.output_values[0].uses():
-        node = use.node
-        table = node.inputs[0].const_value if node.inputs and node.inputs[0] is not None else None
-        axis = node.attributes.get("axis")
-        if (node.op_type != "Gather" or node.domain not in ("", "ai.onnx") or use.idx != 1 or table is None
-                or (axis is not None and axis.as_int() != 0) or table.shape[0] != rows_value):
-            return False
-    return True
+def _compares_with_zero(context, ids, rows, zero, **_) -> bool:
+    """The guard tests ids < 0 (a float zero compared with the cast ids); ids are int64 (the
+    nine nodes multiply them with an int64 cast, so they cannot be anything else)."""
+    return _scalar(zero) == 0
 
 
 def _scalar(value):
@@ -86,8 +87,10 @@ def _row_dot_as_matmul(op, a, b, one, two):
 
 
 def _row_dot_as_sum(op, a, b, one, two):
-    """The same k products summed: what the PyTorch twin's (u * i).sum(1, keepdim=True) is."""
-    return op.ReduceSum(op.Mul(a, b), op.Constant(value_ints=[-1]), keepdims=1)
+    """The same k products summed: what the PyTorch twin's (u * i).sum(1, keepdim=True) is.
+    Axis 1, not -1: ORT's ReduceSum over a negative axis of an empty batch returns the input's
+    shape, (0, k), where the MatMuls give (0, 1)."""
+    return op.ReduceSum(op.Mul(a, b), op.Constant(value_ints=[1]), keepdims=1)
 
 
 def _rank_two_rows(context, a, b, one, two, **_) -> bool:
@@ -158,7 +161,7 @@ def _ints(value):
 
 
 RULES = [
-    pattern.RewriteRule(_negative_id_guard, _ids_themselves, _feeds_only_gathers_of, name="gather-negative-id-guard"),
+    pattern.RewriteRule(_negative_id_guard, _ids_wrapped_once, _compares_with_zero, name="negative-id-guard-as-where"),
     pattern.RewriteRule(_row_dot_as_matmul, _row_dot_as_sum, _rank_two_rows, name="row-dot-as-reduce-sum"),
     pattern.RewriteRule(_dense_as_matmul_add, _dense_as_gemm, _rows_times_constant_matrix, name="dense-as-gemm"),
     pattern.RewriteRule(_bias_after_squeezed_conv, _bias_inside_conv, _per_channel_bias, name="conv-bias-inside-conv"),

@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from xdl.exporting import expressions
+from xdl.exporting import expressions, guard
 
 INT_MAX = 2**31 - 1  # tf2onnx's "to the end" in a Slice
 
@@ -123,6 +123,11 @@ def _last_state_users(graph: onnx.GraphProto, loop: onnx.NodeProto):
 
 
 def _replace(graph, loop, sequence, kernel, recurrent, bias, users) -> None:
+    """The Loop, its last-state Slice and Squeeze become an If: ONNX's GRU op on a non-empty,
+    finite sequence, the exporter's own nodes otherwise (xdl/exporting/guard.py). ORT's GRU
+    kernel clamps its gates, so a NaN came out as a finite probability where the Loop gives
+    NaN, and it aborts the process on an empty batch or sequence, where the Loop answers or
+    refuses; Inf goes to the Loop too, which alone says what x W does with it."""
     slice_node, squeeze = users
     units = recurrent.shape[0]
     prefix = f"{loop.name}_gru"
@@ -131,12 +136,20 @@ def _replace(graph, loop, sequence, kernel, recurrent, bias, users) -> None:
         numpy_helper.from_array(np.ascontiguousarray(recurrent.T[None]), f"{prefix}_R"),  # [1, 3u, u]
         numpy_helper.from_array(np.ascontiguousarray(bias.reshape(1, 6 * units)), f"{prefix}_B"),  # [W_b, R_b]
         numpy_helper.from_array(np.array([0], np.int64), f"{prefix}_axes"),
+        numpy_helper.from_array(np.array(0.0, np.float32), f"{prefix}_zero"),
+        numpy_helper.from_array(np.array(0, np.int64), f"{prefix}_none"),
     ])
     gru = helper.make_node("GRU", [sequence, f"{prefix}_W", f"{prefix}_R", f"{prefix}_B"], ["", f"{prefix}_last"],
                            name=prefix, hidden_size=units, linear_before_reset=1)
     last = helper.make_node("Squeeze", [f"{prefix}_last", f"{prefix}_axes"], [squeeze.output[0]], name=f"{prefix}_squeeze")
-    position = list(graph.node).index(loop)
-    for node in (loop, slice_node, squeeze):
-        graph.node.remove(node)
-    graph.node.insert(position, last)
-    graph.node.insert(position, gru)
+    test = [  # empty, or a NaN or Inf anywhere (x * 0 summed is NaN exactly then)
+        helper.make_node("Size", [sequence], [f"{prefix}_size"]),
+        helper.make_node("Equal", [f"{prefix}_size", f"{prefix}_none"], [f"{prefix}_empty"]),
+        helper.make_node("Mul", [sequence, f"{prefix}_zero"], [f"{prefix}_zeros"]),
+        helper.make_node("ReduceSum", [f"{prefix}_zeros"], [f"{prefix}_sum"], keepdims=0),
+        helper.make_node("IsNaN", [f"{prefix}_sum"], [f"{prefix}_nonfinite"]),
+        helper.make_node("Or", [f"{prefix}_empty", f"{prefix}_nonfinite"], [f"{prefix}_as_exported"]),
+    ]
+    guard.exporters_nodes_when(graph, [loop, slice_node, squeeze], [gru, last], [squeeze.output[0]],
+                               onnx.TensorProto.FLOAT, test, f"{prefix}_as_exported", f"{prefix}_if",
+                               shape=[None, units])

@@ -16,10 +16,11 @@ gathered in the permutation's order (tf2onnx's spelling).
 
 from __future__ import annotations
 
+import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from xdl.exporting import expressions
+from xdl.exporting import expressions, guard
 
 
 def _shape_spellings(graph: onnx.GraphProto, x: str, show) -> list[str]:
@@ -52,7 +53,10 @@ def dense_over_steps(model: onnx.ModelProto) -> bool:
     show = expressions.printer([graph], {})
     weights = {t.name: t for t in graph.initializer}
     changed = False
-    for matmul in [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]:
+    for product in [n.output[0] for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights]:
+        matmul = next((n for n in graph.node if product in n.output), None)  # the graph is rebuilt below
+        if matmul is None:
+            continue
         flatten = next((n for n in graph.node if matmul.input[0] in n.output), None)
         users = [n for n in graph.node if matmul.output[0] in n.input]
         flat_users = [n for n in graph.node if flatten is not None and flatten.output[0] in n.input]
@@ -64,11 +68,14 @@ def dense_over_steps(model: onnx.ModelProto) -> bool:
         if not any(show(flatten.input[1]) == _flatten_shape(s) and show(unflatten.input[1]) == _unflatten_shape(s, units)
                    for s in shapes):
             continue
-        position = list(graph.node).index(flatten)
-        for node in (flatten, matmul, unflatten):
-            graph.node.remove(node)
-        graph.node.insert(position, helper.make_node("MatMul", [flatten.input[0], matmul.input[1]], [unflatten.output[0]],
-                                                     name=f"{matmul.name}_over_steps"))
+        x, name = flatten.input[0], f"{matmul.name}_over_steps"
+        graph.initializer.append(numpy_helper.from_array(np.array(0, np.int64), f"{name}_none"))
+        empty = [helper.make_node("Size", [x], [f"{name}_size"]),
+                 helper.make_node("Equal", [f"{name}_size", f"{name}_none"], [f"{name}_empty"])]
+        guard.exporters_nodes_when(graph, [flatten, matmul, unflatten],
+                                   [helper.make_node("MatMul", [x, matmul.input[1]], [unflatten.output[0]], name=name)],
+                                   [unflatten.output[0]], weights[matmul.input[1]].data_type, empty, f"{name}_empty",
+                                   f"{name}_if", shape=[None, None, units])
         show = expressions.printer([graph], {})  # the graph changed
         changed = True
     return changed

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends
-from xdl.errors import XdlError
+from xdl import artifacts, backends, limits
+from xdl.errors import InputError, XdlError
 from xdl.spec import registry
 from xdl.timing import measure
 
@@ -203,9 +203,43 @@ def targets(timings: list[Timing]) -> list[Target]:
     return out
 
 
+PLOT_FORMATS = (".png", ".svg", ".pdf")  # what the chart is useful as; matplotlib picks the format by suffix
+
+
+def check_request(models: list[str], *, batch_sizes=(1, 64), providers=("cpu",), out="exported_models",
+                  plot: str | Path | None = None) -> None:
+    """Refuses, before anything is imported or timed, what the run could only fail on after
+    minutes: an unknown provider, a batch size whose tensors would not fit under the memory
+    limit (xdl/limits.py, as `verify` refuses them), a chart path that is no chart.
+
+    Raises:
+        InputError: any of those, or a model whose artifacts cannot be read.
+    """
+    from xdl import verify
+
+    verify.providers_to_check(providers)  # unknown names; absent ones (cuda here) are skipped later
+    for model in models:
+        arts = [artifacts.load(Path(out) / model / fw) for fw in registry.FRAMEWORKS]
+        per_row = max(sum(a[:1].nbytes for group in (art.inputs, art.outputs) for a in group.values()) for art in arts)
+        for n in batch_sizes:
+            # the feeds, then each framework's and each export's copy of inputs and outputs
+            limits.check_bytes(4.0 * per_row * n, f"--batch-sizes {n} for {model}")
+    if plot is not None:
+        path = Path(plot)
+        if path.suffix.lower() not in PLOT_FORMATS:
+            raise InputError(f"--plot {plot}: the chart is written as {', '.join(PLOT_FORMATS)}; "
+                             f"give a path ending in one of them")
+        artifacts.check_output(path, "the chart")  # what the writer would refuse, before the timing
+
+
 def run(models: list[str], *, batch_sizes=(1, 64), providers=("cpu",), reps=200, out="exported_models",
         torch_compile=False, training=True, sweep=True) -> dict:
-    """Everything, as one JSON-able dict."""
+    """Everything, as one JSON-able dict.
+
+    Raises:
+        InputError: what check_request refuses.
+    """
+    check_request(models, batch_sizes=batch_sizes, providers=providers, out=out)
     timings, skipped, sweeps = [], {}, []
     for model in models:
         t, s = bench_inference(model, batch_sizes=batch_sizes, providers=providers, reps=reps, out=out,
@@ -270,6 +304,7 @@ def plot(result: dict, path: Path) -> None:
     ax.legend()
     fig.tight_layout()
     try:  # the one writer of user-named files: never into an artifact, a device written through
-        artifacts.write_output(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"), what="the chart")
+        artifacts.write_output(path, lambda tmp: fig.savefig(tmp, dpi=110, format=Path(path).suffix.lower()[1:]),
+                               what="the chart")
     finally:
         plt.close(fig)

@@ -114,12 +114,25 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
     flavour = artifacts.flavour(m)
     signature_note = signed.note if signed else signing.unchecked_note(folder)
     checks = []
+    with limits.shared_budget():  # --timeout bounds the artifact, not each batch size (xdl/limits.py)
+        checks += _run_artifact(art, policies, required, batch_sizes, flavour)
+    return checks
+
+
+def _run_artifact(art, policies, required, batch_sizes, flavour) -> list[Check]:
+    m = art.manifest
+    checks = []
     for provider, policy in policies.items():
         sess, why_not = open_session(art.model_bytes, provider, required, model=m["model"], framework=flavour)
         if why_not:
             checks.append(why_not)
             continue
-        for n in batch_sizes:
+        for i, n in enumerate(batch_sizes):
+            if limits.budget_spent():  # say once what was not run, then stop: the time is gone
+                checks.append(Check(m["model"], flavour, provider, "error", exit_code=EXIT_INPUT, detail=(
+                    f"batch sizes {', '.join(map(str, batch_sizes[i:]))} (and any provider after this one) not run: "
+                    f"this artifact's runs used up the {limits.current().run_timeout:g} s limit together")))
+                return checks
             found = run_checks(
                 sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
                 framework=flavour, provider=provider, tolerances=policy.tolerances, classifier=policy.classifier,
