@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl.errors import InputError, first_line
+from xdl.errors import InputError, XdlError, first_line, missing_extra
 
 # name -> (module or "module:function" returning the arrays, one line for humans)
 _LOADERS = {
@@ -136,9 +136,12 @@ def load(
     rows = Rows(shard, validation_split) if shard else None
     try:
         x_train, y_train, x_test, y_test, source = _read(loader, data_dir, seed, rows)
-    except InputError:
+    except XdlError:  # a missing file (2), or a missing extra such as scikit-learn (3): said already
         raise
     except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
+        missing = missing_extra(exc)
+        if missing:  # a loader's optional package, imported without require()
+            raise missing from None
         where = data_dir or keras_cache_dir()
         raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {first_line(exc)}); "
                          f"fetch its files again") from None
