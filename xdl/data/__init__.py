@@ -202,6 +202,31 @@ def _problem(x, y) -> str | None:
     return None
 
 
+def class_ids(y, where: str, what: str = "label") -> np.ndarray:
+    """Class labels (or token ids: `what`) read from a data set's file, as int64. A cast alone
+    would truncate 1.5 to 1 and train on labels nobody wrote: each must be a whole number.
+
+    Raises:
+        InputError: a value that is not a whole number, or not a number at all.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "O":  # a pickled list of numbers
+        try:
+            y = np.asarray(y.tolist())
+        except ValueError:
+            pass
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind != "f":
+        raise InputError(f"{where}: {what}s of type {y.dtype}, not whole numbers; fix the file or fetch it again")
+    whole = np.isfinite(y) & (y == np.floor(y)) & (np.abs(y) < 2.0**53)
+    if not whole.all():
+        bad = y[~whole]
+        raise InputError(f"{where}: {bad.size} {what}(s) not whole numbers (the first: {float(bad.flat[0])!r}); "
+                         f"{what}s are integers: fix the file or fetch it again")
+    return y.astype(np.int64)
+
+
 def read_npy_rows(archive, member: str, rows=None) -> np.ndarray:
     """Rows of one numeric .npy member of an open zipfile.ZipFile (an .npz), reading from disk
     only what `rows` keeps: `rows(n)` gets the member's length and returns ascending row indices
