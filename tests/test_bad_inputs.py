@@ -881,6 +881,61 @@ CASES += [
 ]
 
 
+# --- Trust at the boundary (issue 26): a factory that exits, labels a cast would truncate.
+
+def c_check_factory_exits_0(tmp):
+    (tmp / "exits.py").write_text("import sys\n\ndef build():\n    sys.exit(0)\n")
+    return ["check", "exits:build", "--input-shape", "2,3"]
+
+
+def c_check_module_exits_at_import(tmp):
+    (tmp / "script.py").write_text("import sys\nsys.exit(1)\n\ndef build():\n    pass\n")
+    return ["check", "script:build", "--input-shape", "2,3"]
+
+
+def c_mnist_with_fractional_labels(tmp):
+    x = np.zeros((4, 28, 28), np.uint8)
+    np.savez(tmp / "mnist.npz", x_train=x, y_train=np.array([0, 1.5, 2, 3]), x_test=x, y_test=np.arange(4.0))
+    return ["train", "mlp", "--framework", "torch", "--dataset", "mnist", "--data-dir", tmp, "--runs", tmp / "runs"]
+
+
+def _reviews(*reviews):
+    xs = np.empty(len(reviews), object)
+    xs[:] = [list(r) for r in reviews]
+    return xs
+
+
+def c_imdb_with_fractional_labels(tmp):
+    xs = _reviews([1, 2], [3])
+    np.savez(tmp / "imdb.npz", x_train=xs, y_train=np.array([0.0, 0.5]), x_test=xs, y_test=np.array([0, 1]))
+    return ["train", "textcnn", "--framework", "torch", "--dataset", "imdb", "--data-dir", tmp, "--runs", tmp / "runs"]
+
+
+def c_imdb_with_fractional_word_ranks(tmp):
+    xs = _reviews([1, 2.5], [3])
+    np.savez(tmp / "imdb.npz", x_train=xs, y_train=np.array([0, 1]), x_test=xs, y_test=np.array([0, 1]))
+    return ["train", "textcnn", "--framework", "torch", "--dataset", "imdb", "--data-dir", tmp, "--runs", tmp / "runs"]
+
+
+def c_cifar10_with_fractional_labels(tmp):
+    import pickle
+
+    root = tmp / "cifar-10-batches-py"
+    root.mkdir()
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        (root / name).write_bytes(pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 2.5]}))
+    return ["train", "cnn", "--framework", "torch", "--dataset", "cifar10", "--data-dir", tmp, "--runs", tmp / "runs"]
+
+
+CASES += [
+    (c_check_factory_exits_0, 2, "called sys.exit(0) instead of returning a model"),
+    (c_check_module_exits_at_import, 2, "importing script called sys.exit(1)"),
+    (c_mnist_with_fractional_labels, 2, "y_train: 1 label(s) not whole numbers (the first: 1.5)"),
+    (c_imdb_with_fractional_labels, 2, "y_train: 1 label(s) not whole numbers (the first: 0.5)"),
+    (c_imdb_with_fractional_word_ranks, 2, "word rank(s) not whole numbers (the first: 2.5)"),
+    (c_cifar10_with_fractional_labels, 2, "labels: 1 label(s) not whole numbers (the first: 2.5)"),
+]
+
 # Cases that must pass: a path through a dot-folder once gave "no manifest.json found".
 def c_path_with_dot_dot(tmp):
     return ["verify", os.path.relpath(COMMITTED / "mlp" / "torch", tmp), "--providers", "cpu", "--batch-sizes", "1"]

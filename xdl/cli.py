@@ -177,17 +177,24 @@ def cmd_export(args) -> int:
                 print(f"{folder}: refreshed -> {staleness.refresh(folder, sign=signer)}{signed}")
         return EXIT_OK
     if args.check:
+        from xdl.errors import EXIT_ENVIRONMENT
         from xdl.exporting import staleness
+        from xdl.report import clean
 
         roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
         codes = []
         for folder, result in staleness.compare_paths(roots):
+            # names come from the disk and the manifest: escaped, so none can forge a line
             if isinstance(result, XdlError):
-                print(f"{folder}: error: {result}")
+                print(f"{clean(folder)}: error: {clean(result)}")
             else:
-                print(f"{result.label}: {result.status}" + "".join(f"\n  {p}" for p in result.problems))
+                print(f"{clean(result.label)}: {result.status}" + "".join(f"\n  {clean(p)}" for p in result.problems))
             codes.append(result.exit_code)
-        return first_failure(codes)
+        code = first_failure(codes)
+        if code == EXIT_ENVIRONMENT:  # the one line a script reads: what to install
+            print(f"xdl: error: {codes.count(code)} artifact(s) cannot be checked with the libraries installed "
+                  f"here: {staleness.INSTALL_HINT}", file=sys.stderr)
+        return code
     if not args.model:
         raise XdlError("name the model(s) to export, or 'all' (or pass --check)")
     if args.variant:
@@ -786,9 +793,11 @@ def explain(exc: BaseException) -> tuple[str, int]:
     """(one line saying what went wrong and what to do, the documented exit code) for any error."""
     import errno
 
-    from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT
+    from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, missing_extra
     from xdl.report import clean
 
+    # an optional package a code path imported without require(): still the extra to install
+    exc = missing_extra(exc) or exc
     if isinstance(exc, XdlError):
         return clean(exc), exc.exit_code
     if isinstance(exc, MemoryError):

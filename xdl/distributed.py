@@ -93,6 +93,8 @@ def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | Non
     if nodes is not None and framework != "torch":
         raise InputError("--nodes is torchrun's; a Keras cluster is described by TF_CONFIG (docs/distributed.md)")
     if framework == "torch" and not started_by_engine("torch"):
+        # torchrun is torch's: without torch that is one line, exit 3, not "a worker ended"
+        backends.load(framework)
         return _launch_torchrun(model, workers, nodes, **options)
     if framework == "keras" and started_by_engine("keras"):
         if workers:

@@ -59,16 +59,64 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
     return lines[0][:limit] if lines else type(exc).__name__
 
 
-def require(module: str, extra: str):
-    """Imports an optional dependency or raises EnvironmentProblem naming the extra to install."""
+# What a core install (`pip install .`) lacks: each optional top-level module, the distribution
+# that brings it and the extras of pyproject.toml that install that (the first is named in the
+# advice). A missing one is an environment to complete (exit 3), never a bug in xdl.
+OPTIONAL = {
+    "tensorflow": ("tensorflow", ("tf",)),
+    "keras": ("keras", ("tf",)),
+    "tf2onnx": ("tf2onnx", ("tf",)),
+    "rich": ("rich", ("tf", "torch")),
+    "torch": ("torch", ("torch",)),
+    "safetensors": ("safetensors", ("torch",)),
+    "onnxscript": ("onnxscript", ("torch", "tf")),
+    "onnx_ir": ("onnxscript", ("torch", "tf")),  # onnx-ir comes with onnxscript
+    "sklearn": ("scikit-learn", ("data",)),
+    "scipy": ("scipy", ("data",)),
+    "mnist1d": ("mnist1d", ("data",)),
+    "gymnasium": ("gymnasium", ("data",)),
+    "matplotlib": ("matplotlib", ("plot",)),
+    "onnxconverter_common": ("onnxconverter-common", ("variants",)),
+    "jupytext": ("jupytext", ("dev",)),
+    "nbclient": ("nbclient", ("dev",)),
+    "nbconvert": ("nbconvert", ("dev",)),
+    "nbformat": ("nbclient", ("dev",)),  # nbformat comes with nbclient
+    "ipykernel": ("ipykernel", ("dev",)),
+}
+
+
+def install_advice(extras) -> str:
+    """`pip install 'xdl[a,b]'` for the given extras, in order, each once."""
+    return f"pip install 'xdl[{','.join(dict.fromkeys(extras))}]'"
+
+
+def _advice_for(module: str, extra: str | None = None) -> str:
+    known = OPTIONAL.get(module.split(".")[0])
+    extras = (extra,) if extra else known[1] if known else ()
+    if not extras:
+        return "install it"
+    advice = f"install it with: {install_advice(extras[:1])}"
+    return advice + "".join(f" (or {install_advice((e,))})" for e in extras[1:])
+
+
+def require(module: str, extra: str | None = None):
+    """Imports an optional dependency or raises EnvironmentProblem naming the extra to install
+    (`extra`, or the one OPTIONAL names for the module)."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise EnvironmentProblem(
-            f"{module} is not installed ({exc}); install it with: pip install 'xdl[{extra}]'"
-        ) from None
+        raise EnvironmentProblem(f"{module} is not installed ({exc}); {_advice_for(module, extra)}") from None
+
+
+def missing_extra(exc: BaseException) -> EnvironmentProblem | None:
+    """The EnvironmentProblem a ModuleNotFoundError stands for when the module it could not find
+    is one of the OPTIONAL packages itself (not a part of one: `torch._C` missing is a broken
+    install, not a missing extra); None for any other error."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name or exc.name not in OPTIONAL:
+        return None
+    return EnvironmentProblem(f"{exc.name} is not installed; {_advice_for(exc.name)}")
 
 
 def first_failure(codes) -> int:

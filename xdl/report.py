@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from xdl.verify import Check, Report
 
 
@@ -51,11 +53,22 @@ def summary(report: Report) -> str:
     return f"verify: {counts}: {verdict(report)}"
 
 
-def markdown_text(text) -> str:
-    """clean(), and nothing a Markdown renderer would act on: table pipes, HTML, code spans."""
-    import html
+# Markdown's punctuation that makes markup inside a line (HTML and autolinks, entities, links
+# and images, code spans, emphasis, strikethrough, table cells): each written with the
+# backslash escape CommonMark defines for it. A link or an image needs `[`, so `(` and `!` may
+# stay as they are.
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_[]|~<>&"})
+# What renderers find in the rendered text, escaped or not: GitHub's @mentions and #references,
+# bare URLs and e-mail addresses. An invisible word joiner (U+2060) after the trigger breaks the
+# pattern and keeps the characters as they are.
+_TRIGGERS = re.compile(r"@|#|:(?=//)|(?i:www)(?=\.)")
 
-    return html.escape(clean(text), quote=False).replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
+
+def markdown_text(text) -> str:
+    """clean(), and nothing a Markdown renderer would act on: no HTML, link, image, code span,
+    emphasis, table cell, mention, reference or autolink comes out of it; the characters show
+    as they are."""
+    return _TRIGGERS.sub(lambda m: m.group() + "\u2060", clean(text).translate(_MARKUP))
 
 
 def markdown_table(headers: list[str], rows: list[list[str]]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl.errors import InputError, first_line
+from xdl.errors import InputError, XdlError, first_line, missing_extra
 
 # name -> (module or "module:function" returning the arrays, one line for humans)
 _LOADERS = {
@@ -136,9 +136,12 @@ def load(
     rows = Rows(shard, validation_split) if shard else None
     try:
         x_train, y_train, x_test, y_test, source = _read(loader, data_dir, seed, rows)
-    except InputError:
+    except XdlError:  # a missing file (2), or a missing extra such as scikit-learn (3): said already
         raise
     except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
+        missing = missing_extra(exc)
+        if missing:  # a loader's optional package, imported without require()
+            raise missing from None
         where = data_dir or keras_cache_dir()
         raise InputError(f"data set {name!r} could not be read from {where} ({type(exc).__name__}: {first_line(exc)}); "
                          f"fetch its files again") from None
@@ -197,6 +200,31 @@ def _problem(x, y) -> str | None:
     if y.dtype.kind in "iu" and y.min() < 0:
         return f"has negative labels ({int(y.min())})"
     return None
+
+
+def class_ids(y, where: str, what: str = "label") -> np.ndarray:
+    """Class labels (or token ids: `what`) read from a data set's file, as int64. A cast alone
+    would truncate 1.5 to 1 and train on labels nobody wrote: each must be a whole number.
+
+    Raises:
+        InputError: a value that is not a whole number, or not a number at all.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind == "O":  # a pickled list of numbers
+        try:
+            y = np.asarray(y.tolist())
+        except ValueError:
+            pass
+    if y.dtype.kind in "iub":
+        return y.astype(np.int64)
+    if y.dtype.kind != "f":
+        raise InputError(f"{where}: {what}s of type {y.dtype}, not whole numbers; fix the file or fetch it again")
+    whole = np.isfinite(y) & (y == np.floor(y)) & (np.abs(y) < 2.0**53)
+    if not whole.all():
+        bad = y[~whole]
+        raise InputError(f"{where}: {bad.size} {what}(s) not whole numbers (the first: {float(bad.flat[0])!r}); "
+                         f"{what}s are integers: fix the file or fetch it again")
+    return y.astype(np.int64)
 
 
 def read_npy_rows(archive, member: str, rows=None) -> np.ndarray:

@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 
-from xdl.data import ArraysOnlyUnpickler, find_file
+from xdl.data import ArraysOnlyUnpickler, class_ids, find_file
 from xdl.errors import InputError
 
 _HOW = (
@@ -22,7 +22,7 @@ def _python_batch(path):
         with open(path, "rb") as f:
             batch = ArraysOnlyUnpickler(f, encoding="bytes").load()
         data = np.asarray(batch[b"data"], np.uint8)
-        labels = np.asarray(batch[b"labels"], np.int64)
+        labels = class_ids(batch[b"labels"], f"{path}: labels")
     except (pickle.UnpicklingError, KeyError, TypeError, EOFError, ValueError) as exc:
         raise InputError(f"{path} is not a CIFAR-10 python batch ({exc}); extract it again")
     return data, labels

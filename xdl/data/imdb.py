@@ -15,7 +15,7 @@ import zipfile
 
 import numpy as np
 
-from xdl.data import ArraysOnlyUnpickler, find_file
+from xdl.data import ArraysOnlyUnpickler, class_ids, find_file
 from xdl.data.sentiment import FIRST_WORD, MAX_LENGTH, NUM_WORDS, OOV, START
 from xdl.errors import InputError
 
@@ -37,11 +37,11 @@ def _read_array(archive: zipfile.ZipFile, name: str, path) -> np.ndarray:
     return array
 
 
-def encode(reviews, max_length: int = MAX_LENGTH) -> np.ndarray:
+def encode(reviews, max_length: int = MAX_LENGTH, where: str = "imdb") -> np.ndarray:
     """Word ranks -> model inputs, as keras.datasets.imdb.load_data(num_words=10000) + pad_sequences."""
     x = np.zeros((len(reviews), max_length), np.int64)
     for i, ranks in enumerate(reviews):
-        ids = np.asarray([START, *ranks], np.int64)
+        ids = np.concatenate([[START], class_ids(ranks, f"{where}: review {i}", "word rank")])
         ids[1:] += FIRST_WORD
         ids[ids >= NUM_WORDS] = OOV
         ids = ids[-max_length:]  # pre-truncation keeps a review's end
@@ -67,5 +67,6 @@ def load(data_dir=None, seed=0, rows=None, test=True):
     if rows is not None:
         keep = rows(len(parts["x_train"]))
         parts["x_train"], parts["y_train"] = parts["x_train"][keep], parts["y_train"][keep]
-    return (encode(parts["x_train"]), parts["y_train"].astype(np.int64), encode(parts["x_test"]),
-            parts["y_test"].astype(np.int64), f"IMDB reviews from {path}")
+    return (encode(parts["x_train"], where=f"{path}: x_train"), class_ids(parts["y_train"], f"{path}: y_train"),
+            encode(parts["x_test"], where=f"{path}: x_test"),
+            class_ids(parts["y_test"], f"{path}: y_test"), f"IMDB reviews from {path}")

@@ -4,7 +4,7 @@ import zipfile
 
 import numpy as np
 
-from xdl.data import find_file, read_npy_rows
+from xdl.data import class_ids, find_file, read_npy_rows
 from xdl.errors import InputError
 
 _HOW = "download https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz there"
@@ -36,8 +36,8 @@ def load(data_dir=None, seed=0, rows=None, test=True):
 
     return (
         images(arrays["x_train"]),
-        arrays["y_train"].astype(np.int64),
+        class_ids(arrays["y_train"], f"{path}: y_train"),
         images(arrays["x_test"]),
-        arrays["y_test"].astype(np.int64),
+        class_ids(arrays["y_test"], f"{path}: y_test"),
         f"MNIST from {path}",
     )

@@ -14,7 +14,7 @@ from xdl import artifacts, backends, training, verify
 from xdl import versions as lib_versions
 from xdl.data import for_model
 from xdl.errors import InputError
-from xdl.exporting import graph, optimise, policy
+from xdl.exporting import graph, policy
 from xdl.spec import registry, tolerance
 
 TEST_BATCH = 64  # samples stored in test_data_set_0
@@ -197,6 +197,9 @@ def exported(spec, fw, net, route: str, opset: int, optimised: bool, x: np.ndarr
     proto = graph.apply(fw.export(fw.deployable(net, spec), spec.contract, opset, route), spec.contract, {})
     if not optimised:
         return proto, []
+    # here, not at the top: optimise needs onnxscript (an extra), and graph's users need only onnx
+    from xdl.exporting import optimise
+
     candidate, steps = optimise.optimise(proto)
     if not steps:
         return proto, []

@@ -44,11 +44,15 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnx_ir as ir
-from onnx_ir.passes import common as passes
-from onnxscript.rewriter import pattern
 
+from xdl.errors import require
 from xdl.exporting import recurrent, sequences
+
+# onnxscript (and onnx-ir with it) comes with the tf and torch extras, not with the core: a core
+# install that reaches here is told which extra to install (exit 3)
+ir = require("onnx_ir")
+passes = require("onnx_ir.passes.common")
+pattern = require("onnxscript.rewriter.pattern")
 
 
 def _negative_id_guard(op, ids, rows, zero):

@@ -17,7 +17,7 @@ import sys
 import numpy as np
 
 from xdl import backends, report, verify
-from xdl.errors import InputError, ParityError, first_line
+from xdl.errors import InputError, ParityError, first_line, missing_extra
 from xdl.exporting import graph
 from xdl.spec import Contract, TensorSpec, Tolerance, tolerance
 
@@ -34,12 +34,19 @@ def load_factory(factory: str):
     sys.path.insert(0, os.getcwd())
     try:
         build = getattr(importlib.import_module(target), attribute)
+    except SystemExit as exc:  # a script's sys.exit() at import: nothing was checked, so no exit 0
+        raise InputError(f"cannot load {factory}: importing {target} called sys.exit({exc.code!r}); "
+                         f"move the script's code under `if __name__ == '__main__':`") from None
     except Exception as exc:  # the user's module: missing, or raising while it is imported
-        raise InputError(f"cannot load {factory}: {type(exc).__name__}: {first_line(exc)}") from None
+        raise missing_extra(exc) or InputError(
+            f"cannot load {factory}: {type(exc).__name__}: {first_line(exc)}") from None
     try:
         return build()
+    except SystemExit as exc:  # returning nothing to check is a failure, whatever the code
+        raise InputError(f"{factory}() called sys.exit({exc.code!r}) instead of returning a model; "
+                         f"nothing was checked") from None
     except Exception as exc:  # the user's code: report it, do not crash with our traceback
-        raise InputError(f"{factory}() failed: {type(exc).__name__}: {first_line(exc)}") from None
+        raise missing_extra(exc) or InputError(f"{factory}() failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
 def random_inputs(shapes: list[tuple[int, ...]], seed: int) -> tuple[np.ndarray, ...]:
@@ -85,7 +92,7 @@ def _native_outputs(fw, model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """
     try:
         expected = fw.run(model, inputs)
-    except Exception as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
+    except (Exception, SystemExit) as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
         raise InputError(f"{type(model).__name__} fails on inputs of shape "
                          f"{', '.join(str(list(x.shape)) for x in inputs)}: {type(exc).__name__}: {first_line(exc)}; "
                          f"check the model and the input shapes") from None
@@ -132,7 +139,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     )
     try:
         proto = fw.export(model, contract, graph.OPSET)
-    except Exception as exc:  # an op the exporter cannot convert: its traceback runs to 50 lines
+    except (Exception, SystemExit) as exc:  # an op the exporter cannot convert: its traceback runs to 50 lines
         raise InputError(f"the {framework} exporter cannot export {type(model).__name__}: "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
     model_bytes = graph.apply(proto, contract, {"xdl.model": contract.name, "xdl.framework": framework}).SerializeToString()

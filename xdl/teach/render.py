@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xdl.artifacts import write_text
-from xdl.errors import InputError
+from xdl.errors import OPTIONAL, EnvironmentProblem, InputError, install_advice
 
 TEMPLATES = Path(__file__).parent / "templates"
 CELL_TIMEOUT = 900  # seconds; the longest tutorial cell trains for about a minute
+# What running a tutorial takes beyond the core: the notebook tools, both frameworks, plots and
+# scikit-learn's metrics and digits. Without one, every tutorial fails in its first cells.
+NEEDS = ("jupytext", "nbclient", "nbconvert", "ipykernel", "tensorflow", "keras", "torch", "safetensors",
+         "matplotlib", "sklearn")
 
 
 @dataclass
@@ -112,9 +116,37 @@ def find(folder: Path, names: list[str]) -> list[Path]:
     return chosen
 
 
+def missing() -> list[str]:
+    """The modules of NEEDS that cannot be imported here (looked up, not imported)."""
+    from importlib.util import find_spec
+
+    absent = []
+    for module in NEEDS:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a finder that refuses it, or a half-imported module
+            found = False
+        if not found:
+            absent.append(module)
+    return absent
+
+
+def require_tools() -> None:
+    """Raises EnvironmentProblem naming the extras to install when a tutorial cannot run here."""
+    absent = missing()
+    if absent:
+        raise EnvironmentProblem(f"the tutorials need {', '.join(absent)}, not installed here; install them with: "
+                                 f"{install_advice(OPTIONAL[m][1][0] for m in absent)}")
+
+
 def render_each(tutorials: list[Path], out_dir: Path):
     """Renders each tutorial in a process of its own (each starts from a clean TensorFlow and
-    PyTorch), yielding (tutorial, its one-line result, ok) as each finishes; then writes the index."""
+    PyTorch), yielding (tutorial, its one-line result, ok) as each finishes; then writes the index.
+
+    Raises:
+        EnvironmentProblem: a package the tutorials need is not installed (before any runs).
+    """
+    require_tools()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     seconds = {}
@@ -123,8 +155,9 @@ def render_each(tutorials: list[Path], out_dir: Path):
         r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(out_dir)],
                            capture_output=True, text=True)
         seconds[tutorial.stem] = time.perf_counter() - start
-        crashed = (r.stderr.strip().splitlines() or ["the renderer crashed"])[-1]  # a traceback's last line
-        yield tutorial, r.stdout.strip() if r.returncode in (0, 1) else crashed, r.returncode == 0
+        # a traceback's last line, when the renderer crashed rather than reporting a failed cell
+        crashed = f"FAILED {tutorial}: " + (r.stderr.strip().splitlines() or [f"the renderer exited {r.returncode}"])[-1]
+        yield tutorial, r.stdout.strip() or crashed, r.returncode == 0
     write_index(out_dir, seconds)
 
 
@@ -147,6 +180,11 @@ def main(argv=None) -> int:
     if len(args) != 2:
         print("usage: python -m xdl.teach.render TUTORIAL.py OUT_DIR", file=sys.stderr)
         return 2
+    try:
+        require_tools()
+    except EnvironmentProblem as exc:
+        print(f"xdl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     r = render(Path(args[0]), Path(args[1]))
     if r.error:
         print(f"FAILED {args[0]}: {r.error} (see {r.page})")

@@ -111,11 +111,44 @@ def findings(v: dict, env: dict, opset: int) -> list[Finding]:
     if v.get("torch") and "+cu" in v["torch"] and not v.get("onnxruntime-gpu"):
         out.append(Finding("warning", "a CUDA build of torch without onnxruntime-gpu: ORT will check CPU only "
                                       "(`pip install 'xdl[gpu]'`)"))
-    for name, extra in (("tensorflow", "tf"), ("torch", "torch")):
-        if not v.get(name) and not (name == "tensorflow" and v.get("tensorflow-cpu")):
-            out.append(Finding("warning", f"{name} is not installed: training and export for it need "
-                                          f"`pip install 'xdl[{extra}]'` (verify works without)"))
     return out
+
+
+# What each extra of pyproject.toml brings, for the lines that say what a core install lacks
+USES = {"tf": "Keras training and export", "torch": "PyTorch training and export",
+        "data": "the digits, mnist1d and cartpole data sets", "plot": "charts (--plot)",
+        "variants": "fp16 variants (export --variant fp16)", "dev": "the tutorials (xdl tutorials) and the tests"}
+
+
+def installed_extras() -> dict[str, str | None]:
+    """The version of each distribution that an extra brings (OPTIONAL in xdl/errors.py), None when
+    absent: read from the packages' metadata, importing none of them."""
+    from xdl.errors import OPTIONAL
+
+    found = {}
+    for distribution in dict.fromkeys(d for d, _ in OPTIONAL.values()):
+        try:
+            found[distribution] = metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            found[distribution] = None
+    if not found.get("tensorflow") and versions().get("tensorflow-cpu"):  # the same module
+        found["tensorflow"] = versions()["tensorflow-cpu"]
+    return found
+
+
+def missing_extras(installed: dict[str, str | None]) -> list[Finding]:
+    """One warning per extra with a distribution missing (pure: testable with made-up versions):
+    what it is needed for and the command that installs it. A missing extra is no problem:
+    `xdl verify` needs none."""
+    from xdl.errors import OPTIONAL, install_advice
+
+    absent: dict[str, list[str]] = {}
+    for distribution, extras in OPTIONAL.values():
+        if not installed.get(distribution) and distribution not in absent.get(extras[0], []):
+            absent.setdefault(extras[0], []).append(distribution)
+    return [Finding("warning", f"not installed: {', '.join(names)} (for {USES.get(extra, extra)}): "
+                               f"`{install_advice((extra,))}`; verify works without")
+            for extra, names in absent.items()]
 
 
 def run() -> tuple[str, int]:
@@ -133,7 +166,7 @@ def run() -> tuple[str, int]:
         f"onnxruntime accepts up to opset {opset} and IR version {ir} (onnx writes IR {onnx.IR_VERSION}); "
         f"xdl exports use opset {REQUIRED_OPSET}",
     ]
-    found = findings(v, dict(os.environ), opset)
+    found = findings(v, dict(os.environ), opset) + missing_extras(installed_extras())
     lines += [f"{f.level.upper()}: {f.message}" for f in found]
     problems = [f for f in found if f.level == "problem"]
     lines.append(f"doctor: {len(problems)} problem(s)" if problems else "doctor: no problems found")
