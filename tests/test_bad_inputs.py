@@ -463,7 +463,7 @@ def c_allocates_from_the_batch(tmp):
 def c_empty_batch_into_an_lstm(tmp):
     """A graph that slices its batch to 0 rows and runs an LSTM on them: ORT aborts the process
     there (SIGABRT, no verdict) unless the run is isolated."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     rng = np.random.default_rng(0)
     c = lambda name, value: numpy_helper.from_array(np.asarray(value), name)  # noqa: E731

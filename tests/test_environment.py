@@ -151,7 +151,7 @@ def test_an_ipv6_rendezvous_in_brackets_is_an_address_not_a_name(tmp_path):
     """Before: "[::1]" was looked up as a host name: the join timeout passed, then "Name or service
     not known". Now ::1 is tried as the address it is."""
     r = _rendezvous(tmp_path, f"[::1]:{_free_port()}", 1, XDL_JOIN_TIMEOUT="2")
-    _one_line(r, EXIT_WORKER, f"cannot reach the rendezvous [::1]:", "start node 0 first")
+    _one_line(r, EXIT_WORKER, "cannot reach the rendezvous [::1]:", "start node 0 first")
     assert "Name or service not known" not in r.stderr
 
 

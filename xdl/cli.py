@@ -30,10 +30,13 @@ EXIT_CODES = """exit codes:
        tolerance
     2  bad usage or input: unknown model or data set, missing or malformed data files, a corrupt,
        truncated, tampered, linked or unreadable artifact, a signature missing or failed under
-       --public-key, external data, a model run past --timeout or over --max-memory, a user's
-       model that fails, nothing to check
-    3  environment: a framework or a --require'd provider missing, every provider skipped, a
-       doctor problem, export --check under other library versions, a full or read-only disk
+       --public-key, external data, a variant the graph does not compute, a model run past
+       --timeout or over --max-memory, a user's model that fails, nothing to check, an output
+       path refused (a folder, a disk, a FIFO nobody reads, inside an artifact, overlapping
+       what the command reads), a mistyped TF_CONFIG or torchrun environment
+    3  environment: a framework, an optional extra or a --require'd provider missing, every
+       provider skipped, a doctor problem, export --check under other library versions, a full
+       or read-only disk
     4  a distributed run lost a worker (it died, or the others did not join in time); nothing
        was published
   130  interrupted (Ctrl-C); finished artifacts stay intact

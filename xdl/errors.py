@@ -3,8 +3,9 @@
 Exit codes (also in the README):
     0  everything checked passed
     1  a parity check failed (outputs differ beyond the tolerance)
-    2  bad usage or bad input: unknown model, missing data set, corrupt or tampered artifact
-    3  environment: a required framework or execution provider is not available
+    2  bad usage or bad input: unknown model, missing data set, corrupt or tampered artifact,
+       an output path refused or overlapping what the command reads
+    3  environment: a required framework, extra or execution provider is not available, a full disk
     4  a distributed run lost a worker: it died, or did not join in time; nothing was published
   130  interrupted (Ctrl-C), the shell convention 128 + SIGINT
 """

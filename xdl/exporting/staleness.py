@@ -109,10 +109,11 @@ def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tup
     # manifest's weights_sha256), from a private copy: never the artifact's path read again.
     with art.held(fw.WEIGHTS_FILE) as weights:
         fw.load_weights(net, weights)
-        return _export_from(art, into, keep_outputs, fw, net, spec, weights)
+        return _export_from(art, into, keep_outputs, fw, net, spec, weights, sign)
 
 
-def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Path) -> tuple[dict, np.ndarray, Path]:
+def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Path,
+                 sign=None) -> tuple[dict, np.ndarray, Path]:
     m = art.manifest
     if m.get("part"):
         net = fw.part(net, m["part"])

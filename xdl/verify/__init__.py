@@ -110,16 +110,13 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
             guard_batch([art.inputs, art.outputs], n, f"batch size {n}")
     except XdlError as exc:
         return [Check(*label, provider="-", status="error", detail=str(exc), exit_code=exc.exit_code)]
-    m = art.manifest
-    flavour = artifacts.flavour(m)
+    flavour = artifacts.flavour(art.manifest)
     signature_note = signed.note if signed else signing.unchecked_note(folder)
-    checks = []
     with limits.shared_budget():  # --timeout bounds the artifact, not each batch size (xdl/limits.py)
-        checks += _run_artifact(art, policies, required, batch_sizes, flavour)
-    return checks
+        return _run_artifact(art, policies, required, batch_sizes, flavour, signature_note)
 
 
-def _run_artifact(art, policies, required, batch_sizes, flavour) -> list[Check]:
+def _run_artifact(art, policies, required, batch_sizes, flavour, signature_note) -> list[Check]:
     m = art.manifest
     checks = []
     for provider, policy in policies.items():
