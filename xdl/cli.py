@@ -180,24 +180,7 @@ def cmd_export(args) -> int:
                 print(f"{folder}: refreshed -> {staleness.refresh(folder, sign=signer)}{signed}")
         return EXIT_OK
     if args.check:
-        from xdl.errors import EXIT_ENVIRONMENT
-        from xdl.exporting import staleness
-        from xdl.report import clean
-
-        roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
-        codes = []
-        for folder, result in staleness.compare_paths(roots):
-            # names come from the disk and the manifest: escaped, so none can forge a line
-            if isinstance(result, XdlError):
-                print(f"{clean(folder)}: error: {clean(result)}")
-            else:
-                print(f"{clean(result.label)}: {result.status}" + "".join(f"\n  {clean(p)}" for p in result.problems))
-            codes.append(result.exit_code)
-        code = first_failure(codes)
-        if code == EXIT_ENVIRONMENT:  # the one line a script reads: what to install
-            print(f"xdl: error: {codes.count(code)} artifact(s) cannot be checked with the libraries installed "
-                  f"here: {staleness.INSTALL_HINT}", file=sys.stderr)
-        return code
+        return _export_check(args)
     if not args.model:
         raise XdlError("name the model(s) to export, or 'all' (or pass --check)")
     if args.variant:
@@ -224,6 +207,28 @@ def cmd_export(args) -> int:
             if check:  # an agent's deployment check (xdl/exporting/policy.py); a failed one raised
                 print(f"  {policy.summary(check)}")
     return EXIT_OK
+
+
+def _export_check(args) -> int:
+    """`xdl export --check`: each artifact re-exported from its weights and compared."""
+    from xdl.errors import EXIT_ENVIRONMENT
+    from xdl.exporting import staleness
+    from xdl.report import clean
+
+    roots = [f"{args.out}/{m}" for m in _models(args.model)] if args.model else [args.out]
+    codes = []
+    for folder, result in staleness.compare_paths(roots):
+        # names come from the disk and the manifest: escaped, so none can forge a line
+        if isinstance(result, XdlError):
+            print(f"{clean(folder)}: error: {clean(result)}")
+        else:
+            print(f"{clean(result.label)}: {result.status}" + "".join(f"\n  {clean(p)}" for p in result.problems))
+        codes.append(result.exit_code)
+    code = first_failure(codes)
+    if code == EXIT_ENVIRONMENT:  # the one line a script reads: what to install
+        print(f"xdl: error: {codes.count(code)} artifact(s) cannot be checked with the libraries installed "
+              f"here: {staleness.INSTALL_HINT}", file=sys.stderr)
+    return code
 
 
 def cmd_verify(args) -> int:
