@@ -70,8 +70,8 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     # The task says what steps: the back end's supervised step, or the twin's own update (dqn's
     # temporal-difference step, gan's two).
     task = tasks.get(spec.task)
-    losses = {name: task.step_trainer(backends.load(name), registry.twin(model, name))(net, spec, batches, optimizer, lr)
-              for name, net in nets.items()}
+    steppers = {name: task.step_trainer(backends.load(name), registry.twin(model, name)) for name in nets}
+    losses = {name: steppers[name](net, spec, batches, optimizer, lr) for name, net in nets.items()}
     k, t = np.array(losses["keras"]), np.array(losses["torch"])
     rules = engine.table(model)
     ported = engine.torch_to_keras(rules, tfw.get_weights(nets["torch"]), kfw.get_weights(nets["keras"]))
@@ -98,8 +98,10 @@ def _batches(spec, steps: int, bs: int) -> list[tuple]:
     """The batches both twins step on, as the spec's task draws them (xdl/spec/tasks.py): (x, y)
     from the spec's data set (for a GAN: noise and real images), or for an agent, replay batches
     (states, actions, rewards, next states, terminal) of seeded random-policy episodes."""
-    return tasks.get(spec.task).parity_batches(spec, steps, bs, lambda: datasets.load(spec.dataset, seed=spec.train.seed),
-                                               for_model.environment(spec))
+    def dataset():
+        return datasets.load(spec.dataset, seed=spec.train.seed)
+
+    return tasks.get(spec.task).parity_batches(spec, steps, bs, dataset, for_model.environment(spec))
 
 
 def render(r: TrainingParity) -> str:
