@@ -80,7 +80,7 @@ def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | Non
     if spec.phases:
         raise InputError(f"{model} trains in {len(spec.phases)} phases on different data sets; distributed "
                          f"training takes single-phase recipes: train it without --workers")
-    if tasks.get(spec.task).own_loop:
+    if isinstance(tasks.get(spec.task), tasks.OwnLoop):
         raise InputError(f"{model} trains in its own loop ({spec.task}), which runs in one process; train it "
                          f"without --workers")
     if nodes is None and workers is not None and workers < 2:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, backends
-from xdl.data import cartpole, for_model
+from xdl.data import for_model
 from xdl.errors import InputError, XdlError
 from xdl.port import engine
 from xdl.spec import registry, tasks
@@ -50,19 +50,14 @@ def check_runs(runs: str | Path, model: str, framework: str) -> None:
 
 def evaluate(spec, outputs: np.ndarray, x: np.ndarray, y: np.ndarray) -> float:
     """The spec's test metric (xdl/spec/tasks.py) of contract-layout `outputs` on stored-form (x, y)."""
-    return tasks.score(spec.task, spec.output.from_contract(outputs), x, y)
+    return tasks.get(spec.task).score(spec.output.from_contract(outputs), x, y)
 
 
 def score(spec, fw, net, data) -> float:
-    """The trained twin's test metric: on the test split's outputs, or for an agent by playing 100
-    greedy episodes, or for a GAN on its generator's images for the test split's noise."""
-    if spec.task == "control":
-        return cartpole.mean_return(lambda states: fw.predict(net, spec, states))
-    if spec.task == "generation":
-        generator = spec.part("generator")
-        images = fw.predict(fw.part(net, "generator"), generator, data.x_test)
-        return evaluate(generator, images, data.x_test, data.y_test)
-    return evaluate(spec, fw.predict(net, spec, data.x_test), data.x_test, data.y_test)
+    """The trained twin's test metric, as its task scores it (xdl/spec/tasks.py): on the test
+    split's outputs, or for an agent by playing 100 greedy episodes in its environment, or for a
+    GAN on its generator's images for the test split's noise."""
+    return tasks.get(spec.task).test_score(spec, fw, net, data, for_model.environment(spec))
 
 
 def metric_key(spec) -> str:
@@ -128,9 +123,9 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
         history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
                                epochs=epochs_override, show_progress=show_progress)
     else:
-        # A twin with its own training (dqn: an agent learning from its environment; gan: two
-        # networks in turn) replaces the back end's supervised loop; same arguments and history.
-        fit = getattr(registry.twin(spec.name, framework), "train", fw.train)
+        # The task says what trains: the back end's supervised loop, or the twin's own (dqn: an
+        # agent learning from its environment; gan: two networks in turn); same arguments and history.
+        fit = tasks.get(spec.task).trainer(fw, registry.twin(spec.name, framework))
         history = fit(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     return record(folder, spec, framework, net, data, history, time.perf_counter() - start,
                   dataset=dataset, data_dir=data_dir, quick=quick)

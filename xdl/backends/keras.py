@@ -110,10 +110,10 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
                 )
         history = net.fit(
             call_inputs(spec, data.x_train),
-            tasks.targets(spec.task, data.x_train, data.y_train),
+            task.targets(data.x_train, data.y_train),
             batch_size=cfg.batch_size,
             epochs=epochs,
-            validation_data=(call_inputs(spec, data.x_val), tasks.targets(spec.task, data.x_val, data.y_val))
+            validation_data=(call_inputs(spec, data.x_val), task.targets(data.x_val, data.y_val))
             if has_val else None,
             shuffle=True,
             verbose=0,
@@ -273,7 +273,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     losses = []
     for x, y in batches:
         with tf.GradientTape() as tape:
-            loss = keras.ops.mean(loss_fn(tasks.targets(spec.task, x, y), net(call_inputs(spec, x), training=True)))
+            loss = keras.ops.mean(loss_fn(tasks.get(spec.task).targets(x, y), net(call_inputs(spec, x), training=True)))
         grads = tape.gradient(loss, net.trainable_variables)
         opt.apply_gradients(zip(grads, net.trainable_variables))
         losses.append(float(loss))

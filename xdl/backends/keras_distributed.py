@@ -128,7 +128,7 @@ def _correct(spec, out, y):
     """Right predictions in a replica's batch, counted as Keras's "accuracy" metric counts them."""
     if not tasks.get(spec.task).train_accuracy:
         return tf.constant(0.0)
-    if spec.task == "binary":
+    if tasks.get(spec.task).accuracy == "threshold":
         right = tf.equal(out > 0.5, y > 0.5)
     else:
         right = tf.equal(tf.argmax(out, -1), tf.cast(y, tf.int64))
@@ -141,7 +141,7 @@ def _distributed(group: Group, spec, x, y):
     values (replica i of this process gets part i)."""
     local = group.replicas // group.size
     xs = [single.call_inputs(spec, part) for part in np.array_split(x, local)]  # an array, or a list per input
-    ys = np.array_split(tasks.targets(spec.task, x, y), local)
+    ys = np.array_split(tasks.get(spec.task).targets(x, y), local)
 
     def part(arrays, context):
         return tf.nest.map_structure(tf.constant, arrays[context.replica_id_in_sync_group % local])
@@ -192,11 +192,12 @@ def _evaluate(net, spec, x, y) -> tuple[float, float]:
     the same weights and the same validation set, so every one decides the same."""
     out = single.predict(net, spec, x, batch_size=512)
     out = spec.output.from_contract(out)
-    t = tasks.targets(spec.task, x, y)
-    loss = float(np.mean(keras.losses.get(tasks.get(spec.task).keras_loss)(t, out)))
-    if spec.task == "binary":
+    task = tasks.get(spec.task)
+    t = task.targets(x, y)
+    loss = float(np.mean(keras.losses.get(task.keras_loss)(t, out)))
+    if task.accuracy == "threshold":
         acc = float(np.mean((out > 0.5) == (t > 0.5)))
-    elif tasks.get(spec.task).train_accuracy:
+    elif task.train_accuracy:
         acc = float(np.mean(out.argmax(-1) == t))
     else:
         acc = 0.0

@@ -123,27 +123,24 @@ def to_tensors(x: np.ndarray, spec) -> list[torch.Tensor]:
 
 
 def loss_targets(spec, x: np.ndarray, y: np.ndarray) -> torch.Tensor:
-    """The loss's targets (xdl/spec/tasks.py) in the layout the twin outputs: an autoencoder's target
-    images go channels-first, like its reconstructions."""
-    targets = tasks.targets(spec.task, x, y)
-    if spec.task == "reconstruction":
-        targets = spec.output.to_contract(targets)
-    return _tensor(targets)
+    """The loss's targets (xdl/spec/tasks.py) in the layout the twin outputs, the contract's: an
+    autoencoder's target images go channels-first, like its reconstructions."""
+    return _tensor(tasks.get(spec.task).contract_targets(spec, x, y))
 
 
 def loss_function(spec):
     """The task's loss (xdl/spec/tasks.py) on the twin's raw outputs."""
     loss = getattr(nn, tasks.get(spec.task).torch_loss)()
-    if spec.task == "tagging":
-        # CrossEntropyLoss wants the classes on axis 1: (batch, classes, time), not Keras's
-        # (batch, time, classes).
+    if tasks.get(spec.task).outputs_are_classes and len(spec.output.shape) > 2:
+        # A class per token: CrossEntropyLoss wants the classes on axis 1, (batch, classes, time),
+        # not Keras's (batch, time, classes).
         return lambda out, y: loss(out.transpose(1, 2), y)
     return loss
 
 
 def _correct(spec, out: torch.Tensor, y: torch.Tensor) -> float:
     """Right predictions in a batch, counted as Keras's "accuracy" metric counts them."""
-    if spec.task == "binary":
+    if tasks.get(spec.task).accuracy == "threshold":
         return ((out > 0) == (y > 0.5)).float().sum().item()  # logit > 0 <=> probability > 0.5
     return (out.argmax(-1) == y).float().sum().item() / (y[0].numel() if y.dim() > 1 else 1)
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from xdl import data as datasets
+from xdl.data import cartpole
 from xdl.errors import InputError
+from xdl.spec import tasks
+
+# The environments an agent may play in (ModelSpec.environment): each module gives make, run,
+# transitions, greedy_episodes and mean_return.
+ENVIRONMENTS = {"cartpole": cartpole}
 
 QUICK_TEST_SAMPLES = 256
 
@@ -39,34 +45,21 @@ def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, 
         for split in ("train", "val", "test"):
             setattr(data, f"x_{split}", getattr(data, f"x_{split}")[..., -cut:])  # keep each sequence's end
         data.source += f", cut to the last {cut} tokens"
-    # A generator's data set holds what it must learn to draw: images of its output's shape.
-    want = spec.part("generator").output.channels_last_shape if spec.task == "generation" else _stored_shape(spec)
+    task = tasks.get(spec.task)
+    # What the data set's samples must be: the inputs, or what the task makes them from (a
+    # generator's data set holds what it must learn to draw: images of its output's shape).
+    want = task.data_shape(spec) or _stored_shape(spec)
     got = data.x_train.shape[1:]
     fits = len(want) == len(got) and all(w is None or w == g for w, g in zip(want, got))
-    labelled = spec.task in ("classification", "tagging")
-    if not fits or (labelled and data.num_classes > spec.num_classes):
+    if not fits or (task.outputs_are_classes and data.num_classes > spec.num_classes):
         raise InputError(
             f"data set {dataset!r} has samples {got} and {data.num_classes} "
             f"classes; {spec.name} takes {want} and {spec.num_classes}"
         )
     _check_domain(spec, data)
-    if spec.task == "generation":
-        data = _as_noise(spec, data)
+    data = task.prepare(spec, data)  # a generator's: noise in, the real images as targets
     if quick:
         data = data.subset(spec.train.quick_train_samples // (shard.count if shard else 1), QUICK_TEST_SAMPLES)
-    return data
-
-
-def _as_noise(spec, data):
-    """A generator's data: its inputs are noise vectors (standard normal, seeded per split), one per
-    real image, and the real images are what its outputs are judged against (the y of each split)."""
-    rng = np.random.default_rng(spec.train.seed)
-    width = spec.inputs[0].shape[1]
-    for split in ("train", "val", "test"):
-        images = getattr(data, f"x_{split}")
-        setattr(data, f"y_{split}", images)
-        setattr(data, f"x_{split}", rng.standard_normal((len(images), width)).astype(np.float32))
-    data.source += f"; inputs: {width}-number standard normal noise, one per real image"
     return data
 
 
@@ -85,3 +78,13 @@ def _check_domain(spec, data) -> None:
                 raise InputError(f"data set {data.name!r} has {t.name} ids from {column.min():g} to {column.max():g}; "
                                  f"{spec.name} takes {low:g} <= id < {high:g}: the data set is not for this model "
                                  f"or its files are damaged")
+
+
+def environment(spec):
+    """The module of the environment the spec's agent plays in (ModelSpec.environment), or None."""
+    if not spec.environment:
+        return None
+    if spec.environment not in ENVIRONMENTS:
+        raise InputError(f"{spec.name} plays in {spec.environment!r}, which xdl does not know; known: "
+                         f"{', '.join(ENVIRONMENTS)}")
+    return ENVIRONMENTS[spec.environment]

@@ -98,8 +98,7 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
         **{k: provenance[k] for k in training.PROVENANCE},
         "test_data": f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
     }
-    if spec.task == "control":  # an agent: its exported policy must play as the native one does
-        manifest["policy_check"] = policy.check(spec, fw, net, proto)
+    manifest.update(policy.check(spec, fw, net, proto))  # what the task adds: an agent's policy play
     return proto, manifest, expected
 
 

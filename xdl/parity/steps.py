@@ -9,10 +9,10 @@ import numpy as np
 
 from xdl import backends
 from xdl import data as datasets
-from xdl.data import cartpole, for_model
+from xdl.data import for_model
 from xdl.errors import EXIT_OK, EXIT_PARITY, InputError
 from xdl.port import engine, twins
-from xdl.spec import optimizers, registry
+from xdl.spec import optimizers, registry, tasks
 
 
 @dataclass
@@ -67,9 +67,11 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     bs = spec.train.batch_size
     batches = _batches(spec, steps, bs)
     initial = kfw.get_weights(nets["keras"])
-    # A twin with its own update (dqn's temporal-difference step, gan's two) takes its own steps.
-    losses = {name: getattr(registry.twin(model, name), "train_steps", backends.load(name).train_steps)(
-        net, spec, batches, optimizer, lr) for name, net in nets.items()}
+    # The task says what steps: the back end's supervised step, or the twin's own update (dqn's
+    # temporal-difference step, gan's two).
+    task = tasks.get(spec.task)
+    steppers = {name: task.step_trainer(backends.load(name), registry.twin(model, name)) for name in nets}
+    losses = {name: steppers[name](net, spec, batches, optimizer, lr) for name, net in nets.items()}
     k, t = np.array(losses["keras"]), np.array(losses["torch"])
     rules = engine.table(model)
     ported = engine.torch_to_keras(rules, tfw.get_weights(nets["torch"]), kfw.get_weights(nets["keras"]))
@@ -93,21 +95,13 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
 
 
 def _batches(spec, steps: int, bs: int) -> list[tuple]:
-    """The batches both twins step on: (x, y) from the spec's data set (for a GAN: noise and real
-    images, xdl.data.for_model), or for an agent, replay batches (states, actions, rewards, next
-    states, terminal) of seeded random-policy episodes."""
-    if spec.task == "control":
-        replay = cartpole.transitions(steps * bs, spec.train.seed)
-        return [tuple(a[i * bs : (i + 1) * bs] for a in replay) for i in range(steps)]
-    if spec.task == "generation":
-        data = for_model.load(spec, spec.dataset, None, quick=False)
-    else:
-        data = datasets.load(spec.dataset, seed=spec.train.seed)
-    n = len(data.x_train)
-    rng = np.random.default_rng(spec.train.seed)
-    # Epoch after epoch, a fresh shuffle each, as fit() would: one stream both frameworks share.
-    order = np.concatenate([rng.permutation(n) for _ in range(-(-steps * bs // n))])
-    return [(data.x_train[idx], data.y_train[idx]) for idx in order[: steps * bs].reshape(steps, bs)]
+    """The batches both twins step on, as the spec's task draws them (xdl/spec/tasks.py): (x, y)
+    from the spec's data set (for a GAN: noise and real images), or for an agent, replay batches
+    (states, actions, rewards, next states, terminal) of seeded random-policy episodes."""
+    def dataset():
+        return datasets.load(spec.dataset, seed=spec.train.seed)
+
+    return tasks.get(spec.task).parity_batches(spec, steps, bs, dataset, for_model.environment(spec))
 
 
 def render(r: TrainingParity) -> str:

@@ -140,7 +140,7 @@ class ModelSpec:
     """Everything about one reference model that does not depend on a framework."""
 
     name: str  # registry key and folder name under xdl/models and exported_models
-    task: str  # a key of xdl.spec.tasks.TASKS: what the loss and the test metric are
+    task: str  # a registered task (xdl.spec.tasks.get): its loss, test metric, training and export checks
     summary: str  # one line for `xdl list`
     # The tutorial that teaches it (tutorials/<lesson>.py); models are listed in lesson order.
     lesson: str
@@ -161,6 +161,9 @@ class ModelSpec:
     # Sub-models exported on their own contracts (the autoencoder's encoder and decoder):
     # (part name, inputs, outputs); each twin's `part(net, name)` returns that sub-model.
     parts: tuple[tuple[str, tuple[TensorSpec, ...], tuple[TensorSpec, ...]], ...] = ()
+    # Where an agent acts and is scored (a control task): a module of xdl.data, "cartpole"
+    # (xdl.data.for_model.environment); "" for a model trained on stored samples only.
+    environment: str = ""
 
     def __post_init__(self):
         # predict() returns one array and a test vector holds one output_0.pb: a model with

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 
 from xdl.errors import InputError
-from xdl.spec import registry, tolerance
+from xdl.spec import registry, tasks, tolerance
 from xdl.verify.compare import is_classifier
 from xdl.verify.model import computing_dtype
 
@@ -56,7 +56,7 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
                 [(t["name"], t["shape"], t["dtype"]) for t in want]:
             raise InputError(f"the manifest's contract is not the registered {spec.name}'s; re-run `xdl export`")
         return Policy({t.name: tolerance.tolerance_for(computes, provider, t.kind, spec.tolerance_override).pair
-                       for t in spec.outputs}, classifier=spec.task in ("classification", "tagging") and not part,
+                       for t in spec.outputs}, classifier=tasks.get(spec.task).outputs_are_classes and not part,
                       nonfinite=tuple(t.name for t in spec.outputs if t.nonfinite), precision=why)
     # Not a registered model: the recorded numbers, bounded by the policy for the output's kind.
     chosen, bounded = {}, []

@@ -20,20 +20,23 @@ def build(spec):
         ],
         name="encoder",
     )
-    return keras.Sequential([encoder, decoder(code)], name=spec.name)
+    return keras.Sequential([encoder, decoder(code, spec.output.channels_last_shape)], name=spec.name)
 
 
-def decoder(code: int, name: str = "decoder", input_name: str = "code"):
-    """Codes of `code` numbers -> 28x28 images in [0, 1]; the gan's generator is this network too."""
+def decoder(code: int, image: tuple[int, int, int], name: str = "decoder", input_name: str = "code"):
+    """Codes of `code` numbers -> images in [0, 1] of the channels-last `image` shape (28, 28, 1);
+    the gan's generator is this network too."""
+    height, width, channels = image
+    grid = (height // 4, width // 4)  # what two stride-2 steps grow to the image: 7x7
     return keras.Sequential(
         [
             keras.Input(shape=(code,), name=input_name),
-            layers.Dense(7 * 7 * 32, activation="relu", name="dense"),
-            layers.Reshape((7, 7, 32), name="reshape"),  # fills H, W, C (channels last)
+            layers.Dense(grid[0] * grid[1] * 32, activation="relu", name="dense"),
+            layers.Reshape((*grid, 32), name="reshape"),  # fills H, W, C (channels last)
             # A transposed convolution spreads each input pixel over a 3x3 patch, two pixels
             # apart: it undoes a stride-2 convolution's shapes (7 -> 14 -> 28).
             layers.Conv2DTranspose(16, 3, strides=2, padding="same", activation="relu", name="deconv1"),
-            layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="deconv2"),
+            layers.Conv2DTranspose(channels, 3, strides=2, padding="same", activation="sigmoid", name="deconv2"),
         ],
         name=name,
     )

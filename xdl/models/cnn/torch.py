@@ -9,7 +9,10 @@ from xdl.backends.torch import keras_like_init
 
 def build(spec):
     """Returns the PyTorch twin of `spec` (xdl.models.cnn.SPEC); it outputs logits."""
-    in_channels = spec.inputs[0].shape[1]
+    in_channels, height, width = spec.inputs[0].shape[1:]
+    # What reaches the flatten: a 3x3 valid convolution takes 2 pixels off a side, a 2x2 pool halves
+    # it; three convolutions with two pools between them make 32x32 into 4x4.
+    side = [((((n - 2) // 2) - 2) // 2) - 2 for n in (height, width)]
     model = nn.Sequential(
         OrderedDict(
             [
@@ -23,7 +26,7 @@ def build(spec):
                 ("conv3", nn.Conv2d(64, 64, 3)),  # -> 64x4x4
                 ("relu3", nn.ReLU()),
                 ("flatten", nn.Flatten()),  # C, H, W order (Keras: H, W, C)
-                ("dense1", nn.Linear(64 * 4 * 4, 64)),
+                ("dense1", nn.Linear(64 * side[0] * side[1], 64)),
                 ("relu4", nn.ReLU()),
                 ("dense2", nn.Linear(64, spec.num_classes)),  # logits; softmax added at export
             ]

@@ -18,6 +18,7 @@ SPEC = ModelSpec(
     num_classes=ACTIONS,
     dataset="cartpole",
     datasets=("cartpole",),
+    environment="cartpole",  # where the agent plays: trained, scored and checked at export
     train=TrainConfig(
         optimizer="adam",
         lr=1e-3,

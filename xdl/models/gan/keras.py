@@ -3,13 +3,12 @@
 import dataclasses
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers
 
 from xdl.backends.keras import make_optimizer
-from xdl.backends.progress import TrainingProgress
 from xdl.models.autoencoder import keras as autoencoder
+from xdl.models.gan import train_loop
 
 
 def build(spec):
@@ -18,10 +17,11 @@ def build(spec):
     noise = spec.inputs[0].shape[1]
     # The generator is the autoencoder's decoder: numbers in, a 28x28 image out. There it learnt to
     # draw from codes an encoder made; here from noise, judged by the discriminator.
-    generator = autoencoder.decoder(noise, name="generator", input_name="noise")
+    generator = autoencoder.decoder(noise, spec.part("generator").output.channels_last_shape, name="generator",
+                                    input_name="noise")
     discriminator = keras.Sequential(
         [
-            keras.Input(shape=(28, 28, 1), name="image"),
+            keras.Input(shape=spec.part("discriminator").inputs[0].channels_last_shape, name="image"),  # (28, 28, 1)
             layers.Conv2D(16, 3, strides=2, padding="same", name="conv1"),
             # Keras 3's LeakyReLU slope defaults to 0.3, PyTorch's to 0.01: DCGAN's 0.2 in both.
             layers.LeakyReLU(negative_slope=0.2, name="leaky1"),
@@ -63,28 +63,11 @@ def adversarial_update(net, d_optimizer, g_optimizer):
 
 
 def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
-    """The alternating updates over `data`'s real images (its y; xdl.data.for_model), with noise
-    from a numpy generator seeded by the recipe: the PyTorch twin draws the same noise. Ends with
-    the last epoch's weights (a GAN has no validation loss to choose an epoch by)."""
-    cfg = spec.train
-    update = adversarial_update(net, make_optimizer(cfg), make_optimizer(cfg))
-    rng = np.random.default_rng(cfg.seed)
-    real = data.y_train
-    history = {"loss": [], "generator_loss": []}
-    steps = len(real) // cfg.batch_size  # full batches only: a batch of 5 would be a noisy step
-    with TrainingProgress(f"{spec.name}/keras", epochs, steps, show_progress) as progress:
-        for epoch in range(epochs):
-            progress.epoch_begin(epoch)
-            order, d_losses, g_losses = rng.permutation(len(real)), [], []
-            for i in range(steps):
-                noise = rng.standard_normal((cfg.batch_size, spec.inputs[0].shape[1])).astype(np.float32)
-                d, g = update(real[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], noise)
-                d_losses.append(d)
-                g_losses.append(g)
-                progress.step(d)
-            history["loss"].append(float(np.mean(d_losses)))
-            history["generator_loss"].append(float(np.mean(g_losses)))
-            progress.epoch_end(epoch, {"loss": history["loss"][-1]})
+    """The alternating updates over `data`'s real images, in the loop both twins share
+    (xdl.models.gan.train_loop). Ends with the last epoch's weights (a GAN has no validation loss
+    to choose an epoch by)."""
+    update = adversarial_update(net, make_optimizer(spec.train), make_optimizer(spec.train))
+    history = train_loop(spec, data, update, framework="keras", epochs=epochs, show_progress=show_progress)
     net.save_weights(checkpoint)
     return history
 

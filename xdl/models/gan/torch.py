@@ -7,27 +7,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from xdl.backends.progress import TrainingProgress
 from xdl.backends.torch import keras_like_init, make_optimizer, save_weights
 from xdl.models.autoencoder.torch import Decoder
+from xdl.models.gan import train_loop
 
 
 class GAN(nn.Module):
     def __init__(self, spec):
         super().__init__()
         # The generator is the autoencoder's decoder (its crop of the transposed convolutions included).
-        self.generator = Decoder(spec.inputs[0].shape[1])
+        self.generator = Decoder(spec.inputs[0].shape[1], spec.part("generator").output.shape[1:])
+        channels, height, width = spec.part("discriminator").inputs[0].shape[1:]  # (1, 28, 28)
         self.discriminator = nn.Sequential(
             OrderedDict(
                 [
                     ("pad1", nn.ZeroPad2d((0, 1, 0, 1))),  # TensorFlow's 'same' at stride 2: 0 before, 1 after
-                    ("conv1", nn.Conv2d(1, 16, 3, stride=2)),  # -> 16x14x14
+                    ("conv1", nn.Conv2d(channels, 16, 3, stride=2)),  # -> 16x14x14
                     ("leaky1", nn.LeakyReLU(0.2)),  # PyTorch's default slope is 0.01, Keras 3's 0.3
                     ("pad2", nn.ZeroPad2d((0, 1, 0, 1))),
                     ("conv2", nn.Conv2d(16, 32, 3, stride=2)),  # -> 32x7x7
                     ("leaky2", nn.LeakyReLU(0.2)),
                     ("flatten", nn.Flatten()),  # C, H, W order: the port reorders real's rows
-                    ("real", nn.Linear(7 * 7 * 32, 1)),
+                    ("real", nn.Linear((height // 4) * (width // 4) * 32, 1)),  # 7x7x32
                     ("sigmoid", nn.Sigmoid()),  # kept inside, as in Keras: both losses take probabilities
                 ]
             )
@@ -71,30 +72,13 @@ def adversarial_update(net, d_optimizer, g_optimizer):
 
 
 def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
-    """The alternating updates over `data`'s real images (its y; xdl.data.for_model), with noise
-    from a numpy generator seeded by the recipe: the Keras twin draws the same noise. Ends with
-    the last epoch's weights (a GAN has no validation loss to choose an epoch by)."""
-    cfg = spec.train
-    update = adversarial_update(net, make_optimizer(net.discriminator.parameters(), cfg),
-                                make_optimizer(net.generator.parameters(), cfg))
-    rng = np.random.default_rng(cfg.seed)
-    real = data.y_train
-    history = {"loss": [], "generator_loss": []}
-    steps = len(real) // cfg.batch_size  # full batches only: a batch of 5 would be a noisy step
+    """The alternating updates over `data`'s real images, in the loop both twins share
+    (xdl.models.gan.train_loop). Ends with the last epoch's weights (a GAN has no validation loss
+    to choose an epoch by)."""
+    update = adversarial_update(net, make_optimizer(net.discriminator.parameters(), spec.train),
+                                make_optimizer(net.generator.parameters(), spec.train))
     net.train()
-    with TrainingProgress(f"{spec.name}/torch", epochs, steps, show_progress) as progress:
-        for epoch in range(epochs):
-            progress.epoch_begin(epoch)
-            order, d_losses, g_losses = rng.permutation(len(real)), [], []
-            for i in range(steps):
-                noise = rng.standard_normal((cfg.batch_size, spec.inputs[0].shape[1])).astype(np.float32)
-                d, g = update(real[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], noise)
-                d_losses.append(d)
-                g_losses.append(g)
-                progress.step(d)
-            history["loss"].append(float(np.mean(d_losses)))
-            history["generator_loss"].append(float(np.mean(g_losses)))
-            progress.epoch_end(epoch, {"loss": history["loss"][-1]})
+    history = train_loop(spec, data, update, framework="torch", epochs=epochs, show_progress=show_progress)
     net.eval()
     save_weights(net, checkpoint)
     return history
