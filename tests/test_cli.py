@@ -186,3 +186,15 @@ def test_bench_runs_and_reports(tmp_path):
     if not verify.provider_status("cuda")[0]:
         assert "mlp ort-cuda[torch]" in result["skipped"]
     assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_of_a_model_with_its_own_loop_says_why_its_training_is_not_timed():
+    """dqn and gan train in their own loops: bench times their inference and names the reason for
+    the training step (it used to stop with an unexpected InvalidArgumentError / ValueError)."""
+    from xdl.tools import bench
+
+    result = bench.run(["gan"], batch_sizes=(1,), reps=2, sweep=False)
+    assert {t["path"] for t in result["timings"]} >= {"torch eager", "ort-cpu[torch]"}
+    assert not any("training" in t["path"] for t in result["timings"])
+    for fw in ("keras", "torch"):
+        assert "own loop" in result["skipped"][f"gan {fw} training step"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from xdl import artifacts, backends, limits
 from xdl.errors import InputError, XdlError
-from xdl.spec import registry
+from xdl.spec import registry, tasks
 from xdl.timing import measure
 
 
@@ -246,7 +246,12 @@ def run(models: list[str], *, batch_sizes=(1, 64), providers=("cpu",), reps=200,
                                torch_compile=torch_compile)
         timings += t
         skipped.update({f"{model} {k}": v for k, v in s.items()})
-        if training:
+        if training and isinstance(tasks.get(registry.get(model).task), tasks.OwnLoop):
+            # its twins train in their own loop (an agent playing, two networks in turn): there are no
+            # labelled batches for the back end's train_steps to time
+            skipped.update({f"{model} {fw} training step": f"not measured: {model} trains in its own loop "
+                            f"(xdl/models/{model}); time it with `xdl train {model}`" for fw in registry.FRAMEWORKS})
+        elif training:
             timings += bench_training(model)
         if sweep:
             sweeps += ort_options_sweep(model, out=out, reps=reps)
