@@ -19,7 +19,7 @@ import numpy as np
 from xdl import backends, report, verify
 from xdl.errors import InputError, ParityError, first_line, missing_extra
 from xdl.exporting import graph
-from xdl.spec import Contract, TensorSpec, Tolerance, tolerance
+from xdl.spec import Contract, TensorSpec, Tolerance
 
 
 def load_factory(factory: str):
@@ -145,19 +145,21 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     model_bytes = graph.apply(proto, contract, {"xdl.model": contract.name, "xdl.framework": framework}).SerializeToString()
 
     result = verify.Report()
+    # A user's model has no task: its outputs' kind says whether they are class scores.
+    classes = verify.policy.outputs_are_classes({"contract": {"outputs": [t.to_json() for t in contract.outputs]}})
     batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
     for provider in verify.providers_to_check(providers, required):
         sess, why_not = verify.open_session(model_bytes, provider, required, model=contract.name, framework=framework)
         if why_not:
             result.checks.append(why_not)
             continue
-        tols = {t.name: tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override).pair for t in contract.outputs}
+        criteria = {t.name: verify.policy.criteria_for(t.dtype, provider, kind, override=tolerance_override,
+                                                       classes=classes) for t in contract.outputs}
         for n in batches:
             result.checks += verify.run_checks(
                 sess, {name: x[:n] for name, x in zip(names, inputs)},
                 {t.name: y[:n] for t, y in zip(contract.outputs, expected)},
-                model=contract.name, framework=framework, provider=provider, tolerances=tols,
-                classifier=kind == "probabilities",
+                model=contract.name, framework=framework, provider=provider, criteria=criteria,
             )
     if raise_on_failure and result.exit_code:
         failed = [c for c in result.checks if c.exit_code]
