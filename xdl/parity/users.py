@@ -105,6 +105,14 @@ def _native_outputs(fw, model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return expected
 
 
+def _criteria(contract: Contract, provider: str, kind: str, override: Tolerance | None) -> dict:
+    """What each output of a user's model is judged by: the policy's row for `kind` (or the
+    override). The model has no task: the outputs' kind says whether they are class scores."""
+    classes = verify.policy.outputs_are_classes({"contract": {"outputs": [t.to_json() for t in contract.outputs]}})
+    return {t.name: verify.policy.criteria_for(t.dtype, provider, kind, override=override, classes=classes)
+            for t in contract.outputs}
+
+
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
           tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
@@ -145,16 +153,13 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     model_bytes = graph.apply(proto, contract, {"xdl.model": contract.name, "xdl.framework": framework}).SerializeToString()
 
     result = verify.Report()
-    # A user's model has no task: its outputs' kind says whether they are class scores.
-    classes = verify.policy.outputs_are_classes({"contract": {"outputs": [t.to_json() for t in contract.outputs]}})
     batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
     for provider in verify.providers_to_check(providers, required):
         sess, why_not = verify.open_session(model_bytes, provider, required, model=contract.name, framework=framework)
         if why_not:
             result.checks.append(why_not)
             continue
-        criteria = {t.name: verify.policy.criteria_for(t.dtype, provider, kind, override=tolerance_override,
-                                                       classes=classes) for t in contract.outputs}
+        criteria = _criteria(contract, provider, kind, tolerance_override)
         for n in batches:
             result.checks += verify.run_checks(
                 sess, {name: x[:n] for name, x in zip(names, inputs)},
