@@ -152,9 +152,9 @@ def test_compare_accepts_what_the_rule_accepts(e):
     atol, rtol = 1e-5, 1e-5
     # a perturbation that is, element-wise, within atol + rtol*|e| (with room for rounding)
     a = (e + 0.5 * (atol + rtol * np.abs(e))).astype(np.float32)
-    c = verify.compare(a, e, atol, rtol, classifier=False)
+    c = verify.judge(a, e, verify.Criteria(atol, rtol))
     assert c.ok and c.max_abs <= atol + rtol * float(np.abs(e).max()) + 1e-6
-    assert verify.compare(e, e, atol, rtol, classifier=False).max_abs == 0.0
+    assert verify.judge(e, e, verify.Criteria(atol, rtol)).max_abs == 0.0
 
 
 @settings(max_examples=60, deadline=None)
@@ -164,7 +164,7 @@ def test_compare_rejects_one_element_beyond(e, where):
     a = e.copy()
     i = where % len(e)
     a[i] = np.float32(e[i] + 3 * (atol + rtol * abs(float(e[i]))) + 1e-4)
-    c = verify.compare(a, e, atol, rtol, classifier=False)
+    c = verify.judge(a, e, verify.Criteria(atol, rtol))
     assert not c.ok and "1 of" in c.detail
 
 

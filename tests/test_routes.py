@@ -148,9 +148,8 @@ def test_the_optimised_recommender_gives_the_same_ratings_for_every_user_and_ite
     net = keras.build(registry.get("recommender"))
     keras.load_weights(net, art.folder / keras.WEIGHTS_FILE)
     native = keras.run(net, [feeds["user"], feeds["item"]])[0]
-    atol, rtol = verify.tolerances(art.manifest, "cpu")["rating"]
     onnx_out = verify.session(art.model_bytes, "cpu").run(None, feeds)[0]
-    assert verify.compare(onnx_out, native, atol, rtol, classifier=False).ok
+    assert verify.judge(onnx_out, native, verify.policy.for_manifest(art.manifest, "cpu")["rating"]).ok
 
 
 def _as_tf2onnx_writes_it(model: str) -> onnx.ModelProto:
@@ -188,7 +187,7 @@ def test_the_gru_rewrite_gives_the_loops_outputs_at_every_length(gru_loop):
     before, after = (verify.session(g.SerializeToString(), "cpu") for g in (loop, rewritten))
     for length in (1, 2, 7, 60, 300):
         x = spec.feeds(spec.sample(rng, 5, length))
-        c = verify.compare(after.run(None, x)[0], before.run(None, x)[0], 1e-5, 1e-5, classifier=True)
+        c = verify.judge(after.run(None, x)[0], before.run(None, x)[0], verify.Criteria(1e-5, 1e-5))
         assert c.ok, f"length {length}: {c.detail}"
 
 
@@ -263,7 +262,7 @@ def test_a_keras_conv1d_gets_its_bias_and_relu_next_to_the_conv_and_computes_the
     assert [n.op_type for n in optimised.graph.node] == ["Conv", "Relu", "MaxPool"]
     x = {"x": np.random.default_rng(1).normal(size=(3, 4, 1, 12)).astype(np.float32)}
     run = lambda m: verify.session(m.SerializeToString(), "cpu").run(None, x)[0]  # noqa: E731
-    assert verify.compare(run(optimised), run(model), 1e-6, 1e-6, classifier=False).ok
+    assert verify.judge(run(optimised), run(model), verify.Criteria(1e-6, 1e-6)).ok
 
 
 def test_a_bias_that_is_not_per_channel_stays_an_add():
@@ -286,7 +285,7 @@ def test_a_dense_over_steps_becomes_one_matmul_at_every_length(tagger_graph):
     before, after = (verify.session(g.SerializeToString(), "cpu") for g in (tagger_graph, rewritten))
     for length in (1, 3, 50, 400):
         x = spec.feeds(spec.sample(rng, 4, length))
-        assert verify.compare(after.run(None, x)[0], before.run(None, x)[0], 1e-6, 1e-6, classifier=False).ok
+        assert verify.judge(after.run(None, x)[0], before.run(None, x)[0], verify.Criteria(1e-6, 1e-6)).ok
 
 
 def test_a_chain_whose_shapes_are_not_the_flatten_and_unflatten_stays(tagger_graph):

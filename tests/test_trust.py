@@ -16,7 +16,6 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import COMMITTED
 from xdl import artifacts, verify
-from xdl.spec import tolerance
 
 
 def _copy(tmp_path, flavour="torch"):
@@ -152,9 +151,9 @@ def test_the_attacks_would_pass_at_the_claimed_precision(tmp_path):
         x = numpy_helper.to_array(onnx.load_tensor(str(f / "test_data_set_0" / "input_0.pb")))
         got = sess.run(None, {"x": x})[0]
         dtype = "int8" if variant == "int8" else "float16"
-        atol, rtol = tolerance.tolerance_for(dtype, "cpu", "probabilities").pair
-        assert verify.compare(got, expected, atol, rtol, classifier=True).ok, attack.__name__
-        assert not verify.compare(got, expected, 1e-5, 1e-5, classifier=True).ok, attack.__name__
+        claimed = verify.policy.criteria_for(dtype, "cpu", "probabilities", classes=True)
+        assert verify.judge(got, expected, claimed).ok, attack.__name__
+        assert not verify.judge(got, expected, verify.Criteria(1e-5, 1e-5, classes=True)).ok, attack.__name__
 
 
 @pytest.mark.parametrize("flavour, dtype", [("torch-int8", "int8"), ("torch-int8-static", "int8"),

@@ -170,9 +170,9 @@ def test_only_a_spec_can_allow_nan_in_an_output(artifact, monkeypatch):
     allowing = replace(spec, outputs=(replace(spec.output, nonfinite=True),))
     real_get = registry.get
     monkeypatch.setattr(registry, "get", lambda name: allowing if name == "mlp" else real_get(name))
-    policy = verify.policy_for(json.loads((artifact / "manifest.json").read_text()),
-                               verify.parse_model((artifact / "model.onnx").read_bytes(), artifact), "cpu")
-    assert policy.nonfinite == ("probs",)
+    criteria = verify.policy.for_artifact(json.loads((artifact / "manifest.json").read_text()),
+                                          verify.parse_model((artifact / "model.onnx").read_bytes(), artifact), "cpu")
+    assert criteria["probs"].nonfinite
 
 
 def _rehash(folder, relative):

@@ -15,53 +15,53 @@ CUDA = verify.provider_status("cuda")[0]
 
 def test_compare_identical_and_within_tolerance():
     e = np.array([[0.1, 0.9], [0.7, 0.3]], np.float32)
-    c = verify.compare(e, e, 1e-5, 1e-5, classifier=True)
+    c = verify.judge(e, e, verify.Criteria(1e-5, 1e-5, classes=True))
     assert c.ok and c.max_abs == 0.0 and c.argmax_agree == 2
-    c = verify.compare(e + 5e-6, e, 1e-5, 1e-5, classifier=True)
+    c = verify.judge(e + 5e-6, e, verify.Criteria(1e-5, 1e-5, classes=True))
     assert c.ok and c.max_abs == pytest.approx(5e-6, rel=1e-2)
 
 
 def test_compare_beyond_tolerance_fails():
     e = np.array([[0.1, 0.9]], np.float32)
-    c = verify.compare(e + np.float32(1e-3), e, 1e-5, 1e-5, classifier=False)
+    c = verify.judge(e + np.float32(1e-3), e, verify.Criteria(1e-5, 1e-5))
     assert not c.ok and "beyond" in c.detail
 
 
 def test_nan_is_not_a_match():
     """An all-NaN model once passed with "max_abs 0.0": NaN at the same place equals nothing."""
     e = np.array([1.0, np.nan, 3.0])
-    same = verify.compare(e.copy(), e, 1e-5, 1e-5, False)
+    same = verify.judge(e.copy(), e, verify.Criteria(1e-5, 1e-5))
     assert not same.ok and "NaN/Inf" in same.detail
-    assert not verify.compare(np.full(3, np.nan), np.full(3, np.nan), 1e-5, 1e-5, False).ok
-    assert not verify.compare(np.array([np.inf]), np.array([np.inf]), 1e-5, 1e-5, False).ok
+    assert not verify.judge(np.full(3, np.nan), np.full(3, np.nan), verify.Criteria(1e-5, 1e-5)).ok
+    assert not verify.judge(np.array([np.inf]), np.array([np.inf]), verify.Criteria(1e-5, 1e-5)).ok
 
 
 def test_nan_where_a_spec_allows_it_must_sit_at_the_same_places():
     e = np.array([1.0, np.nan, 3.0])
-    assert verify.compare(e.copy(), e, 1e-5, 1e-5, False, allow_nonfinite=True).ok
+    assert verify.judge(e.copy(), e, verify.Criteria(1e-5, 1e-5, nonfinite=True)).ok
     a = np.array([1.0, 2.0, np.nan])
-    assert "positions differ" in verify.compare(a, e, 1e-5, 1e-5, False, allow_nonfinite=True).detail
+    assert "positions differ" in verify.judge(a, e, verify.Criteria(1e-5, 1e-5, nonfinite=True)).detail
     inf = np.array([np.inf, 1.0])
-    assert not verify.compare(-inf, inf, 1e-5, 1e-5, False, allow_nonfinite=True).ok
+    assert not verify.judge(-inf, inf, verify.Criteria(1e-5, 1e-5, nonfinite=True)).ok
 
 
 @pytest.mark.parametrize("atol,rtol", [(np.nan, 1e-5), (1e-5, np.inf), (-1.0, 0.0), (np.inf, np.inf)])
 def test_a_tolerance_that_passes_anything_is_refused(atol, rtol):
     with pytest.raises(InputError, match="tolerance"):
-        verify.compare(np.zeros(2), np.ones(2), atol, rtol, False)
+        verify.judge(np.zeros(2), np.ones(2), verify.Criteria(atol, rtol))
 
 
 def test_nothing_to_compare_is_not_a_pass():
-    assert not verify.compare(np.zeros((0, 3)), np.zeros((0, 3)), 1e-5, 1e-5, False).ok
+    assert not verify.judge(np.zeros((0, 3)), np.zeros((0, 3)), verify.Criteria(1e-5, 1e-5)).ok
 
 
 def test_compare_reports_top1_agreement():
     e = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5 + 1e-7]])
     flipped = np.array([[0.8, 0.2], [0.6, 0.4], [0.5 + 1e-7, 0.5]])
-    c = verify.compare(flipped, e, 1e-5, 1e-5, classifier=True)
+    c = verify.judge(flipped, e, verify.Criteria(1e-5, 1e-5, classes=True))
     assert (c.argmax_agree, c.argmax_total) == (1, 3)
     assert not c.ok  # the real flip is far beyond the tolerance
-    tie = verify.compare(flipped[2:], e[2:], 1e-5, 1e-5, classifier=True)
+    tie = verify.judge(flipped[2:], e[2:], verify.Criteria(1e-5, 1e-5, classes=True))
     assert tie.ok and tie.argmax_agree == 0  # a tie within tolerance: reported, not failed
 
 

@@ -125,8 +125,7 @@ def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Pa
     if m.get("part"):  # as exporting.export writes a part's manifest
         manifest = {**manifest, "model": m["model"], "part": m["part"]}
     committed = art.outputs[spec.output.name]
-    atol, rtol = verify.tolerances(m, "cpu")[spec.output.name]
-    if keep_outputs and verify.compare(expected, committed, atol, rtol, classifier=False).ok:
+    if keep_outputs and verify.judge(expected, committed, verify.policy.for_manifest(m, "cpu")[spec.output.name]).ok:
         expected = committed
     folder = artifacts.write(into, model=proto, inputs=list(spec.feeds(x).items()),
                              outputs=[(spec.output.name, expected)], weights=weights,
@@ -158,9 +157,9 @@ def compare_export(folder: Path) -> Staleness:
     for key in ("contract", "tolerance", "opset", "optimisation", "task", "policy_check", *training.PROVENANCE):
         if manifest.get(key) != m.get(key):
             problems.append(f"manifest {key!r} differs from what the current code writes")
-    tol = verify.tolerances(m, "cpu")
+    criteria = verify.policy.for_manifest(m, "cpu")
     for name, committed in art.outputs.items():
-        c = verify.compare(expected, committed, *tol[name], classifier=verify.is_classifier(m))
+        c = verify.judge(expected, committed, criteria[name])
         if not c.ok:
             problems.append(f"native {name} differs from the committed test vector: {c.detail}")
     return _verdict(label, problems, unrecorded)

@@ -115,10 +115,9 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     data = for_model.load(spec, m["dataset"], data_dir or None, quick=False)
     model_bytes = make_variant(spec, variant, base.model_bytes, data)
 
-    tols = {o.name: tolerance.tolerance_for(dtype, "cpu", o.kind).pair for o in spec.outputs}
+    criteria = verify.policy.for_spec(spec, "cpu", dtype)  # the policy's numbers for the variant's dtype
     checks = verify.run_checks(verify.session(model_bytes, "cpu"), base.inputs, base.outputs, model=model,
-                               framework=f"{framework}-{variant}", provider="cpu", tolerances=tols,
-                               classifier=True)
+                               framework=f"{framework}-{variant}", provider="cpu", criteria=criteria)
     x_test = np.ascontiguousarray(t.to_contract(data.x_test))
     stored = base.inputs[t.name]
     speed = {}
@@ -129,7 +128,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     acc = accuracy(model_bytes, x_test, data.y_test, t.name)
     summary = {
         "model": model, "framework": framework, "variant": variant, "dtype": dtype,
-        "max_abs": max(c.max_abs or 0.0 for c in checks), "tolerance": dict(zip(("atol", "rtol"), tols[spec.output.name])),
+        "max_abs": max(c.max_abs or 0.0 for c in checks), "tolerance": dict(zip(("atol", "rtol"), criteria[spec.output.name].pair)),
         "within_tolerance": all(c.status == "pass" for c in checks),
         "test_accuracy_fp32": acc32, "test_accuracy": acc, "accuracy_change": acc - acc32,
         **speed, "bytes_fp32": len(base.model_bytes), "bytes": len(model_bytes),

@@ -70,10 +70,10 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
             if why_not:
                 checks.append(why_not)
                 continue
+            criteria = verify.policy.for_manifest(art.manifest, provider)  # the NaN the spec allows, too
             for x in live_batches(spec, rng, batch_sizes, fuzz):
                 checks += verify.run_checks(
                     sess, spec.feeds(x), {spec.output.name: fw.predict(net, spec, x)},
-                    model=model, framework=framework, provider=provider,
-                    tolerances=verify.tolerances(art.manifest, provider), classifier=verify.is_classifier(art.manifest),
+                    model=model, framework=framework, provider=provider, criteria=criteria,
                 )
     return checks

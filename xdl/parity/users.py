@@ -19,7 +19,7 @@ import numpy as np
 from xdl import backends, report, verify
 from xdl.errors import InputError, ParityError, first_line, missing_extra
 from xdl.exporting import graph
-from xdl.spec import Contract, TensorSpec, Tolerance, tolerance
+from xdl.spec import Contract, TensorSpec, Tolerance
 
 
 def load_factory(factory: str):
@@ -105,6 +105,14 @@ def _native_outputs(fw, model, inputs: list[np.ndarray]) -> list[np.ndarray]:
     return expected
 
 
+def _criteria(contract: Contract, provider: str, kind: str, override: Tolerance | None) -> dict:
+    """What each output of a user's model is judged by: the policy's row for `kind` (or the
+    override). The model has no task: the outputs' kind says whether they are class scores."""
+    classes = verify.policy.outputs_are_classes({"contract": {"outputs": [t.to_json() for t in contract.outputs]}})
+    return {t.name: verify.policy.criteria_for(t.dtype, provider, kind, override=override, classes=classes)
+            for t in contract.outputs}
+
+
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
           tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
@@ -151,13 +159,12 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         if why_not:
             result.checks.append(why_not)
             continue
-        tols = {t.name: tolerance.tolerance_for(t.dtype, provider, kind, tolerance_override).pair for t in contract.outputs}
+        criteria = _criteria(contract, provider, kind, tolerance_override)
         for n in batches:
             result.checks += verify.run_checks(
                 sess, {name: x[:n] for name, x in zip(names, inputs)},
                 {t.name: y[:n] for t, y in zip(contract.outputs, expected)},
-                model=contract.name, framework=framework, provider=provider, tolerances=tols,
-                classifier=kind == "probabilities",
+                model=contract.name, framework=framework, provider=provider, criteria=criteria,
             )
     if raise_on_failure and result.exit_code:
         failed = [c for c in result.checks if c.exit_code]

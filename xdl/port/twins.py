@@ -69,8 +69,7 @@ def port_to_file(model: str, source: str, target: str, output: Path | None, *, o
                            suffix=f".{suffix}")
     x = test_samples(model, source, out=out)
     a, b = backends.load(source).predict(source_net, spec, x), dst.predict(target_net, spec, x)
-    tol = spec.tolerance
-    return output, verify.compare(b, a, tol.atol, tol.rtol, verify.is_classifier({"task": spec.task}))
+    return output, verify.judge(b, a, verify.policy.for_spec(spec, "cpu")[spec.output.name])
 
 
 def _check_output(output: Path, source: Path, frameworks) -> None:

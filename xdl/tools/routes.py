@@ -84,11 +84,12 @@ def compare_model(model: str, *, opsets=OPSETS, reps: int = 200, out="exported_m
         lengths = spec.seq_lengths or (None,)
         x_fuzz = live.fuzz_inputs(spec, FUZZ, np.random.default_rng(seed), max(lengths) if lengths[0] else None)
         samples = _Samples(x_test, fw.predict(net, spec, x_test), x_fuzz, fw.predict(net, spec, x_fuzz))
-        atol, rtol = verify.tolerances(art.manifest, "cpu")[spec.output.name]
+        criteria = verify.policy.for_manifest(art.manifest, "cpu")[spec.output.name]
+        atol, rtol = criteria.pair
         for route in fw.EXPORT_ROUTES:
             shipped = route == fw.EXPORT_ROUTES[0]
             row = Route(model, framework, route, shipped, _exporter(fw, route), atol=atol, rtol=rtol)
-            _measure_route(row, spec, fw, net, samples, verify.is_classifier(art.manifest), opsets, timed)
+            _measure_route(row, spec, fw, net, samples, criteria, opsets, timed)
             rows.append(row)
             if row.error or not row.verifies or not row.optimisation:
                 row.optimisation = []  # export keeps an optimised graph only where it verifies
@@ -96,7 +97,7 @@ def compare_model(model: str, *, opsets=OPSETS, reps: int = 200, out="exported_m
             # the exporter's graph, then xdl's optimised one (what `xdl export` ships when it verifies)
             better = Route(model, framework, route, shipped, row.exporter, row.optimisation, atol=atol, rtol=rtol)
             row.shipped, row.optimisation = False, []
-            _measure_route(better, spec, fw, net, samples, verify.is_classifier(art.manifest), opsets, timed)
+            _measure_route(better, spec, fw, net, samples, criteria, opsets, timed)
             rows.append(better)
     _time_together(timed, reps)
     return rows
@@ -107,7 +108,8 @@ def _exporter(fw, route: str) -> str:
     return f"{v['exporter']} {v['exporter_version']}"
 
 
-def _measure_route(row: Route, spec, fw, net, samples: _Samples, classifier: bool, opsets, timed: list) -> None:
+def _measure_route(row: Route, spec, fw, net, samples: _Samples, criteria: verify.Criteria, opsets,
+                   timed: list) -> None:
     """Fills `row` in. A first (exporter's graph) row also learns which optimisation steps would
     change its graph: a second row measures the optimised graph when there are any."""
     optimised = bool(row.optimisation)
@@ -124,24 +126,20 @@ def _measure_route(row: Route, spec, fw, net, samples: _Samples, classifier: boo
         row.optimisation = optimise.optimise(proto)[1]
     again = exporting.to_onnx(spec, row.framework, net, route=row.route, optimised=optimised)
     row.deterministic = again.SerializeToString() == proto.SerializeToString()
-    tol = (row.atol, row.rtol, classifier)
-    row.test_max_abs, test_problem = _agreement(sess, spec, samples.test, samples.test_expected, *tol)
-    row.fuzz_max_abs, fuzz_problem = _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)
+    row.test_max_abs, test_problem = _agreement(sess, spec, samples.test, samples.test_expected, criteria)
+    row.fuzz_max_abs, fuzz_problem = _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, criteria)
     row.verifies = not (test_problem or fuzz_problem)
     row.problem = test_problem and f"test samples: {test_problem}" or fuzz_problem and f"fuzzed inputs: {fuzz_problem}"
     timed.append((row, sess, {n: spec.feeds(_batch(samples.test, n)) for n in (1, 64)}))
-    row.reference = _reference(proto, sess, spec.feeds(samples.test[:REFERENCE_SAMPLES]), *tol)
+    row.reference = _reference(proto, sess, spec.feeds(samples.test[:REFERENCE_SAMPLES]), criteria)
     for opset in opsets:
         row.opsets[str(opset)] = (f"does not verify: {row.problem}" if row.problem else "verifies") \
-            if opset == graph.OPSET else _opset_verdict(spec, row, net, samples, opset, tol, optimised)
+            if opset == graph.OPSET else _opset_verdict(spec, row, net, samples, opset, criteria, optimised)
 
 
-def _agreement(sess, spec, x, expected, atol, rtol, classifier) -> tuple[float | None, str]:
+def _agreement(sess, spec, x, expected, criteria: verify.Criteria) -> tuple[float | None, str]:
     """(max abs error, "" or what is wrong) of the export's outputs against the native ones."""
-    actual = sess.run(None, spec.feeds(x))[0]
-    if actual.shape != expected.shape:
-        return None, f"output shape {list(actual.shape)} where the native twin gives {list(expected.shape)}"
-    c = verify.compare(actual, expected, atol, rtol, classifier)
+    c = verify.judge(sess.run(None, spec.feeds(x))[0], expected, criteria)
     return c.max_abs, "" if c.ok else c.detail
 
 
@@ -171,7 +169,7 @@ def _latency(sess, feeds: dict, reps: int) -> float:
     return measure(lambda: sess.run(None, feeds), reps=n, warmup=min(5, n))[0]
 
 
-def _reference(proto, sess, feeds: dict, atol: float, rtol: float, classifier: bool) -> str:
+def _reference(proto, sess, feeds: dict, criteria: verify.Criteria) -> str:
     """Whether onnx's own reference evaluator runs the graph and agrees with ORT."""
     from onnx.reference import ReferenceEvaluator
 
@@ -179,14 +177,14 @@ def _reference(proto, sess, feeds: dict, atol: float, rtol: float, classifier: b
         ours = ReferenceEvaluator(proto).run(None, feeds)[0]
     except Exception as exc:  # its missing kernels and shape errors alike
         return f"fails: {first_line(exc, 160)}"
-    theirs = sess.run(None, feeds)[0]
-    if np.shape(ours) != theirs.shape:
-        return f"differs: shape {list(np.shape(ours))} where ORT gives {list(theirs.shape)}"
-    c = verify.compare(np.asarray(ours), theirs, atol, rtol, classifier)
+    c = verify.judge(np.asarray(ours), sess.run(None, feeds)[0], criteria)
+    if c.max_abs is None:  # the shapes differ
+        return f"differs: {c.detail}"
     return "agrees" if c.ok else f"differs: max abs {c.max_abs:.1e}"
 
 
-def _opset_verdict(spec, row: Route, net, samples: _Samples, opset: int, tol, optimised: bool) -> str:
+def _opset_verdict(spec, row: Route, net, samples: _Samples, opset: int, criteria: verify.Criteria,
+                   optimised: bool) -> str:
     try:
         proto = exporting.to_onnx(spec, row.framework, net, route=row.route, opset=opset, optimised=optimised)
         sess = verify.session(proto.SerializeToString(), "cpu")
@@ -195,8 +193,8 @@ def _opset_verdict(spec, row: Route, net, samples: _Samples, opset: int, tol, op
     made = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if made != opset:
         return f"made opset {made}"
-    problem = _agreement(sess, spec, samples.test, samples.test_expected, *tol)[1]
-    problem = problem or _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, *tol)[1]
+    problem = _agreement(sess, spec, samples.test, samples.test_expected, criteria)[1]
+    problem = problem or _agreement(sess, spec, samples.fuzz, samples.fuzz_expected, criteria)[1]
     return f"does not verify: {problem}" if problem else "verifies"
 
 

@@ -4,8 +4,9 @@ Imports numpy, onnx and onnxruntime only (import-linter holds that): checking sh
 needs no training framework. Every check is recorded (names, then shapes, then values, per output
 and provider) and the verdict comes once, at the end, as a Report with an exit code.
 
-The modules: model.py reads a model.onnx safely; policy.py picks the tolerances; sessions.py opens
-ONNX Runtime on a provider; compare.py compares arrays; results.py holds the checks and report.
+The modules: model.py reads a model.onnx safely; policy.py builds the Criteria each output is
+judged by; sessions.py opens ONNX Runtime on a provider; compare.py holds judge(), the one
+comparison of computed outputs against a reference; results.py holds the checks and report.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, limits, signing
-from xdl.errors import EXIT_INPUT, EXIT_PARITY, InputError, XdlError, first_line
-from xdl.verify.compare import Comparison, compare, is_classifier
+from xdl.errors import EXIT_INPUT, EXIT_OK, EXIT_PARITY, InputError, XdlError, first_line
+from xdl.verify import policy
+from xdl.verify.compare import Comparison, judge
 from xdl.verify.model import computing_dtype, external_references, parse_model
-from xdl.verify.policy import Policy, policy_for, registered_spec, tolerances
+from xdl.verify.policy import Criteria, registered_spec
 from xdl.verify.results import Check, Report
 from xdl.verify.sessions import (
     PROVIDERS,
@@ -29,51 +31,45 @@ from xdl.verify.sessions import (
 )
 
 __all__ = [
-    "DEFAULT_BATCH_SIZES", "PROVIDERS", "Check", "Comparison", "Policy", "Report", "compare", "computing_dtype",
-    "external_references", "guard_batch", "is_classifier", "open_session", "parse_model", "policy_for",
-    "provider_status", "providers_to_check", "registered_spec", "run_checks", "session", "tolerances",
-    "verify_artifact", "verify_paths",
+    "DEFAULT_BATCH_SIZES", "PROVIDERS", "Check", "Comparison", "Criteria", "Report", "computing_dtype",
+    "external_references", "guard_batch", "judge", "open_session", "parse_model", "policy", "provider_status",
+    "providers_to_check", "registered_spec", "run_checks", "session", "verify_artifact", "verify_paths",
 ]
 
 
 def run_checks(
     sess, inputs: dict, expected: dict, *, model: str, framework: str, provider: str,
-    tolerances: dict[str, tuple[float, float]], classifier: bool, allow_nonfinite=(),
+    criteria: dict[str, Criteria],
 ) -> list[Check]:
-    """Runs `inputs` through an ORT session and compares each output: names, shapes, values."""
+    """Runs `inputs` through an ORT session and judges each output (names, then shapes and
+    values) by its criteria (xdl/verify/policy.py); their notes are said in every check's line."""
     base = dict(model=model, framework=framework, provider=provider)
+    notes = "; ".join(dict.fromkeys(c.note for c in criteria.values() if c.note))
     batch = len(next(iter(inputs.values())))
     want_in, have_in = sorted(inputs), sorted(i.name for i in sess.get_inputs())
     want_out = list(expected)
     have_out = [o.name for o in sess.get_outputs()]
     if want_in != have_in or want_out != have_out:
-        return [Check(**base, status="fail", exit_code=EXIT_PARITY, detail=(
-            f"I/O names differ from the contract: inputs {have_in} vs {want_in}, outputs {have_out} vs {want_out}"
-        ))]
+        return [Check(**base, status="fail", exit_code=EXIT_PARITY, detail="; ".join(filter(None, [
+            f"I/O names differ from the contract: inputs {have_in} vs {want_in}, outputs {have_out} vs {want_out}",
+            notes])))]
     try:
         results = limits.run(sess, want_out, inputs)
     except limits.RunTimeout as exc:
-        return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch, detail=str(exc))]
-    except Exception as exc:  # ORT's InvalidArgument, a failed allocation over the memory cap...
         return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch,
-                      detail=f"onnxruntime rejected the inputs: {first_line(exc, 300)}")]
+                      detail="; ".join(filter(None, [str(exc), notes])))]
+    except Exception as exc:  # ORT's InvalidArgument, a failed allocation over the memory cap...
+        return [Check(**base, status="error", exit_code=EXIT_INPUT, batch_size=batch, detail="; ".join(filter(None, [
+            f"onnxruntime rejected the inputs: {first_line(exc, 300)}", notes])))]
     checks = []
     for name, actual in zip(want_out, results):
-        want = expected[name]
-        atol, rtol = tolerances[name]
-        check = Check(**base, status="pass", output=name, shape=list(actual.shape), batch_size=batch,
-                      atol=atol, rtol=rtol)
-        if actual.shape != want.shape:
-            check.status, check.exit_code = "fail", EXIT_PARITY
-            check.detail = f"shape {list(actual.shape)} != expected {list(want.shape)}"
-        else:
-            c = compare(actual, want, atol, rtol, classifier, allow_nonfinite=name in allow_nonfinite)
-            check.max_abs, check.max_rel = c.max_abs, c.max_rel
-            check.argmax_agree, check.argmax_total = c.argmax_agree, c.argmax_total
-            check.mean_abs, check.p99_abs = c.mean_abs, c.p99_abs
-            if not c.ok:
-                check.status, check.exit_code, check.detail = "fail", EXIT_PARITY, c.detail
-        checks.append(check)
+        judged = criteria[name]
+        c = judge(actual, expected[name], judged)
+        checks.append(Check(
+            **base, status="pass" if c.ok else "fail", output=name, shape=list(actual.shape), max_abs=c.max_abs,
+            max_rel=c.max_rel, mean_abs=c.mean_abs, p99_abs=c.p99_abs, atol=judged.atol, rtol=judged.rtol,
+            argmax_agree=c.argmax_agree, argmax_total=c.argmax_total, batch_size=batch,
+            detail="; ".join(filter(None, [c.detail, judged.note])), exit_code=EXIT_OK if c.ok else EXIT_PARITY))
     return checks
 
 
@@ -105,7 +101,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
         if signed:
             signed.confirm(art)
         model = parse_model(art.model_bytes, art.folder / artifacts.MODEL_FILE)
-        policies = {p: policy_for(art.manifest, model, p) for p in providers_to_check(providers, required)}
+        policies = {p: policy.for_artifact(art.manifest, model, p) for p in providers_to_check(providers, required)}
         for n in batch_sizes:
             guard_batch([art.inputs, art.outputs], n, f"batch size {n}")
     except XdlError as exc:
@@ -119,7 +115,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
 def _run_artifact(art, policies, required, batch_sizes, flavour, signature_note) -> list[Check]:
     m = art.manifest
     checks = []
-    for provider, policy in policies.items():
+    for provider, criteria in policies.items():
         sess, why_not = open_session(art.model_bytes, provider, required, model=m["model"], framework=flavour)
         if why_not:
             checks.append(why_not)
@@ -132,12 +128,10 @@ def _run_artifact(art, policies, required, batch_sizes, flavour, signature_note)
                 return checks
             found = run_checks(
                 sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
-                framework=flavour, provider=provider, tolerances=policy.tolerances, classifier=policy.classifier,
-                allow_nonfinite=policy.nonfinite,
+                framework=flavour, provider=provider, criteria=criteria,
             )
             for check in found:
-                check.detail = "; ".join(filter(None, [check.detail, policy.note, policy.precision,
-                                                       signature_note]))
+                check.detail = "; ".join(filter(None, [check.detail, signature_note]))
             checks += found
     return checks
 

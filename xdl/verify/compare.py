@@ -1,4 +1,7 @@
-"""Element-wise comparison of computed and expected outputs under (atol, rtol)."""
+"""The one judgement: computed outputs against a reference, under the Criteria the policy built
+(xdl/verify/policy.py). Every comparison of an export (ONNX Runtime) against its reference goes
+through judge(): xdl verify, live parity, users' models, the export guard, staleness, the
+parity matrix, routes and variants."""
 
 from __future__ import annotations
 
@@ -6,41 +9,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xdl.errors import InputError
+from xdl.verify.policy import Criteria
 
 
 @dataclass
 class Comparison:
-    max_abs: float
-    max_rel: float
+    """The verdict on one output, and the errors beside it (None: the shapes differ)."""
+
+    max_abs: float | None
+    max_rel: float | None
     ok: bool
     detail: str
     argmax_agree: int | None = None
     argmax_total: int | None = None
-    mean_abs: float = 0.0
-    p99_abs: float = 0.0
+    mean_abs: float | None = None
+    p99_abs: float | None = None
 
 
-def compare(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, classifier: bool,
-            allow_nonfinite: bool = False) -> Comparison:
-    """Element-wise |actual - expected| <= atol + rtol * |expected|.
+def judge(actual, expected, criteria: Criteria) -> Comparison:
+    """Judges `actual` against `expected`: the shapes must be equal (never broadcast), then
+    element-wise |actual - expected| <= atol + rtol * |expected|.
 
     NaN or Inf on either side fails (NaN equals nothing, and a model whose outputs are all NaN
-    must not pass with "max_abs 0"), unless `allow_nonfinite` (an output its spec says may hold
-    them): then their positions must match. For classifiers the top-1 agreement is reported
-    too. It is not a second pass/fail rule: when every element is within tolerance, a row's
-    argmax can only flip where its top two values were within 2 * tolerance of each other, a
-    tie that no tolerance can decide.
-
-    Raises:
-        InputError: a tolerance that is negative or not finite (it would pass anything).
+    must not pass with "max_abs 0"), unless `criteria.nonfinite` (an output its spec says may
+    hold them): then their positions must match. For class scores the top-1 agreement is
+    reported too. It is not a second pass/fail rule: when every element is within tolerance, a
+    row's argmax can only flip where its top two values were within 2 * tolerance of each
+    other, a tie that no tolerance can decide.
     """
-    if not (np.isfinite(atol) and np.isfinite(rtol) and atol >= 0 and rtol >= 0):
-        raise InputError(f"tolerance atol {atol!r}, rtol {rtol!r} refused: both must be finite and >= 0")
     a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if a.shape != e.shape:
+        return Comparison(None, None, False, f"shape {list(a.shape)} != expected {list(e.shape)}")
+    atol, rtol = criteria.pair
     problems = []
     finite_a, finite_e = np.isfinite(a), np.isfinite(e)
-    if allow_nonfinite:
+    if criteria.nonfinite:
         if any(not np.array_equal(test(a), test(e)) for test in (np.isnan, np.isposinf, np.isneginf)):
             problems.append("NaN/Inf positions differ")
     elif not (finite_a.all() and finite_e.all()):
@@ -58,13 +61,8 @@ def compare(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float, 
     if not a.size:
         problems.append("no values to compare")
     agree = total = None
-    if classifier and e.ndim >= 2 and e.shape[-1] > 1:  # per sample, or per token for a tagger
+    if criteria.classes and e.ndim >= 2 and e.shape[-1] > 1:  # per sample, or per token for a tagger
         total, agree = int(np.prod(e.shape[:-1])), int((a.argmax(-1) == e.argmax(-1)).sum())
     mean_abs = float(diff.mean()) if diff.size else 0.0
     p99_abs = float(np.percentile(diff, 99)) if diff.size else 0.0
     return Comparison(max_abs, max_rel, not problems, "; ".join(problems), agree, total, mean_abs, p99_abs)
-
-
-def is_classifier(manifest: dict) -> bool:
-    """Whether an artifact's outputs are class probabilities (top-1 agreement is reported)."""
-    return manifest.get("task") in ("classification", "tagging") and not manifest.get("part")

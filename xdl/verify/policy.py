@@ -1,8 +1,18 @@
-"""The tolerances an artifact is judged by: from the policy in code (xdl/spec/tolerance.py) and
-the registered spec, never loosened by what the artifact says about itself."""
+"""The criteria an output is judged by, built here and nowhere else: from the policy in code
+(xdl/spec/tolerance.py) and the registered spec, never loosened by what an artifact says about
+itself. Every comparison of computed outputs against a reference takes one Criteria per output
+to xdl.verify.judge.
+
+    criteria_for   one policy row (dtype, provider, output kind), for a user's model
+    for_spec       every output of a spec (a registered model, a part of one, a variant's dtype)
+    for_manifest   every output of a registered float32 artifact, from its spec
+    for_artifact   every output of any artifact, at the precision its graph computes in
+    looser         the loosest of several (a pair of runs), its atol scaled (an activation)
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,23 +20,76 @@ import onnx
 
 from xdl.errors import InputError
 from xdl.spec import registry, tasks, tolerance
-from xdl.verify.compare import is_classifier
 from xdl.verify.model import computing_dtype
 
 
-@dataclass
-class Policy:
-    """The tolerances one artifact is judged by on one provider, and where they came from."""
+@dataclass(frozen=True)
+class Criteria:
+    """How one output is judged: its shape first, then element by element
+    |actual - expected| <= atol + rtol * |expected|.
 
-    tolerances: dict[str, tuple[float, float]]  # output name -> (atol, rtol)
-    classifier: bool
-    note: str = ""  # said in every check's line when the numbers are not simply the policy's
-    precision: str = ""  # the precision assumed and why, in a phrase said in every check's line
-    nonfinite: tuple[str, ...] = ()  # outputs the registered spec says may hold NaN/Inf
+    Built in this module only (criteria_for, for_spec, for_manifest, for_artifact, looser).
+
+    Raises:
+        InputError: a tolerance that is negative or not finite (it would pass anything).
+    """
+
+    atol: float
+    rtol: float
+    classes: bool = False  # the outputs are class scores: top-1 agreement is reported beside the verdict
+    nonfinite: bool = False  # NaN/Inf may appear, at the positions the reference has them (the spec says so)
+    note: str = ""  # said in every check's line: the precision assumed and why, a bounded manifest...
+
+    def __post_init__(self):
+        if not (np.isfinite(self.atol) and np.isfinite(self.rtol) and self.atol >= 0 and self.rtol >= 0):
+            raise InputError(f"tolerance atol {self.atol!r}, rtol {self.rtol!r} refused: both must be finite and >= 0")
+
+    @property
+    def pair(self) -> tuple[float, float]:
+        return self.atol, self.rtol
 
 
-def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
-    """The tolerances from the policy in code, never loosened by what the artifact says.
+def criteria_for(dtype: str, provider: str, kind: str, *, override: tolerance.Tolerance | None = None,
+                 classes: bool = False, nonfinite: bool = False, note: str = "") -> Criteria:
+    """The policy's row for outputs of `kind` computed in `dtype` on `provider` (a model's
+    `override` replaces the float32 numbers, except under TF32: xdl/spec/tolerance.py).
+
+    Raises:
+        InputError: unknown dtype, provider or output kind.
+    """
+    atol, rtol = tolerance.tolerance_for(dtype, provider, kind, override).pair
+    return Criteria(atol, rtol, classes=classes, nonfinite=nonfinite, note=note)
+
+
+def outputs_are_classes(manifest: dict) -> bool:
+    """Whether an artifact's outputs are class scores (top-1 agreement is reported): its task's
+    are (classification, tagging), a part's (an encoder's codes...) never. A model without a
+    task (a user's, checked by xdl.check) says so by its outputs' kind: probabilities."""
+    if manifest.get("part"):
+        return False
+    if "task" not in manifest:
+        outputs = manifest.get("contract", {}).get("outputs") or [{}]
+        return all(t.get("kind") == "probabilities" for t in outputs)
+    task = tasks.TASKS.get(manifest["task"])  # a task xdl does not know has no class outputs it knows of
+    return bool(task and task.outputs_are_classes)
+
+
+def for_spec(spec, provider: str, dtype: str = "float32", *, part: str | None = None,
+             note: str = "") -> dict[str, Criteria]:
+    """Criteria per output of a registered model's `spec` (or of its `part`'s spec) computed in
+    `dtype` on `provider`: the policy's numbers or the spec's override, the NaN it allows."""
+    classes = outputs_are_classes({"task": spec.task, "part": part})
+    return {t.name: criteria_for(dtype, provider, t.kind, override=spec.tolerance_override, classes=classes,
+                                 nonfinite=t.nonfinite, note=note) for t in spec.outputs}
+
+
+def for_manifest(manifest: dict, provider: str) -> dict[str, Criteria]:
+    """Criteria per output of a registered model's float32 artifact (or part), from its spec."""
+    return for_spec(registered_spec(manifest), provider, part=manifest.get("part"))
+
+
+def for_artifact(manifest: dict, model: onnx.ModelProto, provider: str) -> dict[str, Criteria]:
+    """Criteria per output of any artifact on `provider`, never loosened by what it says.
 
     A registered model is judged by its spec (its override, if it states one) at the precision
     its graph computes in. Any other artifact's recorded numbers are used only where they are
@@ -49,15 +112,13 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
                          f"re-run `xdl export`")
     outputs = manifest["contract"]["outputs"]
     if manifest["model"] in registry.names():
-        spec, part = registered_spec(manifest), manifest.get("part")
+        spec = registered_spec(manifest)
         want = [t.to_json() for t in (*spec.inputs, *spec.outputs)]
         have = [*manifest["contract"]["inputs"], *outputs]
         if [(t["name"], list(t["shape"]), t["dtype"]) for t in have] != \
                 [(t["name"], t["shape"], t["dtype"]) for t in want]:
             raise InputError(f"the manifest's contract is not the registered {spec.name}'s; re-run `xdl export`")
-        return Policy({t.name: tolerance.tolerance_for(computes, provider, t.kind, spec.tolerance_override).pair
-                       for t in spec.outputs}, classifier=tasks.get(spec.task).outputs_are_classes and not part,
-                      nonfinite=tuple(t.name for t in spec.outputs if t.nonfinite), precision=why)
+        return for_spec(spec, provider, computes, part=manifest.get("part"), note=why)
     # Not a registered model: the recorded numbers, bounded by the policy for the output's kind.
     chosen, bounded = {}, []
     for t in outputs:
@@ -78,7 +139,20 @@ def policy_for(manifest: dict, model: onnx.ModelProto, provider: str) -> Policy:
             bounded.append(t["name"])
         chosen[t["name"]] = (min(atol, policy[0]), min(rtol, policy[1]))
     note = f"tolerance bounded by the policy (the manifest asked for more for {', '.join(bounded)})" if bounded else ""
-    return Policy(chosen, classifier=is_classifier(manifest), note=note, precision=why)
+    classes, note = outputs_are_classes(manifest), "; ".join(filter(None, [note, why]))
+    return {name: Criteria(atol, rtol, classes=classes, note=note) for name, (atol, rtol) in chosen.items()}
+
+
+def looser(first: Criteria, *others: Criteria, atol_scale: float = 1.0) -> Criteria:
+    """The loosest of `first` and `others`, number by number: two runs compared with each other
+    are held to the looser of their tolerances (a CUDA TF32 run to TF32's, whatever it is paired
+    with). `atol_scale` (>= 1) scales atol with the magnitude of the values (a layer's
+    activations of ~50 held to the same relative precision as probabilities)."""
+    every = (first, *others)
+    return dataclasses.replace(
+        first, atol=max(c.atol for c in every) * max(1.0, atol_scale), rtol=max(c.rtol for c in every),
+        classes=all(c.classes for c in every), nonfinite=any(c.nonfinite for c in every),
+        note="; ".join(dict.fromkeys(c.note for c in every if c.note)))
 
 
 def registered_spec(manifest: dict):
@@ -93,10 +167,3 @@ def registered_spec(manifest: dict):
     if part not in [name for name, _, _ in spec.parts]:
         raise InputError(f"{spec.name} has no part {part[:40]!r}; re-run `xdl export`")
     return spec.part(part)
-
-
-def tolerances(manifest: dict, provider: str) -> dict[str, tuple[float, float]]:
-    """(atol, rtol) per output of a registered float32 model, from the policy in code."""
-    spec = registered_spec(manifest)
-    return {t.name: tolerance.tolerance_for("float32", provider, t.kind, spec.tolerance_override).pair
-            for t in spec.outputs}
