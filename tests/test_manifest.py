@@ -88,3 +88,22 @@ def test_not_json():
         Manifest.from_json(b"{", "m.json")
     with pytest.raises(InputError, match="is not valid JSON"):
         Manifest.from_json(b"\xff")
+
+
+VARIANTS = sorted(p.parent for p in MANIFESTS if "variant" in json.loads(p.read_text()))
+
+
+@pytest.mark.parametrize("folder", VARIANTS, ids=[f"{p.parent.name}/{p.name}" for p in VARIANTS])
+def test_the_variant_writer_writes_the_committed_manifest(folder):
+    """exporting.variants' manifest, from the committed float32 artifact and the measurements the
+    committed variant records, is the committed manifest byte for byte (but the float32 model's
+    versions, which a later `export --refresh` of it may have added to)."""
+    from xdl.exporting import variants
+    from xdl.spec import registry
+
+    committed = artifacts.read_manifest(folder)
+    base = artifacts.load(folder.parent / committed.framework)
+    made = variants._manifest(base, registry.get(committed.model), committed.variant.name, committed.variant.dtype,
+                              committed.metrics)
+    made = made.replace(files=committed.files, versions=committed.versions)
+    assert made.to_json() == (folder / "manifest.json").read_text()

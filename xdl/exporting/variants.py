@@ -138,8 +138,19 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     }
     if not summary["within_tolerance"]:
         return None, summary
+    manifest = _manifest(base, spec, variant, dtype, summary)
+    folder = artifacts.write(Path(out) / model / f"{framework}-{variant}", model=model_bytes,
+                             inputs=list(base.inputs.items()), outputs=list(base.outputs.items()),
+                             weights=None, manifest=manifest, sign=sign)
+    return folder, summary
+
+
+def _manifest(base, spec, variant: str, dtype: str, summary: dict) -> Manifest:
+    """The variant's manifest: the float32 artifact's contract, versions and provenance, with the
+    variant's tolerance, conversion record and measurements."""
+    m = base.manifest
     kept = ("model", "framework", "task", "contract", "opset", "versions", *PROVENANCE)  # the rest is the variant's
-    manifest = Manifest(**{
+    return Manifest(**{
         **{k: getattr(m, k) for k in kept},
         "tolerance": tolerance.manifest_entry(spec, dtype),
         # from its JSON form: a calibration of None is written (as null), not left out
@@ -152,10 +163,6 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
                                                               "speedup_b1", "speedup_b64")}},
         "test_data": f"{m.test_data} (the float32 model's native outputs)",
     })
-    folder = artifacts.write(Path(out) / model / f"{framework}-{variant}", model=model_bytes,
-                             inputs=list(base.inputs.items()), outputs=list(base.outputs.items()),
-                             weights=None, manifest=manifest, sign=sign)
-    return folder, summary
 
 
 def make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
