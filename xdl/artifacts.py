@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,14 +33,13 @@ import onnx
 from onnx import numpy_helper
 
 from xdl.errors import EnvironmentProblem, InputError, XdlError, first_line
+from xdl.manifest import MANIFEST_VERSION, FileEntry, Manifest
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
 TEST_DIR = "test_data_set_0"
-MANIFEST_VERSION = 1
 MAX_FILE_BYTES = 2 * 1024**3  # protobuf's own limit; a bigger "model.onnx" is not ours
 MAX_MANIFEST_BYTES = 16 * 1024**2  # ours are a few KiB
-_REQUIRED_KEYS = ("manifest_version", "model", "framework", "contract", "tolerance", "files")
 
 
 def sha256_file(path: Path) -> str:
@@ -240,9 +239,10 @@ def holding_artifact(folder: str | Path) -> Path | None:
     return None
 
 
-def manifest_text(manifest: dict) -> str:
-    """manifest.json's text as xdl writes it: one form, so that a signature over it can be
-    checked against the manifest that was parsed (xdl.signing)."""
+def manifest_text(manifest: Manifest | dict) -> str:
+    """manifest.json's text as xdl writes it (Manifest.to_json; a dict in the same form)."""
+    if isinstance(manifest, Manifest):
+        return manifest.to_json()
     return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
 
 
@@ -385,12 +385,13 @@ def write(
     inputs: list[tuple[str, np.ndarray]],
     outputs: list[tuple[str, np.ndarray]],
     weights: Path | None,
-    manifest: dict,
+    manifest: Manifest | Mapping,
     sign=None,
 ) -> Path:
     """Writes one artifact folder atomically (staging, then publish) and returns it.
 
-    `manifest` gets the file list (sha256, bytes) added; everything else in it is the caller's.
+    `manifest` gets the file list (sha256, bytes) added; everything else in it is the caller's
+    (a Manifest, or its JSON form less the files, checked as a manifest read is).
     `weights` is None for a variant, whose weights live only in its model.onnx. `sign`, if given
     (an xdl.signing.Signer), signs the staged folder, so the signature is published with it.
     """
@@ -405,16 +406,14 @@ def write(
                 (tmp / TEST_DIR / f"{kind}_{i}.pb").write_bytes(proto.SerializeToString())
         if weights is not None:
             shutil.copyfile(weights, tmp / weights.name)
-        files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        manifest = {
-            **manifest,
-            "manifest_version": MANIFEST_VERSION,
-            "files": {
-                p.relative_to(tmp).as_posix(): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                for p in files
-            },
-        }
-        (tmp / MANIFEST).write_text(manifest_text(manifest))
+        files = {p.relative_to(tmp).as_posix(): FileEntry(sha256=sha256_file(p), bytes=p.stat().st_size)
+                 for p in sorted(p for p in tmp.rglob("*") if p.is_file())}
+        if isinstance(manifest, Manifest):
+            manifest = manifest.replace(manifest_version=MANIFEST_VERSION, files=files)
+        else:
+            manifest = Manifest.from_dict({**manifest, "manifest_version": MANIFEST_VERSION, "files": {
+                name: entry.to_dict() for name, entry in files.items()}}, tmp / MANIFEST)
+        (tmp / MANIFEST).write_text(manifest.to_json())
         if sign is not None:
             sign(tmp)
         return publish(tmp, folder)
@@ -463,7 +462,7 @@ class Artifact:
     """A verified artifact folder, loaded: nothing here was parsed before its sha256 matched."""
 
     folder: Path
-    manifest: dict
+    manifest: Manifest
     model_bytes: bytes
     inputs: dict[str, np.ndarray]
     outputs: dict[str, np.ndarray]
@@ -475,7 +474,7 @@ class Artifact:
 
     @property
     def label(self) -> str:
-        return f"{self.manifest['model']}/{flavour(self.manifest)}"
+        return f"{self.manifest.model}/{self.manifest.flavour}"
 
     @contextmanager
     def held(self, relative: str) -> Iterator[Path]:
@@ -497,18 +496,13 @@ class Artifact:
             shutil.rmtree(private, ignore_errors=True)
 
 
-def flavour(manifest: dict) -> str:
+def flavour(manifest: Manifest) -> str:
     """"keras", "torch", a variant such as "torch-int8", or a part such as "keras-decoder"."""
-    variant = manifest.get("variant")
-    if variant:
-        return f"{manifest['framework']}-{variant['name']}"
-    if manifest.get("part"):
-        return f"{manifest['framework']}-{manifest['part']}"
-    return manifest["framework"]
+    return manifest.flavour
 
 
-def read_manifest(folder: Path) -> dict:
-    """Parses and sanity-checks manifest.json.
+def read_manifest(folder: Path) -> Manifest:
+    """Parses and checks manifest.json (Manifest.from_json).
 
     Raises:
         InputError: missing, not JSON, or lacking required keys.
@@ -516,7 +510,7 @@ def read_manifest(folder: Path) -> dict:
     return _read_manifest(folder)[0]
 
 
-def _read_manifest(folder: Path) -> tuple[dict, bytes]:
+def _read_manifest(folder: Path) -> tuple[Manifest, bytes]:
     """read_manifest, and the bytes it parsed (a signature covers those, not a re-serialisation)."""
     path = Path(folder) / MANIFEST
     if path.is_symlink() or not path.is_file():
@@ -525,87 +519,12 @@ def _read_manifest(folder: Path) -> tuple[dict, bytes]:
         if path.stat().st_size > MAX_MANIFEST_BYTES:
             raise InputError(f"{path} is larger than {MAX_MANIFEST_BYTES // 1024**2} MiB: not an xdl manifest")
         raw = path.read_bytes()
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise InputError(f"{path} is not valid JSON ({reason}); re-run `xdl export`") from None
     except OSError as exc:
         raise InputError(f"{path} cannot be read ({exc.strerror}); check its permissions") from None
-    if not isinstance(manifest, dict) or any(k not in manifest for k in _REQUIRED_KEYS):
-        raise InputError(f"{path} lacks one of {', '.join(_REQUIRED_KEYS)}; re-run `xdl export`")
-    if manifest["manifest_version"] != MANIFEST_VERSION:
-        raise InputError(
-            f"{path} has manifest_version {_shown(manifest['manifest_version'])}; this xdl reads "
-            f"{MANIFEST_VERSION}: upgrade xdl or re-export"
-        )
-    problem = _manifest_problem(manifest)
-    if problem:
-        raise InputError(f"{path}: {problem}; re-run `xdl export`")
-    return manifest, raw
+    return Manifest.from_json(raw, path), raw
 
 
-def _shown(value, limit: int = 60) -> str:
-    """A manifest value as an error message may quote it: repr'd (no control characters) and short."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-_DTYPES = ("float32", "float16", "float64", "int64", "int32", "uint8", "int8", "bool")
-
-
-def _tensor_problem(t, where: str) -> str | None:
-    if not isinstance(t, dict):
-        return f"{where} is not an object"
-    if not isinstance(t.get("name"), str) or not t["name"] or len(t["name"]) > 200:
-        return f"{where}.name is not a short non-empty string"
-    shape = t.get("shape")
-    if not isinstance(shape, list) or not shape or len(shape) > 8 or any(
-            d is not None and (type(d) is not int or d < 1) for d in shape):
-        return f"{where}.shape {_shown(shape)} is not a list of positive integers and nulls"
-    if t.get("dtype") not in _DTYPES:
-        return f"{where}.dtype {_shown(t.get('dtype'))} is not one of {', '.join(_DTYPES)}"
-    if "kind" in t and not isinstance(t["kind"], str):
-        return f"{where}.kind is not a string"
-    return None
-
-
-def _manifest_problem(m: dict) -> str | None:
-    """What is wrong with a manifest's structure, or None: every field a reader uses, typed."""
-    for key in ("model", "framework"):
-        if not isinstance(m[key], str) or not m[key] or len(m[key]) > 100:
-            return f"{key!r} is not a short non-empty string"
-    for key in ("variant", "part"):
-        if m.get(key) is not None and not isinstance(m[key], dict if key == "variant" else str):
-            return f"{key!r} has the wrong type"
-    if m.get("variant") is not None and not isinstance(m["variant"].get("name"), str):
-        return "'variant' has no name"
-    contract = m["contract"]
-    if not isinstance(contract, dict):
-        return "'contract' is not an object"
-    for side in ("inputs", "outputs"):
-        tensors = contract.get(side)
-        if not isinstance(tensors, list) or not tensors or len(tensors) > 16:
-            return f"contract.{side} is not a list of 1 to 16 tensors"
-        for i, t in enumerate(tensors):
-            problem = _tensor_problem(t, f"contract.{side}[{i}]")
-            if problem:
-                return problem
-    names = [t["name"] for side in ("inputs", "outputs") for t in contract[side]]
-    if len(set(names)) != len(names):
-        return "contract names a tensor twice"
-    files = m["files"]
-    if not isinstance(files, dict) or not files:
-        return "'files' is not an object listing the artifact's files"
-    for name, entry in files.items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or \
-                type(entry.get("bytes")) is not int or entry["bytes"] < 0:
-            return f"files[{_shown(name)}] lacks a sha256 string and a byte count"
-    if not isinstance(m["tolerance"], dict):
-        return "'tolerance' is not an object"
-    return None
-
-
-def _checked_file(folder: Path, relative: str, entry: dict) -> bytes:
+def _checked_file(folder: Path, relative: str, entry: FileEntry) -> bytes:
     rel = PurePosixPath(relative)
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(f"{folder / MANIFEST} lists {relative!r}, a path outside the artifact")
@@ -619,7 +538,7 @@ def _checked_file(folder: Path, relative: str, entry: dict) -> bytes:
         raise InputError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); re-run `xdl export`") from None
 
 
-def _checked_regular_file(path: Path, entry: dict) -> bytes:
+def _checked_regular_file(path: Path, entry: FileEntry) -> bytes:
     """The file's bytes, read once through one descriptor that every check was made on: the
     bytes returned are the bytes hashed, whatever happens to the path meanwhile."""
     if path.is_symlink():
@@ -634,15 +553,15 @@ def _checked_regular_file(path: Path, entry: dict) -> bytes:
             raise InputError(f"{path} is not a regular file; artifacts must hold regular files")
         if stat.st_nlink > 1:
             raise InputError(f"{path} is a hard link to another file; artifacts must hold their own copies")
-        if stat.st_size != entry.get("bytes") or stat.st_size > MAX_FILE_BYTES:
+        if stat.st_size != entry.bytes or stat.st_size > MAX_FILE_BYTES:
             raise InputError(
-                f"{path} has {stat.st_size} bytes, the manifest says {entry.get('bytes')}: "
+                f"{path} has {stat.st_size} bytes, the manifest says {entry.bytes}: "
                 f"the file was changed or truncated; re-run `xdl export`"
             )
         data = f.read(stat.st_size + 1)  # one byte more: a file that grew since fstat is not the one listed
-    if len(data) != entry.get("bytes"):
+    if len(data) != entry.bytes:
         raise InputError(f"{path} changed while it was read; re-run the command")
-    if sha256_bytes(data) != entry.get("sha256"):
+    if sha256_bytes(data) != entry.sha256:
         raise InputError(f"{path} does not match its sha256 in the manifest: tampered or corrupt")
     return data
 
@@ -705,19 +624,19 @@ def load(folder: Path) -> Artifact:
     if folder.is_symlink():
         raise InputError(f"{folder} is a symbolic link; verify the real folder instead")
     manifest, manifest_bytes = _read_manifest(folder)
-    files = manifest["files"]
+    files = manifest.files
     for required in (MODEL_FILE, f"{TEST_DIR}/input_0.pb", f"{TEST_DIR}/output_0.pb"):
         if required not in files:
             raise InputError(f"{folder / MANIFEST} does not list {required}; re-run `xdl export`")
     data = {relative: _checked_file(folder, relative, entry) for relative, entry in files.items()}
-    contract = manifest["contract"]
-    for kind in ("input", "output"):
-        for i in range(len(contract[f"{kind}s"])):
+    contract = manifest.contract
+    for kind, tensors in (("input", contract.inputs), ("output", contract.outputs)):
+        for i in range(len(tensors)):
             if f"{TEST_DIR}/{kind}_{i}.pb" not in files:
                 raise InputError(f"{folder / MANIFEST} does not list {TEST_DIR}/{kind}_{i}.pb; re-run `xdl export`")
     _check_weights_sha256(folder, manifest)
-    inputs = _read_tensors(folder, "input", [t["name"] for t in contract["inputs"]], data)
-    outputs = _read_tensors(folder, "output", [t["name"] for t in contract["outputs"]], data)
+    inputs = _read_tensors(folder, "input", [t.name for t in contract.inputs], data)
+    outputs = _read_tensors(folder, "output", [t.name for t in contract.outputs], data)
     if len(next(iter(inputs.values()))) != len(next(iter(outputs.values()))):
         raise InputError(f"{folder / TEST_DIR} holds a different number of inputs and outputs; re-run `xdl export`")
     return Artifact(
@@ -736,11 +655,11 @@ def load(folder: Path) -> Artifact:
 WEIGHTS_FILES = ("model.weights.h5", "model.safetensors")
 
 
-def _check_weights_sha256(folder: Path, manifest: dict) -> None:
+def _check_weights_sha256(folder: Path, manifest: Manifest) -> None:
     """The weights an artifact holds must be those its provenance (weights_sha256) names: files[]
     can be re-hashed after the weights were changed, and `export --check` re-exports from them."""
-    recorded = manifest.get("weights_sha256")
+    recorded = manifest.weights_sha256
     for name in WEIGHTS_FILES:
-        if name in manifest["files"] and recorded is not None and manifest["files"][name]["sha256"] != recorded:
+        if name in manifest.files and recorded is not None and manifest.files[name].sha256 != recorded:
             raise InputError(f"{folder / name} is not the weights the manifest's weights_sha256 names (its provenance "
                              f"describes other weights); re-run `xdl export`")

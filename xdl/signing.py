@@ -139,7 +139,7 @@ def signable(folder: Path) -> None:
         InputError: it may not, and why.
     """
     art = artifacts.load(folder)
-    listed = {*art.manifest["files"], artifacts.MANIFEST, SIGNATURE}
+    listed = {*art.manifest.files, artifacts.MANIFEST, SIGNATURE}
     stray = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir() or p.is_symlink()}
     if stray - listed:
         raise InputError(f"{folder} holds {_quoted(stray - listed)}, which its manifest does not list; "
@@ -147,7 +147,7 @@ def signable(folder: Path) -> None:
     old = folder / SIGNATURE
     if os.path.lexists(old) and not stat.S_ISREG(old.lstat().st_mode):
         raise InputError(f"{old} is not a regular file (a link, a folder or a device); remove it, then sign")
-    if art.manifest_bytes != artifacts.manifest_text(art.manifest).encode():
+    if art.manifest_bytes != art.manifest.to_json().encode():
         raise InputError(f"{folder / artifacts.MANIFEST} is not as xdl writes it; re-export "
                          f"(`xdl export --refresh`), then sign")
 

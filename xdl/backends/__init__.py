@@ -8,7 +8,6 @@ a command needs them: `load(framework)` imports one and checks its packages are 
 from __future__ import annotations
 
 import contextlib
-import importlib
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -79,14 +78,23 @@ def load(framework: str) -> Backend:
     with quiet_tensorflow_import() if framework == "keras" else contextlib.nullcontext():
         for module in _NEEDS[framework]:
             require(module, _EXTRA[framework])
-    return importlib.import_module(f"xdl.backends.{framework}")
+    # Plain imports, not by name: import-linter sees them (in a function: only the one asked for loads)
+    if framework == "keras":
+        from xdl.backends import keras as backend
+    else:
+        from xdl.backends import torch as backend
+    return backend
 
 
 def distributed(framework: str):
     """The back end's distributed training (torch_distributed.py or keras_distributed.py: the
     same functions, side by side), after `load` has checked the framework is installed."""
     load(framework)
-    return importlib.import_module(f"xdl.backends.{framework}_distributed")
+    if framework == "keras":
+        from xdl.backends import keras_distributed as spread
+    else:
+        from xdl.backends import torch_distributed as spread
+    return spread
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from xdl import versions as lib_versions
 from xdl.data import for_model
 from xdl.errors import InputError
 from xdl.exporting import graph, policy
+from xdl.manifest import Contract, Manifest, Optimisation
 from xdl.spec import registry, tolerance
 
 TEST_BATCH = 64  # samples stored in test_data_set_0
@@ -56,7 +57,7 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
     run (export) or from a committed manifest (export --check), so both produce the same bytes.
 
     Returns:
-        (onnx.ModelProto on the contract, manifest dict, native outputs for x)
+        (onnx.ModelProto on the contract, the Manifest less its files, native outputs for x)
     """
     fw = backends.load(framework)
     route = route_for(fw, route)
@@ -81,24 +82,21 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
         "xdl.contract": json.dumps([t.to_json() for t in (*spec.inputs, *spec.outputs)]),
     }
     graph.apply(proto, spec.contract, metadata)
-    manifest = {
-        "model": spec.name,
-        "framework": framework,
-        "task": spec.task,
-        "contract": {
-            "inputs": [t.to_json() for t in spec.inputs],
-            "outputs": [t.to_json() for t in spec.outputs],
-        },
-        "tolerance": tolerance.manifest_entry(spec),
-        "opset": graph.OPSET,
+    manifest = Manifest(
+        model=spec.name,
+        framework=framework,
+        task=spec.task,
+        contract=Contract.of(spec),
+        tolerance=tolerance.manifest_entry(spec),
+        opset=graph.OPSET,
         # whether the graph was to be optimised, and the rewrites and passes that changed it
-        "optimisation": {"enabled": optimised, "applied": steps},
-        "ops": graph.op_counts(proto),  # what the exporter made: one LSTM op, or a Loop...
-        "versions": versions,
+        optimisation=Optimisation(enabled=optimised, applied=tuple(steps)),
+        ops=graph.op_counts(proto),  # what the exporter made: one LSTM op, or a Loop...
+        versions=versions,
         **{k: provenance[k] for k in training.PROVENANCE},
-        "test_data": f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
-    }
-    manifest.update(policy.check(spec, fw, net, proto))  # what the task adds: an agent's policy play
+        test_data=f"first {len(x)} test samples of {provenance['dataset']}; outputs from native {framework}",
+    )
+    manifest = manifest.replace(**policy.check(spec, fw, net, proto))  # what the task adds: an agent's policy play
     return proto, manifest, expected
 
 
@@ -142,7 +140,7 @@ def export(
         proto, manifest, expected = build_artifact(part_spec, framework, sub, part_x, provenance, route, optimised)
         artifacts.write(Path(out) / model / f"{framework}-{part}", model=proto,
                         inputs=list(part_spec.feeds(part_x).items()), outputs=[(part_spec.output.name, expected)],
-                        weights=weights, manifest={**manifest, "model": model, "part": part}, sign=sign)
+                        weights=weights, manifest=manifest.replace(model=model, part=part), sign=sign)
     return folder
 
 

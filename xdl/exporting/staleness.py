@@ -23,6 +23,7 @@ from xdl import artifacts, backends, exporting, training, verify, versions
 from xdl.data import for_model
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY, InputError, XdlError
 from xdl.exporting import variants
+from xdl.manifest import Manifest
 from xdl.spec import registry
 
 INSTALL_HINT = "install the tested set (pip install -c .ci/constraints.txt -e '.[all]') or re-export with `xdl all`"
@@ -38,19 +39,17 @@ class Staleness:
     exit_code: int
 
 
-def _kind(manifest: dict) -> str:
+def _kind(manifest: Manifest) -> str:
     """The key of versions.DEPENDS_ON for this artifact: its variant's name or its framework."""
-    variant = manifest.get("variant")
-    return variant["name"] if variant else manifest["framework"]
+    return manifest.variant.name if manifest.variant else manifest.framework
 
 
-def recorded_versions(manifest: dict) -> dict:
+def recorded_versions(manifest: Manifest) -> dict:
     """The versions the artifact was made with: a variant records its converter's separately."""
-    variant = manifest.get("variant")
-    return variant.get("versions") or {} if variant else manifest.get("versions") or {}
+    return manifest.variant.versions or {} if manifest.variant else manifest.versions or {}
 
 
-def version_problems(manifest: dict) -> tuple[list[str], list[str]]:
+def version_problems(manifest: Manifest) -> tuple[list[str], list[str]]:
     """(differences that make a byte comparison meaningless, libraries the manifest does not record)."""
     recorded = recorded_versions(manifest)
     moved, unrecorded = [], []
@@ -76,20 +75,20 @@ def _verdict(label: str, problems: list[str], unrecorded: list[str]) -> Stalenes
 
 
 def _check_variant(art, label: str, unrecorded: list[str]) -> Staleness:
-    m, v = art.manifest, art.manifest["variant"]
-    base = artifacts.load(art.folder.parent / m["framework"])
-    if artifacts.sha256_bytes(base.model_bytes) != v["base_model_sha256"]:
-        return Staleness(label, "stale", [f"made from another {m['framework']} model.onnx than the one beside "
+    m, v = art.manifest, art.manifest.variant
+    base = artifacts.load(art.folder.parent / m.framework)
+    if artifacts.sha256_bytes(base.model_bytes) != v.base_model_sha256:
+        return Staleness(label, "stale", [f"made from another {m.framework} model.onnx than the one beside "
                                            f"it: re-make the variant"], EXIT_PARITY)
-    spec = registry.get(m["model"])
-    data = for_model.load(spec, m["dataset"], None, quick=False) if v["name"] == "int8-static" else None
+    spec = registry.get(m.model)
+    data = for_model.load(spec, m.dataset, None, quick=False) if v.name == "int8-static" else None
     problems = []
-    if variants.make_variant(spec, v["name"], base.model_bytes, data) != art.model_bytes:
+    if variants.make_variant(spec, v.name, base.model_bytes, data) != art.model_bytes:
         problems.append("model.onnx differs from a fresh conversion of the float32 model")
     return _verdict(label, problems, unrecorded)
 
 
-def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tuple[dict, np.ndarray, Path]:
+def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tuple[Manifest, np.ndarray, Path]:
     """Exports a float32 artifact again, from its committed weights and provenance, by the route
     and with the optimisation its manifest records (an older manifest without it: the default),
     and writes the result to `into`. With `keep_outputs`, the committed native outputs are
@@ -100,11 +99,11 @@ def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tup
         (the new manifest, the native outputs for the test inputs, the folder written)
     """
     m = art.manifest
-    spec = registry.get(m["model"])
-    if m.get("part"):
-        spec = spec.part(m["part"])
-    fw = backends.load(m["framework"])
-    net = fw.build(registry.get(m["model"]))
+    spec = registry.get(m.model)
+    if m.part:
+        spec = spec.part(m.part)
+    fw = backends.load(m.framework)
+    net = fw.build(registry.get(m.model))
     # The weights loaded and copied are the bytes artifacts.load hashed (and held to the
     # manifest's weights_sha256), from a private copy: never the artifact's path read again.
     with art.held(fw.WEIGHTS_FILE) as weights:
@@ -113,17 +112,17 @@ def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tup
 
 
 def _export_from(art, into: Path, keep_outputs: bool, fw, net, spec, weights: Path,
-                 sign=None) -> tuple[dict, np.ndarray, Path]:
+                 sign=None) -> tuple[Manifest, np.ndarray, Path]:
     m = art.manifest
-    if m.get("part"):
-        net = fw.part(net, m["part"])
+    if m.part:
+        net = fw.part(net, m.part)
     x = spec.from_feeds(art.inputs)
-    provenance = {k: m[k] for k in training.PROVENANCE}
-    route = exporting.route_of(fw, m["versions"].get("exporter", ""))
-    optimised = m.get("optimisation", {"enabled": True})["enabled"]
-    proto, manifest, expected = exporting.build_artifact(spec, m["framework"], net, x, provenance, route, optimised)
-    if m.get("part"):  # as exporting.export writes a part's manifest
-        manifest = {**manifest, "model": m["model"], "part": m["part"]}
+    provenance = {k: getattr(m, k) for k in training.PROVENANCE}
+    route = exporting.route_of(fw, (m.versions or {}).get("exporter", ""))
+    optimised = m.optimisation.enabled if m.optimisation else True
+    proto, manifest, expected = exporting.build_artifact(spec, m.framework, net, x, provenance, route, optimised)
+    if m.part:  # as exporting.export writes a part's manifest
+        manifest = manifest.replace(model=m.model, part=m.part)
     committed = art.outputs[spec.output.name]
     if keep_outputs and verify.judge(expected, committed, verify.policy.for_manifest(m, "cpu")[spec.output.name]).ok:
         expected = committed
@@ -145,17 +144,17 @@ def compare_export(folder: Path) -> Staleness:
     moved, unrecorded = version_problems(m)
     if moved:
         return Staleness(label, "cannot check", [f"{'; '.join(moved)}: {INSTALL_HINT}"], EXIT_ENVIRONMENT)
-    if "variant" in m:
+    if m.variant:
         return _check_variant(art, label, unrecorded)
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        manifest, expected, fresh = _export_again(art, Path(tmp) / m["model"] / m["framework"])
+        manifest, expected, fresh = _export_again(art, Path(tmp) / m.model / m.framework)
         inputs = [f"{artifacts.TEST_DIR}/input_{i}.pb" for i in range(len(art.inputs))]
-        for name in (artifacts.MODEL_FILE, *inputs, backends.load(m["framework"]).WEIGHTS_FILE):
+        for name in (artifacts.MODEL_FILE, *inputs, backends.load(m.framework).WEIGHTS_FILE):
             if (fresh / name).read_bytes() != art.files[name]:  # the committed bytes as hashed
                 problems.append(f"{name} differs from a fresh export")
     for key in ("contract", "tolerance", "opset", "optimisation", "task", "policy_check", *training.PROVENANCE):
-        if manifest.get(key) != m.get(key):
+        if getattr(manifest, key) != getattr(m, key):
             problems.append(f"manifest {key!r} differs from what the current code writes")
     criteria = verify.policy.for_manifest(m, "cpu")
     for name, committed in art.outputs.items():
@@ -174,10 +173,10 @@ def refresh(folder: Path, sign=None) -> Path:
         InputError: a variant (re-make it from its refreshed float32 model with --variant).
     """
     art = artifacts.load(folder)
-    if "variant" in art.manifest:
-        raise InputError(f"{art.label} is a {art.manifest['variant']['name']} variant: re-make it with "
-                         f"`xdl export {art.manifest['model']} --framework {art.manifest['framework']} "
-                         f"--variant {art.manifest['variant']['name']}`")
+    m = art.manifest
+    if m.variant:
+        raise InputError(f"{art.label} is a {m.variant.name} variant: re-make it with "
+                         f"`xdl export {m.model} --framework {m.framework} --variant {m.variant.name}`")
     return _export_again(art, art.folder, keep_outputs=True, sign=sign)[2]
 
 

@@ -25,6 +25,7 @@ from xdl import artifacts, verify
 from xdl import versions as lib_versions
 from xdl.data import for_model
 from xdl.errors import InputError, require
+from xdl.manifest import Manifest, Variant
 from xdl.spec import registry, tolerance
 from xdl.spec.tolerance import VARIANT_DTYPES
 from xdl.training import PROVENANCE
@@ -112,7 +113,7 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     base = artifacts.load(Path(out) / model / framework)  # the float32 artifact, hashes checked
     m = base.manifest
     t, dtype = spec.inputs[0], VARIANTS[variant]
-    data = for_model.load(spec, m["dataset"], data_dir or None, quick=False)
+    data = for_model.load(spec, m.dataset, data_dir or None, quick=False)
     model_bytes = make_variant(spec, variant, base.model_bytes, data)
 
     criteria = verify.policy.for_spec(spec, "cpu", dtype)  # the policy's numbers for the variant's dtype
@@ -136,21 +137,31 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
     }
     if not summary["within_tolerance"]:
         return None, summary
-    manifest = {
-        **{k: m[k] for k in ("model", "framework", "task", "contract", "opset", "versions", *PROVENANCE)},
-        "tolerance": tolerance.manifest_entry(spec, dtype),
-        "variant": {"name": variant, "dtype": dtype, "base_model_sha256": artifacts.sha256_bytes(base.model_bytes),
-                    "versions": lib_versions.record(variant),
-                    "calibration": f"first {CALIBRATION_SAMPLES} training samples of {m['dataset']}"
-                    if variant == "int8-static" else None},
-        "metrics": {**m["metrics"], **{k: summary[k] for k in ("test_accuracy", "test_accuracy_fp32", "accuracy_change",
-                                                                 "speedup_b1", "speedup_b64")}},
-        "test_data": f"{m['test_data']} (the float32 model's native outputs)",
-    }
+    manifest = _manifest(base, spec, variant, dtype, summary)
     folder = artifacts.write(Path(out) / model / f"{framework}-{variant}", model=model_bytes,
                              inputs=list(base.inputs.items()), outputs=list(base.outputs.items()),
                              weights=None, manifest=manifest, sign=sign)
     return folder, summary
+
+
+def _manifest(base, spec, variant: str, dtype: str, summary: dict) -> Manifest:
+    """The variant's manifest: the float32 artifact's contract, versions and provenance, with the
+    variant's tolerance, conversion record and measurements."""
+    m = base.manifest
+    kept = ("model", "framework", "task", "contract", "opset", "versions", *PROVENANCE)  # the rest is the variant's
+    return Manifest(**{
+        **{k: getattr(m, k) for k in kept},
+        "tolerance": tolerance.manifest_entry(spec, dtype),
+        # from its JSON form: a calibration of None is written (as null), not left out
+        "variant": Variant.from_dict({
+            "name": variant, "dtype": dtype, "base_model_sha256": artifacts.sha256_bytes(base.model_bytes),
+            "versions": lib_versions.record(variant),
+            "calibration": f"first {CALIBRATION_SAMPLES} training samples of {m.dataset}"
+            if variant == "int8-static" else None}),
+        "metrics": {**m.metrics, **{k: summary[k] for k in ("test_accuracy", "test_accuracy_fp32", "accuracy_change",
+                                                              "speedup_b1", "speedup_b64")}},
+        "test_data": f"{m.test_data} (the float32 model's native outputs)",
+    })
 
 
 def make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
