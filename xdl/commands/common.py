@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from xdl import limits
@@ -173,15 +174,19 @@ class _OldReport(argparse.Action):
 
 # --- one output convention -------------------------------------------------------------------
 
+SUFFIXES = {".txt": "text", ".json": "json", ".md": "markdown", ".xml": "junit"}
+
+
 def output_options(sp, formats=("text", "json", "markdown"), *, plot: str | None = None, old=()) -> None:
     """--format and a repeatable --output; `plot` says what an --output ending in .png holds.
     `old` names the deprecated spellings this command took: --report, --json, --markdown, --plot."""
-    sp.add_argument("--format", choices=formats, default="text",
-                    help="what is printed, and written to each --output (default: text)")
-    also = f"; a path ending in .png gets {plot}" if plot else ""
+    sp.add_argument("--format", choices=formats, help="what is printed (default: text), and written to each "
+                    "--output (default: as its suffix says, .json, .md" + (", .xml" if "junit" in formats else "") +
+                    ", else text)")
+    also = f"; a path ending in .png is {plot}" if plot else ""
     sp.add_argument("--output", action="append", default=[], metavar="PATH",
-                    help=f"write the --format report here, the text still printed (repeatable{also})")
-    sp.set_defaults(fixed_outputs=[], draws=bool(plot))
+                    help=f"write the report here too, the text still printed (repeatable{also})")
+    sp.set_defaults(fixed_outputs=[], draws=bool(plot), formats=formats)
     for flag in old:
         if flag == "--report":
             sp.add_argument("--report", action=_OldReport, choices=("text", "json", "md", "junit"), help=argparse.SUPPRESS)
@@ -190,12 +195,17 @@ def output_options(sp, formats=("text", "json", "markdown"), *, plot: str | None
 
 
 def outputs(args) -> list[tuple[str, str]]:
-    """(format, path) for every file the command writes: each --output in --format (a chart when
-    it ends in .png and the command draws one), then the deprecated --json/--markdown/--plot."""
+    """(format, path) for every file the command writes: each --output as --format says, else as
+    its suffix says (a chart for .png when the command draws one), else text; then the
+    deprecated --json/--markdown/--plot."""
     found = []
     for path in getattr(args, "output", None) or []:
-        chart = getattr(args, "draws", False) and str(path).lower().endswith(PLOT_SUFFIXES)
-        found.append(("plot" if chart else args.format, path))
+        suffix = os.path.splitext(str(path))[1].lower()
+        if args.draws and suffix in PLOT_SUFFIXES:
+            found.append(("plot", path))
+        else:
+            by_suffix = SUFFIXES.get(suffix) if SUFFIXES.get(suffix) in args.formats else None
+            found.append((args.format or by_suffix or "text", path))
     return found + list(getattr(args, "fixed_outputs", None) or [])
 
 
@@ -210,7 +220,7 @@ def emit(args, renderers: dict, what: str, plot=None, *, streamed: bool = False)
     """
     files = outputs(args)
     if not streamed:
-        print(renderers["text" if files else args.format](), end="")
+        print(renderers["text" if files else args.format or "text"](), end="")
     for fmt, path in files:
         if fmt == "plot":
             plot(path)

@@ -76,11 +76,11 @@ def steps(args) -> int:
 
 
 def _show(args, text: str) -> str:
-    if args.format == "text":  # as it comes: a model takes a while
+    if args.format in (None, "text"):  # as it comes: a model takes a while
         print(text + "\n")
     return text + "\n\n"
 
 
 def _report(args, texts, results) -> None:
     common.emit(args, {"text": lambda: "".join(texts), "json": lambda: common.json_text(results)},
-                "the parity results", plot=lambda path: None, streamed=args.format == "text")
+                "the parity results", plot=lambda path: None, streamed=args.format in (None, "text"))
