@@ -4,6 +4,7 @@ The old spelling `parity --train-steps K` works for one release."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from xdl.commands import common
@@ -23,8 +24,9 @@ def add_parser(sub) -> None:
     common.output_options(sp, ("text", "json"), plot="the heat map (one per model: NAME-MODEL.png)",
                           old=("--json", "--plot"))
     common.old_option(sp, "--train-steps", "xdl parity steps MODEL... --steps K", type=common.count(1), default=None)
-    common.old_option(sp, "--optimizer", "xdl parity steps ... --optimizer", choices=("sgd", "spec"), default="sgd")
-    common.old_option(sp, "--lr", "xdl parity steps ... --lr", type=common.positive, default=0.01)
+    # read with --train-steps only, whose note names `parity steps`, where they are options of their own
+    sp.add_argument("--optimizer", choices=("sgd", "spec"), default="sgd", help=argparse.SUPPRESS)
+    sp.add_argument("--lr", type=common.positive, default=0.01, help=argparse.SUPPRESS)
     sp.set_defaults(func=run)
 
     sp = common.command(sub, "parity steps", "training parity: train both twins K steps from the same weights on "
