@@ -219,14 +219,14 @@ def emit(args, renderers: dict, what: str, plot=None, *, streamed: bool = False)
         streamed: the text was printed already, piece by piece as it came (--format text only).
     """
     files = outputs(args)
+    # the files first: one of them may be this very stdout (/dev/stdout), the text goes after it
+    written = [(fmt, write_text(path, renderers[fmt](), what)) for fmt, path in files if fmt != "plot"]
     if not streamed:
         print(renderers["text" if files else args.format or "text"](), end="")
-    for fmt, path in files:
-        if fmt == "plot":
-            plot(path)
-            continue
-        written = write_text(path, renderers[fmt](), what)
-        print(f"{fmt} report: {written}")
+    for fmt, path in written:
+        print(f"{fmt} report: {path}")
+    for path in (path for fmt, path in files if fmt == "plot"):
+        plot(path)
 
 
 def write_text(path, text: str, what: str):
