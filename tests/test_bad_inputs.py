@@ -733,6 +733,27 @@ CASES += [
     (c_timeout_zero, 2, "not a finite number above 0"),
 ]
 ENV = {c_bad_memory_env: {"XDL_MAX_MEMORY_GB": "lots"}}
+
+# Issue 27: the new spellings (modes as subcommands, --output) refuse what the old ones did, and
+# the one parser of integer lists refuses an empty item.
+def c_variant_subcommand_of_a_sequence_model(tmp): return ["export", "variant", "fp16", "lstm", "--out", tmp]
+def c_steps_lr_nan(tmp): return ["parity", "steps", "mlp", "--steps", "2", "--lr", "nan"]
+def c_bench_output_chart_inside_an_artifact(tmp):
+    return ["bench", "mlp", "--quick", "--output", "exported_models/mlp/torch/chart.png"]
+def c_empty_batch_size(tmp): return ["verify", "--batch-sizes", "1,,64"]
+def c_empty_worker_count(tmp): return ["scaling", "mlp", "--workers", "1,"]
+def c_empty_opset(tmp): return ["routes", "mlp", "--opsets", "17,"]
+
+
+CASES += [
+    (c_variant_subcommand_of_a_sequence_model, 2, "variants are made for classifiers of float32 images"),
+    (c_steps_lr_nan, 2, "not a finite number above 0"),
+    (c_bench_output_chart_inside_an_artifact, 2, "inside the artifact"),
+    (c_empty_batch_size, 2, "--batch-sizes takes comma-separated integers, got '1,,64', which has an empty item"),
+    (c_empty_worker_count, 2, "--workers takes comma-separated worker counts (e.g. 1,2), got '1,', which has"),
+    (c_empty_opset, 2, "--opsets takes comma-separated ONNX opsets (e.g. 17,18,21), got '17,', which has"),
+]
+
 CASES.append((c_bad_memory_env, 2, "XDL_MAX_MEMORY_GB='lots' is not a positive number"))
 
 
@@ -961,7 +982,7 @@ def test_bad_input(tmp_path, setup, code, phrase):
     lines = [line for line in out.splitlines() if phrase in line]
     assert len(lines) == 1, f"expected one line with {phrase!r}:\n{out}"
     assert lines[0].startswith(("xdl: error:", "xdl train: error:", "xdl verify: error:", "xdl parity: error:",
-                                "xdl export: error:", "ERROR", "FAIL", "verify:")), lines[0]
+                                "xdl parity steps: error:", "xdl export: error:", "ERROR", "FAIL", "verify:")), lines[0]
     after = {p: p.read_bytes() for p in handed}
     assert after == handed, "the command changed a file it was handed"
 

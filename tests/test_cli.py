@@ -18,7 +18,8 @@ def xdl(*args, cwd=ROOT):
 
 
 def _one_clean_line(result):
-    lines = result.stderr.strip().splitlines()
+    """The one error line; an old spelling's deprecation note (`xdl: note:`) aside."""
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("xdl: note:")]
     assert len(lines) == 1 and lines[0].startswith("xdl: error:"), result.stderr
     assert "Traceback" not in result.stderr
     return lines[0]
@@ -142,8 +143,8 @@ def test_verify_reports_json_markdown_and_junit(tmp_path):
 
     shutil.copytree(COMMITTED / "mlp", tmp_path / "art" / "mlp")
     (tmp_path / "art" / "mlp" / "torch" / "test_data_set_0" / "output_0.pb").write_bytes(b"tampered")
-    for fmt, name in (("json", "r.json"), ("md", "r.md"), ("junit", "r.xml")):
-        r = xdl("verify", tmp_path / "art", "--providers", "cpu,cuda", "--report", fmt, "--output", tmp_path / name)
+    for fmt, name in (("json", "r.json"), ("markdown", "r.md"), ("junit", "r.xml")):
+        r = xdl("verify", tmp_path / "art", "--providers", "cpu,cuda", "--format", fmt, "--output", tmp_path / name)
         assert r.returncode == 2, r.stderr  # the tampered torch artifact
         assert f"{fmt} report:" in r.stdout
     report = json.loads((tmp_path / "r.json").read_text())
@@ -165,7 +166,7 @@ def test_verify_reports_json_markdown_and_junit(tmp_path):
 def test_verify_report_to_an_unwritable_place_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    r = xdl("verify", "exported_models", "--providers", "cpu", "--report", "junit", "--output", blocker / "r.xml")
+    r = xdl("verify", "exported_models", "--providers", "cpu", "--format", "junit", "--output", blocker / "r.xml")
     assert r.returncode == 2
     assert "cannot write the report" in _one_clean_line(r)
 
@@ -173,7 +174,7 @@ def test_verify_report_to_an_unwritable_place_exits_2(tmp_path):
 def test_bench_runs_and_reports(tmp_path):
     """Benchmarks are measured, never asserted: this checks that bench runs and reports."""
     r = xdl("bench", "mlp", "--quick", "--batch-sizes", "1,4", "--providers", "cpu,cuda",
-            "--json", tmp_path / "b.json", "--plot", tmp_path / "b.png")
+            "--format", "json", "--output", tmp_path / "b.json", "--output", tmp_path / "b.png")
     assert r.returncode == 0, r.stdout + r.stderr
     result = json.loads((tmp_path / "b.json").read_text())
     paths = {t["path"] for t in result["timings"]}
@@ -198,3 +199,74 @@ def test_bench_of_a_model_with_its_own_loop_says_why_its_training_is_not_timed()
     assert not any("training" in t["path"] for t in result["timings"])
     for fw in ("keras", "torch"):
         assert "own loop" in result["skipped"][f"gan {fw} training step"]
+
+
+# --- issue 27: modes are subcommands, one output convention, old spellings for one release ------
+
+def test_help_lists_the_modes_and_hides_the_old_spellings():
+    r = xdl("--help")
+    for mode in ("export check", "export refresh", "export variant", "parity steps"):
+        assert mode in r.stdout
+    for command, old in (("export", "--check"), ("export", "--refresh"), ("export", "--variant"),
+                         ("parity", "--train-steps"), ("parity", "--json"), ("parity", "--plot"), ("bench", "--json"),
+                         ("routes", "--markdown"), ("scaling", "--json"), ("verify", "--report"), ("check", "--report")):
+        help_text = xdl(command, "--help").stdout
+        assert old not in help_text, (command, old)
+        assert command == "export" or "--format" in help_text and "--output" in help_text, (command, help_text)
+
+
+@pytest.mark.parametrize("args, new", [
+    (("verify", "exported_models/mlp/torch", "--providers", "cpu", "--batch-sizes", "1", "--report", "json"),
+     "use --format json"),
+    (("export", "--check", "nosuch"), "use xdl export check"),
+    (("parity", "nosuch", "--train-steps", "1"), "use xdl parity steps"),
+    (("bench", "nosuch", "--json", "x.json"), "use --format json --output PATH"),
+])
+def test_an_old_spelling_works_and_says_what_replaces_it(args, new):
+    r = xdl(*args)
+    notes = [line for line in r.stderr.splitlines() if line.startswith("xdl: note:")]
+    assert len(notes) == 1 and new in notes[0] and "deprecated" in notes[0], r.stderr
+    if args[0] == "verify":
+        assert r.returncode == 0 and json.loads(r.stdout)["exit_code"] == 0, r.stdout + r.stderr
+    else:
+        assert r.returncode == 2 and "nosuch" in _one_clean_line(r)
+
+
+@pytest.mark.parametrize("args", [
+    ("train", "mlp", "--out", "x"), ("all", "--data-dir", "x"), ("port", "mlp", "--from", "keras", "--data-dir", "x"),
+    ("parity", "mlp", "--data-dir", "x"), ("parity", "mlp", "--runs", "x"), ("diff", "mlp", "--data-dir", "x"),
+    ("diff", "mlp", "--runs", "x"), ("export", "check", "--route", "torchscript"), ("export", "check", "--sign", "k"),
+])
+def test_flags_no_command_reads_are_refused(args):
+    r = xdl(*args)
+    assert r.returncode == 2 and "unrecognized arguments" in r.stderr, r.stderr
+
+
+def test_int_lists_refuse_empty_items():
+    from xdl.commands import common
+    from xdl.errors import XdlError
+
+    assert common.int_list("1,2,64", "--batch-sizes") == (1, 2, 64)
+    for bad in ("", "1,,2", "1,", ",1", " , "):
+        with pytest.raises(XdlError, match="empty item"):
+            common.int_list(bad, "--batch-sizes")
+    with pytest.raises(XdlError, match="--opsets takes"):
+        common.int_list("17,99", "--opsets", minimum=7, maximum=30)
+    r = xdl("verify", "exported_models/mlp/torch", "--providers", "cpu", "--batch-sizes", "1,")
+    assert r.returncode == 2 and "--batch-sizes takes comma-separated integers" in _one_clean_line(r)
+
+
+def test_export_check_is_the_old_export_dash_dash_check(tmp_path):
+    shutil.copytree(COMMITTED / "mlp", tmp_path / "mlp")
+    new = xdl("export", "check", "mlp", "--out", tmp_path)
+    old = xdl("export", "--check", "mlp", "--out", tmp_path)
+    assert new.returncode == old.returncode and new.stdout == old.stdout, new.stdout + new.stderr + old.stderr
+    assert "xdl: note" not in new.stderr and "xdl: note: --check is deprecated" in old.stderr
+
+
+def test_parity_steps_is_the_old_train_steps_flag(tmp_path):
+    r = xdl("parity", "steps", "mlp", "--steps", "2", "--output", tmp_path / "t.json")
+    assert r.returncode == 0 and "training parity OK" in r.stdout and "xdl: note" not in r.stderr, r.stdout + r.stderr
+    assert json.loads((tmp_path / "t.json").read_text())["mlp"]["exit_code"] == 0
+    r = xdl("parity", "steps", "mlp", "--steps", "2", "--format", "json")
+    assert r.returncode == 0 and json.loads(r.stdout)["mlp"]["exit_code"] == 0, r.stdout + r.stderr

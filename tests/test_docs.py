@@ -97,3 +97,16 @@ def test_readme_documents_every_command_and_exit_code():
         assert f"`xdl {name}" in README, f"README lacks `xdl {name}`"
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 130 |"):
         assert code in README
+
+
+def test_generated_tables_are_current():
+    """The README's command and exit-code tables are rendered from the parser and
+    xdl.errors.EXIT_CODES (python -m xdl.commands.docs --write); --check fails where one is stale."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "xdl.commands.docs", "--check"], capture_output=True, text=True,
+                       cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name in ("commands", "exit-codes"):
+        assert f"<!-- generated: {name} -->" in README

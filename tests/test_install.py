@@ -82,6 +82,15 @@ def test_nothing_names_a_path_of_this_machine():
 USER_MODEL = "import torch\n\ndef build():\n    return torch.nn.Linear(4, 2)\n"
 
 
+def _copy_of_mlp(tmp) -> str:
+    import shutil
+
+    copy = f"{tmp}/committed"
+    if not os.path.exists(f"{copy}/mlp/torch"):
+        shutil.copytree(ROOT / "exported_models" / "mlp" / "torch", f"{copy}/mlp/torch")
+    return copy
+
+
 def _arguments(tmp) -> dict[str, list[list[str]]]:
     """Minimal valid arguments for every command (and the modes that take other code paths):
     what a user of a core install would type first. Writes go under `tmp`."""
@@ -97,10 +106,15 @@ def _arguments(tmp) -> dict[str, list[list[str]]]:
                    ["--check", "mlp", "--out", models],
                    ["--variant", "fp16", "mlp", "--framework", "torch", "--out", models],
                    ["--variant", "int8-static", "mlp", "--framework", "torch", "--out", models]],
+        # the modes (issue 27); refresh rewrites in place, so a copy of a committed artifact
+        "export check": [["mlp", "--out", models]],
+        "export refresh": [["mlp", "--out", _copy_of_mlp(tmp)]],
+        "export variant": [["fp16", "mlp", "--framework", "torch", "--out", models]],
         "verify": [[f"{models}/mlp/torch", "--providers", "cpu", "--batch-sizes", "1"],
                    [f"{models}/mlp/torch", "--providers", "cpu", "--live", "mlp", "--out", models]],
         "port": [["mlp", "--from", "keras", "--out", models, "--output", f"{tmp}/ported.safetensors"]],
         "parity": [["mlp", "--out", models, "--providers", "cpu"], ["mlp", "--train-steps", "1"]],
+        "parity steps": [["mlp", "--steps", "1"]],
         "diff": [["mlp", "--out", models]],
         "check": [["user_model:build", "--input-shape", "1,4", "--providers", "cpu"]],
         "bench": [["mlp", "--quick", "--out", models, "--providers", "cpu"]],

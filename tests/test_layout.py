@@ -89,11 +89,11 @@ def test_models_are_discovered_from_their_folders_in_lesson_order():
 
 
 def test_no_function_is_longer_than_a_screen():
-    """About 60 lines at most; argparse's wiring (cli.parser) is a list, not logic."""
+    """About 60 lines at most, argparse's wiring included: each command's parser is in its own module."""
     long = []
     for path in SOURCES:
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name != "parser":
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
                 if n > 62:
                     long.append(f"{_module_name(path)}.{node.name}: {n} lines")

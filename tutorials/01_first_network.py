@@ -210,7 +210,7 @@ save_figure(fig, "01_loss_curves")
 # %% [markdown]
 # The two accuracies differ by a few tenths of a point: each framework draws its own random
 # initial weights, dropout masks and shuffles. Started from the same weights with dropout off,
-# the two follow the same path (`xdl parity mlp --train-steps 20` shows it step by step).
+# the two follow the same path (`xdl parity steps mlp --steps 20` shows it step by step).
 #
 # ## Hyperparameter tuning: a small search, the same in both frameworks
 # The learning rate and the batch size are set before training and tuned by trying values:

@@ -151,7 +151,7 @@ print("(on 1,200 images; the committed models, trained on 5,400 for up to 50 epo
 # draw to the next; after a couple of dozen epochs on 1,200 images that decides most of the gap.
 # Trained to convergence on 5,400 images, the committed twins end within the margin their spec
 # states (and started from the same weights, with dropout off, the two take the same steps:
-# `xdl parity cnn --train-steps 20`):
+# `xdl parity steps cnn --steps 20`):
 
 # %%
 full = committed("cnn")  # xdl.teach.helpers: the committed twins' test accuracy, from their manifests

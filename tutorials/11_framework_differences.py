@@ -59,7 +59,7 @@ save_figure(fig, "11_batchnorm_momentum")
 # ## And the optimizer that cannot be matched exactly
 # Keras's RMSprop divides by sqrt(v + eps), PyTorch's by sqrt(v) + eps. With the same eps
 # (1e-7) the updates differ where v is tiny, so two twins started from the same weights drift
-# apart slowly (`xdl parity mlp --train-steps 20 --optimizer spec` measures it).
+# apart slowly (`xdl parity steps mlp --steps 20 --optimizer spec` measures it).
 
 # %%
 v = np.logspace(-16, -4, 7)

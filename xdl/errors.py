@@ -1,13 +1,7 @@
 """Errors meant for people, each carrying the process exit code the CLI documents.
 
-Exit codes (also in the README):
-    0  everything checked passed
-    1  a parity check failed (outputs differ beyond the tolerance)
-    2  bad usage or bad input: unknown model, missing data set, corrupt or tampered artifact,
-       an output path refused or overlapping what the command reads
-    3  environment: a required framework, extra or execution provider is not available, a full disk
-    4  a distributed run lost a worker: it died, or did not join in time; nothing was published
-  130  interrupted (Ctrl-C), the shell convention 128 + SIGINT
+The exit codes are written once, in EXIT_CODES: `xdl --help` renders them (exit_codes_text),
+and so do the README and docs (`python -m xdl.commands.docs --write`).
 """
 
 from __future__ import annotations
@@ -17,7 +11,45 @@ EXIT_PARITY = 1
 EXIT_INPUT = 2
 EXIT_ENVIRONMENT = 3
 EXIT_WORKER = 4
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # the shell's convention, 128 + SIGINT
+
+# code -> what it means; Markdown backticks are dropped in the text rendering
+EXIT_CODES = {
+    EXIT_OK: "at least one comparison ran and everything checked passed (a provider that could not run, "
+             "CUDA on a machine without it, is reported as skipped, with the reason)",
+    EXIT_PARITY: "a parity check failed: outputs differ beyond the tolerance or hold NaN/Inf, an I/O name or "
+                 "shape differs, training parity diverged, `xdl export check` found a stale artifact, or "
+                 "`xdl export variant` missed its tolerance (and was not written)",
+    EXIT_INPUT: "bad usage or input: unknown model or data set, missing or malformed data files (NaN, negative "
+                "or fractional labels, counts that differ, ids past a model's tables), a corrupt, truncated, "
+                "tampered, linked or unreadable artifact, a signature missing or failing under `--public-key`, "
+                "a folder that looks like an artifact without its manifest, external data, a manifest that "
+                "disagrees with its graph or its registered model, a model run past `--timeout` or refused "
+                "by the memory cap, a user's model that fails to run or export, nothing to check, no trained "
+                "run to export, a diverged training run, an output path refused (a folder, a device, a "
+                "socket, a FIFO no process reads, a path inside an artifact, a folder that overlaps what the "
+                "command reads), a mistyped `TF_CONFIG`, torchrun environment or `--rendezvous`",
+    EXIT_ENVIRONMENT: "environment: a required framework or optional extra (named in the message) is not "
+                      "installed, a provider named in `--require` cannot run, every requested provider was "
+                      "skipped (nothing was checked), `xdl doctor` found a problem, `xdl export check` runs "
+                      "under other library versions than the artifacts were made with, the disk is full or "
+                      "read-only, out of memory",
+    EXIT_WORKER: "a distributed run lost a worker: it died, or the other workers or the rendezvous did not "
+                 "answer within `XDL_JOIN_TIMEOUT` (120 s); nothing was published",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): artifacts already written stay whole, the one in progress is not "
+                      "written",
+}
+
+
+def exit_codes_text(width: int = 100) -> str:
+    """EXIT_CODES as `--help` shows them: the code, then its meaning wrapped under it."""
+    import textwrap
+
+    lines = ["exit codes:"]
+    for code, meaning in EXIT_CODES.items():
+        wrapped = textwrap.wrap(meaning.replace("`", ""), width - 7)
+        lines += [f"{code:>5}  {wrapped[0]}", *(f"{'':7}{line}" for line in wrapped[1:])]
+    return "\n".join(lines)
 
 
 class XdlError(Exception):

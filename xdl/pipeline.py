@@ -104,3 +104,25 @@ def gaps(rows: list[Row]) -> list[Gap]:
             spec = registry.get(model)
             found.append(Gap(model, spec.metric, got["keras"], got["torch"], spec.margin))
     return found
+
+
+STAGES = ("set-up", "train", "export", "verify")
+
+
+def render(rows: list[Row]) -> str:
+    """`xdl all`'s table, the wall time of each stage, and each model's gap between its twins."""
+    from xdl.report import table
+
+    lines = [table(
+        ["model", "framework", "data set", "test metric", "export", "ORT-CPU", "ORT-CUDA", "max abs err",
+         *(f"{s} s" for s in STAGES)],
+        [[r.model, r.framework, r.dataset or "-", "-" if r.test_metric is None else f"{r.metric} {r.test_metric:.4f}",
+          r.export, r.cpu, r.cuda, "-" if r.max_abs is None else f"{r.max_abs:.1e}",
+          *(f"{r.seconds[s]:.0f}" if s in r.seconds else "-" for s in STAGES)] for r in rows],
+    )]
+    total = sum(sum(r.seconds.values()) for r in rows)
+    lines.append(f"wall time: {total:.0f} s in all (" + ", ".join(
+        f"{s} {sum(r.seconds.get(s, 0) for r in rows):.0f} s" for s in STAGES) + ")")
+    lines += [f"{g.model}: test {g.metric} keras {g.keras:.4f} vs torch {g.torch:.4f}, gap {g.gap:.4f} "
+              f"({'within' if g.within else 'BEYOND'} the stated margin {g.margin:g})" for g in gaps(rows)]
+    return "\n".join(lines)

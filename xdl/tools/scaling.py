@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xdl.errors import XdlError, first_line
+from xdl.errors import first_line
 from xdl.spec import registry
 from xdl.tools.bench import environment
 
@@ -79,12 +79,3 @@ def exit_code(result: dict) -> int:
     """0, or the exit code of the first run that failed (xdl train's own)."""
     return next((r["exit_code"] for r in result["rows"] if "error" in r), 0)
 
-
-def parse_workers(text: str) -> tuple[int, ...]:
-    try:
-        counts = tuple(int(n) for n in text.split(","))
-    except ValueError:
-        counts = ()
-    if not counts or any(n < 1 for n in counts):
-        raise XdlError(f"--workers takes comma-separated worker counts (e.g. 1,2), got {text!r}")
-    return counts
