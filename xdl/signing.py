@@ -149,7 +149,7 @@ def signable(folder: Path) -> None:
         raise InputError(f"{old} is not a regular file (a link, a folder or a device); remove it, then sign")
     if art.manifest_bytes != art.manifest.to_json().encode():
         raise InputError(f"{folder / artifacts.MANIFEST} is not as xdl writes it; re-export "
-                         f"(`xdl export --refresh`), then sign")
+                         f"(`xdl export refresh`), then sign")
 
 
 def is_signed(folder: Path) -> bool:

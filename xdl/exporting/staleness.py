@@ -170,13 +170,13 @@ def refresh(folder: Path, sign=None) -> Path:
     by `sign` (an xdl.signing.Signer) if given.
 
     Raises:
-        InputError: a variant (re-make it from its refreshed float32 model with --variant).
+        InputError: a variant (re-make it from its refreshed float32 model with `xdl export variant`).
     """
     art = artifacts.load(folder)
     m = art.manifest
     if m.variant:
         raise InputError(f"{art.label} is a {m.variant.name} variant: re-make it with "
-                         f"`xdl export {m.model} --framework {m.framework} --variant {m.variant.name}`")
+                         f"`xdl export variant {m.variant.name} {m.model} --framework {m.framework}`")
     return _export_again(art, art.folder, keep_outputs=True, sign=sign)[2]
 
 
