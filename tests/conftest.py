@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 # One thread per pytest-xdist worker (`.ci/run` starts one per core): set before PyTorch or
@@ -34,10 +35,20 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.distributed)
 
 
+@dataclass(frozen=True)
+class Made:
+    """What `quick(...)` returns: the session's runs and artifacts folders, and the metrics.json of
+    every (model, framework) made so far."""
+
+    runs: Path
+    out: Path
+    metrics: dict
+
+
 class Quick:
-    """Twins trained (quick mode) into `runs` and exported into `out`, one (model, framework) at a
-    time as tests ask for them: `quick("mlp", "torch")` makes one, `quick("mlp")` both, and either
-    returns this object, whose `metrics[model, framework]` then holds the run's metrics.json.
+    """Twins trained (quick mode) into runs/ and exported into exported_models/, one (model,
+    framework) at a time as tests ask for them: `quick("mlp", "torch")` makes one, `quick("mlp")`
+    both; either returns a `Made` (`.runs`, `.out`, `.metrics[model, framework]`).
 
     The folders are shared by the whole session, pytest-xdist workers included: a file lock per
     pair makes sure each is trained and exported once, by whichever worker asks first. A test
@@ -45,31 +56,36 @@ class Quick:
     """
 
     def __init__(self, base: Path):
-        self.runs, self.out, self.metrics = base / "runs", base / "exported_models", {}
+        self._made = Made(base / "runs", base / "exported_models", {})
         self._locks = base / "locks"
         self._locks.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, model: str, framework: str | None = None) -> Quick:
+    def __call__(self, model: str, framework: str | None = None) -> Made:
         for fw in (framework,) if framework else registry.FRAMEWORKS:
-            if (model, fw) not in self.metrics:
+            if (model, fw) not in self._made.metrics:
                 self._make(model, fw)
-        return self
+        return self._made
+
+    def __getattr__(self, name):
+        if name in ("runs", "out", "metrics"):  # the fixture trained every twin up front until issue 27
+            raise AttributeError(f"quick.{name}: write quick(model[, framework]).{name} (it makes what is asked)")
+        raise AttributeError(name)
 
     def _make(self, model: str, framework: str) -> None:
         from filelock import FileLock
 
         from xdl import exporting, training
 
+        runs, out = self._made.runs, self._made.out
         done = self._locks / f"{model}-{framework}.done"
         with FileLock(self._locks / f"{model}-{framework}.lock"):
             if not done.exists():
-                run = training.run_dir(self.runs, model, framework)
-                shutil.rmtree(run, ignore_errors=True)  # what a failed attempt left
-                training.train(model, framework, quick=True, runs=self.runs, show_progress=False)
-                exporting.export(model, framework, runs=self.runs, out=self.out)
+                shutil.rmtree(training.run_dir(runs, model, framework), ignore_errors=True)  # a failed attempt's
+                training.train(model, framework, quick=True, runs=runs, show_progress=False)
+                exporting.export(model, framework, runs=runs, out=out)
                 done.touch()
-        self.metrics[model, framework] = json.loads(
-            (training.run_dir(self.runs, model, framework) / "metrics.json").read_text())
+        self._made.metrics[model, framework] = json.loads(
+            (training.run_dir(runs, model, framework) / "metrics.json").read_text())
 
 
 @pytest.fixture(scope="session")

@@ -76,6 +76,7 @@ def test_exports_carry_no_machine_paths(quick, model, framework):
     """Exporters' debug metadata (stack traces) named the exporting machine's files."""
     from conftest import ROOT
 
-    data = (quick(model, framework).out / model / framework / "model.onnx").read_bytes()
-    for leak in (str(ROOT).encode(), b"site-packages", b"stack_trace", str(quick.out).encode()):
+    out = quick(model, framework).out
+    data = (out / model / framework / "model.onnx").read_bytes()
+    for leak in (str(ROOT).encode(), b"site-packages", b"stack_trace", str(out).encode()):
         assert leak not in data, leak

@@ -130,7 +130,7 @@ def test_recurrent_exports_record_their_ops(quick):
     # keeping the Loop in an If for the inputs ORT's GRU kernel gets wrong (xdl/exporting/guard.py)
     assert gru["ops"].get("GRU") == 1 and gru["ops"].get("If") == 1
     assert "loop-as-gru" in gru["optimisation"]["applied"]
-    torch_gru = json.loads((quick.out / "gru" / "torch" / "manifest.json").read_text())["ops"]
+    torch_gru = json.loads((quick("gru").out / "gru" / "torch" / "manifest.json").read_text())["ops"]
     assert torch_gru.get("GRU") == 1
 
 
@@ -141,7 +141,7 @@ def test_dynamic_sequence_length_exports(quick, model):
         proto = onnx.load(quick(model).out / model / framework / "model.onnx")
         dims = proto.graph.input[0].type.tensor_type.shape.dim
         assert [d.dim_param for d in dims[:2]] == ["batch", "seq"]
-    checks = live.verify_live(model, out=quick.out, providers=("cpu",), batch_sizes=(1, 3))
+    checks = live.verify_live(model, out=quick(model).out, providers=("cpu",), batch_sizes=(1, 3))
     lengths = {c.shape[1] if model == "tagger" else None for c in checks}
     assert all(c.status == "pass" for c in checks), [c.detail for c in checks if c.status != "pass"]
     assert len(checks) == 2 * len(spec.seq_lengths) * 2
@@ -174,7 +174,7 @@ def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(qu
         got, swapped = sess.run(None, {"a": a, "b": b})[0], sess.run(None, {"a": b, "b": a})[0]
         fw = backends.load(framework)
         net = fw.build(spec)
-        fw.load_weights(net, training.run_dir(quick.runs, "similarity", framework) / fw.WEIGHTS_FILE)
+        fw.load_weights(net, training.run_dir(quick("similarity").runs, "similarity", framework) / fw.WEIGHTS_FILE)
         native = fw.run(fw.deployable(net, spec), [a, b])[0]
         np.testing.assert_allclose(got, native, atol=1e-6)
         np.testing.assert_allclose(swapped, got, atol=1e-6)
@@ -189,7 +189,7 @@ def test_dqn_exported_policy_plays_the_native_twins_episodes(quick):
         art = artifacts.load(quick("dqn").out / "dqn" / framework)
         check = art.manifest["policy_check"]
         assert check["episodes"] == 100 and check["returns_differ"] == 0
-        assert check["native_mean_return"] == check["onnx_mean_return"] == quick.metrics["dqn", framework]["test_mean_return"]
+        assert check["native_mean_return"] == check["onnx_mean_return"] == quick("dqn").metrics["dqn", framework]["test_mean_return"]
         assert check["steps"] == round(100 * check["native_mean_return"])  # one step per reward point
 
 
@@ -242,7 +242,7 @@ def test_gan_parts_compose_to_the_whole_and_the_generator_is_scored_on_its_image
         np.testing.assert_allclose(judged, whole.outputs["prob_real"], atol=1e-5)
         test_images = verify.session(generator.model_bytes, "cpu").run(None, {"noise": data.x_test})[0]
         fid = tasks.frechet_distance(test_images.transpose(0, 2, 3, 1), data.y_test)
-        assert fid == pytest.approx(quick.metrics["gan", framework]["test_frechet_distance"], rel=1e-3)
+        assert fid == pytest.approx(quick("gan").metrics["gan", framework]["test_frechet_distance"], rel=1e-3)
 
 
 def test_frechet_distance_measures_likeness_and_variety():
