@@ -52,7 +52,7 @@ def test_the_environment_cannot_overflow_the_limits_either():
 
 @pytest.fixture
 def endless(tmp_path):
-    """The mlp artifact with its model swapped for an endless Loop (tests/test_bad_inputs.py)."""
+    """The mlp artifact with its model swapped for an endless Loop (tests/cli/test_bad_inputs.py)."""
     sys.path.insert(0, str(ROOT / "tests" / "cli"))
     from test_bad_inputs import c_endless_loop
 
