@@ -79,7 +79,7 @@ def _reference_start(framework: str, model: str):
 
 
 def _steps(launcher: list, *args, out: Path, env=None) -> subprocess.Popen:
-    """Starts tests/distributed_steps.py under `launcher` (torchrun, or Python itself)."""
+    """Starts tests/distributed/distributed_steps.py under `launcher` (torchrun, or Python itself)."""
     return subprocess.Popen([*launcher, str(HERE / "distributed_steps.py"), *map(str, args), "--out", str(out)],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -24,7 +24,7 @@ def _rewrite_entry(folder, relative):
 
 
 def test_round_trip(quick):
-    folder = quick.out / "mlp" / "keras"
+    folder = quick("mlp", "keras").out / "mlp" / "keras"
     art = artifacts.load(folder)
     assert art.manifest["model"] == "mlp" and art.label == "mlp/keras"
     x, probs = art.inputs["x"], art.outputs["probs"]

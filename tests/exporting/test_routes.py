@@ -218,7 +218,7 @@ def test_an_artifact_exported_by_another_route_verifies_and_checks_up_to_date(qu
     from xdl import exporting
     from xdl.exporting import staleness
 
-    folder = exporting.export("mlp", framework, runs=quick.runs, out=tmp_path, route=route)
+    folder = exporting.export("mlp", framework, runs=quick("mlp", framework).runs, out=tmp_path, route=route)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["versions"]["exporter"] == backends.load(framework).EXPORTERS[route]
     assert verify.verify_paths([folder]).exit_code == 0
@@ -229,7 +229,7 @@ def test_an_artifact_exported_without_optimisation_says_so_and_checks_up_to_date
     from xdl import exporting
     from xdl.exporting import staleness
 
-    folder = exporting.export("recommender", "keras", runs=quick.runs, out=tmp_path, optimised=False)
+    folder = exporting.export("recommender", "keras", runs=quick("recommender", "keras").runs, out=tmp_path, optimised=False)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["optimisation"] == {"enabled": False, "applied": []} and "Not" in manifest["ops"]
     assert staleness.compare_export(folder).status == "up to date"

@@ -52,8 +52,8 @@ def test_the_environment_cannot_overflow_the_limits_either():
 
 @pytest.fixture
 def endless(tmp_path):
-    """The mlp artifact with its model swapped for an endless Loop (tests/test_bad_inputs.py)."""
-    sys.path.insert(0, str(ROOT / "tests"))
+    """The mlp artifact with its model swapped for an endless Loop (tests/cli/test_bad_inputs.py)."""
+    sys.path.insert(0, str(ROOT / "tests" / "cli"))
     from test_bad_inputs import c_endless_loop
 
     args = c_endless_loop(tmp_path)

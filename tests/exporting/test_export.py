@@ -13,7 +13,7 @@ from xdl.spec import registry
 
 
 def _model(quick, model, framework):
-    return onnx.load(str(quick.out / model / framework / "model.onnx"))
+    return onnx.load(str(quick(model, framework).out / model / framework / "model.onnx"))
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
@@ -39,7 +39,7 @@ def test_both_exports_present_the_same_contract(quick, model):
 @pytest.mark.parametrize("model,framework", PAIRS)
 def test_metadata_props(quick, model, framework):
     props = {p.key: p.value for p in _model(quick, model, framework).metadata_props}
-    metrics = quick.metrics[model, framework]
+    metrics = quick(model, framework).metrics[model, framework]
     assert props["xdl.model"] == model and props["xdl.framework"] == framework
     assert props["xdl.opset"] == str(graph.OPSET)
     assert props["xdl.dataset"] == metrics["dataset"]
@@ -53,7 +53,7 @@ def test_metadata_props(quick, model, framework):
 
 @pytest.mark.parametrize("model", registry.names())
 def test_ort_matches_native_at_several_batch_sizes(quick, model):
-    checks = live.verify_live(model, out=quick.out, providers=("cpu",))
+    checks = live.verify_live(model, out=quick(model).out, providers=("cpu",))
     assert {c.batch_size for c in checks} == set(live.LIVE_BATCH_SIZES)
     assert {c.framework for c in checks} == set(registry.FRAMEWORKS)
     for c in checks:
@@ -76,6 +76,7 @@ def test_exports_carry_no_machine_paths(quick, model, framework):
     """Exporters' debug metadata (stack traces) named the exporting machine's files."""
     from conftest import ROOT
 
-    data = (quick.out / model / framework / "model.onnx").read_bytes()
-    for leak in (str(ROOT).encode(), b"site-packages", b"stack_trace", str(quick.out).encode()):
+    out = quick(model, framework).out
+    data = (out / model / framework / "model.onnx").read_bytes()
+    for leak in (str(ROOT).encode(), b"site-packages", b"stack_trace", str(out).encode()):
         assert leak not in data, leak

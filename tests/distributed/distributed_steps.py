@@ -1,4 +1,4 @@
-"""K plain-SGD steps of a model (the mlp unless --model says) on several workers, run by tests/test_distributed.py under each
+"""K plain-SGD steps of a model (the mlp unless --model says) on several workers, run by tests/distributed/test_distributed.py under each
 engine (torchrun; one process with MirroredStrategy; two processes with TF_CONFIG).
 
 Every worker takes its part of each global batch of B samples (rows rank, rank + N, ... as

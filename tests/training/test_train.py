@@ -29,7 +29,7 @@ def test_quick_training_lowers_the_loss(quick, model, framework):
     fw.seed_everything(spec.train.seed)  # the same initial weights the training run started from
     before = _loss(spec, fw.predict(fw.build(spec), spec, data.x_train), data)
     trained = fw.build(spec)
-    fw.load_weights(trained, training.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE)
+    fw.load_weights(trained, training.run_dir(quick(model, framework).runs, model, framework) / fw.WEIGHTS_FILE)
     after = _loss(spec, fw.predict(trained, spec, data.x_train), data)
     assert after < before, f"{model}/{framework}: loss {before:.4f} -> {after:.4f}"
 
@@ -44,13 +44,13 @@ def test_quick_training_improves_what_an_own_loop_is_scored_by(quick, model, fra
     data = for_model.load(spec, spec.dataset, None, quick=True)
     fw.seed_everything(spec.train.seed)
     before = training.score(spec, fw, fw.build(spec), data)
-    after = quick.metrics[model, framework][training.metric_key(spec)]
+    after = quick(model, framework).metrics[model, framework][training.metric_key(spec)]
     assert (after > before) if tasks.get(spec.task).higher_is_better else (after < before), (before, after)
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
 def test_run_records_metrics(quick, model, framework):
-    run = training.run_dir(quick.runs, model, framework)
+    run = training.run_dir(quick(model, framework).runs, model, framework)
     metrics = json.loads((run / "metrics.json").read_text())
     spec = registry.get(model)
     assert metrics["quick"] is True and metrics["dataset"] == spec.dataset
@@ -64,7 +64,7 @@ def test_run_records_metrics(quick, model, framework):
 
 
 def test_same_split_for_both_frameworks(quick):
-    a, b = (json.loads((training.run_dir(quick.runs, "cnn", f) / "metrics.json").read_text()) for f in ("keras", "torch"))
+    a, b = (json.loads((training.run_dir(quick("cnn").runs, "cnn", f) / "metrics.json").read_text()) for f in ("keras", "torch"))
     for key in ("dataset", "data_source", "train_samples", "test_samples", "seed"):
         assert a[key] == b[key]
 
@@ -78,7 +78,7 @@ def test_saved_weights_hold_the_model_alone(quick, model, framework):
     net = fw.build(spec)
     arrays = [a for v in fw.get_weights(net).values() for a in (v if isinstance(v, list) else [v])]
     stored = sum(a.size for a in arrays) * 4
-    size = (training.run_dir(quick.runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
+    size = (training.run_dir(quick(model, framework).runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
     assert spec.param_count * 4 <= size < stored * 1.05 + 64 * 1024 + 2048 * len(arrays)
 
 

@@ -13,6 +13,8 @@ from conftest import ROOT
 from xdl.spec import registry
 
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+# one pytest-xdist group per tutorial: its page is rendered and then opened by the same worker (`site`)
+EACH = [pytest.param(t, id=t.stem, marks=pytest.mark.xdist_group(f"tutorial-{t.stem}")) for t in TUTORIALS]
 
 
 def test_every_model_is_taught_by_the_tutorial_its_spec_names():
@@ -32,7 +34,9 @@ def _render(tutorial, site) -> subprocess.CompletedProcess:
                           text=True, cwd=ROOT, timeout=900)
 
 
-@pytest.mark.parametrize("tutorial", TUTORIALS, ids=[t.stem for t in TUTORIALS])
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # the render's own limit is 900 s
+@pytest.mark.parametrize("tutorial", EACH)
 def test_tutorial_runs_and_renders(tutorial, site):
     r = _render(tutorial, site)
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
@@ -81,7 +85,9 @@ def browser():
     driver.quit()
 
 
-@pytest.mark.parametrize("tutorial", TUTORIALS, ids=[t.stem for t in TUTORIALS])
+@pytest.mark.browser
+@pytest.mark.timeout(1800)  # renders the page first when run on its own
+@pytest.mark.parametrize("tutorial", EACH)
 def test_rendered_page_reads_well_in_a_browser(tutorial, site, browser):
     """In headless Chromium, wide and narrow: every image loads, no script error, no code block
     runs off to the right behind a scrollbar."""
@@ -104,6 +110,7 @@ def test_rendered_page_reads_well_in_a_browser(tutorial, site, browser):
         assert not errors, errors
 
 
+@pytest.mark.slow
 def test_a_tutorial_is_a_plain_script(tmp_path):
     """`python tutorials/NN_name.py` works without the renderer (figures go to $XDL_TUTORIAL_OUT)."""
     tutorial = ROOT / "tutorials" / "11_framework_differences.py"
@@ -113,6 +120,7 @@ def test_a_tutorial_is_a_plain_script(tmp_path):
     assert "| BatchNorm epsilon |" in r.stdout and list(tmp_path.glob("*.png"))
 
 
+@pytest.mark.slow
 def test_the_cli_renders_an_index(tmp_path):
     r = subprocess.run([sys.executable, "-m", "xdl", "tutorials", "11", "--html", str(tmp_path)], capture_output=True,
                        text=True, cwd=ROOT, timeout=600)

@@ -110,10 +110,10 @@ def test_every_committed_artifact_records_what_its_bytes_depend_on():
 
 
 def test_batch_sweep_and_fuzz(quick):
-    report = verify.verify_paths([quick.out / "cnn"], providers=("cpu",), batch_sizes=(1, 3, 100))
+    report = verify.verify_paths([quick("cnn").out / "cnn"], providers=("cpu",), batch_sizes=(1, 3, 100))
     assert sorted({c.batch_size for c in report.checks}) == [1, 3, 100]  # 100 repeats the 64 stored rows
     assert report.exit_code == 0
-    checks = live.verify_live("cnn", out=quick.out, providers=("cpu",), batch_sizes=(2,), fuzz=5)
+    checks = live.verify_live("cnn", out=quick("cnn").out, providers=("cpu",), batch_sizes=(2,), fuzz=5)
     assert sorted({c.batch_size for c in checks}) == [2, 5 + 3]  # 5 random + 3 edge inputs
     assert all(c.status == "pass" for c in checks)
 
@@ -172,13 +172,14 @@ def test_compare_rejects_one_element_beyond(e, where):
 @given(st.integers(1, 9), st.integers(0, 2**31 - 1))
 def test_ort_matches_native_on_any_input_in_the_domain(quick, n, seed):
     """Random batch sizes and inputs drawn from the declared domain: the torch export of mlp."""
-    checks = live.verify_live("mlp", out=quick.out, providers=("cpu",), batch_sizes=(n,), seed=seed)
+    checks = live.verify_live("mlp", out=quick("mlp").out, providers=("cpu",), batch_sizes=(n,), seed=seed)
     assert all(c.status == "pass" for c in checks)
 
 
 @pytest.mark.parametrize("variant", ["fp16", "int8", "int8-static"])
-def test_variants_are_judged_written_and_reproducible(quick, variant):
-    folder, summary = variants.export_variant("mlp", "torch", variant, out=quick.out)
+def test_variants_are_judged_written_and_reproducible(quick, variant, tmp_path):
+    shutil.copytree(quick("mlp", "torch").out / "mlp" / "torch", tmp_path / "mlp" / "torch")  # a copy to add to
+    folder, summary = variants.export_variant("mlp", "torch", variant, out=tmp_path)
     assert summary["within_tolerance"] and folder is not None, summary
     assert summary["bytes"] < summary["bytes_fp32"]  # half (fp16) or a quarter (int8) of the weights
     assert summary["speedup_b1"] > 0 and 0 <= summary["test_accuracy"] <= 1
@@ -186,22 +187,23 @@ def test_variants_are_judged_written_and_reproducible(quick, variant):
     dtype = {"fp16": "float16"}.get(variant, "int8")
     assert m["variant"]["dtype"] == dtype
     assert m["tolerance"]["outputs"]["probs"]["cpu"] == tolerance.tolerance_for(dtype, "cpu", "probabilities").to_json()
-    assert m["contract"] == json.loads((quick.out / "mlp" / "torch" / "manifest.json").read_text())["contract"]
+    assert m["contract"] == json.loads((tmp_path / "mlp" / "torch" / "manifest.json").read_text())["contract"]
     checks = verify.verify_artifact(folder)
     assert checks and all(c.status == "pass" and c.framework == f"torch-{variant}" for c in checks)
     assert staleness.compare_export(folder).status == "up to date"
 
 
-def test_a_variant_beyond_its_tolerance_is_not_written(quick, monkeypatch):
+def test_a_variant_beyond_its_tolerance_is_not_written(quick, monkeypatch, tmp_path):
     exact = Tolerance(1e-9, 0.0, "stricter than int8 can be")
     monkeypatch.setattr(tolerance, "_INT8", exact)
-    folder, summary = variants.export_variant("mlp", "keras", "int8", out=quick.out)
+    shutil.copytree(quick("mlp", "keras").out / "mlp" / "keras", tmp_path / "mlp" / "keras")
+    folder, summary = variants.export_variant("mlp", "keras", "int8", out=tmp_path)
     assert folder is None and not summary["within_tolerance"] and "beyond" in summary["detail"]
-    assert not (quick.out / "mlp" / "keras-int8").exists()
+    assert not (tmp_path / "mlp" / "keras-int8").exists()
 
 
 def test_a_variant_of_another_base_is_stale(quick, tmp_path):
-    shutil.copytree(quick.out / "mlp", tmp_path / "mlp")
+    shutil.copytree(quick("mlp", "torch").out / "mlp" / "torch", tmp_path / "mlp" / "torch")
     folder, _ = variants.export_variant("mlp", "torch", "fp16", out=tmp_path)
     other = json.loads((folder / "manifest.json").read_text())
     other["variant"]["base_model_sha256"] = "0" * 64

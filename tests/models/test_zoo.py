@@ -123,14 +123,14 @@ def test_requires_grad_alone_does_not_freeze_pytorch_batchnorm():
 
 
 def test_recurrent_exports_record_their_ops(quick):
-    ops = {f: json.loads((quick.out / "lstm" / f / "manifest.json").read_text())["ops"] for f in ("keras", "torch")}
+    ops = {f: json.loads((quick("lstm").out / "lstm" / f / "manifest.json").read_text())["ops"] for f in ("keras", "torch")}
     assert ops["keras"].get("LSTM") == 1 and ops["torch"].get("LSTM") == 1
-    gru = json.loads((quick.out / "gru" / "keras" / "manifest.json").read_text())
+    gru = json.loads((quick("gru").out / "gru" / "keras" / "manifest.json").read_text())
     # tf2onnx writes Keras's GRU as a Loop; xdl proves the body is a GRU and ships one GRU op,
     # keeping the Loop in an If for the inputs ORT's GRU kernel gets wrong (xdl/exporting/guard.py)
     assert gru["ops"].get("GRU") == 1 and gru["ops"].get("If") == 1
     assert "loop-as-gru" in gru["optimisation"]["applied"]
-    torch_gru = json.loads((quick.out / "gru" / "torch" / "manifest.json").read_text())["ops"]
+    torch_gru = json.loads((quick("gru").out / "gru" / "torch" / "manifest.json").read_text())["ops"]
     assert torch_gru.get("GRU") == 1
 
 
@@ -138,10 +138,10 @@ def test_recurrent_exports_record_their_ops(quick):
 def test_dynamic_sequence_length_exports(quick, model):
     spec = registry.get(model)
     for framework in registry.FRAMEWORKS:
-        proto = onnx.load(quick.out / model / framework / "model.onnx")
+        proto = onnx.load(quick(model).out / model / framework / "model.onnx")
         dims = proto.graph.input[0].type.tensor_type.shape.dim
         assert [d.dim_param for d in dims[:2]] == ["batch", "seq"]
-    checks = live.verify_live(model, out=quick.out, providers=("cpu",), batch_sizes=(1, 3))
+    checks = live.verify_live(model, out=quick(model).out, providers=("cpu",), batch_sizes=(1, 3))
     lengths = {c.shape[1] if model == "tagger" else None for c in checks}
     assert all(c.status == "pass" for c in checks), [c.detail for c in checks if c.status != "pass"]
     assert len(checks) == 2 * len(spec.seq_lengths) * 2
@@ -151,7 +151,7 @@ def test_dynamic_sequence_length_exports(quick, model):
 
 def test_recommender_takes_two_named_inputs(quick):
     for framework in registry.FRAMEWORKS:
-        art = artifacts.load(quick.out / "recommender" / framework)
+        art = artifacts.load(quick("recommender").out / "recommender" / framework)
         sess = verify.session(art.model_bytes, "cpu")
         assert [i.name for i in sess.get_inputs()] == ["user", "item"]
         assert [i.type for i in sess.get_inputs()] == ["tensor(int64)"] * 2
@@ -167,14 +167,14 @@ def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(qu
     rng = np.random.default_rng(0)
     a, b = spec.inputs[0].sample(rng, 3, 5), spec.inputs[1].sample(rng, 3, 11)
     for framework in registry.FRAMEWORKS:
-        art = artifacts.load(quick.out / "similarity" / framework)
+        art = artifacts.load(quick("similarity").out / "similarity" / framework)
         dims = [[d.dim_param for d in i.type.tensor_type.shape.dim] for i in onnx.load_from_string(art.model_bytes).graph.input]
         assert dims == [["batch", "seq_a"], ["batch", "seq_b"]]
         sess = verify.session(art.model_bytes, "cpu")
         got, swapped = sess.run(None, {"a": a, "b": b})[0], sess.run(None, {"a": b, "b": a})[0]
         fw = backends.load(framework)
         net = fw.build(spec)
-        fw.load_weights(net, training.run_dir(quick.runs, "similarity", framework) / fw.WEIGHTS_FILE)
+        fw.load_weights(net, training.run_dir(quick("similarity").runs, "similarity", framework) / fw.WEIGHTS_FILE)
         native = fw.run(fw.deployable(net, spec), [a, b])[0]
         np.testing.assert_allclose(got, native, atol=1e-6)
         np.testing.assert_allclose(swapped, got, atol=1e-6)
@@ -186,10 +186,10 @@ def test_dqn_exported_policy_plays_the_native_twins_episodes(quick):
     """Each dqn export records the deployment check: ONNX Runtime's policy played the 100 scoring
     episodes with the same returns as the native twin, and the run's metric is that mean return."""
     for framework in registry.FRAMEWORKS:
-        art = artifacts.load(quick.out / "dqn" / framework)
+        art = artifacts.load(quick("dqn").out / "dqn" / framework)
         check = art.manifest["policy_check"]
         assert check["episodes"] == 100 and check["returns_differ"] == 0
-        assert check["native_mean_return"] == check["onnx_mean_return"] == quick.metrics["dqn", framework]["test_mean_return"]
+        assert check["native_mean_return"] == check["onnx_mean_return"] == quick("dqn").metrics["dqn", framework]["test_mean_return"]
         assert check["steps"] == round(100 * check["native_mean_return"])  # one step per reward point
 
 
@@ -199,7 +199,7 @@ def test_xdl_export_prints_the_policy_check(quick, tmp_path):
     from xdl.exporting import policy
 
     r = subprocess.run([sys.executable, "-m", "xdl", "export", "dqn", "--framework", "torch", "--runs",
-                        str(quick.runs), "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+                        str(quick("dqn", "torch").runs), "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     check = artifacts.read_manifest(tmp_path / "dqn" / "torch")["policy_check"]
     line = r.stdout.splitlines()[-1]
@@ -232,7 +232,7 @@ def test_gan_parts_compose_to_the_whole_and_the_generator_is_scored_on_its_image
     spec = registry.get("gan")
     data = for_model.load(spec, "digits", None, quick=True)
     for framework in registry.FRAMEWORKS:
-        folder = quick.out / "gan"
+        folder = quick("gan").out / "gan"
         whole, generator, discriminator = (artifacts.load(folder / f) for f in (framework, f"{framework}-generator",
                                                                                 f"{framework}-discriminator"))
         noise = whole.inputs["noise"]
@@ -242,7 +242,7 @@ def test_gan_parts_compose_to_the_whole_and_the_generator_is_scored_on_its_image
         np.testing.assert_allclose(judged, whole.outputs["prob_real"], atol=1e-5)
         test_images = verify.session(generator.model_bytes, "cpu").run(None, {"noise": data.x_test})[0]
         fid = tasks.frechet_distance(test_images.transpose(0, 2, 3, 1), data.y_test)
-        assert fid == pytest.approx(quick.metrics["gan", framework]["test_frechet_distance"], rel=1e-3)
+        assert fid == pytest.approx(quick("gan").metrics["gan", framework]["test_frechet_distance"], rel=1e-3)
 
 
 def test_frechet_distance_measures_likeness_and_variety():
@@ -260,7 +260,7 @@ def test_frechet_distance_measures_likeness_and_variety():
 
 def test_autoencoder_parts_compose_to_the_whole(quick):
     for framework in registry.FRAMEWORKS:
-        folder = quick.out / "autoencoder"
+        folder = quick("autoencoder").out / "autoencoder"
         whole, encoder, decoder = (artifacts.load(folder / f) for f in (framework, f"{framework}-encoder",
                                                                          f"{framework}-decoder"))
         assert encoder.manifest["part"] == "encoder" and decoder.manifest["part"] == "decoder"
@@ -276,6 +276,6 @@ def test_autoencoder_parts_compose_to_the_whole(quick):
 
 def test_transfer_history_names_its_phases(quick):
     for framework in registry.FRAMEWORKS:
-        m = json.loads((training.run_dir(quick.runs, "transfer", framework) / "metrics.json").read_text())
+        m = json.loads((training.run_dir(quick("transfer").runs, "transfer", framework) / "metrics.json").read_text())
         epochs = registry.get("transfer").train.quick_epochs
         assert m["history"]["phase"] == [p for p in ("pretrain", "head", "finetune") for _ in range(epochs)]

@@ -42,7 +42,7 @@ def test_own_model_example_runs(capsys):
 # What adding a model touches: every file the tests require of each registered model, in the
 # order docs/contributing.md lists them (`{name}` the model, `{lesson}` its spec's tutorial, `{i}`
 # one per ONNX input). The benchmark files are shared: a new model adds its rows there, or names
-# itself as not measured, with the reason (tests/test_benchmarks.py).
+# itself as not measured, with the reason (tests/tools/test_benchmarks.py).
 TOUCHES = [
     "xdl/models/{name}/__init__.py",
     "xdl/models/{name}/keras.py",
@@ -73,7 +73,7 @@ def test_contributing_lists_exactly_what_a_model_touches():
     block = re.search(r"<!-- touches -->\n```text\n(.*?)```", text, re.S)
     assert block, "docs/contributing.md lacks the list of what a model touches (a text block after <!-- touches -->)"
     listed = [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.split("#")[0].strip()]
-    assert listed == TOUCHES, "docs/contributing.md's list and tests/test_docs.py's TOUCHES differ"
+    assert listed == TOUCHES, "docs/contributing.md's list and tests/project/test_docs.py's TOUCHES differ"
 
 
 def test_every_model_has_everything_it_touches():

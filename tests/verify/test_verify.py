@@ -67,11 +67,11 @@ def test_compare_reports_top1_agreement():
 
 @pytest.mark.skipif(CUDA, reason="this machine has CUDA; the no-CUDA behaviour cannot be shown")
 def test_cuda_requested_where_there_is_none(quick):
-    report = verify.verify_paths([quick.out / "mlp"], providers=("cpu", "cuda"))
+    report = verify.verify_paths([quick("mlp").out / "mlp"], providers=("cpu", "cuda"))
     cuda = [c for c in report.checks if c.provider == "cuda"]
     assert cuda and all(c.status == "skipped" and "CUDAExecutionProvider" in c.detail for c in cuda)
     assert report.exit_code == 0
-    report = verify.verify_paths([quick.out / "mlp"], providers=("cpu",), required=("cuda",))
+    report = verify.verify_paths([quick("mlp").out / "mlp"], providers=("cpu",), required=("cuda",))
     assert report.exit_code == EXIT_ENVIRONMENT
     assert any(c.provider == "cuda" and c.status == "error" for c in report.checks)
 

@@ -75,7 +75,7 @@ def test_write_interrupted_at_every_step_leaves_old_or_new(tmp_path, monkeypatch
 _WRITER = """
 import sys
 from pathlib import Path
-sys.path.insert(0, {tests!r})
+sys.path[:0] = {tests!r}
 from test_faults import _write_new
 for i in range(12):
     _write_new(Path({folder!r}), Path({source!r}), "writer{who}-" + str(i))
@@ -86,7 +86,8 @@ def test_concurrent_writers_and_a_reader(tmp_path):
     source = COMMITTED / "mlp" / "torch"
     folder = tmp_path / "mlp" / "torch"
     shutil.copytree(source, folder)
-    writers = [subprocess.Popen([sys.executable, "-c", _WRITER.format(tests=str(ROOT / "tests"), folder=str(folder),
+    tests = [str(Path(__file__).parent), str(ROOT / "tests")]  # test_faults, and the conftest it imports
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER.format(tests=tests, folder=str(folder),
                                                                       source=str(source), who=w)], cwd=ROOT,
                                 stderr=subprocess.PIPE, text=True) for w in (1, 2)]
     reads, tags = 0, set()
