@@ -21,6 +21,7 @@ import test_data
 import test_zoo_data
 
 import distributed_steps
+from conftest import ROOT
 from xdl import backends, data
 from xdl.data import Shard
 from xdl.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_WORKER
@@ -376,7 +377,7 @@ def test_distributed_usage_errors_are_one_line(tmp_path, args, env, words):
 def test_committed_scaling_table_is_the_rendered_json():
     from xdl.tools import scaling
 
-    root = HERE.parent / "benchmarks"
+    root = ROOT / "benchmarks"
     result = json.loads((root / "scaling-cpu.json").read_text())
     assert (root / "scaling-cpu.md").read_text() == scaling.render(result) + "\n"
     measured = {(r["model"], r["framework"], r["workers"]) for r in result["rows"] if "error" not in r}

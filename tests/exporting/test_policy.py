@@ -15,6 +15,7 @@ from hypothesis.extra.numpy import arrays
 from conftest import COMMITTED, ROOT
 from xdl import verify, versions
 from xdl.errors import InputError
+from xdl.manifest import Manifest
 from xdl.exporting import staleness, variants
 from xdl.parity import live
 from xdl.spec import Tolerance, registry, tolerance
@@ -93,7 +94,7 @@ def test_export_check_says_when_versions_differ(tmp_path):
 def test_export_check_never_calls_an_artifact_stale_under_other_libraries(monkeypatch, artifact, library):
     """The README's unpinned install once got onnxruntime 1.32.0, and `export --check` called the
     int8 variants (made by 1.31.1's quantizer) stale. Every library the bytes depend on counts."""
-    recorded = staleness.recorded_versions(json.loads((COMMITTED / artifact / "manifest.json").read_text()))
+    recorded = staleness.recorded_versions(Manifest.from_json((COMMITTED / artifact / "manifest.json").read_bytes()))
     assert recorded[library] == versions.installed(library), "the tested set is not installed"
     real = versions.installed
     monkeypatch.setattr(versions, "installed", lambda name: "99.0.0" if name == library else real(name))
@@ -104,8 +105,7 @@ def test_export_check_never_calls_an_artifact_stale_under_other_libraries(monkey
 
 def test_every_committed_artifact_records_what_its_bytes_depend_on():
     for path in COMMITTED.rglob("manifest.json"):
-        m = json.loads(path.read_text())
-        moved, unrecorded = staleness.version_problems(m)
+        moved, unrecorded = staleness.version_problems(Manifest.from_json(path.read_bytes(), path))
         assert not unrecorded, f"{path}: {unrecorded}"
 
 

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import COMMITTED
 from xdl import cli, report, verify
+from xdl.commands import list as list_command
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, InputError
 from xdl.spec import tolerance
 from xdl.verify import Check, Report
@@ -128,7 +129,7 @@ def test_the_error_boundary_turns_any_error_into_one_line_and_a_documented_code(
     def fails(args):
         raise exc
 
-    monkeypatch.setattr(cli, "cmd_list", fails)
+    monkeypatch.setattr(list_command, "run", fails)
     monkeypatch.delenv("XDL_DEBUG", raising=False)
     assert cli.main(["list"]) == code
     err = capsys.readouterr().err
@@ -140,7 +141,7 @@ def test_xdl_debug_shows_the_traceback(monkeypatch, capsys):
     def fails(args):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(cli, "cmd_list", fails)
+    monkeypatch.setattr(list_command, "run", fails)
     monkeypatch.setenv("XDL_DEBUG", "1")
     assert cli.main(["list"]) == EXIT_INPUT
     err = capsys.readouterr().err
