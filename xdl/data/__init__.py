@@ -72,7 +72,7 @@ class Shard:
     """Worker `rank` of `count` in a distributed run, and the training rows it owns: rank, rank +
     count, rank + 2 count... of the training split, floor(n / count) of them, so that every worker
     takes the same number of steps. These are the rows torch's DistributedSampler(shuffle=False,
-    drop_last=True) gives the same rank (tests/test_distributed.py holds the two equal); each
+    drop_last=True) gives the same rank (tests/distributed/test_distributed.py holds the two equal); each
     worker then shuffles its own rows every epoch. The validation rows (the training split's end)
     are read by every worker, so that all make the same early-stopping decisions; the test split
     only by rank 0, which scores and saves the run."""

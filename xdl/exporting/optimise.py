@@ -29,7 +29,7 @@ The rewrites, each applied only where its condition proves it equal:
   the same axes goes (Squeeze removes only axes of size 1): ORT can then fuse Conv and Relu.
 Each must be an identity on every input, not only on the test domain: NaN, Inf, empty batches
 and sequences, and ids out of range give what the exporter's graph gives, or the same refusal
-(tests/test_bounds.py compares the two graphs there under ORT). The guard's Where,
+(tests/verify/test_bounds.py compares the two graphs there under ORT). The guard's Where,
 relu-before-squeeze and squeeze-unsqueeze-pair change no number; the others may change the
 order of floating-point additions, never the formula. Then onnx-ir's passes turn Constant nodes into
 initializers and drop Identities, repeated subexpressions (tf2onnx computes one Shape twice) and
