@@ -37,9 +37,5 @@ def test_verify_loads_no_training_framework(after_verify):
     assert _under(after_verify, "keras", "tensorflow", "torch", "tf2onnx", "xdl.backends") == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "verify judges a registered model by its spec (contract, output kinds, tolerance override: nothing the "
-    "artifact says about itself may loosen them), and the specs are xdl/models/<name>/__init__.py, six of "
-    "which import constants from xdl.data; passes once verify reads them from below xdl.models"))
 def test_verify_loads_no_model_or_data_set_code(after_verify):
     assert _under(after_verify, "xdl.models", "xdl.data") == []
