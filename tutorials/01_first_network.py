@@ -97,7 +97,7 @@ import keras
 import tensorflow as tf
 import torch
 
-from xdl.port import twins
+from xdl import twins
 
 twins.port("mlp", "keras", knet, tnet)  # PyTorch twin gets Keras's initial weights
 x, y = digits.x_train[:32], digits.y_train[:32]

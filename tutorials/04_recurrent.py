@@ -138,7 +138,7 @@ print([(n, tuple(p.shape)) for n, p in torch.nn.LSTM(32, 32, batch_first=True).n
 
 # %%
 from xdl.exporting import graph
-from xdl.port import twins
+from xdl import twins
 
 lstm_spec = registry.get("lstm")
 kfw, tfw = backends.load("keras"), backends.load("torch")

@@ -13,8 +13,7 @@ import keras
 import numpy as np
 import torch
 
-from xdl import backends, data, models
-from xdl.port import twins
+from xdl import backends, data, models, twins
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
 from xdl.teach.helpers import pyplot, save_figure, source

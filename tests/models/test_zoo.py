@@ -11,9 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from xdl import artifacts, backends, models, training, verify
+from xdl import artifacts, backends, models, training, twins, verify
 from xdl.parity import live
-from xdl.port import twins
 from xdl.spec import registry
 
 

@@ -10,10 +10,10 @@ import pytest
 from torch import nn
 
 from conftest import ROOT
-from xdl import backends, models
+from xdl import backends, models, twins
 from xdl.errors import InputError
 from xdl.parity import layers, matrix, steps
-from xdl.port import engine, twins
+from xdl.port import engine
 from xdl.spec import optimizers, registry
 
 MODELS = registry.names()

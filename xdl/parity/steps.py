@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from xdl import backends, models
+from xdl import backends, models, twins
 from xdl import data as datasets
 from xdl.data import for_model
 from xdl.errors import EXIT_OK, EXIT_PARITY, InputError
-from xdl.port import engine, twins
+from xdl.port import engine
 from xdl.spec import optimizers, registry, tasks
 
 

@@ -1,5 +1,9 @@
 """Trained twins, and a twin's weights moved into the other framework's twin through the
-model's port table (xdl/port/engine.py)."""
+model's port table (xdl/port/engine.py).
+
+A stage above the models (it looks their twins and port tables up by name, in xdl.models), where
+the engine is below them (their port tables import it): hence a module of its own, not a part of
+xdl.port, which would otherwise import the models that import it."""
 
 from __future__ import annotations
 
