@@ -27,7 +27,7 @@ def twin(name: str, framework: str):
     """
     registry.get(name)
     backends.load(framework)  # checks the name and readies the framework before a twin imports it
-    return importlib.import_module(f"{__name__}.{name}.{framework}")
+    return importlib.import_module(f"xdl.models.{name}.{framework}")
 
 
 def build(spec, framework: str):
@@ -38,7 +38,7 @@ def build(spec, framework: str):
 
 def _port(name: str):
     try:
-        return importlib.import_module(f"{__name__}.{name}.port")
+        return importlib.import_module(f"xdl.models.{name}.port")
     except ModuleNotFoundError:
         raise InputError(f"{name} has no port table (xdl/models/{name}/port.py)") from None
 

@@ -12,7 +12,7 @@ SENTIMENT_NUM_WORDS = 10_000  # the article's vocabulary size (the Embedding's i
 
 PARAPHRASES_MAX_LENGTH = 16  # the longest sentence (the start id, a clause of up to 6 words, 6 filler words) is 13
 # The embedding's input dim: the ids below sentiment's first word (3), its 56 clause words, then
-# the 200 filler words paraphrases uses (tests/data/test_data.py recomputes it from the corpus).
+# the 200 filler words paraphrases uses (tests/data/test_zoo_data.py recomputes it from the corpus).
 PARAPHRASES_NUM_WORDS = 259
 
 ENTITIES_NUM_WORDS = 5_000  # the tagger's vocabulary (the Embedding's input dim)

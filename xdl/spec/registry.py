@@ -23,7 +23,7 @@ def _load() -> dict[str, ModelSpec]:
     if not _specs:
         found = []
         for module in pkgutil.iter_modules(zoo.__path__):
-            spec = importlib.import_module(f"{zoo.__name__}.{module.name}").SPEC
+            spec = importlib.import_module(f"xdl.spec.zoo.{module.name}").SPEC
             if spec.name != module.name:
                 raise XdlError(f"xdl/spec/zoo/{module.name}.py declares a model named {spec.name!r}: rename one")
             found.append(spec)
