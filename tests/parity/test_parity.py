@@ -131,7 +131,7 @@ def test_diff_finds_a_forgotten_flatten_reorder(monkeypatch):
     """The classic porting bug: transposing cnn's dense1 without reordering HWC rows to CHW."""
     naive = [engine.Rule(r.keras, r.torch, engine.Dense()) if r.keras == "dense1" else r
              for r in models.port_table("cnn")]
-    monkeypatch.setattr(engine, "table", lambda model: naive)
+    monkeypatch.setattr(models, "port_table", lambda model: naive)
     spec, nets, x = twins.shared_twins("cnn", "keras")
     assert _diverges_at("cnn", nets, spec, x) == "dense1"
 
