@@ -14,7 +14,7 @@
 # %%
 import numpy as np
 
-from xdl import backends, data
+from xdl import backends, data, models
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
 from xdl.teach.helpers import pyplot, save_figure, source
@@ -67,7 +67,7 @@ print(source(mlp_torch.build))
 kfw, tfw = backends.load("keras"), backends.load("torch")
 kfw.seed_everything(0)
 tfw.seed_everything(0)
-knet, tnet = kfw.build(spec), tfw.build(spec)
+knet, tnet = models.build(spec, "keras"), models.build(spec, "torch")
 print("parameters:", kfw.count_params(knet), "(Keras)", tfw.count_params(tnet), "(PyTorch)")
 print("784 * 512 + 512 =", 784 * 512 + 512, "in the hidden layer;", 512 * 10 + 10, "in the output layer")
 
@@ -97,7 +97,7 @@ import keras
 import tensorflow as tf
 import torch
 
-from xdl.port import twins
+from xdl import twins
 
 twins.port("mlp", "keras", knet, tnet)  # PyTorch twin gets Keras's initial weights
 x, y = digits.x_train[:32], digits.y_train[:32]
@@ -127,7 +127,7 @@ print(f"gradient of the output layer: max difference {np.abs(grad_k - grad_t.T).
 # %%
 def run(make_optimizer, steps=150, batch=64):
     torch.manual_seed(0)
-    net = tfw.build(spec)
+    net = models.build(spec, "torch")
     opt = make_optimizer(net.parameters())
     rng = np.random.default_rng(0)
     xs = torch.from_numpy(digits.x_train.transpose(0, 3, 1, 2).copy())

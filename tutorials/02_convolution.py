@@ -27,7 +27,7 @@ spec = registry.get("cnn")
 shapes = data.load("shapes", seed=0, validation_split=0.1).subset(train=1200, test=500)
 print(f"{len(shapes.x_train)} training, {len(shapes.x_val)} validation, {len(shapes.x_test)} test images")
 EPOCHS = 20  # at most: early stopping ends sooner
-LR = 3e-3  # three times the recipe's rate (xdl/models/cnn): the lesson fits in about a minute
+LR = 3e-3  # three times the recipe's rate (xdl/spec/zoo/cnn.py): the lesson fits in about a minute
 
 
 def nchw(images: np.ndarray) -> torch.Tensor:

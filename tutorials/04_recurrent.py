@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 import torch
 
-from xdl import backends, data
+from xdl import backends, data, models
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
 from xdl.teach.helpers import pyplot, save_figure, source
@@ -138,12 +138,12 @@ print([(n, tuple(p.shape)) for n, p in torch.nn.LSTM(32, 32, batch_first=True).n
 
 # %%
 from xdl.exporting import graph
-from xdl.port import twins
+from xdl import twins
 
 lstm_spec = registry.get("lstm")
 kfw, tfw = backends.load("keras"), backends.load("torch")
 kfw.seed_everything(0)
-k_lstm, t_lstm = kfw.build(lstm_spec), tfw.build(lstm_spec)
+k_lstm, t_lstm = models.build(lstm_spec, "keras"), models.build(lstm_spec, "torch")
 twins.port("lstm", "keras", k_lstm, t_lstm)
 for length in (12, 128):
     tokens = lstm_spec.sample(np.random.default_rng(length), 4, length)

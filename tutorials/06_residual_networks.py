@@ -13,8 +13,7 @@ import keras
 import numpy as np
 import torch
 
-from xdl import backends, data
-from xdl.port import twins
+from xdl import backends, data, models, twins
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
 from xdl.teach.helpers import pyplot, save_figure, source
@@ -55,7 +54,7 @@ print(source(resnet_torch.Block))
 # %%
 kfw, tfw = backends.load("keras"), backends.load("torch")
 kfw.seed_everything(0)
-knet, tnet = kfw.build(spec), tfw.build(spec)
+knet, tnet = models.build(spec, "keras"), models.build(spec, "torch")
 twins.port("resnet", "keras", knet, tnet)
 x = spec.sample(np.random.default_rng(1), 8)
 print("explicit (0, 1) padding, max difference to Keras:", np.abs(tfw.predict(tnet, spec, x) - kfw.predict(knet, spec, x)).max())

@@ -177,7 +177,7 @@ save_figure(fig, "13_dqn_training")
 # PyTorch's initial weights (and the same exploration) repeats PyTorch's run step for step, until
 # the last bits in which TensorFlow and PyTorch round differently have grown enough to change an
 # action; from then on the two agents gather different experience (measured on seven seeds in
-# `xdl/models/dqn/__init__.py`). The committed full runs:
+# `xdl/spec/zoo/dqn.py`). The committed full runs:
 
 # %%
 import json

@@ -36,7 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from xdl import artifacts, backends, limits, training
+from xdl import artifacts, backends, limits, models, training
 from xdl.data import Shard, for_model
 from xdl.errors import EXIT_INTERRUPTED, InputError, WorkerLost, XdlError
 from xdl.spec import registry, tasks
@@ -117,7 +117,7 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # torchrun ends the others this way when one fails
     shard = Shard(group.rank, group.size) if group.size > 1 else None  # one process: every row
     data = for_model.load(spec, dataset, data_dir, quick, shard=shard)
-    net = engine.build(spec, group)
+    net = engine.build(spec, group, models.twin(model, framework).build)
     if fw.count_params(net) != spec.param_count:
         raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
     n = epochs or (spec.train.quick_epochs if quick else spec.train.epochs)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends
+from xdl import artifacts, backends, models
 from xdl.data import for_model
 from xdl.errors import InputError, XdlError
-from xdl.port import engine
 from xdl.spec import registry, tasks
 
 # What an artifact records of the run it came from, and which of the run's metrics it keeps.
@@ -98,7 +97,7 @@ def train(
     epochs = epochs or (cfg.quick_epochs if quick else cfg.epochs)
     out = run_dir(runs, model, framework)
     fw.seed_everything(cfg.seed)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     if fw.count_params(net) != spec.param_count:  # the twins must be the same network
         raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
     # The run is built in a staging folder and published whole (weights, metrics and the best
@@ -125,7 +124,7 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
     else:
         # The task says what trains: the back end's supervised loop, or the twin's own (dqn: an
         # agent learning from its environment; gan: two networks in turn); same arguments and history.
-        fit = tasks.get(spec.task).trainer(fw, registry.twin(spec.name, framework))
+        fit = tasks.get(spec.task).trainer(fw, models.twin(spec.name, framework))
         history = fit(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     return record(folder, spec, framework, net, data, history, time.perf_counter() - start,
                   dataset=dataset, data_dir=data_dir, quick=quick)
@@ -196,7 +195,7 @@ def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, 
     import dataclasses
 
     fw = backends.load(framework)
-    torch_names = {rule.keras: rule.torch for rule in engine.table(spec.name)}
+    torch_names = {rule.keras: rule.torch for rule in models.port_table(spec.name)}
 
     def names(layers):
         if layers is None:
@@ -209,7 +208,8 @@ def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, 
             raise InputError(f"{spec.name}: phase {phase.name} has {phase.epochs} epochs")
         data = for_model.load(spec, phase.dataset, data_dir, quick, check_allowed=False)
         if phase.reset:
-            fw.reinitialise(net, spec, names(phase.reset), seed=spec.train.seed + number + 1)
+            fw.seed_everything(spec.train.seed + number + 1)  # the new layers' initial weights
+            fw.reinitialise(net, models.build(spec, framework), names(phase.reset))
         fw.set_trainable(net, names(phase.trainable))
         cfg = dataclasses.replace(spec.train, lr=phase.lr)
         n = epochs or (cfg.quick_epochs if quick else phase.epochs)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from conftest import ROOT
-from xdl import backends
+from xdl import backends, models
 from xdl.backends import differences
 from xdl.port import engine
 from xdl.spec import optimizers, registry
@@ -19,7 +19,7 @@ def rows():
 
 
 def _torch_twin(model):
-    return backends.load("torch").build(registry.get(model))
+    return models.build(registry.get(model), "torch")
 
 
 def check_layout(k, t):
@@ -42,7 +42,7 @@ def check_dense(k, t):
 
 def check_flatten(k, t):
     assert "[0.0, 1.0, 2.0, 3.0]" in k and "[0.0, 2.0, 4.0, 6.0]" in t
-    assert any(isinstance(r.transform, engine.DenseAfterFlatten) for r in engine.table("cnn"))
+    assert any(isinstance(r.transform, engine.DenseAfterFlatten) for r in models.port_table("cnn"))
 
 
 def check_padding(k, t):
@@ -67,7 +67,7 @@ def check_bn_momentum(k, t):
     for model in ("resnet", "transfer"):
         torch_m = {m.momentum for m in _torch_twin(model).modules() if isinstance(m, nn.BatchNorm2d)}
         kfw = backends.load("keras")
-        keras_m = {layer.momentum for layer in kfw.leaf_layers(kfw.build(registry.get(model)))
+        keras_m = {layer.momentum for layer in kfw.leaf_layers(models.build(registry.get(model), "keras"))
                    if isinstance(layer, keras.layers.BatchNormalization)}
         assert {round(1 - m, 6) for m in keras_m} == torch_m, model  # Keras m is PyTorch 1 - m
     assert BN["momentum"] == 0.9
@@ -142,7 +142,7 @@ def check_token_loss(k, t):
 def check_leaky_relu(k, t):
     assert "0.3" in k and "0.01" in t
     slopes = {m.negative_slope for m in _torch_twin("gan").modules() if isinstance(m, nn.LeakyReLU)}
-    keras_net = backends.load("keras").build(registry.get("gan"))
+    keras_net = models.build(registry.get("gan"), "keras")
     keras_slopes = {layer.negative_slope for layer in keras_net.get_layer("discriminator").layers
                     if type(layer).__name__ == "LeakyReLU"}
     assert slopes == keras_slopes == {0.2}

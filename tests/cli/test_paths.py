@@ -375,10 +375,11 @@ def test_a_full_disk_during_training_is_exit_3(tmp_path, monkeypatch, capsys):
 
 def test_a_failed_keras_save_leaves_no_half_file(tmp_path, monkeypatch):
     pytest.importorskip("keras")
+    from xdl import models
     from xdl.backends import keras as keras_backend
     from xdl.spec import registry
 
-    net = keras_backend.build(registry.get("mlp"))
+    net = models.build(registry.get("mlp"), "keras")
 
     def full(self, filepath, *args, **kwargs):  # h5py's failure on ENOSPC, after part of the file
         Path(filepath).write_bytes(b"half")
@@ -411,10 +412,11 @@ def test_keras_weights_never_meet_a_full_disk_in_hdf5(tmp_path, monkeypatch):
     """h5py reports a write that fails for want of space, then the process crashes as it exits
     (exit 139, measured on a full tmpfs): a disk without room is refused before HDF5 writes."""
     pytest.importorskip("keras")
+    from xdl import models
     from xdl.backends import keras as keras_backend
     from xdl.spec import registry
 
-    net = keras_backend.build(registry.get("mlp"))
+    net = models.build(registry.get("mlp"), "keras")
     monkeypatch.setattr(type(net), "save_weights", lambda *a, **k: pytest.fail("HDF5 was asked to write"))
     _no_room(monkeypatch)
     with pytest.raises(OSError) as caught:

@@ -156,6 +156,13 @@ def test_paraphrases_pair_sentences_of_the_same_meaning_or_one_change_apart():
     assert (x[same, 0] != x[same, 1]).any(axis=1).mean() > 0.95
 
 
+def test_paraphrases_vocabulary_is_the_ids_it_uses():
+    """xdl/spec/datasets.py states the size as a number (the similarity spec is read without the
+    corpus): the ids below sentiment's first word, its clause words, then paraphrases' filler."""
+    clause_words = len(sentiment.vocabulary()) - sentiment.FILLER_WORDS
+    assert paraphrases.NUM_WORDS == sentiment.FIRST_WORD + clause_words + paraphrases.FILLER_WORDS
+
+
 def test_paraphrases_need_more_than_shared_words():
     """The share of words two sentences have in common separates paraphrases from near misses
     far worse than the trained model does (AUC about 0.95)."""

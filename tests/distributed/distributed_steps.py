@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from xdl import backends
+from xdl import backends, models
 from xdl import data as datasets
 from xdl.spec import registry
 
@@ -42,7 +42,7 @@ def main() -> None:
     spec = registry.get(args.model)
     engine = backends.distributed(args.framework)
     group = engine.join(args.workers)
-    net = engine.build(spec, group)
+    net = engine.build(spec, group, models.twin(args.model, args.framework).build)
     backends.load(args.framework).disable_dropout(net)  # dropout masks are random per worker
     parts = [(x[group.rank::group.size], y[group.rank::group.size]) for x, y in global_batches(spec)]
     losses = engine.train_steps(net, spec, parts, group, LR)

@@ -22,7 +22,7 @@ import test_zoo_data
 
 import distributed_steps
 from conftest import ROOT
-from xdl import backends, data
+from xdl import backends, data, models
 from xdl.data import Shard
 from xdl.errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_WORKER
 from xdl.spec import registry
@@ -56,7 +56,7 @@ def _reference(framework: str, model: str):
     """One process, whole batches of B: the weights and losses the workers must reach."""
     spec, fw = registry.get(model), backends.load(framework)
     fw.seed_everything(spec.train.seed)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     fw.disable_dropout(net)
     losses = fw.train_steps(net, spec, distributed_steps.global_batches(spec), "sgd", distributed_steps.LR)
     return distributed_steps.flat_weights(framework, net), losses
@@ -76,7 +76,7 @@ def _assert_same_steps(framework: str, path: Path, model: str = "mlp"):
 def _reference_start(framework: str, model: str):
     spec, fw = registry.get(model), backends.load(framework)
     fw.seed_everything(spec.train.seed)
-    return distributed_steps.flat_weights(framework, fw.build(spec))
+    return distributed_steps.flat_weights(framework, models.build(spec, framework))
 
 
 def _steps(launcher: list, *args, out: Path, env=None) -> subprocess.Popen:

@@ -9,7 +9,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import COMMITTED, ROOT
 from test_cli import _one_clean_line, xdl
-from xdl import artifacts, backends, verify
+from xdl import artifacts, backends, models, verify
 from xdl.backends import keras_on_torch
 from xdl.errors import EnvironmentProblem
 from xdl.exporting import graph, optimise
@@ -145,7 +145,7 @@ def test_the_optimised_recommender_gives_the_same_ratings_for_every_user_and_ite
     users, items = np.meshgrid(np.arange(943, dtype=np.int64), np.arange(1682, dtype=np.int64), indexing="ij")
     feeds = {"user": users.ravel(), "item": items.ravel()}
     keras = backends.load("keras")
-    net = keras.build(registry.get("recommender"))
+    net = models.build(registry.get("recommender"), "keras")
     keras.load_weights(net, art.folder / keras.WEIGHTS_FILE)
     native = keras.run(net, [feeds["user"], feeds["item"]])[0]
     onnx_out = verify.session(art.model_bytes, "cpu").run(None, feeds)[0]
@@ -158,7 +158,7 @@ def _as_tf2onnx_writes_it(model: str) -> onnx.ModelProto:
 
     keras = backends.load("keras")
     spec = registry.get(model)
-    net = keras.build(spec)
+    net = models.build(spec, "keras")
     keras.load_weights(net, COMMITTED / model / "keras" / keras.WEIGHTS_FILE)
     return exporting.to_onnx(spec, "keras", net, optimised=False)
 

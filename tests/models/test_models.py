@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import PAIRS
-from xdl import backends
+from xdl import backends, models
 from xdl.spec import registry
 
 
@@ -12,7 +12,7 @@ from xdl.spec import registry
 def test_param_count_matches_spec(model, framework):
     spec = registry.get(model)
     fw = backends.load(framework)
-    assert fw.count_params(fw.build(spec)) == spec.param_count
+    assert fw.count_params(models.build(spec, framework)) == spec.param_count
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
@@ -20,7 +20,7 @@ def test_forward_shape_and_range(model, framework):
     spec = registry.get(model)
     fw = backends.load(framework)
     fw.seed_everything(0)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     length = spec.seq_lengths[0] if spec.seq_lengths else None
     x = spec.sample(np.random.default_rng(0), 3, length)
     out = fw.predict(net, spec, x)
@@ -44,5 +44,5 @@ def test_seeded_builds_are_reproducible(model):
         outs = []
         for _ in range(2):
             fw.seed_everything(7)
-            outs.append(fw.predict(fw.build(spec), spec, x))
+            outs.append(fw.predict(models.build(spec, framework), spec, x))
         np.testing.assert_array_equal(*outs)

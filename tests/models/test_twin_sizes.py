@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from xdl import backends
+from xdl import backends, models
 from xdl.spec import registry
 
 
@@ -31,7 +31,7 @@ def test_a_twin_builds_for_the_images_its_spec_names(model, size, framework):
     spec = _resized(registry.get(model), *size)
     fw = backends.load(framework)
     fw.seed_everything(0)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     x = spec.sample(np.random.default_rng(0), 2)
     out = fw.predict(net, spec, x)
     want = tuple(2 if d is None else d for d in spec.output.shape)

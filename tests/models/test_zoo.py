@@ -11,9 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from xdl import artifacts, backends, training, verify
+from xdl import artifacts, backends, models, training, twins, verify
 from xdl.parity import live
-from xdl.port import twins
 from xdl.spec import registry
 
 
@@ -22,7 +21,7 @@ def _twins(model, seed=0):
     k, t = backends.load("keras"), backends.load("torch")
     k.seed_everything(seed)
     t.seed_everything(seed)
-    knet, tnet = k.build(spec), t.build(spec)
+    knet, tnet = models.build(spec, "keras"), models.build(spec, "torch")
     twins.port(model, "keras", knet, tnet)
     return spec, k, t, knet, tnet
 
@@ -71,10 +70,10 @@ def test_transposed_convolution_crop_matters():
 def test_lstm_second_bias_is_frozen_and_the_counts_agree():
     spec = registry.get("lstm")
     t = backends.load("torch")
-    net = t.build(spec)
+    net = models.build(spec, "torch")
     assert not net.lstm.bias_hh_l0.requires_grad and net.lstm.bias_ih_l0.requires_grad
     assert t.count_params(net) == spec.param_count == backends.load("keras").count_params(
-        backends.load("keras").build(spec))
+        models.build(spec, "keras"))
     # Keras starts the forget gate's bias at 1 (unit_forget_bias); so does the PyTorch twin
     forget = net.lstm.bias_ih_l0.detach().numpy()[32:64]
     assert (forget == 1).all()
@@ -91,7 +90,7 @@ def _frozen_bn_step(framework: str, tmp_path):
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, validation_split=0.0))
     fw = backends.load(framework)
     fw.seed_everything(0)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     fw.set_trainable(net, ["head"])
     d = datasets.load("shapes-b").subset(64, 8)
     d.x_val, d.y_val = d.x_val[:0], d.y_val[:0]  # no validation: one plain epoch
@@ -173,12 +172,12 @@ def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(qu
         sess = verify.session(art.model_bytes, "cpu")
         got, swapped = sess.run(None, {"a": a, "b": b})[0], sess.run(None, {"a": b, "b": a})[0]
         fw = backends.load(framework)
-        net = fw.build(spec)
+        net = models.build(spec, framework)
         fw.load_weights(net, training.run_dir(quick("similarity").runs, "similarity", framework) / fw.WEIGHTS_FILE)
         native = fw.run(fw.deployable(net, spec), [a, b])[0]
         np.testing.assert_allclose(got, native, atol=1e-6)
         np.testing.assert_allclose(swapped, got, atol=1e-6)
-    tnet = backends.load("torch").build(spec)
+    tnet = models.build(spec, "torch")
     assert [k for k in tnet.state_dict() if "embedding" in k] == ["encoder.embedding.weight"]
 
 
@@ -215,9 +214,9 @@ def test_dqn_policy_check_fails_for_a_policy_that_plays_otherwise():
 
     spec, fw = registry.get("dqn"), backends.load("torch")
     fw.seed_everything(0)
-    native = fw.build(spec)
+    native = models.build(spec, "torch")
     fw.seed_everything(1)
-    other = to_onnx(spec, "torch", fw.build(spec))
+    other = to_onnx(spec, "torch", models.build(spec, "torch"))
     with pytest.raises(ParityError, match="earned other returns") as caught:
         policy.check(spec, fw, native, other)
     assert caught.value.exit_code == 1

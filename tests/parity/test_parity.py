@@ -10,10 +10,10 @@ import pytest
 from torch import nn
 
 from conftest import ROOT
-from xdl import backends
+from xdl import backends, models, twins
 from xdl.errors import InputError
 from xdl.parity import layers, matrix, steps
-from xdl.port import engine, twins
+from xdl.port import engine
 from xdl.spec import optimizers, registry
 
 MODELS = registry.names()
@@ -24,14 +24,14 @@ def _fresh_twins(model, seed=3):
     kfw, tfw = backends.load("keras"), backends.load("torch")
     kfw.seed_everything(seed)
     tfw.seed_everything(seed)
-    return spec, kfw, tfw, kfw.build(spec), tfw.build(spec)
+    return spec, kfw, tfw, models.build(spec, "keras"), models.build(spec, "torch")
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_every_model_has_a_complete_port_table(model):
     spec, kfw, tfw, knet, tnet = _fresh_twins(model)
-    rules = engine.table(model)  # raises when port.py is missing
-    assert engine.taps(model), f"{model} has no diff taps"
+    rules = models.port_table(model)  # raises when port.py is missing
+    assert models.taps(model), f"{model} has no diff taps"
     # The engine asserts every key is covered once and every shape matches, both ways.
     engine.keras_to_torch(rules, kfw.get_weights(knet), tfw.get_weights(tnet))
     engine.torch_to_keras(rules, tfw.get_weights(tnet), kfw.get_weights(knet))
@@ -49,7 +49,7 @@ def test_ported_twins_compute_the_same_function(model):
 @pytest.mark.parametrize("model", MODELS)
 def test_round_trips_are_bit_for_bit(model):
     spec, kfw, tfw, knet, tnet = _fresh_twins(model)
-    rules = engine.table(model)
+    rules = models.port_table(model)
     k0, t0 = kfw.get_weights(knet), tfw.get_weights(tnet)
     back = engine.torch_to_keras(rules, engine.keras_to_torch(rules, k0, t0), k0)
     for layer in k0:
@@ -60,7 +60,7 @@ def test_round_trips_are_bit_for_bit(model):
         assert np.array_equal(t0[key], again[key]), key
     # and through real models, not only dicts
     twins.port(model, "keras", knet, tnet)
-    knet2 = kfw.build(spec)
+    knet2 = models.build(spec, "keras")
     twins.port(model, "torch", tnet, knet2)
     for layer, arrays in kfw.get_weights(knet2).items():
         for a, b in zip(arrays, k0[layer]):
@@ -69,7 +69,7 @@ def test_round_trips_are_bit_for_bit(model):
 
 def test_engine_rejects_incomplete_tables_and_wrong_shapes():
     spec, kfw, tfw, knet, tnet = _fresh_twins("cnn")
-    rules = engine.table("cnn")
+    rules = models.port_table("cnn")
     k, t = kfw.get_weights(knet), tfw.get_weights(tnet)
     with pytest.raises(InputError, match=r"not covered \['conv2'\]"):
         engine.keras_to_torch([r for r in rules if r.keras != "conv2"], k, t)
@@ -89,7 +89,7 @@ def test_a_naive_transpose_of_a_square_conv_kernel_passes_every_shape_check():
     """HWIO.T is OIWH: for a 3x3 kernel that has OIHW's shape, so only the diff can catch it."""
     spec, kfw, tfw, knet, tnet = _fresh_twins("cnn")
     naive = [engine.Rule(r.keras, r.torch, engine.Dense()) if r.keras == "conv1" else r
-             for r in engine.table("cnn")]
+             for r in models.port_table("cnn")]
     ported = engine.keras_to_torch(naive, kfw.get_weights(knet), tfw.get_weights(tnet))  # no error
     tfw.set_weights(tnet, ported)
     x = np.random.default_rng(0).uniform(size=(4, 32, 32, 3)).astype(np.float32)
@@ -117,7 +117,7 @@ def test_parity_matrix_of_the_committed_weights(model, weights):
 def test_layer_diff_agrees_for_the_real_twins(model):
     spec, nets, x = twins.shared_twins(model, "torch")
     diffs = layers.compare(spec, nets["keras"], nets["torch"], x)
-    assert [d.keras_layer for d in diffs] == [t[0] for t in engine.taps(model)]
+    assert [d.keras_layer for d in diffs] == [t[0] for t in models.taps(model)]
     assert layers.first_divergence(diffs) is None, layers.render(model, diffs)
 
 
@@ -130,8 +130,8 @@ def _diverges_at(model, nets, spec, x):
 def test_diff_finds_a_forgotten_flatten_reorder(monkeypatch):
     """The classic porting bug: transposing cnn's dense1 without reordering HWC rows to CHW."""
     naive = [engine.Rule(r.keras, r.torch, engine.Dense()) if r.keras == "dense1" else r
-             for r in engine.table("cnn")]
-    monkeypatch.setattr(engine, "table", lambda model: naive)
+             for r in models.port_table("cnn")]
+    monkeypatch.setattr(models, "port_table", lambda model: naive)
     spec, nets, x = twins.shared_twins("cnn", "keras")
     assert _diverges_at("cnn", nets, spec, x) == "dense1"
 
@@ -205,7 +205,7 @@ def test_cli_port_and_diff(tmp_path):
     assert written.is_file() and "OK" in r.stdout
     spec = registry.get("cnn")
     kfw = backends.load("keras")
-    net = kfw.build(spec)
+    net = models.build(spec, "keras")
     kfw.load_weights(net, written)  # a normal Keras weights file
     r = _xdl("diff", "cnn")
     assert r.returncode == 0 and "every layer agrees" in r.stdout

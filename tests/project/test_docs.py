@@ -44,6 +44,7 @@ def test_own_model_example_runs(capsys):
 # one per ONNX input). The benchmark files are shared: a new model adds its rows there, or names
 # itself as not measured, with the reason (tests/tools/test_benchmarks.py).
 TOUCHES = [
+    "xdl/spec/zoo/{name}.py",
     "xdl/models/{name}/__init__.py",
     "xdl/models/{name}/keras.py",
     "xdl/models/{name}/torch.py",

@@ -1,5 +1,5 @@
 """The shape of the code a newcomer relies on: the import layers hold, no private name crosses a
-module, both back ends offer the same interface, models are found from their folders, and no
+module, both back ends offer the same interface, models are found from their specs, and no
 function grows past what one screen shows."""
 
 import ast
@@ -79,9 +79,11 @@ def test_each_back_end_implements_the_protocol_with_one_signature(framework):
         assert f"\n{constant} = " in source, f"backends/{framework}.py lacks {constant}"
 
 
-def test_models_are_discovered_from_their_folders_in_lesson_order():
+def test_models_are_discovered_from_their_specs_in_lesson_order():
+    """One spec (xdl/spec/zoo/<name>.py) and one folder of twins (xdl/models/<name>/) per model."""
+    specs = sorted(p.stem for p in (PACKAGE / "spec" / "zoo").glob("*.py") if p.stem != "__init__")
     folders = sorted(p.name for p in (PACKAGE / "models").iterdir() if (p / "__init__.py").is_file())
-    assert sorted(registry.names()) == folders
+    assert sorted(registry.names()) == specs == folders
     specs = [registry.get(n) for n in registry.names()]
     assert [(s.lesson, s.name) for s in specs] == sorted((s.lesson, s.name) for s in specs)
     for spec in specs:

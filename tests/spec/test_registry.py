@@ -6,7 +6,7 @@ import json
 import pytest
 
 from conftest import COMMITTED, ROOT
-from xdl import data
+from xdl import data, models
 from xdl.errors import InputError
 from xdl.spec import registry, tasks
 
@@ -15,6 +15,7 @@ from xdl.spec import registry, tasks
 def test_model_is_complete(model):
     spec = registry.get(model)
     assert spec.name == model
+    assert (ROOT / "xdl" / "spec" / "zoo" / f"{model}.py").is_file()
     folder = ROOT / "xdl" / "models" / model
     for framework in registry.FRAMEWORKS:
         assert (folder / f"{framework}.py").is_file(), f"{model} lacks its {framework} twin"
@@ -43,4 +44,4 @@ def test_unknown_model_lists_the_known_ones():
 
 def test_unknown_framework():
     with pytest.raises(InputError, match="keras, torch"):
-        registry.builder("mlp", "jax")
+        models.twin("mlp", "jax")

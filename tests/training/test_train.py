@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import PAIRS
-from xdl import backends, training
+from xdl import backends, models, training
 from xdl.data import for_model
 from xdl.spec import registry, tasks
 
@@ -27,8 +27,8 @@ def test_quick_training_lowers_the_loss(quick, model, framework):
     data = for_model.load(spec, spec.dataset, None, quick=True)
 
     fw.seed_everything(spec.train.seed)  # the same initial weights the training run started from
-    before = _loss(spec, fw.predict(fw.build(spec), spec, data.x_train), data)
-    trained = fw.build(spec)
+    before = _loss(spec, fw.predict(models.build(spec, framework), spec, data.x_train), data)
+    trained = models.build(spec, framework)
     fw.load_weights(trained, training.run_dir(quick(model, framework).runs, model, framework) / fw.WEIGHTS_FILE)
     after = _loss(spec, fw.predict(trained, spec, data.x_train), data)
     assert after < before, f"{model}/{framework}: loss {before:.4f} -> {after:.4f}"
@@ -43,7 +43,7 @@ def test_quick_training_improves_what_an_own_loop_is_scored_by(quick, model, fra
     fw = backends.load(framework)
     data = for_model.load(spec, spec.dataset, None, quick=True)
     fw.seed_everything(spec.train.seed)
-    before = training.score(spec, fw, fw.build(spec), data)
+    before = training.score(spec, fw, models.build(spec, framework), data)
     after = quick(model, framework).metrics[model, framework][training.metric_key(spec)]
     assert (after > before) if tasks.get(spec.task).higher_is_better else (after < before), (before, after)
 
@@ -75,7 +75,7 @@ def test_saved_weights_hold_the_model_alone(quick, model, framework):
     per array in HDF5; an optimizer's slots would double or triple it."""
     spec = registry.get(model)
     fw = backends.load(framework)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     arrays = [a for v in fw.get_weights(net).values() for a in (v if isinstance(v, list) else [v])]
     stored = sum(a.size for a in arrays) * 4
     size = (training.run_dir(quick(model, framework).runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size

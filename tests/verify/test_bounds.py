@@ -171,13 +171,13 @@ def test_the_optimised_graph_answers_refuses_or_gives_nan_where_the_exporters_do
     recommender's gave (0, 16) for (0, 1), the tagger's answered a length-0 sequence the
     exporter's graph refuses, and dropping the id guard refused ids below -n that it answers."""
     pytest.importorskip("tf2onnx")
-    from xdl import backends, exporting
+    from xdl import backends, exporting, models
     from xdl.exporting import optimise
     from xdl.spec import registry
 
     keras = backends.load("keras")
     spec = registry.get(model)
-    net = keras.build(spec)
+    net = models.build(spec, "keras")
     keras.load_weights(net, COMMITTED / model / "keras" / keras.WEIGHTS_FILE)
     exported = exporting.to_onnx(spec, "keras", net, optimised=False)
     optimised, steps = optimise.optimise(exported)

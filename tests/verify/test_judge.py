@@ -172,7 +172,7 @@ def test_every_comparison_goes_through_judge():
     """No module but the judge's compares outputs itself: the sites that did (verify, live,
     users, the export guard, staleness, the matrix, routes, variants) call judge()."""
     sites = {"xdl/verify/__init__.py", "xdl/exporting/__init__.py", "xdl/exporting/staleness.py",
-             "xdl/parity/matrix.py", "xdl/tools/routes.py", "xdl/port/twins.py", "xdl/parity/layers.py"}
+             "xdl/parity/matrix.py", "xdl/tools/routes.py", "xdl/twins.py", "xdl/parity/layers.py"}
     through_run_checks = {"xdl/parity/live.py", "xdl/parity/users.py", "xdl/exporting/variants.py"}
     for path in _python_files("xdl"):
         name = str(path.relative_to(ROOT))

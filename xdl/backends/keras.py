@@ -25,7 +25,7 @@ tf.get_logger().setLevel("ERROR")  # its retracing notes after a re-compile() (t
 
 from xdl.backends.progress import TrainingProgress  # noqa: E402
 from xdl.errors import InputError, first_line  # noqa: E402
-from xdl.spec import optimizers, registry, tasks  # noqa: E402
+from xdl.spec import optimizers, tasks  # noqa: E402
 
 WEIGHTS_FILE = "model.weights.h5"  # Keras insists on the .weights.h5 suffix
 
@@ -33,11 +33,6 @@ WEIGHTS_FILE = "model.weights.h5"  # Keras insists on the .weights.h5 suffix
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and TensorFlow (initial weights, dropout, shuffling)."""
     keras.utils.set_random_seed(seed)
-
-
-def build(spec) -> keras.Model:
-    """Builds the model's Keras twin (probabilities out)."""
-    return registry.builder(spec.name, "keras")(spec)
 
 
 def count_params(net: keras.Model) -> int:
@@ -238,16 +233,16 @@ def set_trainable(net, names: list[str] | None) -> None:
     is when Keras takes the change into account.
 
     A frozen BatchNormalization also runs in inference mode: it normalises with its moving
-    statistics and stops updating them (Keras 3 semantics; see xdl/models/transfer).
+    statistics and stops updating them (Keras 3 semantics; see xdl/spec/zoo/transfer.py).
     """
     for layer in leaf_layers(net):
         layer.trainable = names is None or layer.name in names
 
 
-def reinitialise(net, spec, names: list[str], seed: int) -> None:
-    """Gives the layers named `names` fresh initial weights (a new head), as a new model's would be."""
-    seed_everything(seed)
-    fresh = {layer.name: layer for layer in leaf_layers(build(spec))}
+def reinitialise(net, fresh, names: list[str]) -> None:
+    """Gives the layers named `names` fresh initial weights (a new head): those of `fresh`, the
+    same twin newly built, as a new model's would be."""
+    fresh = {layer.name: layer for layer in leaf_layers(fresh)}
     for name in names:
         net.get_layer(name).set_weights(fresh[name].get_weights())
 
@@ -356,10 +351,22 @@ def _export_on_contract(model: keras.Model, opset: int, route: str):
             from xdl.backends import keras_on_torch
 
             model.save(Path(tmp) / "model.keras")
-            keras_on_torch.export_in_child(Path(tmp) / "model.keras", onnx_path, opset)
+            keras_on_torch.export_in_child(Path(tmp) / "model.keras", onnx_path, opset, _own_modules(model))
         else:
             raise InputError(f"unknown Keras export route {route!r}; use one of: {', '.join(EXPORT_ROUTES)}")
         return onnx.load(str(onnx_path))
+
+
+def _own_modules(net) -> list[str]:
+    """The modules that define `net`'s own layer and model classes, not Keras's (the recommender's
+    GlobalBias): a process that loads the net from a .keras file imports them first, so that the
+    classes are registered with Keras when it meets their names."""
+    def classes(layer):
+        yield type(layer)
+        for inner in getattr(layer, "layers", ()):
+            yield from classes(inner)
+
+    return sorted({c.__module__ for c in classes(net) if c.__module__.split(".")[0] != "keras"})
 
 
 def part(net, name: str):

@@ -83,12 +83,13 @@ def leave(group: Group) -> None:
     """Nothing to undo after a run that went well: the strategy's servers end with the process."""
 
 
-def build(spec, group: Group):
-    """The twin, built inside the strategy's scope so that its variables are mirrored (one copy per
-    replica, kept equal by the strategy), seeded like a single-process run."""
+def build(spec, group: Group, twin):
+    """The twin (`twin` is its build(spec), xdl.models'), built inside the strategy's scope so that
+    its variables are mirrored (one copy per replica, kept equal by the strategy), seeded like a
+    single-process run."""
     with group.strategy.scope():
         single.seed_everything(spec.train.seed)
-        return single.build(spec)
+        return twin(spec)
 
 
 def _per_worker(spec, group: Group) -> int:

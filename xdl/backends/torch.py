@@ -25,7 +25,7 @@ from torch import nn
 
 from xdl.backends.progress import EpochHistory, TrainingProgress
 from xdl.errors import InputError, first_line
-from xdl.spec import optimizers, registry, tasks
+from xdl.spec import optimizers, tasks
 
 WEIGHTS_FILE = "model.safetensors"  # tensors only: loading it can never run code
 
@@ -33,11 +33,6 @@ WEIGHTS_FILE = "model.safetensors"  # tensors only: loading it can never run cod
 def seed_everything(seed: int) -> None:
     """Seeds PyTorch (initial weights, dropout); shuffling uses its own NumPy generator."""
     torch.manual_seed(seed)
-
-
-def build(spec) -> nn.Module:
-    """Builds the model's PyTorch twin (logits out; see deployable)."""
-    return registry.builder(spec.name, "torch")(spec)
 
 
 def keras_like_init(net: nn.Module) -> nn.Module:
@@ -289,7 +284,7 @@ def set_trainable(net: nn.Module, names: list[str] | None) -> None:
     requires_grad=False alone stops a BatchNorm's weights, not its statistics: in train() mode
     it still normalises with each batch's mean and variance and updates its running ones.
     train() therefore puts every BatchNorm without a trainable parameter in eval() mode, which
-    is what Keras does for a frozen BatchNormalization (see xdl/models/transfer).
+    is what Keras does for a frozen BatchNormalization (see xdl/spec/zoo/transfer.py).
     """
     for name, param in net.named_parameters():
         param.requires_grad = names is None or any(name.startswith(m + ".") for m in names)
@@ -302,10 +297,10 @@ def frozen_batchnorm_to_eval(net: nn.Module) -> None:
                 module.eval()
 
 
-def reinitialise(net: nn.Module, spec, names: list[str], seed: int) -> None:
-    """Gives the modules named `names` fresh initial weights (a new head), as a new model's would be."""
-    seed_everything(seed)
-    fresh = dict(build(spec).named_modules())
+def reinitialise(net: nn.Module, fresh: nn.Module, names: list[str]) -> None:
+    """Gives the modules named `names` fresh initial weights (a new head): those of `fresh`, the
+    same twin newly built, as a new model's would be."""
+    fresh = dict(fresh.named_modules())
     for name in names:
         dict(net.named_modules())[name].load_state_dict(fresh[name].state_dict())
 

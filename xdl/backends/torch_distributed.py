@@ -92,11 +92,12 @@ def leave(group: Group) -> None:
         dist.destroy_process_group()
 
 
-def build(spec, group: Group):
-    """The twin, seeded like a single-process run; DDP then broadcasts rank 0's weights, so every
-    worker starts from the same ones even where seeding differed."""
+def build(spec, group: Group, twin):
+    """The twin (`twin` is its build(spec), xdl.models'), seeded like a single-process run; DDP then
+    broadcasts rank 0's weights, so every worker starts from the same ones even where seeding
+    differed."""
     single.seed_everything(spec.train.seed)
-    return single.build(spec)
+    return twin(spec)
 
 
 def _per_worker(spec, group: Group):

@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from xdl.parity import layers
-    from xdl.port import twins
+    from xdl import twins
 
     code = EXIT_OK
     for model in common.models(args.model):

@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from xdl.port import twins
+    from xdl import twins
 
     target = args.to or twins.other(args.source)
     if target == args.source:

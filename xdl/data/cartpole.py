@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from xdl.errors import EnvironmentProblem
+from xdl.spec import datasets
 
 ENVIRONMENT = "CartPole-v1"
 SOLVED = 475.0  # gymnasium's reward threshold for CartPole-v1: the task counts as solved at this mean return
-STATE, ACTIONS = 4, 2  # cart position, cart velocity, pole angle, pole angular velocity; push left, right
+STATE, ACTIONS = datasets.CARTPOLE_STATE, datasets.CARTPOLE_ACTIONS
 
 
 def make(seed: int | None = None):

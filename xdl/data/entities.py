@@ -12,10 +12,12 @@ token's position; the padding tags are class 0 and the metric skips them).
 
 import numpy as np
 
+from xdl.spec import datasets
+
 PAD, OOV, FIRST_WORD = 0, 1, 2
 MAX_LENGTH = 32
-NUM_WORDS = 5_000  # the tagger's vocabulary (the Embedding's input dim)
-TAGS = ("<pad>", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-MISC", "I-MISC")
+NUM_WORDS = datasets.ENTITIES_NUM_WORDS
+TAGS = datasets.ENTITIES_TAGS
 
 _PER = ("Anna Keller", "John Smith", "Maria Rossi", "Wei Zhang", "Jordan", "Lincoln", "Sara Lind",
         "Ahmed Khan", "Paris Hilton", "Tom Berg", "Olga Petrova", "Luis Garcia", "Georgia Brown")

@@ -20,11 +20,12 @@ cannot all reach AUC 1.0 and their results can be told apart. Deterministic for 
 import numpy as np
 
 from xdl.data import sentiment
+from xdl.spec import datasets
 
-MAX_LENGTH = 16  # the longest sentence (the start id, a clause of up to 6 words, 6 filler words) is 13
+MAX_LENGTH = datasets.PARAPHRASES_MAX_LENGTH
 FILLER_WORDS = 200  # the most frequent of sentiment.py's filler words
 # The embedding's input dim: the ids below FIRST_WORD, the clause words, then the filler words.
-NUM_WORDS = sentiment.FIRST_WORD + len(sentiment.vocabulary()) - sentiment.FILLER_WORDS + FILLER_WORDS
+NUM_WORDS = datasets.PARAPHRASES_NUM_WORDS
 LABEL_NOISE = 0.05
 
 _INDEX = {w: i + sentiment.FIRST_WORD for i, w in enumerate(sentiment.vocabulary())}

@@ -10,7 +10,9 @@ x is (N, 2) int64: column 0 the user id, column 1 the item id (both from 0); y t
 
 import numpy as np
 
-USERS, ITEMS = 943, 1682  # MovieLens-100k's
+from xdl.spec import datasets
+
+USERS, ITEMS = datasets.RATINGS_USERS, datasets.RATINGS_ITEMS
 RANK = 4
 
 

@@ -14,9 +14,11 @@ a second, so nothing is downloaded or stored.
 
 import numpy as np
 
+from xdl.spec import datasets
+
 PAD, START, OOV, FIRST_WORD = 0, 1, 2, 3
-MAX_LENGTH = 500  # the article's input length
-NUM_WORDS = 10_000  # the article's vocabulary size (the Embedding's input dim)
+MAX_LENGTH = datasets.SENTIMENT_MAX_LENGTH
+NUM_WORDS = datasets.SENTIMENT_NUM_WORDS
 # Reviewers are not always consistent: 5% of labels disagree with the text, as in real data.
 # Without it every model reaches AUC 1.0 and the frameworks' results cannot be told apart.
 LABEL_NOISE = 0.05

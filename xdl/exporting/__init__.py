@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, training, verify
+from xdl import artifacts, backends, models, training, verify
 from xdl import versions as lib_versions
 from xdl.data import for_model
 from xdl.errors import InputError
@@ -125,7 +125,7 @@ def export(
     fw = backends.load(framework)
     route_for(fw, route)  # before the data set is loaded
     weights, metrics = training.read_run(spec, framework, runs)
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     fw.load_weights(net, weights)
     data = for_model.load(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
     x = data.x_test[:TEST_BATCH]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, exporting, training, verify, versions
+from xdl import artifacts, backends, exporting, models, training, verify, versions
 from xdl.data import for_model
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_OK, EXIT_PARITY, InputError, XdlError
 from xdl.exporting import variants
@@ -103,7 +103,7 @@ def _export_again(art, into: Path, keep_outputs: bool = False, sign=None) -> tup
     if m.part:
         spec = spec.part(m.part)
     fw = backends.load(m.framework)
-    net = fw.build(registry.get(m.model))
+    net = models.build(registry.get(m.model), m.framework)
     # The weights loaded and copied are the bytes artifacts.load hashed (and held to the
     # manifest's weights_sha256), from a private copy: never the artifact's path read again.
     with art.held(fw.WEIGHTS_FILE) as weights:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xdl import backends, verify
-from xdl.port import engine
+from xdl import backends, models, verify
 
 
 @dataclass
@@ -35,7 +34,7 @@ def _to_torch_layout(activation: np.ndarray, layout) -> np.ndarray:
 
 def compare(spec, keras_net, torch_net, x: np.ndarray) -> list[LayerDiff]:
     """Compares both twins' activations at every tap of the model's port.py, in order."""
-    taps = engine.taps(spec.name)
+    taps = models.taps(spec.name)
     k = backends.load("keras").activations(keras_net, spec, x, [t[0] for t in taps])
     t = backends.load("torch").activations(torch_net, spec, x, [t[1] for t in taps])
     output = verify.policy.for_spec(spec, "cpu")[spec.output.name]

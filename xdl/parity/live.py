@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, limits, verify
+from xdl import artifacts, backends, limits, models, verify
 from xdl.errors import XdlError
 from xdl.spec import registry
 
@@ -62,7 +62,7 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
             checks.append(verify.Check(model, framework, "-", "error", detail=str(exc), exit_code=exc.exit_code))
             continue
         fw = backends.load(framework)
-        net = fw.build(spec)
+        net = models.build(spec, framework)
         with art.held(fw.WEIGHTS_FILE) as weights:  # the bytes hashed, not the path read again
             fw.load_weights(net, weights)
         for provider in verify.providers_to_check(providers, required):

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, exporting, verify
+from xdl import artifacts, backends, exporting, twins, verify
 from xdl.errors import EXIT_OK, EXIT_PARITY, XdlError
-from xdl.port import twins
 from xdl.spec import registry
 
 

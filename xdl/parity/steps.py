@@ -7,11 +7,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from xdl import backends
+from xdl import backends, models, twins
 from xdl import data as datasets
 from xdl.data import for_model
 from xdl.errors import EXIT_OK, EXIT_PARITY, InputError
-from xdl.port import engine, twins
+from xdl.port import engine
 from xdl.spec import optimizers, registry, tasks
 
 
@@ -59,7 +59,7 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
         raise InputError(f"--optimizer must be 'sgd' or 'spec', got {optimizer!r}")
     kfw, tfw = backends.load("keras"), backends.load("torch")
     kfw.seed_everything(spec.train.seed)
-    nets = {"keras": kfw.build(spec), "torch": tfw.build(spec)}
+    nets = {"keras": models.build(spec, "keras"), "torch": models.build(spec, "torch")}
     twins.port(model, "keras", nets["keras"], nets["torch"])  # the same initial weights
     for fw_name, net in nets.items():
         backends.load(fw_name).disable_dropout(net)
@@ -70,10 +70,10 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     # The task says what steps: the back end's supervised step, or the twin's own update (dqn's
     # temporal-difference step, gan's two).
     task = tasks.get(spec.task)
-    steppers = {name: task.step_trainer(backends.load(name), registry.twin(model, name)) for name in nets}
+    steppers = {name: task.step_trainer(backends.load(name), models.twin(model, name)) for name in nets}
     losses = {name: steppers[name](net, spec, batches, optimizer, lr) for name, net in nets.items()}
     k, t = np.array(losses["keras"]), np.array(losses["torch"])
-    rules = engine.table(model)
+    rules = models.port_table(model)
     ported = engine.torch_to_keras(rules, tfw.get_weights(nets["torch"]), kfw.get_weights(nets["keras"]))
     kw = kfw.get_weights(nets["keras"])
     diffs = [np.abs(a - b) for layer in kw for a, b in zip(kw[layer], ported[layer])]

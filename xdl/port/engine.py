@@ -14,7 +14,6 @@ transpose or a reordering), so Keras -> PyTorch -> Keras gives back every bit.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,29 +220,6 @@ class Rule:
     keras: str  # Keras layer name (as given in keras.py)
     torch: str  # PyTorch module name (as given in torch.py); keys are f"{torch}.{suffix}"
     transform: Transform
-
-
-def _port_module(model: str):
-    try:
-        return importlib.import_module(f"xdl.models.{model}.port")
-    except ModuleNotFoundError:
-        raise InputError(f"{model} has no port table (xdl/models/{model}/port.py)") from None
-
-
-def table(model: str) -> list[Rule]:
-    """The port table of a registered model (xdl/models/<model>/port.py).
-
-    Raises:
-        InputError: the model has no port table.
-    """
-    return list(_port_module(model).TABLE)
-
-
-def taps(model: str) -> list[tuple]:
-    """Where `xdl diff` compares the twins: (Keras layer, PyTorch module, Keras layout), in
-    order; the layout is "NHWC", "NWC" (a sequence, channels last), an (h, w, c) tuple for a
-    flattened image, or None."""
-    return list(_port_module(model).TAPS)
 
 
 def _apply(rule: Rule, convert, arrays: list[np.ndarray]) -> list[np.ndarray]:

@@ -1,18 +1,18 @@
-"""The model registry: name -> ModelSpec, discovered from the packages under xdl/models.
+"""The model registry: name -> ModelSpec, discovered from the modules of xdl.spec.zoo.
 
-Adding a model is adding its folder: xdl/models/<name>/ with SPEC in __init__.py, keras.py and
-torch.py (each with build(spec)) and port.py. Importing a model's package imports only its spec
-(plain dataclasses), never Keras or PyTorch; the twins are imported when one is built.
+Adding a model is adding its spec, xdl/spec/zoo/<name>.py with SPEC, and its folder,
+xdl/models/<name>/ with keras.py and torch.py (each with build(spec)) and port.py. The registry
+imports only the specs (plain dataclasses, within xdl.spec), never a twin: the lookups of a
+model's twins and port table by name are xdl.models' (xdl.models.twin, xdl.models.port_table).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import pkgutil
 
 from xdl.errors import InputError, XdlError
-from xdl.spec import ModelSpec
+from xdl.spec import ModelSpec, zoo
 
 FRAMEWORKS = ("keras", "torch")
 
@@ -21,16 +21,11 @@ _specs: dict[str, ModelSpec] = {}
 
 def _load() -> dict[str, ModelSpec]:
     if not _specs:
-        # Found by name, not imported statically: the specs sit below everything that uses
-        # them, the model folders (whose twins import the frameworks) above.
-        folders = importlib.util.find_spec("xdl.models").submodule_search_locations
         found = []
-        for package in pkgutil.iter_modules(folders):
-            if not package.ispkg:
-                continue
-            spec = importlib.import_module(f"xdl.models.{package.name}").SPEC
-            if spec.name != package.name:
-                raise XdlError(f"xdl/models/{package.name} declares a model named {spec.name!r}: rename one")
+        for module in pkgutil.iter_modules(zoo.__path__):
+            spec = importlib.import_module(f"xdl.spec.zoo.{module.name}").SPEC
+            if spec.name != module.name:
+                raise XdlError(f"xdl/spec/zoo/{module.name}.py declares a model named {spec.name!r}: rename one")
             found.append(spec)
         for spec in sorted(found, key=lambda s: (s.lesson, s.name)):
             _specs[spec.name] = spec
@@ -53,16 +48,3 @@ def get(name: str) -> ModelSpec:
         raise InputError(f"unknown model {name!r}; known models: {', '.join(specs)}")
     return specs[name]
 
-
-def twin(name: str, framework: str):
-    """Returns the module of a model's twin in `framework` (imports it): its `build(spec)`, and
-    for a model whose training is no supervised fit (dqn, gan), its own `train` and `train_steps`."""
-    get(name)
-    if framework not in FRAMEWORKS:
-        raise InputError(f"unknown framework {framework!r}; use one of: {', '.join(FRAMEWORKS)}")
-    return importlib.import_module(f"xdl.models.{name}.{framework}")
-
-
-def builder(name: str, framework: str):
-    """Returns the `build(spec)` function of a model's twin in `framework` (imports it)."""
-    return twin(name, framework).build

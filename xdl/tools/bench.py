@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, limits
+from xdl import artifacts, backends, limits, models
 from xdl.errors import InputError, XdlError
 from xdl.spec import registry, tasks
 from xdl.timing import measure
@@ -77,7 +77,7 @@ def bench_inference(model: str, *, batch_sizes=(1, 64), providers=("cpu",), reps
     kfw, tfw = backends.load("keras"), backends.load("torch")
     arts = {fw: artifacts.load(Path(out) / model / fw) for fw in registry.FRAMEWORKS}
     stored = arts["keras"].inputs  # real test samples, contract layout, by input name
-    knet, tnet = kfw.build(spec), tfw.build(spec)
+    knet, tnet = models.build(spec, "keras"), models.build(spec, "torch")
     kfw.load_weights(knet, arts["keras"].folder / kfw.WEIGHTS_FILE)
     tfw.load_weights(tnet, arts["torch"].folder / tfw.WEIGHTS_FILE)
     timings, skipped = [], {}
@@ -134,7 +134,7 @@ def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
     for framework in registry.FRAMEWORKS:
         fw = backends.load(framework)
         fw.seed_everything(0)
-        net = fw.build(spec)
+        net = models.build(spec, framework)
         fw.train_steps(net, spec, batches[:2], "spec", spec.train.lr)  # warm-up: tracing, allocation
         start = time.perf_counter()
         fw.train_steps(net, spec, batches, "spec", spec.train.lr)

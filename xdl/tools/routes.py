@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xdl import artifacts, backends, exporting, verify
+from xdl import artifacts, backends, exporting, models, verify
 from xdl.errors import EXIT_OK, EXIT_PARITY, first_line
 from xdl.exporting import graph, optimise
 from xdl.parity import live
@@ -78,7 +78,7 @@ def compare_model(model: str, *, opsets=OPSETS, reps: int = 200, out="exported_m
     for framework in registry.FRAMEWORKS:
         fw = backends.load(framework)
         art = artifacts.load(Path(out) / model / framework)
-        net = fw.build(spec)
+        net = models.build(spec, framework)
         fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
         x_test = spec.from_feeds(art.inputs)
         lengths = spec.seq_lengths or (None,)

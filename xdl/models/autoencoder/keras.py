@@ -5,7 +5,7 @@ from keras import layers
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.autoencoder.SPEC): encoder then decoder,
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.autoencoder.SPEC): encoder then decoder,
     each a model of its own, so either can be used (and exported) alone."""
     code = spec.parts[0][2][0].shape[1]  # 16
     encoder = keras.Sequential(

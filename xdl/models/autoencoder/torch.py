@@ -59,5 +59,5 @@ class Autoencoder(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.autoencoder.SPEC)."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.autoencoder.SPEC)."""
     return keras_like_init(Autoencoder(spec))

@@ -5,7 +5,7 @@ from keras import layers
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.cnn.SPEC); it outputs probabilities."""
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.cnn.SPEC); it outputs probabilities."""
     return keras.Sequential(
         [
             keras.Input(shape=spec.inputs[0].channels_last_shape, name="x"),  # (32, 32, 3)

@@ -12,7 +12,7 @@ from xdl.data import cartpole
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.dqn.SPEC): states in, one Q-value per action out."""
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.dqn.SPEC): states in, one Q-value per action out."""
     state = spec.inputs[0]
     return keras.Sequential(
         [

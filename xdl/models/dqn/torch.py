@@ -25,7 +25,7 @@ class QNetwork(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.dqn.SPEC): states in, one Q-value per action out."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.dqn.SPEC): states in, one Q-value per action out."""
     return keras_like_init(QNetwork(spec))
 
 

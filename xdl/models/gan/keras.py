@@ -12,7 +12,7 @@ from xdl.models.gan import train_loop
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.gan.SPEC): generator then discriminator, each
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.gan.SPEC): generator then discriminator, each
     a model of its own (exported alone as the spec's parts)."""
     noise = spec.inputs[0].shape[1]
     # The generator is the autoencoder's decoder: numbers in, a 28x28 image out. There it learnt to

@@ -39,7 +39,7 @@ class GAN(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.gan.SPEC)."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.gan.SPEC)."""
     return keras_like_init(GAN(spec))
 
 

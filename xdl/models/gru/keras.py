@@ -5,7 +5,7 @@ from keras import layers
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.gru.SPEC); it outputs probabilities."""
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.gru.SPEC); it outputs probabilities."""
     x = spec.inputs[0]
     return keras.Sequential(
         [

@@ -18,5 +18,5 @@ class GRUClassifier(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.gru.SPEC); it outputs logits."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.gru.SPEC); it outputs logits."""
     return keras_like_init(GRUClassifier(spec))

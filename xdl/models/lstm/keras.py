@@ -5,7 +5,7 @@ from keras import layers
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.lstm.SPEC); it outputs P(positive)."""
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.lstm.SPEC); it outputs P(positive)."""
     tokens = spec.inputs[0]
     return keras.Sequential(
         [

@@ -19,7 +19,7 @@ class LSTMClassifier(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.lstm.SPEC); it outputs a logit."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.lstm.SPEC); it outputs a logit."""
     model = keras_like_init(LSTMClassifier(spec))
     # PyTorch's LSTM adds two bias vectors (bias_ih + bias_hh) where Keras has one. Only their
     # sum matters; freezing bias_hh at zero makes the twins the same parametrisation, with the

@@ -5,7 +5,7 @@ from keras import layers
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.mlp.SPEC); it outputs probabilities."""
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.mlp.SPEC); it outputs probabilities."""
     return keras.Sequential(
         [
             # Keras images are channels-last: (28, 28, 1). With one channel, Flatten gives the

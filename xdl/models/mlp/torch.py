@@ -9,7 +9,7 @@ from xdl.backends.torch import keras_like_init
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.mlp.SPEC); it outputs logits."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.mlp.SPEC); it outputs logits."""
     model = nn.Sequential(
         OrderedDict(
             [

@@ -35,5 +35,5 @@ class Recommender(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.recommender.SPEC); it outputs a rating."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.recommender.SPEC); it outputs a rating."""
     return keras_like_init(Recommender(spec))

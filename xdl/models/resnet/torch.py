@@ -64,5 +64,5 @@ class ResNet(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.resnet.SPEC); it outputs logits."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.resnet.SPEC); it outputs logits."""
     return keras_like_init(ResNet(spec))

@@ -16,7 +16,7 @@ class AbsoluteDifference(layers.Layer):
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.similarity.SPEC); it outputs P(same meaning)."""
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.similarity.SPEC); it outputs P(same meaning)."""
     a_spec, b_spec = spec.inputs
     vocabulary = int(a_spec.domain[1])
     # The encoder is one model, called twice below: both sentences go through the same layers

@@ -39,5 +39,5 @@ class Similarity(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.similarity.SPEC); it outputs a logit."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.similarity.SPEC); it outputs a logit."""
     return keras_like_init(Similarity(spec))

@@ -5,7 +5,7 @@ from keras import layers
 
 
 def build(spec):
-    """Returns the Keras twin of `spec` (xdl.models.tagger.SPEC); it outputs a tag distribution
+    """Returns the Keras twin of `spec` (xdl.spec.zoo.tagger.SPEC); it outputs a tag distribution
     per token."""
     tokens = spec.inputs[0]
     return keras.Sequential(

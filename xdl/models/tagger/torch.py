@@ -20,7 +20,7 @@ class Tagger(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.tagger.SPEC); it outputs logits."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.tagger.SPEC); it outputs logits."""
     model = keras_like_init(Tagger(spec))
     # As in the lstm model: Keras has one bias per direction, PyTorch two; the second is frozen.
     for name in ("bias_hh_l0", "bias_hh_l0_reverse"):

@@ -28,5 +28,5 @@ class TextCNN(nn.Module):
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.textcnn.SPEC); it outputs a logit."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.textcnn.SPEC); it outputs a logit."""
     return keras_like_init(TextCNN(spec))

@@ -8,7 +8,7 @@ from xdl.backends.torch import keras_like_init
 
 
 def build(spec):
-    """Returns the PyTorch twin of `spec` (xdl.models.transfer.SPEC); it outputs logits."""
+    """Returns the PyTorch twin of `spec` (xdl.spec.zoo.transfer.SPEC); it outputs logits."""
 
     def bn(channels):  # Keras's eps 1e-3; Keras's momentum 0.9 is PyTorch's 0.1 (resnet says why 0.9)
         return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.1)

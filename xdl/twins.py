@@ -1,12 +1,16 @@
 """Trained twins, and a twin's weights moved into the other framework's twin through the
-model's port table (xdl/port/engine.py)."""
+model's port table (xdl/port/engine.py).
+
+A stage above the models (it looks their twins and port tables up by name, in xdl.models), where
+the engine is below them (their port tables import it): hence a module of its own, not a part of
+xdl.port, which would otherwise import the models that import it."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from xdl import artifacts, backends, verify
+from xdl import artifacts, backends, models, verify
 from xdl.errors import InputError
 from xdl.port import engine
 from xdl.spec import registry
@@ -23,14 +27,14 @@ def load_trained(model: str, framework: str, *, out="exported_models", weights: 
     if weights is None:
         art = artifacts.load(Path(out) / model / framework)  # sha256 checked before loading
         weights = art.folder / fw.WEIGHTS_FILE
-    net = fw.build(spec)
+    net = models.build(spec, framework)
     fw.load_weights(net, Path(weights))
     return net
 
 
 def port(model: str, source: str, source_net, target_net) -> None:
     """Copies `source_net`'s weights into `target_net` (the other framework's twin)."""
-    rules = engine.table(model)
+    rules = models.port_table(model)
     src, dst = backends.load(source), backends.load(other(source))
     convert = engine.keras_to_torch if source == "keras" else engine.torch_to_keras
     dst.set_weights(target_net, convert(rules, src.get_weights(source_net), dst.get_weights(target_net)))
@@ -61,7 +65,7 @@ def port_to_file(model: str, source: str, target: str, output: Path | None, *, o
     output = Path(output) if output else Path(runs) / model / target / f"ported-from-{source}.{suffix}"
     _check_output(output, weights or Path(out) / model / source / src.WEIGHTS_FILE, (src, dst))
     source_net = load_trained(model, source, out=out, weights=weights)
-    target_net = dst.build(spec)
+    target_net = models.build(spec, target)
     port(model, source, source_net, target_net)
     # Through the one writer of user-named files: never into an artifact, and a device, FIFO
     # or link is written through, not replaced.
@@ -98,6 +102,6 @@ def shared_twins(model: str, weights: str = "keras", *, out="exported_models"):
         raise InputError(f"--weights must be one of {', '.join(registry.FRAMEWORKS)}, got {weights!r}")
     nets = {weights: load_trained(model, weights, out=out)}
     target = other(weights)
-    nets[target] = backends.load(target).build(spec)
+    nets[target] = models.build(spec, target)
     port(model, weights, nets[weights], nets[target])
     return spec, nets, test_samples(model, weights, out=out)
