@@ -301,6 +301,8 @@ def test_output_dash_is_stdout(tmp_path):
     assert (tmp_path / "r.md").read_text().startswith("#") and not (tmp_path / "-").exists()
     r = xdl("verify", art, "--output", "-", "--output", "-", cwd=tmp_path)
     assert r.returncode == 2 and "given more than once" in _one_clean_line(r)
+    r = xdl("port", "mlp", "--from", "keras", "--output", "-", cwd=tmp_path)  # weights, not a report
+    assert r.returncode == 2 and "the ported weights are a file; name a path" in _one_clean_line(r)
 
 
 def test_verify_fuzz_without_live_is_refused_before_anything_runs(tmp_path):
