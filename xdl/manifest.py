@@ -42,10 +42,13 @@ def _dumped(obj, ignore: tuple[str, ...] = ()) -> dict:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
 class _Part:
     """A part of the manifest that is one JSON object, read and written field by field: a field
     typed as a tuple holds the JSON list as a tuple; a null, and a key the part does not know,
-    are kept in `extra` (which each part declares) and written back."""
+    are kept in `extra` and written back."""
+
+    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict):
@@ -79,7 +82,6 @@ class Tensor(_Part):
     domain: tuple | None = None
     kind: str | None = None  # an output's kind (probabilities, logits...): picks its tolerance
     nonfinite: bool | None = None  # the output may hold NaN or Inf
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +115,6 @@ class FileEntry(_Part):
 
     sha256: str
     bytes: int
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,7 +126,6 @@ class Variant(_Part):
     base_model_sha256: str | None = None
     versions: dict | None = None  # the converter's versions
     calibration: str | None = None  # int8-static's calibration samples
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,7 +134,6 @@ class Optimisation(_Part):
 
     enabled: bool | None = None
     applied: tuple[str, ...] | None = None
-    extra: dict = field(default_factory=dict)
 
 
 # The parts that are dataclasses: key -> reader. Every other field holds its JSON as it is.
