@@ -21,9 +21,10 @@ from xdl.teach.helpers import exported_models, pyplot, save_figure
 plt = pyplot()
 root = exported_models()
 art = artifacts.load(root / "cnn" / "torch")  # sizes and sha256 checked before anything is parsed
-print("files:", sorted(art.manifest["files"]))
-print("contract:", art.manifest["contract"]["inputs"][0], "->", art.manifest["contract"]["outputs"][0]["name"])
-print("tolerance on CPU:", art.manifest["tolerance"]["outputs"]["probs"]["cpu"])
+print("files:", sorted(art.manifest.files))
+print("contract:", art.manifest.contract.inputs[0].to_dict(), "->", art.manifest.contract.outputs[0].name)
+# the manifest records its tolerance; verify judges by the policy's, which it matches (xdl/verify/policy.py)
+print("tolerance on CPU:", verify.policy.for_manifest(art.manifest, "cpu")["probs"])
 
 # %% [markdown]
 # ## Saving and restoring

@@ -180,12 +180,12 @@ save_figure(fig, "13_dqn_training")
 # `xdl/spec/zoo/dqn.py`). The committed full runs:
 
 # %%
-import json
+from xdl import artifacts
 
 for framework in ("keras", "torch"):
-    manifest = json.loads((exported_models() / "dqn" / framework / "manifest.json").read_text())
-    check = manifest["policy_check"]
-    print(f"{framework}: mean return over 100 greedy episodes {manifest['metrics']['test_mean_return']:.1f} "
+    manifest = artifacts.read_manifest(exported_models() / "dqn" / framework)  # read and checked
+    check = manifest.policy_check
+    print(f"{framework}: mean return over 100 greedy episodes {manifest.metrics['test_mean_return']:.1f} "
           f"(solved at {cartpole.SOLVED:.0f}); the exported policy under ONNX Runtime: "
           f"{check['onnx_mean_return']:.1f}, {check['actions_differ']} of {check['steps']} actions differ, "
           f"{check['episodes_diverged']} episodes parted, {check['returns_differ']} returns differ")
@@ -198,7 +198,7 @@ for framework in ("keras", "torch"):
 # step on the two plays are different episodes, and `xdl export` checks their returns match.
 
 # %%
-from xdl import artifacts, verify
+from xdl import verify
 
 art = artifacts.load(exported_models() / "dqn" / "torch")
 session = verify.session(art.model_bytes, "cpu")

@@ -657,7 +657,7 @@ WEIGHTS_FILES = ("model.weights.h5", "model.safetensors")
 
 def _check_weights_sha256(folder: Path, manifest: Manifest) -> None:
     """The weights an artifact holds must be those its provenance (weights_sha256) names: files[]
-    can be re-hashed after the weights were changed, and `export --check` re-exports from them."""
+    can be re-hashed after the weights were changed, and `xdl export check` re-exports from them."""
     recorded = manifest.weights_sha256
     for name in WEIGHTS_FILES:
         if name in manifest.files and recorded is not None and manifest.files[name].sha256 != recorded:

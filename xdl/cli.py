@@ -12,7 +12,7 @@ import sys
 import traceback
 
 from xdl import limits
-from xdl.commands import commands, common, parser, route
+from xdl.commands import common, parser, route
 from xdl.errors import EXIT_INTERRUPTED, EXIT_OK, XdlError, first_line
 
 __all__ = ["main", "parser", "explain"]
@@ -28,7 +28,8 @@ def _check_outputs(args) -> None:
         from xdl import artifacts
 
         for what, path in named:
-            artifacts.check_output(path, what)
+            if str(path) != common.STDOUT:
+                artifacts.check_output(path, what)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         limits.catch_interrupts()  # first: a Ctrl-C inside a library's import must not break the library
         p = parser()
-        args = p.parse_args(route(sys.argv[1:] if argv is None else list(argv), commands(p)))
+        args = p.parse_args(route(sys.argv[1:] if argv is None else list(argv), p))
         debug = debug or args.debug
         if getattr(args, "timeout", None) or getattr(args, "max_memory", None):
             limits.current().set(run_timeout=getattr(args, "timeout", None),

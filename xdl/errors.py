@@ -26,8 +26,8 @@ EXIT_CODES = {
                 "a folder that looks like an artifact without its manifest, external data, a manifest that "
                 "disagrees with its graph or its registered model, a model run past `--timeout` or refused "
                 "by the memory cap, a user's model that fails to run or export, nothing to check, no trained "
-                "run to export, a diverged training run, an output path refused (a folder, a device, a "
-                "socket, a FIFO no process reads, a path inside an artifact, a folder that overlaps what the "
+                "run to export, a diverged training run, an output path refused (a folder, a block device "
+                "(a disk), a socket, a FIFO no process reads, a path inside an artifact, a folder that overlaps what the "
                 "command reads), a mistyped `TF_CONFIG`, torchrun environment or `--rendezvous`",
     EXIT_ENVIRONMENT: "environment: a required framework or optional extra (named in the message) is not "
                       "installed, a provider named in `--require` cannot run, every requested provider was "

@@ -3,22 +3,21 @@
 One reader (`Manifest.from_json`, which is also the one validation), one writer
 (`Manifest.to_json`). Keys this version of xdl does not know are kept in `extra`, and a null
 that a file holds where a key is optional is kept too, so a manifest read and written again is
-the same bytes. Imports nothing of xdl but its errors: reading a manifest runs no model code.
-
-Readers not yet moved to the attributes may still index a Manifest like the dict it was
-(`manifest["contract"]["outputs"]`): that returns the JSON form, as manifest.json holds it.
+the same bytes. Imports nothing of xdl but its errors and the names of the frameworks and tasks
+(xdl.spec): reading a manifest runs no model code.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from xdl.errors import InputError
+from xdl.spec.registry import FRAMEWORKS
+from xdl.spec.tasks import TASKS
 
 MANIFEST_VERSION = 1
 REQUIRED_KEYS = ("manifest_version", "model", "framework", "contract", "tolerance", "files")
@@ -44,7 +43,36 @@ def _dumped(obj, ignore: tuple[str, ...] = ()) -> dict:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Tensor:
+class _Part:
+    """A part of the manifest that is one JSON object, read and written field by field: a field
+    typed as a tuple holds the JSON list as a tuple; a null, and a key the part does not know,
+    are kept in `extra` and written back."""
+
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known, rest = _known(cls, data)
+        for key in _tuple_fields(cls):
+            if isinstance(known.get(key), list):
+                known[key] = tuple(known[key])
+        return cls(**known, extra=rest)
+
+    def to_dict(self) -> dict:
+        out = _dumped(self)
+        for key in _tuple_fields(type(self)):
+            if isinstance(out.get(key), tuple):
+                out[key] = list(out[key])
+        return out
+
+
+def _tuple_fields(cls) -> list[str]:
+    # The annotations are strings (`from __future__ import annotations`): "tuple[str, ...] | None"...
+    return [f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tensor(_Part):
     """One input or output of the contract, as xdl.spec.TensorSpec.to_json writes it."""
 
     name: str
@@ -54,22 +82,6 @@ class Tensor:
     domain: tuple | None = None
     kind: str | None = None  # an output's kind (probabilities, logits...): picks its tolerance
     nonfinite: bool | None = None  # the output may hold NaN or Inf
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Tensor:
-        known, rest = _known(cls, data)
-        for key in ("shape", "domain"):
-            if isinstance(known.get(key), list):
-                known[key] = tuple(known[key])
-        return cls(**known, extra=rest)
-
-    def to_dict(self) -> dict:
-        out = _dumped(self)
-        for key in ("shape", "domain"):
-            if key in out and isinstance(out[key], tuple):
-                out[key] = list(out[key])
-        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,24 +110,15 @@ class Contract:
 
 
 @dataclass(frozen=True, kw_only=True)
-class FileEntry:
+class FileEntry(_Part):
     """A listed file's sha256 and size."""
 
     sha256: str
     bytes: int
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> FileEntry:
-        known, rest = _known(cls, data)
-        return cls(**known, extra=rest)
-
-    def to_dict(self) -> dict:
-        return _dumped(self)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Variant:
+class Variant(_Part):
     """What a variant (fp16, int8...) is and what it was converted from (xdl.exporting.variants)."""
 
     name: str
@@ -123,35 +126,14 @@ class Variant:
     base_model_sha256: str | None = None
     versions: dict | None = None  # the converter's versions
     calibration: str | None = None  # int8-static's calibration samples
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Variant:
-        known, rest = _known(cls, data)
-        return cls(**known, extra=rest)
-
-    def to_dict(self) -> dict:
-        return _dumped(self)
 
 
 @dataclass(frozen=True, kw_only=True)
-class Optimisation:
+class Optimisation(_Part):
     """Whether the graph was to be optimised, and the rewrites and passes that changed it."""
 
     enabled: bool | None = None
     applied: tuple[str, ...] | None = None
-    extra: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Optimisation:
-        known, rest = _known(cls, data)
-        if isinstance(known.get("applied"), list):
-            known["applied"] = tuple(known["applied"])
-        return cls(**known, extra=rest)
-
-    def to_dict(self) -> dict:
-        out = _dumped(self)
-        return {**out, "applied": list(out["applied"])} if isinstance(out.get("applied"), tuple) else out
 
 
 # The parts that are dataclasses: key -> reader. Every other field holds its JSON as it is.
@@ -160,7 +142,7 @@ _PARTS = {"contract": Contract.from_dict, "variant": Variant.from_dict, "optimis
 
 
 @dataclass(frozen=True, kw_only=True)
-class Manifest(Mapping):
+class Manifest:
     """An artifact's manifest.json. The optional fields are None where the file has no such key."""
 
     model: str
@@ -192,8 +174,8 @@ class Manifest(Mapping):
         """Parses and checks manifest.json's text; `where` names it in messages.
 
         Raises:
-            InputError: not JSON, lacking a required key, another manifest_version, or a field
-                of the wrong type or size.
+            InputError: not JSON, lacking a required key, another manifest_version, a field of
+                the wrong type or size, or a framework or task this xdl does not know.
         """
         try:
             data = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
@@ -255,19 +237,6 @@ class Manifest(Mapping):
             return f"{self.framework}-{self.part}"
         return self.framework
 
-    # -- the dict it was, for readers not yet moved to the attributes --------------------------
-    def __getitem__(self, key: str):
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
-
-    def __contains__(self, key) -> bool:
-        return key in self.to_dict()
-
 
 def shown(value, limit: int = 60) -> str:
     """A manifest value as an error message may quote it: repr'd (no control characters) and short."""
@@ -293,9 +262,14 @@ def _tensor_problem(t, where: str) -> str | None:
 
 def _problem(m: dict) -> str | None:
     """What is wrong with a manifest's structure, or None: every field a reader uses, typed."""
-    for key in ("model", "framework"):
-        if not isinstance(m[key], str) or not m[key] or len(m[key]) > 100:
-            return f"{key!r} is not a short non-empty string"
+    if not isinstance(m["model"], str) or not m["model"] or len(m["model"]) > 100:
+        return "'model' is not a short non-empty string"
+    if m["framework"] not in FRAMEWORKS:  # a variant or a part has its own field
+        return f"'framework' {shown(m['framework'])} is not one of {', '.join(FRAMEWORKS)}"
+    if m.get("task") is not None and (not isinstance(m["task"], str) or m["task"] not in TASKS):
+        return f"'task' {shown(m['task'])} is not one of {', '.join(sorted(TASKS))}"
+    if m.get("opset") is not None and (type(m["opset"]) is not int or m["opset"] < 1):
+        return f"'opset' {shown(m['opset'])} is not an ONNX opset: a positive integer, such as 18"
     for key in ("variant", "part"):
         if m.get(key) is not None and not isinstance(m[key], dict if key == "variant" else str):
             return f"{key!r} has the wrong type"
@@ -322,6 +296,7 @@ def _problem(m: dict) -> str | None:
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or \
                 type(entry.get("bytes")) is not int or entry["bytes"] < 0:
             return f"files[{shown(name)}] lacks a sha256 string and a byte count"
-    if not isinstance(m["tolerance"], dict):
-        return "'tolerance' is not an object"
+    if not isinstance(m["tolerance"], dict) or not isinstance(m["tolerance"].get("outputs"), dict):
+        return (f"'tolerance' {shown(m['tolerance'])} is not an object holding 'outputs' (per output and "
+                f"provider, atol and rtol)")
     return None

@@ -1,7 +1,7 @@
 """Which libraries an artifact's bytes depend on, and which versions of them are installed.
 
 Retraining and re-exporting reproduce the committed artifacts byte for byte only under the
-versions that made them. A manifest records those versions; `xdl export --check` compares them
+versions that made them. A manifest records those versions; `xdl export check` compares them
 with what is installed before it calls anything stale (xdl/exporting/staleness.py).
 
 Reads installed versions from package metadata (importlib.metadata): nothing heavy is imported.

@@ -26,11 +26,11 @@ def _rewrite_entry(folder, relative):
 def test_round_trip(quick):
     folder = quick("mlp", "keras").out / "mlp" / "keras"
     art = artifacts.load(folder)
-    assert art.manifest["model"] == "mlp" and art.label == "mlp/keras"
+    assert art.manifest.model == "mlp" and art.label == "mlp/keras"
     x, probs = art.inputs["x"], art.outputs["probs"]
     assert x.shape == (64, 1, 28, 28) and x.dtype == np.float32
     assert probs.shape == (64, 10)
-    assert set(art.manifest["files"]) == {
+    assert set(art.manifest.files) == {
         "model.onnx", "model.weights.h5", "test_data_set_0/input_0.pb", "test_data_set_0/output_0.pb",
     }
     assert all(c.status == "pass" for c in verify.verify_artifact(folder))

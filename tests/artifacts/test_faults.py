@@ -23,14 +23,14 @@ from xdl.errors import XdlError
 
 def _tag(folder: Path):
     """Which version a folder holds (None: the old one), after checking it is whole."""
-    return artifacts.load(folder).manifest.get("tag")
+    return artifacts.load(folder).manifest.extra.get("tag")
 
 
 def _write_new(folder: Path, source: Path, tag: str):
     old = artifacts.load(source)
     return artifacts.write(folder, model=old.model_bytes, inputs=list(old.inputs.items()),
                            outputs=list(old.outputs.items()), weights=source / "model.safetensors",
-                           manifest={k: v for k, v in {**old.manifest, "tag": tag}.items() if k != "files"})
+                           manifest={k: v for k, v in {**old.manifest.to_dict(), "tag": tag}.items() if k != "files"})
 
 
 class _Interrupt:
@@ -149,13 +149,13 @@ def test_killed_export_leaves_old_or_new(trained):
     for delay in _moments([*export, trained / "timed"]):
         _kill_after([*export, trained / "out"], delay)
         manifest = artifacts.load(folder).manifest  # whole, hashes checked
-        assert manifest["weights_sha256"] in (old, new)
-        seen.add(manifest["weights_sha256"])
+        assert manifest.weights_sha256 in (old, new)
+        seen.add(manifest.weights_sha256)
     assert old in seen  # the earliest moment comes before any write: the sampling starts at the start
     r = subprocess.run([sys.executable, "-m", "xdl", "export", "mlp", "--framework", "torch", "--runs", trained / "new",
                         "--out", trained / "out"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert artifacts.load(folder).manifest["weights_sha256"] == new
+    assert artifacts.load(folder).manifest.weights_sha256 == new
     assert not [p for p in folder.parent.iterdir() if ".tmp-" in p.name or ".old-" in p.name]
 
 

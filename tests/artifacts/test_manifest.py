@@ -19,7 +19,7 @@ def test_every_committed_manifest_writes_back_byte_for_byte(path):
     raw = path.read_bytes()
     manifest = Manifest.from_json(raw, path)
     assert manifest.to_json().encode() == raw
-    assert dict(manifest) == json.loads(raw)  # the JSON form, for readers that index it
+    assert manifest.to_dict() == json.loads(raw)
     assert Manifest.from_json(manifest.to_json()) == manifest
 
 
@@ -73,7 +73,14 @@ def test_fields_are_frozen_and_replace_makes_a_copy():
     (lambda m: m["contract"]["outputs"][0].update(dtype="str"), "contract.outputs[0].dtype 'str' is not one of"),
     (lambda m: m["contract"]["outputs"][0].update(name="x"), "contract names a tensor twice"),
     (lambda m: m["files"].update({"model.onnx": {"sha256": "0"}}), "files['model.onnx'] lacks a sha256"),
-    (lambda m: m.update(tolerance=[]), "'tolerance' is not an object"),
+    (lambda m: m.update(tolerance=[]), "'tolerance' [] is not an object holding 'outputs'"),
+    (lambda m: m.update(tolerance={}), "'tolerance' {} is not an object holding 'outputs'"),
+    (lambda m: m.update(framework="jax"), "'framework' 'jax' is not one of keras, torch"),
+    (lambda m: m.update(framework="torch-int8"), "'framework' 'torch-int8' is not one of keras, torch"),
+    (lambda m: m.update(task="nosuchtask"), "'task' 'nosuchtask' is not one of binary, classification, control"),
+    (lambda m: m.update(task=["classification"]), "'task' ['classification'] is not one of"),
+    (lambda m: m.update(opset="18"), "'opset' '18' is not an ONNX opset: a positive integer, such as 18"),
+    (lambda m: m.update(opset=True), "'opset' True is not an ONNX opset"),
 ])
 def test_validation(change, message):
     data = json.loads((COMMITTED / "mlp" / "torch" / "manifest.json").read_text())

@@ -554,6 +554,10 @@ c_model_name_is_a_number = _manifest_edit(_set("model", 123))
 c_no_outputs_in_contract = _manifest_edit(_set("contract", "outputs", []))
 c_files_is_a_list = _manifest_edit(_set("files", ["model.onnx"]))
 c_manifest_version_is_a_dict = _manifest_edit(_set("manifest_version", {"v": 1}))
+c_framework_not_made_by_xdl = _manifest_edit(_set("framework", "jax"))
+c_unknown_task = _manifest_edit(_set("task", "nosuchtask"))
+c_opset_is_a_string = _manifest_edit(_set("opset", "18"))
+c_tolerance_is_empty = _manifest_edit(_set("tolerance", {}))
 
 
 def c_deeply_nested_manifest(tmp):
@@ -709,6 +713,10 @@ CASES += [
     (c_no_outputs_in_contract, 2, "contract.outputs is not a list of 1 to 16"),
     (c_files_is_a_list, 2, "'files' is not an object"),
     (c_manifest_version_is_a_dict, 2, "has manifest_version {'v': 1}"),
+    (c_framework_not_made_by_xdl, 2, "'framework' 'jax' is not one of keras, torch"),
+    (c_unknown_task, 2, "'task' 'nosuchtask' is not one of binary, classification,"),
+    (c_opset_is_a_string, 2, "'opset' '18' is not an ONNX opset: a positive integer"),
+    (c_tolerance_is_empty, 2, "'tolerance' {} is not an object holding 'outputs'"),
     (c_deeply_nested_manifest, 2, "nested too deeply"),
     (c_string_test_vector, 2, "not numbers"),
     (c_test_vector_shorter_than_its_shape, 2, "is not a readable tensor"),

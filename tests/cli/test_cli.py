@@ -236,6 +236,7 @@ def test_an_old_spelling_works_and_says_what_replaces_it(args, new):
     ("train", "mlp", "--out", "x"), ("all", "--data-dir", "x"), ("port", "mlp", "--from", "keras", "--data-dir", "x"),
     ("parity", "mlp", "--data-dir", "x"), ("parity", "mlp", "--runs", "x"), ("diff", "mlp", "--data-dir", "x"),
     ("diff", "mlp", "--runs", "x"), ("export", "check", "--route", "torchscript"), ("export", "check", "--sign", "k"),
+    ("parity", "steps", "mlp", "--steps", "1", "--json", "x.json"),  # an old spelling belongs to the old form only
 ])
 def test_flags_no_command_reads_are_refused(args):
     r = xdl(*args)
@@ -270,3 +271,48 @@ def test_parity_steps_is_the_old_train_steps_flag(tmp_path):
     assert json.loads((tmp_path / "t.json").read_text())["mlp"]["exit_code"] == 0
     r = xdl("parity", "steps", "mlp", "--steps", "2", "--format", "json")
     assert r.returncode == 0 and json.loads(r.stdout)["mlp"]["exit_code"] == 0, r.stdout + r.stderr
+
+
+# --- issue 27, a review of the new commands ------------------------------------------------------
+
+def test_an_unknown_command_lists_the_commands_one_types():
+    r = xdl("nosuch")
+    line = r.stderr.strip().splitlines()[-1]
+    assert r.returncode == 2 and "invalid choice: 'nosuch'" in line and "'export'" in line, r.stderr
+    assert "'export check'" not in line and "'parity steps'" not in line, line
+
+
+@pytest.mark.parametrize("command, args", [(("bench",), ("mlp",)), (("parity",), ("mlp",)),
+                                           (("parity", "steps"), ("mlp", "--steps", "1"))])
+def test_a_report_suffix_the_command_does_not_write_is_refused(tmp_path, command, args):
+    r = xdl(*command, *args, "--output", tmp_path / "b.md")
+    assert r.returncode == 2 and "writes text or json, not markdown" in _one_clean_line(r)
+    assert not (tmp_path / "b.md").exists()
+    assert ".md" not in xdl(*command, "--help").stdout  # the help promises what works only
+
+
+def test_output_dash_is_stdout(tmp_path):
+    art = ROOT / "exported_models" / "mlp" / "torch"
+    r = xdl("verify", art, "--providers", "cpu", "--batch-sizes", "1", "--format", "json", "--output", "-", cwd=tmp_path)
+    assert r.returncode == 0 and json.loads(r.stdout)["exit_code"] == 0, r.stdout + r.stderr
+    r = xdl("verify", art, "--providers", "cpu", "--batch-sizes", "1", "--output", "-", "--output", tmp_path / "r.md",
+            cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("PASS") and "markdown report:" in r.stdout, r.stdout + r.stderr
+    assert (tmp_path / "r.md").read_text().startswith("#") and not (tmp_path / "-").exists()
+    r = xdl("verify", art, "--output", "-", "--output", "-", cwd=tmp_path)
+    assert r.returncode == 2 and "given more than once" in _one_clean_line(r)
+    r = xdl("port", "mlp", "--from", "keras", "--output", "-", cwd=tmp_path)  # weights, not a report
+    assert r.returncode == 2 and "the ported weights are a file; name a path" in _one_clean_line(r)
+
+
+def test_verify_fuzz_without_live_is_refused_before_anything_runs(tmp_path):
+    r = xdl("verify", tmp_path / "missing", "--fuzz", "3")  # the missing path would be the error after a run
+    assert r.returncode == 2 and "--fuzz needs --live MODEL" in _one_clean_line(r) and not r.stdout
+
+
+@pytest.mark.parametrize("extra, named", [(("--weights", "torch"), "--weights"), (("--providers", "cpu"), "--providers"),
+                                          (("--out", "x"), "--out"), (("--output", "h.png"), "--output h.png"),
+                                          (("--plot", "h.png"), "--output h.png")])
+def test_the_old_train_steps_refuses_options_it_does_not_read(tmp_path, extra, named):
+    r = xdl("parity", "mlp", "--train-steps", "1", *extra, cwd=tmp_path)
+    assert r.returncode == 2 and f"parity --train-steps does not read {named}:" in _one_clean_line(r)

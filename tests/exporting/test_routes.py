@@ -141,7 +141,7 @@ def test_the_negative_id_guard_becomes_a_where_that_gives_the_same_for_every_id(
 def test_the_optimised_recommender_gives_the_same_ratings_for_every_user_and_item():
     """Exhaustive over the contract's whole domain: 943 x 1,682 (user, item) pairs."""
     art = artifacts.load(COMMITTED / "recommender" / "keras")
-    assert art.manifest["optimisation"]["applied"][:2] == ["negative-id-guard-as-where", "row-dot-as-reduce-sum"]
+    assert art.manifest.optimisation.applied[:2] == ("negative-id-guard-as-where", "row-dot-as-reduce-sum")
     users, items = np.meshgrid(np.arange(943, dtype=np.int64), np.arange(1682, dtype=np.int64), indexing="ij")
     feeds = {"user": users.ravel(), "item": items.ravel()}
     keras = backends.load("keras")

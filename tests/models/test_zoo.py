@@ -186,7 +186,7 @@ def test_dqn_exported_policy_plays_the_native_twins_episodes(quick):
     episodes with the same returns as the native twin, and the run's metric is that mean return."""
     for framework in registry.FRAMEWORKS:
         art = artifacts.load(quick("dqn").out / "dqn" / framework)
-        check = art.manifest["policy_check"]
+        check = art.manifest.policy_check
         assert check["episodes"] == 100 and check["returns_differ"] == 0
         assert check["native_mean_return"] == check["onnx_mean_return"] == quick("dqn").metrics["dqn", framework]["test_mean_return"]
         assert check["steps"] == round(100 * check["native_mean_return"])  # one step per reward point
@@ -200,7 +200,7 @@ def test_xdl_export_prints_the_policy_check(quick, tmp_path):
     r = subprocess.run([sys.executable, "-m", "xdl", "export", "dqn", "--framework", "torch", "--runs",
                         str(quick("dqn", "torch").runs), "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    check = artifacts.read_manifest(tmp_path / "dqn" / "torch")["policy_check"]
+    check = artifacts.read_manifest(tmp_path / "dqn" / "torch").policy_check
     line = r.stdout.splitlines()[-1]
     assert line == f"  {policy.summary(check)}"
     assert f"{check['actions_differ']:,} of {check['steps']:,} actions differ" in line
@@ -262,7 +262,7 @@ def test_autoencoder_parts_compose_to_the_whole(quick):
         folder = quick("autoencoder").out / "autoencoder"
         whole, encoder, decoder = (artifacts.load(folder / f) for f in (framework, f"{framework}-encoder",
                                                                          f"{framework}-decoder"))
-        assert encoder.manifest["part"] == "encoder" and decoder.manifest["part"] == "decoder"
+        assert encoder.manifest.part == "encoder" and decoder.manifest.part == "decoder"
         x = whole.inputs["x"]
         codes = verify.session(encoder.model_bytes, "cpu").run(None, {"x": x})[0]
         images = verify.session(decoder.model_bytes, "cpu").run(None, {"code": codes})[0]

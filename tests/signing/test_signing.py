@@ -285,8 +285,8 @@ def test_export_sign_publishes_the_signature_with_the_artifact(tmp_path, keys):
     run.mkdir(parents=True)
     shutil.copyfile(COMMITTED / "mlp" / "torch" / "model.safetensors", run / "model.safetensors")
     manifest = artifacts.read_manifest(COMMITTED / "mlp" / "torch")
-    metrics = {k: manifest[k] for k in ("dataset", "data_source", "seed", "weights_sha256")}
-    (run / "metrics.json").write_text(json.dumps({**metrics, **manifest["metrics"]}))
+    metrics = {k: getattr(manifest, k) for k in ("dataset", "data_source", "seed", "weights_sha256")}
+    (run / "metrics.json").write_text(json.dumps({**metrics, **manifest.metrics}))
     r = subprocess.run([sys.executable, "-m", "xdl", "export", "mlp", "--framework", "torch", "--runs",
                         tmp_path / "runs", "--out", tmp_path / "out", "--sign", keys["ours"][0]],
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
@@ -294,7 +294,7 @@ def test_export_sign_publishes_the_signature_with_the_artifact(tmp_path, keys):
     folder = tmp_path / "out" / "mlp" / "torch"
     assert not [p for p in folder.parent.iterdir() if ".tmp-" in p.name or ".sig-" in p.name]  # nothing staged left
     assert _verify(folder, keys["ours"][1]).exit_code == 0
-    assert signing.SIGNATURE not in artifacts.read_manifest(folder)["files"]  # it covers the manifest, not vice versa
+    assert signing.SIGNATURE not in artifacts.read_manifest(folder).files  # it covers the manifest, not vice versa
 
 
 def test_cli_sign_signs_nothing_when_one_artifact_is_tampered(tmp_path, keys, capsys):

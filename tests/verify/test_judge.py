@@ -50,13 +50,14 @@ def test_criteria_are_the_policy_s_rows():
 
 
 def test_outputs_are_classes_is_decided_in_one_place():
-    assert policy.outputs_are_classes({"task": "classification"})
-    assert policy.outputs_are_classes({"task": "tagging"})
-    assert not policy.outputs_are_classes({"task": "classification", "part": "encoder"})
-    assert not policy.outputs_are_classes({"task": "regression"})
+    assert policy.outputs_are_classes(task="classification")
+    assert policy.outputs_are_classes(task="tagging")
+    assert not policy.outputs_are_classes(task="classification", part="encoder")
+    assert not policy.outputs_are_classes(task="regression")
     # a user's model has no task: its outputs' kind says
-    assert policy.outputs_are_classes({"contract": {"outputs": [{"kind": "probabilities"}]}})
-    assert not policy.outputs_are_classes({"contract": {"outputs": [{"kind": "logits"}]}})
+    assert policy.outputs_are_classes(kinds=("probabilities",))
+    assert not policy.outputs_are_classes(kinds=("probabilities", "logits"))
+    assert not policy.outputs_are_classes(kinds=())
 
 
 def test_looser_takes_the_looser_number_of_each_pair():

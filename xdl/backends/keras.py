@@ -285,7 +285,7 @@ def deployable(net, spec) -> keras.Model:
 # and the same Keras model on Keras's torch backend, exported there through torch.onnx.
 EXPORT_ROUTES = ("tf2onnx", "keras-export", "keras-on-torch")
 
-# Each route's exporter as manifests name it (`xdl export --check` reads the route back from it).
+# Each route's exporter as manifests name it (`xdl export check` reads the route back from it).
 EXPORTERS = {"tf2onnx": "tf2onnx", "keras-export": "keras model.export (tf2onnx)",
              "keras-on-torch": "keras model.export (torch backend, torch.onnx)"}
 

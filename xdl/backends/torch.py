@@ -451,5 +451,5 @@ def versions(route: str = EXPORT_ROUTES[0]) -> dict:
     }
 
 
-# Each route's exporter as manifests name it (`xdl export --check` reads the route back from it).
+# Each route's exporter as manifests name it (`xdl export check` reads the route back from it).
 EXPORTERS = {"dynamo": "torch.onnx (dynamo)", "torchscript": "torch.onnx (TorchScript)"}

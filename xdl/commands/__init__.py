@@ -60,12 +60,18 @@ def commands(p: argparse.ArgumentParser | None = None) -> dict[str, argparse.Arg
     return dict(sub.choices)
 
 
-def route(argv: list[str], names) -> list[str]:
+def route(argv: list[str], p: argparse.ArgumentParser) -> list[str]:
     """`export check ...` -> `"export check" ...` when that is a command's name: a mode is
-    parsed by its own parser, and `xdl export MODEL...` stays the export itself."""
+    parsed by its own parser, and `xdl export MODEL...` stays the export itself. An unknown
+    command is refused here (exit 2), listing the commands one types: argparse would list the
+    modes' two-word names among them."""
+    names = commands(p)
     for i, word in enumerate(argv):
         if not word.startswith("-"):  # the command: the top level has no option taking a value
             if i + 1 < len(argv) and f"{word} {argv[i + 1]}" in names:
                 return [*argv[:i], f"{word} {argv[i + 1]}", *argv[i + 2:]]
+            if word not in names:
+                typed = ", ".join(repr(name) for name in names if " " not in name)
+                p.error(f"argument COMMAND: invalid choice: {word!r} (choose from {typed})")
             return argv
     return argv

@@ -175,17 +175,20 @@ class _OldReport(argparse.Action):
 # --- one output convention -------------------------------------------------------------------
 
 SUFFIXES = {".txt": "text", ".json": "json", ".md": "markdown", ".xml": "junit"}
+STDOUT = "-"  # an --output of "-" is stdout, as the common convention has it
 
 
 def output_options(sp, formats=("text", "json", "markdown"), *, plot: str | None = None, old=()) -> None:
     """--format and a repeatable --output; `plot` says what an --output ending in .png holds.
     `old` names the deprecated spellings this command took: --report, --json, --markdown, --plot."""
-    sp.add_argument("--format", choices=formats, help="what is printed (default: text), and written to each "
-                    "--output (default: as its suffix says, .json, .md" + (", .xml" if "junit" in formats else "") +
-                    ", else text)")
+    by_suffix = ", ".join(f"{suffix} is {fmt}" for suffix, fmt in SUFFIXES.items() if fmt in formats and fmt != "text")
+    sp.add_argument("--format", choices=formats, help="the report's format (default: text): printed in it, or, "
+                    "where an --output names a file, written in it to each file while the text is printed; "
+                    f"without --format a file's suffix chooses ({by_suffix}, else text)")
     also = f"; a path ending in .png is {plot}" if plot else ""
     sp.add_argument("--output", action="append", default=[], metavar="PATH",
-                    help=f"write the report here too, the text still printed (repeatable{also})")
+                    help=f"write the report to PATH too, the text still printed (repeatable); PATH {STDOUT} "
+                    f"prints the report in --format instead{also}")
     sp.set_defaults(fixed_outputs=[], draws=bool(plot), formats=formats)
     for flag in old:
         if flag == "--report":
@@ -195,34 +198,52 @@ def output_options(sp, formats=("text", "json", "markdown"), *, plot: str | None
 
 
 def outputs(args) -> list[tuple[str, str]]:
-    """(format, path) for every file the command writes: each --output as --format says, else as
-    its suffix says (a chart for .png when the command draws one), else text; then the
-    deprecated --json/--markdown/--plot."""
+    """(format, path) for every file the command writes (or stdout, STDOUT): each --output as
+    --format says, else as its suffix says (a chart for .png when the command draws one), else
+    text; then the deprecated --json/--markdown/--plot.
+
+    Raises:
+        XdlError: a suffix naming a format the command does not write (`--output b.md` where
+            there is no markdown), or stdout named twice.
+    """
     found = []
     for path in getattr(args, "output", None) or []:
         suffix = os.path.splitext(str(path))[1].lower()
         if args.draws and suffix in PLOT_SUFFIXES:
             found.append(("plot", path))
-        else:
-            by_suffix = SUFFIXES.get(suffix) if SUFFIXES.get(suffix) in args.formats else None
-            found.append((args.format or by_suffix or "text", path))
-    return found + list(getattr(args, "fixed_outputs", None) or [])
+            continue
+        by_suffix = SUFFIXES.get(suffix)
+        if by_suffix not in (None, *args.formats) and not args.format:
+            raise XdlError(f"--output {path}: this command writes {' or '.join(args.formats)}, not {by_suffix}; "
+                           f"name another suffix, or pass --format")
+        found.append((args.format or by_suffix or "text", path))
+    found += list(getattr(args, "fixed_outputs", None) or [])
+    if sum(str(path) == STDOUT for _, path in found) > 1:
+        raise XdlError(f"--output {STDOUT} (stdout) is given more than once; name it once")
+    return found
+
+
+def printed(args) -> str:
+    """The format stdout gets: that of an --output of STDOUT, else text where a file is written,
+    else --format's."""
+    files = outputs(args)
+    return next((fmt for fmt, path in files if str(path) == STDOUT), "text" if files else args.format or "text")
 
 
 def emit(args, renderers: dict, what: str, plot=None, *, streamed: bool = False) -> None:
-    """Prints the report in --format (the text, when files are written) and writes each output.
+    """Prints the report (in `printed`'s format) and writes each output file.
 
     Args:
         renderers: format -> function returning the report as that format's text.
         what: the report's name in an error ("the benchmark results").
         plot: function(path) drawing the chart, for a command that draws one.
-        streamed: the text was printed already, piece by piece as it came (--format text only).
+        streamed: the text was printed already, piece by piece as it came (when `printed` is text).
     """
-    files = outputs(args)
+    files = [(fmt, path) for fmt, path in outputs(args) if str(path) != STDOUT]
     # the files first: one of them may be this very stdout (/dev/stdout), the text goes after it
     written = [(fmt, write_text(path, renderers[fmt](), what)) for fmt, path in files if fmt != "plot"]
     if not streamed:
-        print(renderers["text" if files else args.format or "text"](), end="")
+        print(renderers[printed(args)](), end="")
     for fmt, path in written:
         print(f"{fmt} report: {path}")
     for path in (path for fmt, path in files if fmt == "plot"):

@@ -79,7 +79,7 @@ def run(args) -> int:
             folder = exporting.export(model, framework, runs=args.runs, out=args.out, data_dir=args.data_dir,
                                       route=args.route, optimised=not args.no_optimise, sign=signer)
             print(f"{model}/{framework}: exported -> {folder}{signed}")
-            check = artifacts.read_manifest(folder).get("policy_check")
+            check = artifacts.read_manifest(folder).policy_check
             if check:  # an agent's deployment check (xdl/exporting/policy.py); a failed one raised
                 print(f"  {policy.summary(check)}")
     return EXIT_OK
@@ -112,7 +112,7 @@ def refresh(args) -> int:
 
     signer = _signer(args.sign)
     for folder in artifacts.find(_roots(args)):
-        if "variant" not in artifacts.read_manifest(folder):
+        if artifacts.read_manifest(folder).variant is None:
             signed = _signed_suffix(folder, signer)
             print(f"{folder}: refreshed -> {staleness.refresh(folder, sign=signer)}{signed}")
     return EXIT_OK

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from xdl.commands import common
-from xdl.errors import EXIT_OK
+from xdl.errors import EXIT_OK, XdlError
 from xdl.spec import registry
 
 
@@ -17,10 +17,11 @@ def add_parser(sub) -> None:
                         "exports against each other", description="The parity matrix of one set of weights. "
                         "Training parity: xdl parity steps.")
     common.model_arguments(sp)
-    common.out_option(sp)
-    sp.add_argument("--weights", choices=registry.FRAMEWORKS, default="keras",
+    # None where not given: the old --train-steps refuses what it does not read (defaults: in run)
+    sp.add_argument("--out", help="artifact root (default: exported_models)")
+    sp.add_argument("--weights", choices=registry.FRAMEWORKS,
                     help="whose trained weights to use; the other twin gets them ported (default: keras)")
-    sp.add_argument("--providers", default="cpu,cuda", help="ORT providers for the exports (default: cpu,cuda)")
+    sp.add_argument("--providers", help="ORT providers for the exports (default: cpu,cuda)")
     common.output_options(sp, ("text", "json"), plot="the heat map (one per model: NAME-MODEL.png)",
                           old=("--json", "--plot"))
     common.old_option(sp, "--train-steps", "xdl parity steps MODEL... --steps K", type=common.count(1), default=None)
@@ -36,21 +37,28 @@ def add_parser(sub) -> None:
     sp.add_argument("--optimizer", choices=("sgd", "spec"), default="sgd",
                     help="plain SGD, or the model's own optimizer (default: sgd)")
     sp.add_argument("--lr", type=common.positive, default=0.01, help="learning rate (default: 0.01)")
-    common.output_options(sp, ("text", "json"), old=("--json",))
+    common.output_options(sp, ("text", "json"))
     sp.set_defaults(func=steps)
 
 
 def run(args) -> int:
     """The matrix of each model: printed as it comes, a heat map per chart output."""
+    charts = [Path(path) for fmt, path in common.outputs(args) if fmt == "plot"]
     if args.train_steps:
+        unread = [flag for flag, value in (("--out", args.out), ("--weights", args.weights),
+                                           ("--providers", args.providers)) if value is not None]
+        unread += [f"--output {path}" for path in charts]
+        if unread:
+            raise XdlError(f"parity --train-steps does not read {', '.join(unread)}: it trains both twins from "
+                           f"the same new weights, runs no export and draws no chart; drop {'it' if len(unread) == 1 else 'them'}")
         args.steps = args.train_steps
         return steps(args)
     from xdl.parity import matrix
 
     code, texts, results = EXIT_OK, [], {}
-    charts = [Path(path) for fmt, path in common.outputs(args) if fmt == "plot"]
     for model in common.models(args.model):
-        m = matrix.build(model, args.weights, providers=common.names(args.providers), out=args.out)
+        m = matrix.build(model, args.weights or "keras", providers=common.names(args.providers or "cpu,cuda"),
+                         out=args.out or "exported_models")
         texts.append(_show(args, matrix.render(m)))
         results[model] = m.to_json()
         for path in charts:
@@ -78,11 +86,11 @@ def steps(args) -> int:
 
 
 def _show(args, text: str) -> str:
-    if args.format in (None, "text"):  # as it comes: a model takes a while
+    if common.printed(args) == "text":  # as it comes: a model takes a while
         print(text + "\n")
     return text + "\n\n"
 
 
 def _report(args, texts, results) -> None:
     common.emit(args, {"text": lambda: "".join(texts), "json": lambda: common.json_text(results)},
-                "the parity results", plot=lambda path: None, streamed=args.format in (None, "text"))
+                "the parity results", plot=lambda path: None, streamed=common.printed(args) == "text")

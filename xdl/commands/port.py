@@ -24,6 +24,8 @@ def run(args) -> int:
 
     from xdl import twins
 
+    if args.output == common.STDOUT:  # not a report: stdout is no place for a weights file
+        raise XdlError(f"port --output {common.STDOUT}: the ported weights are a file; name a path")
     target = args.to or twins.other(args.source)
     if target == args.source:
         raise XdlError(f"--from and --to are both {target}; port between keras and torch")

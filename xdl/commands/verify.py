@@ -28,14 +28,14 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    if args.fuzz and not args.live:  # before any artifact is run: a mistake in the command line
+        raise XdlError("--fuzz needs --live MODEL: fuzzed inputs have no stored outputs to compare with")
     from xdl import verify
 
     providers, required = common.names(args.providers), common.names(args.require)
     batch_sizes = common.int_list(args.batch_sizes, "--batch-sizes")
     signatures = _signature_verifier(args.public_key)
     result = verify.verify_paths(args.paths or [args.out], providers, required, batch_sizes, signatures)
-    if args.fuzz and not args.live:
-        raise XdlError("--fuzz needs --live MODEL: fuzzed inputs have no stored outputs to compare with")
     for model in common.models(args.live) if args.live else []:
         from xdl.parity import live
 

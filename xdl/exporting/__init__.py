@@ -1,6 +1,6 @@
 """Export: a trained twin to ONNX on its contract, with test vectors and provenance, written as
 one artifact folder (xdl.artifacts). Sub-modules: graph (the canonical graph), optimise (exact
-rewrites after export), variants (fp16 and int8), staleness (`xdl export --check`).
+rewrites after export), variants (fp16 and int8), staleness (`xdl export check`).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
     `exported`), and assembles everything an artifact folder holds but the files.
 
     `provenance` (dataset, data_source, seed, weights_sha256, metrics) comes from a training
-    run (export) or from a committed manifest (export --check), so both produce the same bytes.
+    run (export) or from a committed manifest (xdl export check), so both produce the same bytes.
 
     Returns:
         (onnx.ModelProto on the contract, the Manifest less its files, native outputs for x)
@@ -62,7 +62,7 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
     fw = backends.load(framework)
     route = route_for(fw, route)
     expected = fw.predict(net, spec, x)
-    # the libraries the bytes depend on, as `xdl export --check` compares them (xdl/versions.py)
+    # the libraries the bytes depend on, as `xdl export check` compares them (xdl/versions.py)
     versions = {**lib_versions.core(), **fw.versions(route), **lib_versions.record(framework)}
     proto, steps = exported(spec, fw, net, route, graph.OPSET, optimised, x, expected)
     metrics = provenance["metrics"]

@@ -36,7 +36,7 @@ initializers and drop Identities, repeated subexpressions (tf2onnx computes one 
 unused nodes.
 
 xdl keeps an optimised graph only when ONNX Runtime reproduces the native outputs from it
-within the model's tolerance (xdl.exporting.exported), and `xdl export --check` proves the
+within the model's tolerance (xdl.exporting.exported), and `xdl export check` proves the
 bytes reproducible.
 """
 

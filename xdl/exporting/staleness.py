@@ -1,4 +1,4 @@
-"""`xdl export --check`: is a committed artifact what the current code makes from its own weights?
+"""`xdl export check`: is a committed artifact what the current code makes from its own weights?
 
 A float32 export is re-exported from the committed weights and provenance into a temporary
 folder; a variant is re-converted from the float32 model beside it. Then model.onnx and the test

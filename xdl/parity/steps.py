@@ -54,7 +54,7 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     """
     spec = registry.get(model)
     if steps < 1:
-        raise InputError(f"--train-steps must be at least 1, got {steps}")
+        raise InputError(f"--steps must be at least 1, got {steps}")
     if optimizer not in ("sgd", "spec"):
         raise InputError(f"--optimizer must be 'sgd' or 'spec', got {optimizer!r}")
     kfw, tfw = backends.load("keras"), backends.load("torch")

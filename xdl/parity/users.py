@@ -108,7 +108,7 @@ def _native_outputs(fw, model, inputs: list[np.ndarray]) -> list[np.ndarray]:
 def _criteria(contract: Contract, provider: str, kind: str, override: Tolerance | None) -> dict:
     """What each output of a user's model is judged by: the policy's row for `kind` (or the
     override). The model has no task: the outputs' kind says whether they are class scores."""
-    classes = verify.policy.outputs_are_classes({"contract": {"outputs": [t.to_json() for t in contract.outputs]}})
+    classes = verify.policy.outputs_are_classes(kinds=tuple(t.kind for t in contract.outputs))
     return {t.name: verify.policy.criteria_for(t.dtype, provider, kind, override=override, classes=classes)
             for t in contract.outputs}
 

@@ -21,7 +21,7 @@ sources of Keras 3.15 and PyTorch 2.13):
   are equal when Keras's epsilon is PyTorch's times sqrt(1 - beta_2**t), a factor that changes
   every step; the effect fades once sqrt(v) is well above 1e-7.
 
-`xdl parity MODEL --train-steps K --optimizer spec` measures how far these take the two
+`xdl parity steps MODEL --steps K --optimizer spec` measures how far these take the two
 frameworks apart; with plain SGD (the default there) nothing separates them. Measured on
 mlp/cnn, 20 steps: SGD agrees to 1e-7/6e-6 relative in the loss; RMSprop differs by 6e-2 and
 agrees to 1e-7 once epsilon is 1e-30 in both (so epsilon placement is the whole story); Adam

@@ -67,4 +67,4 @@ def committed(model: str) -> dict[str, float]:
     from xdl.spec import registry
 
     key = f"test_{registry.get(model).metric}"
-    return {f: read_manifest(exported_models() / model / f)["metrics"][key] for f in ("keras", "torch")}
+    return {f: read_manifest(exported_models() / model / f).metrics[key] for f in ("keras", "torch")}

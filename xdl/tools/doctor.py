@@ -116,8 +116,8 @@ def findings(v: dict, env: dict, opset: int) -> list[Finding]:
 
 # What each extra of pyproject.toml brings, for the lines that say what a core install lacks
 USES = {"tf": "Keras training and export", "torch": "PyTorch training and export",
-        "data": "the digits, mnist1d and cartpole data sets", "plot": "charts (--plot)",
-        "variants": "fp16 variants (export --variant fp16)", "dev": "the tutorials (xdl tutorials) and the tests"}
+        "data": "the digits, mnist1d and cartpole data sets", "plot": "charts (--output CHART.png)",
+        "variants": "fp16 variants (xdl export variant fp16)", "dev": "the tutorials (xdl tutorials) and the tests"}
 
 
 def installed_extras() -> dict[str, str | None]:

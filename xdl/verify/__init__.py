@@ -116,18 +116,18 @@ def _run_artifact(art, policies, required, batch_sizes, flavour, signature_note)
     m = art.manifest
     checks = []
     for provider, criteria in policies.items():
-        sess, why_not = open_session(art.model_bytes, provider, required, model=m["model"], framework=flavour)
+        sess, why_not = open_session(art.model_bytes, provider, required, model=m.model, framework=flavour)
         if why_not:
             checks.append(why_not)
             continue
         for i, n in enumerate(batch_sizes):
             if limits.budget_spent():  # say once what was not run, then stop: the time is gone
-                checks.append(Check(m["model"], flavour, provider, "error", exit_code=EXIT_INPUT, detail=(
+                checks.append(Check(m.model, flavour, provider, "error", exit_code=EXIT_INPUT, detail=(
                     f"batch sizes {', '.join(map(str, batch_sizes[i:]))} (and any provider after this one) not run: "
                     f"this artifact's runs used up the {limits.current().run_timeout:g} s limit together")))
                 return checks
             found = run_checks(
-                sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m["model"],
+                sess, _resize_batch(art.inputs, n), _resize_batch(art.outputs, n), model=m.model,
                 framework=flavour, provider=provider, criteria=criteria,
             )
             for check in found:

@@ -19,6 +19,7 @@ import numpy as np
 import onnx
 
 from xdl.errors import InputError
+from xdl.manifest import Manifest
 from xdl.spec import registry, tasks, tolerance
 from xdl.verify.model import computing_dtype
 
@@ -61,34 +62,33 @@ def criteria_for(dtype: str, provider: str, kind: str, *, override: tolerance.To
     return Criteria(atol, rtol, classes=classes, nonfinite=nonfinite, note=note)
 
 
-def outputs_are_classes(manifest: dict) -> bool:
-    """Whether an artifact's outputs are class scores (top-1 agreement is reported): its task's
-    are (classification, tagging), a part's (an encoder's codes...) never. A model without a
-    task (a user's, checked by xdl.check) says so by its outputs' kind: probabilities."""
-    if manifest.get("part"):
+def outputs_are_classes(*, task: str | None = None, part: str | None = None,
+                        kinds: tuple[str | None, ...] = ()) -> bool:
+    """Whether a model's outputs are class scores (top-1 agreement is reported): its task's are
+    (classification, tagging), a part's (an encoder's codes...) never. A model without a task (a
+    user's, checked by xdl.check) says so by its outputs' `kinds`: all probabilities."""
+    if part:
         return False
-    if "task" not in manifest:
-        outputs = manifest.get("contract", {}).get("outputs") or [{}]
-        return all(t.get("kind") == "probabilities" for t in outputs)
-    task = tasks.TASKS.get(manifest["task"])  # a task xdl does not know has no class outputs it knows of
-    return bool(task and task.outputs_are_classes)
+    if task is None:
+        return bool(kinds) and all(kind == "probabilities" for kind in kinds)
+    return tasks.get(task).outputs_are_classes
 
 
 def for_spec(spec, provider: str, dtype: str = "float32", *, part: str | None = None,
              note: str = "") -> dict[str, Criteria]:
     """Criteria per output of a registered model's `spec` (or of its `part`'s spec) computed in
     `dtype` on `provider`: the policy's numbers or the spec's override, the NaN it allows."""
-    classes = outputs_are_classes({"task": spec.task, "part": part})
+    classes = outputs_are_classes(task=spec.task, part=part)
     return {t.name: criteria_for(dtype, provider, t.kind, override=spec.tolerance_override, classes=classes,
                                  nonfinite=t.nonfinite, note=note) for t in spec.outputs}
 
 
-def for_manifest(manifest: dict, provider: str) -> dict[str, Criteria]:
+def for_manifest(manifest: Manifest, provider: str) -> dict[str, Criteria]:
     """Criteria per output of a registered model's float32 artifact (or part), from its spec."""
-    return for_spec(registered_spec(manifest), provider, part=manifest.get("part"))
+    return for_spec(registered_spec(manifest), provider, part=manifest.part)
 
 
-def for_artifact(manifest: dict, model: onnx.ModelProto, provider: str) -> dict[str, Criteria]:
+def for_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> dict[str, Criteria]:
     """Criteria per output of any artifact on `provider`, never loosened by what it says.
 
     A registered model is judged by its spec (its override, if it states one) at the precision
@@ -100,46 +100,46 @@ def for_artifact(manifest: dict, model: onnx.ModelProto, provider: str) -> dict[
             unknown output kind, or records a tolerance that is not a finite number >= 0.
     """
     computes, why = computing_dtype(model)
-    variant = manifest.get("variant")
+    variant = manifest.variant
     claimed = "float32"
     if variant:
-        if variant["name"] not in tolerance.VARIANT_DTYPES:
-            raise InputError(f"unknown variant {variant['name'][:40]!r}; xdl makes {', '.join(tolerance.VARIANT_DTYPES)}")
-        claimed = tolerance.VARIANT_DTYPES[variant["name"]]
+        if variant.name not in tolerance.VARIANT_DTYPES:
+            raise InputError(f"unknown variant {variant.name[:40]!r}; xdl makes {', '.join(tolerance.VARIANT_DTYPES)}")
+        claimed = tolerance.VARIANT_DTYPES[variant.name]
     if claimed != computes:
         # Refused, not ignored: a manifest that misdescribes its graph is not an xdl artifact.
         raise InputError(f"model.onnx computes in {computes}, the manifest says {claimed} ({why}); "
                          f"re-run `xdl export`")
-    outputs = manifest["contract"]["outputs"]
-    if manifest["model"] in registry.names():
+    outputs = manifest.contract.outputs
+    if manifest.model in registry.names():
         spec = registered_spec(manifest)
         want = [t.to_json() for t in (*spec.inputs, *spec.outputs)]
-        have = [*manifest["contract"]["inputs"], *outputs]
-        if [(t["name"], list(t["shape"]), t["dtype"]) for t in have] != \
+        have = [*manifest.contract.inputs, *outputs]
+        if [(t.name, list(t.shape), t.dtype) for t in have] != \
                 [(t["name"], t["shape"], t["dtype"]) for t in want]:
             raise InputError(f"the manifest's contract is not the registered {spec.name}'s; re-run `xdl export`")
-        return for_spec(spec, provider, computes, part=manifest.get("part"), note=why)
+        return for_spec(spec, provider, computes, part=manifest.part, note=why)
     # Not a registered model: the recorded numbers, bounded by the policy for the output's kind.
     chosen, bounded = {}, []
     for t in outputs:
-        kind = t.get("kind")
-        if kind not in tolerance.OUTPUT_KINDS:
-            raise InputError(f"output {t['name'][:40]!r} has kind {str(kind)[:40]!r}; an unregistered model's "
+        if t.kind not in tolerance.OUTPUT_KINDS:
+            raise InputError(f"output {t.name[:40]!r} has kind {str(t.kind)[:40]!r}; an unregistered model's "
                              f"outputs must state one of {', '.join(tolerance.OUTPUT_KINDS)}")
-        policy = tolerance.tolerance_for(computes, provider, kind).pair
+        policy = tolerance.tolerance_for(computes, provider, t.kind).pair
         try:
-            recorded = manifest["tolerance"]["outputs"][t["name"]][provider]
+            recorded = manifest.tolerance["outputs"][t.name][provider]
             atol, rtol = float(recorded["atol"]), float(recorded["rtol"])
         except (KeyError, TypeError, ValueError):
             atol, rtol = policy
         if not (np.isfinite(atol) and np.isfinite(rtol) and atol >= 0 and rtol >= 0):
-            raise InputError(f"the manifest's tolerance for {t['name'][:40]!r} ({atol!r}, {rtol!r}) is refused: "
+            raise InputError(f"the manifest's tolerance for {t.name[:40]!r} ({atol!r}, {rtol!r}) is refused: "
                              f"tolerances must be finite and >= 0")
         if atol > policy[0] or rtol > policy[1]:
-            bounded.append(t["name"])
-        chosen[t["name"]] = (min(atol, policy[0]), min(rtol, policy[1]))
+            bounded.append(t.name)
+        chosen[t.name] = (min(atol, policy[0]), min(rtol, policy[1]))
     note = f"tolerance bounded by the policy (the manifest asked for more for {', '.join(bounded)})" if bounded else ""
-    classes, note = outputs_are_classes(manifest), "; ".join(filter(None, [note, why]))
+    classes = outputs_are_classes(task=manifest.task, part=manifest.part, kinds=tuple(t.kind for t in outputs))
+    note = "; ".join(filter(None, [note, why]))
     return {name: Criteria(atol, rtol, classes=classes, note=note) for name, (atol, rtol) in chosen.items()}
 
 
@@ -155,13 +155,13 @@ def looser(first: Criteria, *others: Criteria, atol_scale: float = 1.0) -> Crite
         note="; ".join(dict.fromkeys(c.note for c in every if c.note)))
 
 
-def registered_spec(manifest: dict):
+def registered_spec(manifest: Manifest):
     """The spec of a registered model's artifact, or of the part (encoder, decoder) it holds.
 
     Raises:
         InputError: the model is not registered, or has no such part.
     """
-    spec, part = registry.get(manifest["model"]), manifest.get("part")
+    spec, part = registry.get(manifest.model), manifest.part
     if not part:
         return spec
     if part not in [name for name, _, _ in spec.parts]:
