@@ -32,7 +32,7 @@ def _load() -> dict[str, ModelSpec]:
             if spec.name != package.name:
                 raise XdlError(f"xdl/models/{package.name} declares a model named {spec.name!r}: rename one")
             found.append(spec)
-        for spec in sorted(found, key=lambda s: (s.lesson, s.name)):
+        for spec in sorted(found, key=lambda s: (s.lesson.tutorial, s.name)):
             _specs[spec.name] = spec
     return _specs
 
