@@ -119,7 +119,8 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
     data = for_model.load(spec, dataset, data_dir, quick, shard=shard)
     net = engine.build(spec, group)
     if fw.count_params(net) != spec.expectations.param_count:
-        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.expectations.param_count}")
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, "
+                       f"spec says {spec.expectations.param_count}")
     n = epochs or (spec.recipe.quick_epochs if quick else spec.recipe.epochs)
     out = training.run_dir(runs, model, framework)
     # Rank 0 builds the run in a staging folder and publishes it whole; the others keep only

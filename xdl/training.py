@@ -100,7 +100,8 @@ def train(
     fw.seed_everything(cfg.seed)
     net = fw.build(spec)
     if fw.count_params(net) != spec.expectations.param_count:  # the twins must be the same network
-        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.expectations.param_count}")
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, "
+                       f"spec says {spec.expectations.param_count}")
     # The run is built in a staging folder and published whole (weights, metrics and the best
     # epoch's checkpoint as one unit): a crash or Ctrl-C leaves the previous run as it was.
     staged = artifacts.staging(out)

@@ -104,7 +104,8 @@ def _per_worker(spec, group: Group):
     if spec.recipe.batch_size % group.size:
         raise InputError(f"{spec.name}'s batch of {spec.recipe.batch_size} does not split into {group.size} "
                          f"equal parts; use a number of workers that divides it")
-    return dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, batch_size=spec.recipe.batch_size // group.size))
+    recipe = dataclasses.replace(spec.recipe, batch_size=spec.recipe.batch_size // group.size)
+    return dataclasses.replace(spec, recipe=recipe)
 
 
 def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:

@@ -153,7 +153,8 @@ def check_out(spec, framework: str, runs: str | Path, out: str | Path) -> None:
         InputError: they would.
     """
     run = training.run_dir(runs, spec.name, framework)
-    for folder in [Path(out) / spec.name / framework, *(Path(out) / spec.name / f"{framework}-{p}" for p, _ in spec.contract.parts)]:
+    flavours = [framework, *(f"{framework}-{p}" for p, _ in spec.contract.parts)]  # the whole model's, each part's
+    for folder in [Path(out) / spec.name / f for f in flavours]:
         artifacts.overlap(folder, "--out", {"--runs": run})
         artifacts.replaceable(folder, artifacts.MANIFEST)
 
@@ -177,7 +178,7 @@ def to_onnx(spec, framework: str, net, *, route: str | None = None, opset: int =
     run. `route` is one of the back end's EXPORT_ROUTES (default: the shipped one); the
     optimisation is checked on 16 inputs drawn from the contract's domains."""
     fw = backends.load(framework)
-    x = spec.sample(np.random.default_rng(0), 16, max(spec.expectations.seq_lengths) if spec.expectations.seq_lengths else None)
+    x = spec.sample(np.random.default_rng(0), 16, max(spec.expectations.seq_lengths, default=None))
     expected = fw.predict(net, spec, x) if optimised else None
     proto, _ = exported(spec, fw, net, route_for(fw, route), opset, optimised, x, expected)
     return graph.apply(proto, spec.contract, {"xdl.model": spec.name, "xdl.framework": framework}, name=spec.name,
