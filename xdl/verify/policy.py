@@ -79,7 +79,8 @@ def for_spec(spec, provider: str, dtype: str = "float32", *, part: str | None = 
     """Criteria per output of a registered model's `spec` (or of its `part`'s spec) computed in
     `dtype` on `provider`: the policy's numbers or the spec's override, the NaN it allows."""
     classes = outputs_are_classes({"task": spec.task, "part": part})
-    return {t.name: criteria_for(dtype, provider, t.kind, override=spec.expectations.tolerance_override, classes=classes,
+    override = spec.expectations.tolerance_override
+    return {t.name: criteria_for(dtype, provider, t.kind, override=override, classes=classes,
                                  nonfinite=t.nonfinite, note=note) for t in spec.contract.outputs}
 
 
