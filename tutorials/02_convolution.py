@@ -157,7 +157,7 @@ print("(on 1,200 images; the committed models, trained on 5,400 for up to 50 epo
 full = committed("cnn")  # xdl.teach.helpers: the committed twins' test accuracy, from their manifests
 print(f"here: keras {keras_accuracy:.3f}, torch {torch_accuracy:.3f} (gap {abs(keras_accuracy - torch_accuracy):.3f})")
 print(f"committed: keras {full['keras']:.3f}, torch {full['torch']:.3f} "
-      f"(gap {abs(full['keras'] - full['torch']):.3f}, the spec's margin {spec.margin})")
+      f"(gap {abs(full['keras'] - full['torch']):.3f}, the spec's margin {spec.expectations.margin})")
 
 # %% [markdown]
 # The opposite failure, **underfitting**, is a model too small or trained too briefly to fit even

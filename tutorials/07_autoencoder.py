@@ -86,7 +86,7 @@ for name, curve in losses.items():
     print(f"{name}: training error, last five epochs: " + ", ".join(f"{v:.4f}" for v in curve[-5:]))
 full = committed("autoencoder")  # xdl.teach.helpers: the committed twins' test metric, from their manifests
 print(f"here: gap {abs(errors['keras'] - errors['torch']):.4f}; committed: keras {full['keras']:.4f}, "
-      f"torch {full['torch']:.4f}, gap {abs(full['keras'] - full['torch']):.4f} (the spec's margin {spec.margin})")
+      f"torch {full['torch']:.4f}, gap {abs(full['keras'] - full['torch']):.4f} (the spec's margin {spec.expectations.margin})")
 
 # %%
 x = digits.x_test[:8]

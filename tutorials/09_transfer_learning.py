@@ -22,7 +22,7 @@ from xdl.teach.helpers import committed, pyplot, save_figure
 
 plt = pyplot()
 spec = registry.get("transfer")
-for phase in spec.phases:
+for phase in spec.recipe.phases:
     print(f"{phase.name:9s} on {phase.dataset}: trains {phase.trainable or 'everything'}, lr {phase.lr:g}"
           + (f", re-initialises {phase.reset}" if phase.reset else ""))
 
@@ -44,7 +44,7 @@ for phase in spec.phases:
 source_task = data.load("shapes-a", seed=0)
 target = data.load("shapes-b", seed=0)
 phases = [(phase, {"pretrain": source_task}.get(phase.name, target), epochs)
-          for phase, epochs in zip(spec.phases, (6, 4, 3))]
+          for phase, epochs in zip(spec.recipe.phases, (6, 4, 3))]
 
 
 def nchw(images):
@@ -106,12 +106,12 @@ full = committed("transfer")  # xdl.teach.helpers: the committed twins' test met
 here = {name: accuracy[-1] for name, accuracy in results.items()}
 print(f"here: keras {here['keras']:.3f}, torch {here['torch']:.3f}, gap {abs(here['keras'] - here['torch']):.3f}")
 print(f"committed: keras {full['keras']:.3f}, torch {full['torch']:.3f}, gap {abs(full['keras'] - full['torch']):.3f} "
-      f"(the spec's margin {spec.margin})")
+      f"(the spec's margin {spec.expectations.margin})")
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, accuracy in results.items():
-    ax.plot([p.name for p in spec.phases], accuracy, marker="o", label=name)
+    ax.plot([p.name for p in spec.recipe.phases], accuracy, marker="o", label=name)
 ax.set_ylabel("test accuracy on the second five classes")
 ax.set_ylim(0, 1)
 ax.legend()

@@ -30,7 +30,7 @@ plt = pyplot()
 spec = registry.get("gan")
 digits = data.load("digits", seed=0)
 real = digits.x_train  # (1437, 28, 28, 1) in [0, 1]: all a GAN needs, no labels
-print("real digits:", real.shape, " noise per image:", spec.inputs[0].shape[1], "numbers")
+print("real digits:", real.shape, " noise per image:", spec.contract.inputs[0].shape[1], "numbers")
 
 
 def grid(images, rows=2):
@@ -66,7 +66,7 @@ print(source(autoencoder_torch.Decoder))
 # the noise from the same numpy generator: the same noise in the same order.
 
 # %%
-NOISE, BATCH, LR, EPOCHS = spec.inputs[0].shape[1], 64, 4e-4, 40
+NOISE, BATCH, LR, EPOCHS = spec.contract.inputs[0].shape[1], 64, 4e-4, 40
 
 # %% keras: two GradientTapes in a tf.function
 keras.utils.set_random_seed(0)

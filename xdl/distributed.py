@@ -77,8 +77,8 @@ def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | Non
     """Trains one twin on several workers (per machine; `nodes` for several machines with torch).
     Returns the run's metrics, or None where another machine's rank 0 reports the run."""
     spec = registry.get(model)
-    if spec.phases:
-        raise InputError(f"{model} trains in {len(spec.phases)} phases on different data sets; distributed "
+    if spec.recipe.phases:
+        raise InputError(f"{model} trains in {len(spec.recipe.phases)} phases on different data sets; distributed "
                          f"training takes single-phase recipes: train it without --workers")
     if isinstance(tasks.get(spec.task), tasks.OwnLoop):
         raise InputError(f"{model} trains in its own loop ({spec.task}), which runs in one process; train it "
@@ -86,8 +86,8 @@ def train(model: str, framework: str, *, workers: int | None, nodes: Nodes | Non
     if nodes is None and workers is not None and workers < 2:
         raise InputError(f"--workers must be at least 2, got {workers}; without it, training runs in one process")
     parts = (workers or 1) * (nodes.count if nodes else 1)
-    if spec.train.batch_size % parts:
-        raise InputError(f"{model}'s batch of {spec.train.batch_size} does not split into {parts} equal parts; "
+    if spec.recipe.batch_size % parts:
+        raise InputError(f"{model}'s batch of {spec.recipe.batch_size} does not split into {parts} equal parts; "
                          f"use a number of workers that divides it")
     options = dict(epochs=epochs, dataset=dataset, data_dir=data_dir, quick=quick, runs=runs)
     if nodes is not None and framework != "torch":
@@ -109,7 +109,7 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
     """What every worker does: join the engine's group, load its shard, train, and (rank 0) publish."""
     spec = registry.get(model)
     fw, engine = backends.load(framework), backends.distributed(framework)
-    dataset = dataset or spec.dataset
+    dataset = dataset or spec.recipe.dataset
     if epochs is not None and (type(epochs) is not int or epochs < 1):
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     group = engine.join(workers)
@@ -118,9 +118,10 @@ def work(model: str, framework: str, *, workers: int | None, epochs, dataset, da
     shard = Shard(group.rank, group.size) if group.size > 1 else None  # one process: every row
     data = for_model.load(spec, dataset, data_dir, quick, shard=shard)
     net = engine.build(spec, group, models.twin(model, framework).build)
-    if fw.count_params(net) != spec.param_count:
-        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
-    n = epochs or (spec.train.quick_epochs if quick else spec.train.epochs)
+    if fw.count_params(net) != spec.expectations.param_count:
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, "
+                       f"spec says {spec.expectations.param_count}")
+    n = epochs or (spec.recipe.quick_epochs if quick else spec.recipe.epochs)
     out = training.run_dir(runs, model, framework)
     # Rank 0 builds the run in a staging folder and publishes it whole; the others keep only
     # their checkpoints, in a folder of their own that goes when they end.

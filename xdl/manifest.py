@@ -99,10 +99,10 @@ class Contract:
                    outputs=tuple(map(Tensor.from_dict, data["outputs"])), extra=rest)
 
     @classmethod
-    def of(cls, spec) -> Contract:
-        """A spec's contract (an xdl.spec.ModelSpec, or anything with TensorSpec inputs and outputs)."""
-        return cls(inputs=tuple(Tensor.from_dict(t.to_json()) for t in spec.inputs),
-                   outputs=tuple(Tensor.from_dict(t.to_json()) for t in spec.outputs))
+    def of(cls, contract) -> Contract:
+        """A spec's contract (an xdl.spec.Contract, or anything with TensorSpec inputs and outputs)."""
+        return cls(inputs=tuple(Tensor.from_dict(t.to_json()) for t in contract.inputs),
+                   outputs=tuple(Tensor.from_dict(t.to_json()) for t in contract.outputs))
 
     def to_dict(self) -> dict:
         return {**self.extra, "inputs": [t.to_dict() for t in self.inputs],

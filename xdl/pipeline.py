@@ -66,7 +66,7 @@ def run_all(models=None, *, quick=False, epochs=None, providers=("cpu", "cuda"),
                                                   exit_code=exc.exit_code))
                 continue
             start = time.perf_counter()
-            checks = [c for f in [folder, *(folder.with_name(f"{framework}-{p}") for p, _, _ in registry.get(model).parts)]
+            checks = [c for f in [folder, *(folder.with_name(f"{framework}-{p}") for p, _ in registry.get(model).contract.parts)]
                       for c in verify.verify_artifact(f, providers, required)]
             row.seconds["verify"] = time.perf_counter() - start
             report.checks += checks
@@ -102,7 +102,7 @@ def gaps(rows: list[Row]) -> list[Gap]:
         got = {r.framework: r.test_metric for r in rows if r.model == model and r.test_metric is not None}
         if len(got) == 2:
             spec = registry.get(model)
-            found.append(Gap(model, spec.metric, got["keras"], got["torch"], spec.margin))
+            found.append(Gap(model, spec.metric, got["keras"], got["torch"], spec.expectations.margin))
     return found
 
 

@@ -88,9 +88,9 @@ def train(
     spec = registry.get(model)
     check_runs(runs, model, framework)  # before anything is loaded, trained or written
     fw = backends.load(framework)
-    dataset = dataset or spec.dataset
+    dataset = dataset or spec.recipe.dataset
     data = for_model.load(spec, dataset, data_dir, quick)
-    cfg = spec.train
+    cfg = spec.recipe
     if epochs is not None and (type(epochs) is not int or epochs < 1):
         raise InputError(f"--epochs must be at least 1, got {epochs}")
     epochs_override = epochs
@@ -98,8 +98,9 @@ def train(
     out = run_dir(runs, model, framework)
     fw.seed_everything(cfg.seed)
     net = models.build(spec, framework)
-    if fw.count_params(net) != spec.param_count:  # the twins must be the same network
-        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, spec says {spec.param_count}")
+    if fw.count_params(net) != spec.expectations.param_count:  # the twins must be the same network
+        raise XdlError(f"{model}/{framework} has {fw.count_params(net)} parameters, "
+                       f"spec says {spec.expectations.param_count}")
     # The run is built in a staging folder and published whole (weights, metrics and the best
     # epoch's checkpoint as one unit): a crash or Ctrl-C leaves the previous run as it was.
     staged = artifacts.staging(out)
@@ -118,7 +119,7 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
     fw = backends.load(framework)
     checkpoint = folder / f"best.{fw.WEIGHTS_FILE}"
     start = time.perf_counter()
-    if spec.phases:
+    if spec.recipe.phases:
         history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
                                epochs=epochs_override, show_progress=show_progress)
     else:
@@ -148,7 +149,7 @@ def record(folder: Path, spec, framework: str, net, data, history: dict, seconds
         "data_source": data.source,
         "data_dir": str(data_dir) if data_dir else None,
         "quick": quick,
-        "seed": spec.train.seed,
+        "seed": spec.recipe.seed,
         "epochs_run": len(history["loss"]),
         "train_seconds": round(seconds, 2),
         "train_samples": len(data.x_train),
@@ -174,7 +175,7 @@ def _check_room(folder: Path, out: Path, spec) -> None:
     if not hasattr(os, "statvfs"):
         return
     disk = os.statvfs(folder)
-    if disk.f_bavail * disk.f_frsize < 4 * spec.param_count * 4 + (1 << 20):
+    if disk.f_bavail * disk.f_frsize < 4 * spec.expectations.param_count * 4 + (1 << 20):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out))
 
 
@@ -203,18 +204,18 @@ def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, 
         return list(layers) if framework == "keras" else [torch_names[n] for n in layers]
 
     history: dict[str, list] = {"phase": []}
-    for number, phase in enumerate(spec.phases):
+    for number, phase in enumerate(spec.recipe.phases):
         if phase.epochs < 1:
             raise InputError(f"{spec.name}: phase {phase.name} has {phase.epochs} epochs")
         data = for_model.load(spec, phase.dataset, data_dir, quick, check_allowed=False)
         if phase.reset:
-            fw.seed_everything(spec.train.seed + number + 1)  # the new layers' initial weights
+            fw.seed_everything(spec.recipe.seed + number + 1)  # the new layers' initial weights
             fw.reinitialise(net, models.build(spec, framework), names(phase.reset))
         fw.set_trainable(net, names(phase.trainable))
-        cfg = dataclasses.replace(spec.train, lr=phase.lr)
+        cfg = dataclasses.replace(spec.recipe, lr=phase.lr)
         n = epochs or (cfg.quick_epochs if quick else phase.epochs)
         checkpoint.unlink(missing_ok=True)  # each phase keeps its own best epoch
-        got = fw.train(net, dataclasses.replace(spec, train=cfg), data, epochs=n, checkpoint=checkpoint,
+        got = fw.train(net, dataclasses.replace(spec, recipe=cfg), data, epochs=n, checkpoint=checkpoint,
                        show_progress=show_progress)
         for key, values in got.items():
             history.setdefault(key, []).extend(values)

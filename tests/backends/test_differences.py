@@ -90,13 +90,13 @@ def check_gru(k, t):
 
 def check_adam(k, t):
     assert "epsilon=1e-07" in k and "eps=1e-08" in t
-    opt = backends.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("cnn").train)
+    opt = backends.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("cnn").recipe)
     assert opt.defaults["eps"] == optimizers.ADAM["epsilon"] == 1e-7
 
 
 def check_rmsprop(k, t):
     assert "rho=0.9" in k and "alpha=0.99" in t
-    opt = backends.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("mlp").train)
+    opt = backends.load("torch").make_optimizer(nn.Linear(2, 2).parameters(), registry.get("mlp").recipe)
     assert opt.defaults["alpha"] == 0.9 and opt.defaults["eps"] == 1e-7
 
 

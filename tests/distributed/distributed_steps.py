@@ -21,7 +21,7 @@ STEPS, BATCH, LR = 3, 32, 0.05
 
 def global_batches(spec) -> list[tuple[np.ndarray, np.ndarray]]:
     """The same STEPS batches of BATCH real digits for every process and for the reference."""
-    data = datasets.load(spec.dataset, seed=spec.train.seed)
+    data = datasets.load(spec.recipe.dataset, seed=spec.recipe.seed)
     return [(data.x_train[i * BATCH:(i + 1) * BATCH], data.y_train[i * BATCH:(i + 1) * BATCH]) for i in range(STEPS)]
 
 

@@ -55,7 +55,7 @@ def _tf_config(ports, index) -> str:
 def _reference(framework: str, model: str):
     """One process, whole batches of B: the weights and losses the workers must reach."""
     spec, fw = registry.get(model), backends.load(framework)
-    fw.seed_everything(spec.train.seed)
+    fw.seed_everything(spec.recipe.seed)
     net = models.build(spec, framework)
     fw.disable_dropout(net)
     losses = fw.train_steps(net, spec, distributed_steps.global_batches(spec), "sgd", distributed_steps.LR)
@@ -75,7 +75,7 @@ def _assert_same_steps(framework: str, path: Path, model: str = "mlp"):
 
 def _reference_start(framework: str, model: str):
     spec, fw = registry.get(model), backends.load(framework)
-    fw.seed_everything(spec.train.seed)
+    fw.seed_everything(spec.recipe.seed)
     return distributed_steps.flat_weights(framework, models.build(spec, framework))
 
 
@@ -209,7 +209,7 @@ def test_a_distributed_run_exports_and_verifies_like_any_run(tmp_path, framework
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("mlp/" + framework + ": test accuracy") == 1  # one report, not one per worker
     metrics = json.loads((runs / "mlp" / framework / "metrics.json").read_text())
-    quick_samples = registry.get("mlp").train.quick_train_samples
+    quick_samples = registry.get("mlp").recipe.quick_train_samples
     assert metrics["distributed"]["replicas"] == 2 and metrics["train_samples"] == quick_samples  # as one process's
     assert not list((runs / "mlp").glob(".*tmp*"))
     r = _xdl("export", "mlp", "--framework", framework, "--runs", runs, "--out", out)

@@ -21,7 +21,7 @@ def test_export_passes_checker_and_contract(quick, model, framework):
     proto = _model(quick, model, framework)
     onnx.checker.check_model(proto, full_check=True)
     spec = registry.get(model)
-    graph.conforms(proto, spec)  # raises if names, dtypes or shapes differ from the spec
+    graph.conforms(proto, spec.contract, spec.name)  # raises if names, dtypes or shapes differ from the spec
     assert {o.domain: o.version for o in proto.opset_import}[""] == graph.OPSET
     first = proto.graph.input[0].type.tensor_type.shape.dim[0]
     assert first.dim_param == "batch"
@@ -48,7 +48,7 @@ def test_metadata_props(quick, model, framework):
     assert props["xdl.seed"] == str(metrics["seed"])
     for key in ("xdl.framework_version", "xdl.exporter", "xdl.exporter_version", "xdl.version"):
         assert props[key]
-    assert json.loads(props["xdl.contract"])[0]["name"] == registry.get(model).inputs[0].name
+    assert json.loads(props["xdl.contract"])[0]["name"] == registry.get(model).contract.inputs[0].name
 
 
 @pytest.mark.parametrize("model", registry.names())

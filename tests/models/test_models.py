@@ -12,7 +12,7 @@ from xdl.spec import registry
 def test_param_count_matches_spec(model, framework):
     spec = registry.get(model)
     fw = backends.load(framework)
-    assert fw.count_params(models.build(spec, framework)) == spec.param_count
+    assert fw.count_params(models.build(spec, framework)) == spec.expectations.param_count
 
 
 @pytest.mark.parametrize("model,framework", PAIRS)
@@ -21,7 +21,7 @@ def test_forward_shape_and_range(model, framework):
     fw = backends.load(framework)
     fw.seed_everything(0)
     net = models.build(spec, framework)
-    length = spec.seq_lengths[0] if spec.seq_lengths else None
+    length = spec.expectations.seq_lengths[0] if spec.expectations.seq_lengths else None
     x = spec.sample(np.random.default_rng(0), 3, length)
     out = fw.predict(net, spec, x)
     t = spec.output
@@ -40,7 +40,7 @@ def test_seeded_builds_are_reproducible(model):
     spec = registry.get(model)
     for framework in registry.FRAMEWORKS:
         fw = backends.load(framework)
-        x = spec.sample(np.random.default_rng(1), 2, spec.seq_lengths[0] if spec.seq_lengths else None)
+        x = spec.sample(np.random.default_rng(1), 2, spec.expectations.seq_lengths[0] if spec.expectations.seq_lengths else None)
         outs = []
         for _ in range(2):
             fw.seed_everything(7)

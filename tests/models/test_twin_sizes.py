@@ -17,11 +17,12 @@ def _resized(spec, channels: int, height: int, width: int):
             return t
         return dataclasses.replace(t, shape=(None, channels, height, width))
 
-    def each(tensors):
-        return tuple(image(t) for t in tensors)
+    def each(contract):
+        return dataclasses.replace(contract, inputs=tuple(map(image, contract.inputs)),
+                                   outputs=tuple(map(image, contract.outputs)),
+                                   parts=tuple((name, each(part)) for name, part in contract.parts))
 
-    return dataclasses.replace(spec, inputs=each(spec.inputs), outputs=each(spec.outputs),
-                               parts=tuple((name, each(i), each(o)) for name, i, o in spec.parts))
+    return dataclasses.replace(spec, contract=each(spec.contract))
 
 
 @pytest.mark.parametrize("framework", ["torch", "keras"])

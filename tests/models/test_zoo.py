@@ -72,7 +72,7 @@ def test_lstm_second_bias_is_frozen_and_the_counts_agree():
     t = backends.load("torch")
     net = models.build(spec, "torch")
     assert not net.lstm.bias_hh_l0.requires_grad and net.lstm.bias_ih_l0.requires_grad
-    assert t.count_params(net) == spec.param_count == backends.load("keras").count_params(
+    assert t.count_params(net) == spec.expectations.param_count == backends.load("keras").count_params(
         models.build(spec, "keras"))
     # Keras starts the forget gate's bias at 1 (unit_forget_bias); so does the PyTorch twin
     forget = net.lstm.bias_ih_l0.detach().numpy()[32:64]
@@ -87,7 +87,7 @@ def _frozen_bn_step(framework: str, tmp_path):
     from xdl import data as datasets
 
     spec = registry.get("transfer")
-    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, validation_split=0.0))
+    spec = dataclasses.replace(spec, recipe=dataclasses.replace(spec.recipe, validation_split=0.0))
     fw = backends.load(framework)
     fw.seed_everything(0)
     net = models.build(spec, framework)
@@ -143,9 +143,9 @@ def test_dynamic_sequence_length_exports(quick, model):
     checks = live.verify_live(model, out=quick(model).out, providers=("cpu",), batch_sizes=(1, 3))
     lengths = {c.shape[1] if model == "tagger" else None for c in checks}
     assert all(c.status == "pass" for c in checks), [c.detail for c in checks if c.status != "pass"]
-    assert len(checks) == 2 * len(spec.seq_lengths) * 2
+    assert len(checks) == 2 * len(spec.expectations.seq_lengths) * 2
     if model == "tagger":
-        assert lengths == set(spec.seq_lengths)
+        assert lengths == set(spec.expectations.seq_lengths)
 
 
 def test_recommender_takes_two_named_inputs(quick):
@@ -164,7 +164,7 @@ def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(qu
     the encoder's weights exist once (the PyTorch twin's state dict has one embedding)."""
     spec = registry.get("similarity")
     rng = np.random.default_rng(0)
-    a, b = spec.inputs[0].sample(rng, 3, 5), spec.inputs[1].sample(rng, 3, 11)
+    a, b = spec.contract.inputs[0].sample(rng, 3, 5), spec.contract.inputs[1].sample(rng, 3, 11)
     for framework in registry.FRAMEWORKS:
         art = artifacts.load(quick("similarity").out / "similarity" / framework)
         dims = [[d.dim_param for d in i.type.tensor_type.shape.dim] for i in onnx.load_from_string(art.model_bytes).graph.input]
@@ -276,5 +276,5 @@ def test_autoencoder_parts_compose_to_the_whole(quick):
 def test_transfer_history_names_its_phases(quick):
     for framework in registry.FRAMEWORKS:
         m = json.loads((training.run_dir(quick("transfer").runs, "transfer", framework) / "metrics.json").read_text())
-        epochs = registry.get("transfer").train.quick_epochs
+        epochs = registry.get("transfer").recipe.quick_epochs
         assert m["history"]["phase"] == [p for p in ("pretrain", "head", "finetune") for _ in range(epochs)]

@@ -41,7 +41,7 @@ def test_every_model_has_a_complete_port_table(model):
 def test_ported_twins_compute_the_same_function(model):
     spec, kfw, tfw, knet, tnet = _fresh_twins(model)
     twins.port(model, "keras", knet, tnet)
-    x = spec.sample(np.random.default_rng(0), 5, spec.seq_lengths[0] if spec.seq_lengths else None)
+    x = spec.sample(np.random.default_rng(0), 5, spec.expectations.seq_lengths[0] if spec.expectations.seq_lengths else None)
     np.testing.assert_allclose(tfw.predict(tnet, spec, x), kfw.predict(knet, spec, x),
                                atol=spec.tolerance.atol, rtol=spec.tolerance.rtol)
 

@@ -83,8 +83,8 @@ def test_every_model_has_everything_it_touches():
     for model in registry.names():
         spec = registry.get(model)
         for template in TOUCHES:
-            for i in range(len(spec.inputs)) if "{i}" in template else (0,):
-                path = ROOT / template.format(name=model, lesson=spec.lesson, i=i)
+            for i in range(len(spec.contract.inputs)) if "{i}" in template else (0,):
+                path = ROOT / template.format(name=model, lesson=spec.lesson.tutorial, i=i)
                 assert path.is_file(), f"{model}: no {path.relative_to(ROOT)}"
                 if "{name}" not in template and "{lesson}" not in template:  # shared: the model's rows
                     assert model in path.read_text(), f"{path.relative_to(ROOT)} does not name {model}"

@@ -85,9 +85,9 @@ def test_models_are_discovered_from_their_specs_in_lesson_order():
     folders = sorted(p.name for p in (PACKAGE / "models").iterdir() if (p / "__init__.py").is_file())
     assert sorted(registry.names()) == specs == folders
     specs = [registry.get(n) for n in registry.names()]
-    assert [(s.lesson, s.name) for s in specs] == sorted((s.lesson, s.name) for s in specs)
+    assert [(s.lesson.tutorial, s.name) for s in specs] == sorted((s.lesson.tutorial, s.name) for s in specs)
     for spec in specs:
-        assert (ROOT / "tutorials" / f"{spec.lesson}.py").is_file(), f"{spec.name}: no tutorial {spec.lesson}"
+        assert (ROOT / "tutorials" / f"{spec.lesson.tutorial}.py").is_file(), f"{spec.name}: no tutorial {spec.lesson.tutorial}"
 
 
 def test_no_function_is_longer_than_a_screen():

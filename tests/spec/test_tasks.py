@@ -114,7 +114,7 @@ def test_a_generators_data_is_noise_in_and_images_to_draw():
     task = tasks.get("generation")
     assert task.data_shape(spec) == (28, 28, 1)
     task.prepare(spec, data)
-    assert data.x_train.shape == (5, spec.inputs[0].shape[1]) and data.y_test is images["test"]
+    assert data.x_train.shape == (5, spec.contract.inputs[0].shape[1]) and data.y_test is images["test"]
     assert "noise" in data.source
 
 

@@ -19,7 +19,7 @@ EACH = [pytest.param(t, id=t.stem, marks=pytest.mark.xdist_group(f"tutorial-{t.s
 
 def test_every_model_is_taught_by_the_tutorial_its_spec_names():
     for model in registry.names():
-        lesson = ROOT / "tutorials" / f"{registry.get(model).lesson}.py"
+        lesson = ROOT / "tutorials" / f"{registry.get(model).lesson.tutorial}.py"
         assert f'registry.get("{model}")' in lesson.read_text(), f"{lesson.name} does not build {model}"
 
 

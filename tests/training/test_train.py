@@ -24,9 +24,9 @@ OWN_LOOP = [(m, f) for m, f in PAIRS if isinstance(tasks.get(registry.get(m).tas
 def test_quick_training_lowers_the_loss(quick, model, framework):
     spec = registry.get(model)
     fw = backends.load(framework)
-    data = for_model.load(spec, spec.dataset, None, quick=True)
+    data = for_model.load(spec, spec.recipe.dataset, None, quick=True)
 
-    fw.seed_everything(spec.train.seed)  # the same initial weights the training run started from
+    fw.seed_everything(spec.recipe.seed)  # the same initial weights the training run started from
     before = _loss(spec, fw.predict(models.build(spec, framework), spec, data.x_train), data)
     trained = models.build(spec, framework)
     fw.load_weights(trained, training.run_dir(quick(model, framework).runs, model, framework) / fw.WEIGHTS_FILE)
@@ -41,8 +41,8 @@ def test_quick_training_improves_what_an_own_loop_is_scored_by(quick, model, fra
     must be better than the same network's before training (mean return up, Frechet distance down)."""
     spec = registry.get(model)
     fw = backends.load(framework)
-    data = for_model.load(spec, spec.dataset, None, quick=True)
-    fw.seed_everything(spec.train.seed)
+    data = for_model.load(spec, spec.recipe.dataset, None, quick=True)
+    fw.seed_everything(spec.recipe.seed)
     before = training.score(spec, fw, models.build(spec, framework), data)
     after = quick(model, framework).metrics[model, framework][training.metric_key(spec)]
     assert (after > before) if tasks.get(spec.task).higher_is_better else (after < before), (before, after)
@@ -53,13 +53,13 @@ def test_run_records_metrics(quick, model, framework):
     run = training.run_dir(quick(model, framework).runs, model, framework)
     metrics = json.loads((run / "metrics.json").read_text())
     spec = registry.get(model)
-    assert metrics["quick"] is True and metrics["dataset"] == spec.dataset
+    assert metrics["quick"] is True and metrics["dataset"] == spec.recipe.dataset
     assert metrics["epochs_run"] == len(metrics["history"]["loss"]) >= 1
     value = metrics[training.metric_key(spec)]
     bounded = spec.metric not in ("rmse", "mse", "mean_return", "frechet_distance")  # accuracy, AUC
     assert np.isfinite(value) and value >= 0 and (value <= 1.0 or not bounded)
-    assert metrics["train_samples"] == spec.train.quick_train_samples
-    if spec.train.validation_split:
+    assert metrics["train_samples"] == spec.recipe.quick_train_samples
+    if spec.recipe.validation_split:
         assert len(metrics["history"]["val_loss"]) == metrics["epochs_run"]
 
 
@@ -79,7 +79,7 @@ def test_saved_weights_hold_the_model_alone(quick, model, framework):
     arrays = [a for v in fw.get_weights(net).values() for a in (v if isinstance(v, list) else [v])]
     stored = sum(a.size for a in arrays) * 4
     size = (training.run_dir(quick(model, framework).runs, model, framework) / fw.WEIGHTS_FILE).stat().st_size
-    assert spec.param_count * 4 <= size < stored * 1.05 + 64 * 1024 + 2048 * len(arrays)
+    assert spec.expectations.param_count * 4 <= size < stored * 1.05 + 64 * 1024 + 2048 * len(arrays)
 
 
 def test_auc_is_the_rank_probability_with_ties_counted_half():

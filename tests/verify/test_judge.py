@@ -43,7 +43,7 @@ def test_criteria_are_the_policy_s_rows():
             c = policy.for_spec(spec, provider, dtype)["probs"]
             assert c.pair == tolerance.tolerance_for(dtype, provider, "probabilities").pair
             assert c.classes and not c.nonfinite
-    override = registry.get("autoencoder").tolerance_override
+    override = registry.get("autoencoder").expectations.tolerance_override
     assert policy.for_spec(registry.get("autoencoder"), "cpu")["reconstruction"].pair == override.pair
     assert policy.for_spec(registry.get("autoencoder"), "cuda-tf32")["reconstruction"].pair == \
         tolerance.tolerance_for("float32", "cuda-tf32", "reconstruction").pair  # TF32 is never tightened
@@ -142,7 +142,7 @@ def test_live_checks_allow_the_nan_a_spec_allows(monkeypatch):
     assert [c.status for c in refused] == ["fail", "fail"] and all("NaN/Inf in the outputs" in c.detail for c in refused)
 
     spec = registry.get("mlp")
-    allowing = replace(spec, outputs=(replace(spec.output, nonfinite=True),))
+    allowing = replace(spec, contract=replace(spec.contract, outputs=(replace(spec.output, nonfinite=True),)))
     real_get = registry.get
     monkeypatch.setattr(registry, "get", lambda name: allowing if name == "mlp" else real_get(name))
     checks = live.verify_live("mlp", batch_sizes=(3,))

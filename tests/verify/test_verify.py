@@ -107,7 +107,7 @@ def test_committed_artifacts_meet_the_goals(model):
     for framework in registry.FRAMEWORKS:
         m = json.loads((COMMITTED / model / framework / "manifest.json").read_text())
         assert m["metrics"]["quick"] is False, "committed artifacts come from a full `xdl all`"
-        assert m["dataset"] == spec.dataset
+        assert m["dataset"] == spec.recipe.dataset
         got[framework] = m["metrics"][training.metric_key(spec)]
-        assert tasks.meets(spec.task, got[framework], spec.goal), (framework, got)
-    assert abs(got["keras"] - got["torch"]) <= spec.margin, got
+        assert tasks.meets(spec.task, got[framework], spec.expectations.goal), (framework, got)
+    assert abs(got["keras"] - got["torch"]) <= spec.expectations.margin, got

@@ -82,7 +82,7 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
         The history: per-epoch lists of loss, accuracy (and val_loss, val_accuracy); no
         accuracy for regression and reconstruction.
     """
-    cfg = spec.train
+    cfg = spec.recipe
     task = tasks.get(spec.task)
     net.compile(
         optimizer=make_optimizer(cfg),
@@ -263,7 +263,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     if optimizer == "sgd":
         opt = keras.optimizers.SGD(learning_rate=lr)
     else:
-        opt = make_optimizer(dataclasses.replace(spec.train, lr=lr))
+        opt = make_optimizer(dataclasses.replace(spec.recipe, lr=lr))
     loss_fn = keras.losses.get(tasks.get(spec.task).keras_loss)
     losses = []
     for x, y in batches:

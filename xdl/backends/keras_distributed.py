@@ -88,16 +88,16 @@ def build(spec, group: Group, twin):
     its variables are mirrored (one copy per replica, kept equal by the strategy), seeded like a
     single-process run."""
     with group.strategy.scope():
-        single.seed_everything(spec.train.seed)
+        single.seed_everything(spec.recipe.seed)
         return twin(spec)
 
 
 def _per_worker(spec, group: Group) -> int:
     """The rows each process takes per step: the global batch B split over the processes."""
-    if spec.train.batch_size % group.replicas:
-        raise InputError(f"{spec.name}'s batch of {spec.train.batch_size} does not split into {group.replicas} "
+    if spec.recipe.batch_size % group.replicas:
+        raise InputError(f"{spec.name}'s batch of {spec.recipe.batch_size} does not split into {group.replicas} "
                          f"equal parts; use a number of workers that divides it")
-    return spec.train.batch_size // group.size
+    return spec.recipe.batch_size // group.size
 
 
 def _step_function(net, spec, group: Group, optimizer):
@@ -156,7 +156,7 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
     a shuffled order (the same seed on every process), a step per B / processes rows, then the
     validation loss; the best epoch is checkpointed and restored, and training stops early after
     `early_stopping_patience` stale epochs, as xdl's single-process fit() does."""
-    cfg, rows = spec.train, _per_worker(spec, group)
+    cfg, rows = spec.recipe, _per_worker(spec, group)
     with group.strategy.scope():
         optimizer = single.make_optimizer(cfg)
         # Its slots (moments, accumulators) now, mirrored like the weights: created lazily inside the

@@ -157,7 +157,7 @@ def train_epoch(net, spec, xs, y, optimizer, loss_fn, order: np.ndarray, progres
     one epoch; returns the epoch's mean loss and accuracy."""
     net.train()  # dropout on, BatchNorm on batch statistics...
     frozen_batchnorm_to_eval(net)  # ...except where frozen, as in Keras
-    order, n, batch_size = torch.from_numpy(order), len(y), spec.train.batch_size
+    order, n, batch_size = torch.from_numpy(order), len(y), spec.recipe.batch_size
     total, correct = 0.0, 0.0
     for i in range(0, n, batch_size):
         idx = order[i : i + batch_size]
@@ -184,7 +184,7 @@ def train(net, spec, data, *, epochs: int, checkpoint: Path, show_progress: bool
         The history: per-epoch lists of loss, accuracy (and val_loss, val_accuracy); no
         accuracy for regression and reconstruction.
     """
-    cfg = spec.train
+    cfg = spec.recipe
     xs, y = to_tensors(data.x_train, spec), loss_targets(spec, data.x_train, data.y_train)
     xs_val, y_val = to_tensors(data.x_val, spec), loss_targets(spec, data.x_val, data.y_val)
     optimizer = make_optimizer(net.parameters(), cfg)
@@ -317,7 +317,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     if optimizer == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=lr)
     else:
-        opt = make_optimizer(net.parameters(), dataclasses.replace(spec.train, lr=lr))
+        opt = make_optimizer(net.parameters(), dataclasses.replace(spec.recipe, lr=lr))
     loss_fn = loss_function(spec)
     net.train()
     losses = []

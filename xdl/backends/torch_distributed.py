@@ -96,16 +96,17 @@ def build(spec, group: Group, twin):
     """The twin (`twin` is its build(spec), xdl.models'), seeded like a single-process run; DDP then
     broadcasts rank 0's weights, so every worker starts from the same ones even where seeding
     differed."""
-    single.seed_everything(spec.train.seed)
+    single.seed_everything(spec.recipe.seed)
     return twin(spec)
 
 
 def _per_worker(spec, group: Group):
     """The spec with the batch each worker takes: the global batch B split N ways."""
-    if spec.train.batch_size % group.size:
-        raise InputError(f"{spec.name}'s batch of {spec.train.batch_size} does not split into {group.size} "
+    if spec.recipe.batch_size % group.size:
+        raise InputError(f"{spec.name}'s batch of {spec.recipe.batch_size} does not split into {group.size} "
                          f"equal parts; use a number of workers that divides it")
-    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=spec.train.batch_size // group.size))
+    recipe = dataclasses.replace(spec.recipe, batch_size=spec.recipe.batch_size // group.size)
+    return dataclasses.replace(spec, recipe=recipe)
 
 
 def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
@@ -114,7 +115,7 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
 
     Every worker evaluates the same validation set with the same weights, so all of them make the
     same best-epoch and early-stopping decisions; the chief's checkpoint is the one kept."""
-    cfg, local = spec.train, _per_worker(spec, group)
+    cfg, local = spec.recipe, _per_worker(spec, group)
     model = DistributedDataParallel(net)  # broadcasts rank 0's weights and buffers now and at each forward
     xs, y = single.to_tensors(data.x_train, spec), single.loss_targets(spec, data.x_train, data.y_train)
     xs_val, y_val = single.to_tensors(data.x_val, spec), single.loss_targets(spec, data.x_val, data.y_val)
@@ -123,7 +124,7 @@ def train(net, spec, data, group: Group, *, epochs: int, checkpoint, show_progre
     has_val = len(y_val) > 0
     history = EpochHistory(tasks.get(spec.task).train_accuracy, has_val, cfg.early_stopping_patience)
     n = len(y)
-    steps = -(-n // local.train.batch_size)
+    steps = -(-n // local.recipe.batch_size)
     title = f"{spec.name}/torch on {group.size} workers"
     with TrainingProgress(title, epochs, steps, show_progress and group.rank == 0) as progress:
         for epoch in range(epochs):

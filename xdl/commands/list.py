@@ -18,8 +18,8 @@ def run(args) -> int:
     rows = []
     for name in registry.names():
         spec = registry.get(name)
-        inputs = ", ".join(f"{t.name} {list(t.shape)} {t.dtype} {t.layout}".strip() for t in spec.inputs)
-        rows.append([name, spec.task, inputs, spec.dataset, f"{spec.param_count:,}", spec.summary])
+        inputs = ", ".join(f"{t.name} {list(t.shape)} {t.dtype} {t.layout}".strip() for t in spec.contract.inputs)
+        rows.append([name, spec.task, inputs, spec.recipe.dataset, f"{spec.expectations.param_count:,}", spec.lesson.summary])
     print(table(["model", "task", "inputs (ONNX contract)", "data set", "params", "architecture"], rows))
     print("\ndata sets: " + "; ".join(f"{n} ({data.describe(n)})" for n in data.names()))
     return EXIT_OK

@@ -11,7 +11,7 @@ from xdl.data import cartpole
 from xdl.errors import InputError
 from xdl.spec import tasks
 
-# The environments an agent may play in (ModelSpec.environment): each module gives make, run,
+# The environments an agent may play in (Recipe.environment): each module gives make, run,
 # transitions, greedy_episodes and mean_return.
 ENVIRONMENTS = {"cartpole": cartpole}
 
@@ -20,28 +20,28 @@ QUICK_TEST_SAMPLES = 256
 
 def _stored_shape(spec) -> tuple:
     """Per-sample shape of a data set's x for this model (None: any length)."""
-    if len(spec.inputs) == 1:
-        return spec.inputs[0].channels_last_shape
+    if len(spec.contract.inputs) == 1:
+        return spec.contract.inputs[0].channels_last_shape
     # One column per input: a recommender's user and item ids (n, 2), a similarity model's two
     # sentences (n, 2, length). Inputs stored together share a per-sample shape.
-    shapes = {t.channels_last_shape for t in spec.inputs}
+    shapes = {t.channels_last_shape for t in spec.contract.inputs}
     if len(shapes) != 1:
         raise ValueError(f"{spec.name}: inputs of different shapes cannot be stored as columns of one array")
-    return (len(spec.inputs), *shapes.pop())
+    return (len(spec.contract.inputs), *shapes.pop())
 
 
 def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, shard: datasets.Shard | None = None):
     """The spec's data set `dataset` for the model; with `shard`, one distributed worker's part
     (xdl.data.Shard), whose quick subset is its share of the quick one."""
-    if check_allowed and dataset not in spec.datasets:
+    if check_allowed and dataset not in spec.recipe.datasets:
         raise InputError(
-            f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.datasets)}"
+            f"{spec.name} cannot train on {dataset!r}; use one of: {', '.join(spec.recipe.datasets)}"
         )
     data = datasets.load(
-        dataset, data_dir=data_dir, seed=spec.train.seed, validation_split=spec.train.validation_split, shard=shard
+        dataset, data_dir=data_dir, seed=spec.recipe.seed, validation_split=spec.recipe.validation_split, shard=shard
     )
-    if spec.train.max_length:
-        cut = spec.train.max_length
+    if spec.recipe.max_length:
+        cut = spec.recipe.max_length
         for split in ("train", "val", "test"):
             setattr(data, f"x_{split}", getattr(data, f"x_{split}")[..., -cut:])  # keep each sequence's end
         data.source += f", cut to the last {cut} tokens"
@@ -59,7 +59,7 @@ def load(spec, dataset: str, data_dir, quick: bool, check_allowed: bool = True, 
     _check_domain(spec, data)
     data = task.prepare(spec, data)  # a generator's: noise in, the real images as targets
     if quick:
-        data = data.subset(spec.train.quick_train_samples // (shard.count if shard else 1), QUICK_TEST_SAMPLES)
+        data = data.subset(spec.recipe.quick_train_samples // (shard.count if shard else 1), QUICK_TEST_SAMPLES)
     return data
 
 
@@ -69,8 +69,8 @@ def _check_domain(spec, data) -> None:
     MNIST-1D's values pass gru's +-4; their finiteness is checked by xdl.data.)"""
     for split in ("train", "val", "test"):
         x = getattr(data, f"x_{split}")
-        columns = [x] if len(spec.inputs) == 1 else [x[:, i] for i in range(len(spec.inputs))]
-        for t, column in zip(spec.inputs, columns):
+        columns = [x] if len(spec.contract.inputs) == 1 else [x[:, i] for i in range(len(spec.contract.inputs))]
+        for t, column in zip(spec.contract.inputs, columns):
             low, high = t.domain
             if not len(column) or not np.issubdtype(np.dtype(t.dtype), np.integer):
                 continue
@@ -81,10 +81,10 @@ def _check_domain(spec, data) -> None:
 
 
 def environment(spec):
-    """The module of the environment the spec's agent plays in (ModelSpec.environment), or None."""
-    if not spec.environment:
+    """The module of the environment the spec's agent plays in (Recipe.environment), or None."""
+    if not spec.recipe.environment:
         return None
-    if spec.environment not in ENVIRONMENTS:
-        raise InputError(f"{spec.name} plays in {spec.environment!r}, which xdl does not know; known: "
+    if spec.recipe.environment not in ENVIRONMENTS:
+        raise InputError(f"{spec.name} plays in {spec.recipe.environment!r}, which xdl does not know; known: "
                          f"{', '.join(ENVIRONMENTS)}")
-    return ENVIRONMENTS[spec.environment]
+    return ENVIRONMENTS[spec.recipe.environment]

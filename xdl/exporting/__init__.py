@@ -79,14 +79,14 @@ def build_artifact(spec, framework: str, net, x: np.ndarray, provenance: dict, r
         "xdl.version": lib_versions.XDL,
         "xdl.weights_sha256": provenance["weights_sha256"],
         "xdl.tolerance_policy": tolerance.POLICY_VERSION,
-        "xdl.contract": json.dumps([t.to_json() for t in (*spec.inputs, *spec.outputs)]),
+        "xdl.contract": json.dumps([t.to_json() for t in (*spec.contract.inputs, *spec.contract.outputs)]),
     }
-    graph.apply(proto, spec.contract, metadata)
+    graph.apply(proto, spec.contract, metadata, name=spec.name, summary=spec.lesson.summary)
     manifest = Manifest(
         model=spec.name,
         framework=framework,
         task=spec.task,
-        contract=Contract.of(spec),
+        contract=Contract.of(spec.contract),
         tolerance=tolerance.manifest_entry(spec),
         opset=graph.OPSET,
         # whether the graph was to be optimised, and the rewrites and passes that changed it
@@ -153,7 +153,8 @@ def check_out(spec, framework: str, runs: str | Path, out: str | Path) -> None:
         InputError: they would.
     """
     run = training.run_dir(runs, spec.name, framework)
-    for folder in [Path(out) / spec.name / framework, *(Path(out) / spec.name / f"{framework}-{p}" for p, _, _ in spec.parts)]:
+    flavours = [framework, *(f"{framework}-{p}" for p, _ in spec.contract.parts)]  # the whole model's, each part's
+    for folder in [Path(out) / spec.name / f for f in flavours]:
         artifacts.overlap(folder, "--out", {"--runs": run})
         artifacts.replaceable(folder, artifacts.MANIFEST)
 
@@ -163,7 +164,7 @@ def parts(spec, framework: str, net, x: np.ndarray):
     a part's test inputs are what the previous part made of x (the decoder decodes the
     encoder's codes of the real test images)."""
     fw = backends.load(framework)
-    for part, _, _ in spec.parts:
+    for part, _ in spec.contract.parts:
         part_spec = spec.part(part)
         sub = fw.part(net, part)
         yield part, part_spec, sub, x
@@ -177,10 +178,11 @@ def to_onnx(spec, framework: str, net, *, route: str | None = None, opset: int =
     run. `route` is one of the back end's EXPORT_ROUTES (default: the shipped one); the
     optimisation is checked on 16 inputs drawn from the contract's domains."""
     fw = backends.load(framework)
-    x = spec.sample(np.random.default_rng(0), 16, max(spec.seq_lengths) if spec.seq_lengths else None)
+    x = spec.sample(np.random.default_rng(0), 16, max(spec.expectations.seq_lengths, default=None))
     expected = fw.predict(net, spec, x) if optimised else None
     proto, _ = exported(spec, fw, net, route_for(fw, route), opset, optimised, x, expected)
-    return graph.apply(proto, spec.contract, {"xdl.model": spec.name, "xdl.framework": framework})
+    return graph.apply(proto, spec.contract, {"xdl.model": spec.name, "xdl.framework": framework}, name=spec.name,
+                       summary=spec.lesson.summary)
 
 
 def exported(spec, fw, net, route: str, opset: int, optimised: bool, x: np.ndarray, expected) -> tuple:
@@ -191,7 +193,8 @@ def exported(spec, fw, net, route: str, opset: int, optimised: bool, x: np.ndarr
     Returns:
         (onnx.ModelProto, the optimisation steps that changed it: [] for the exporter's graph)
     """
-    proto = graph.apply(fw.export(fw.deployable(net, spec), spec.contract, opset, route), spec.contract, {})
+    proto = graph.apply(fw.export(fw.deployable(net, spec), spec.contract, opset, route), spec.contract, {},
+                        name=spec.name, summary=spec.lesson.summary)
     if not optimised:
         return proto, []
     # here, not at the top: optimise needs onnxscript (an extra), and graph's users need only onnx
@@ -200,7 +203,7 @@ def exported(spec, fw, net, route: str, opset: int, optimised: bool, x: np.ndarr
     candidate, steps = optimise.optimise(proto)
     if not steps:
         return proto, []
-    candidate = graph.apply(candidate, spec.contract, {})
+    candidate = graph.apply(candidate, spec.contract, {}, name=spec.name, summary=spec.lesson.summary)
     actual = verify.session(candidate.SerializeToString(), "cpu").run(None, spec.feeds(x))[0]
     same = verify.judge(actual, expected, verify.policy.for_spec(spec, "cpu")[spec.output.name]).ok
     return (candidate, steps) if same else (proto, [])

@@ -18,37 +18,38 @@ from xdl.errors import InputError
 OPSET = 18
 
 
-def apply(model: onnx.ModelProto, spec, metadata: dict[str, str]) -> onnx.ModelProto:
-    """Renames I/O to the contract, names the dynamic dims, sets metadata; returns the model.
+def apply(model: onnx.ModelProto, contract, metadata: dict[str, str], *, name: str, summary: str) -> onnx.ModelProto:
+    """Renames I/O to the `contract` (an xdl.spec.Contract), names the dynamic dims, sets the graph's
+    `name`, a doc string of its `summary` and the metadata; returns the model.
 
     Raises:
-        InputError: the graph's inputs or outputs do not match the spec (count, dtype, shape).
+        InputError: the graph's inputs or outputs do not match the contract (count, dtype, shape).
     """
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     graph_inputs = [v for v in graph.input if v.name not in initializers]
-    for values, tensors, kind in ((graph_inputs, spec.inputs, "inputs"), (graph.output, spec.outputs, "outputs")):
+    for values, tensors, kind in ((graph_inputs, contract.inputs, "inputs"), (graph.output, contract.outputs, "outputs")):
         if len(values) != len(tensors):
             raise InputError(
-                f"{spec.name}: exported graph has {len(values)} {kind}, the contract {len(tensors)}"
+                f"{name}: exported graph has {len(values)} {kind}, the contract {len(tensors)}"
             )
         for value, tensor in zip(values, tensors):
             if value.name != tensor.name:
                 _rename_all(graph, {value.name: tensor.name})
             dims = value.type.tensor_type.shape.dim
-            for axis, name in tensor.dynamic_axes.items():  # "batch", and "seq" for a dynamic length
+            for axis, symbol in tensor.dynamic_axes.items():  # "batch", and "seq" for a dynamic length
                 dims[axis].Clear()
-                dims[axis].dim_param = name
+                dims[axis].dim_param = symbol
     _canonical_names(graph)
     _strip_debug_metadata(graph)
-    graph.name = spec.name
+    graph.name = name
     # tf2onnx writes run-specific text here; a fixed description keeps exports byte-identical.
-    graph.doc_string = f"xdl {spec.name}: {spec.summary}"
+    graph.doc_string = f"xdl {name}: {summary}"
     model.doc_string = ""
     del model.metadata_props[:]
     for key, value in sorted(metadata.items()):
         model.metadata_props.append(onnx.StringStringEntryProto(key=key, value=str(value)))
-    conforms(model, spec)
+    conforms(model, contract, name)
     return model
 
 
@@ -249,8 +250,8 @@ def declared(value: onnx.ValueInfoProto) -> tuple[str, str, tuple]:
     return value.name, dtype, shape
 
 
-def conforms(model: onnx.ModelProto, spec) -> None:
-    """Runs onnx.checker (full) and compares the declared I/O with the spec's contract.
+def conforms(model: onnx.ModelProto, contract, name: str) -> None:
+    """Runs onnx.checker (full) and compares the declared I/O with the `contract` of the model `name`.
 
     Raises:
         InputError: the model is invalid or its I/O differs from the contract.
@@ -258,10 +259,10 @@ def conforms(model: onnx.ModelProto, spec) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise InputError(f"{spec.name}: exported ONNX model is invalid: {str(exc).splitlines()[0]}")
+        raise InputError(f"{name}: exported ONNX model is invalid: {str(exc).splitlines()[0]}")
     initializers = {t.name for t in model.graph.initializer}
     got = [declared(v) for v in model.graph.input if v.name not in initializers]
     got += [declared(v) for v in model.graph.output]
-    want = [(t.name, t.dtype, tuple(t.shape)) for t in (*spec.inputs, *spec.outputs)]
+    want = [(t.name, t.dtype, tuple(t.shape)) for t in (*contract.inputs, *contract.outputs)]
     if got != want:
-        raise InputError(f"{spec.name}: exported I/O {got} does not match the contract {want}")
+        raise InputError(f"{name}: exported I/O {got} does not match the contract {want}")

@@ -105,14 +105,14 @@ def export_variant(model: str, framework: str, variant: str, *, out="exported_mo
         (the folder, or None when not written; the measurements)
     """
     spec = registry.get(model)
-    if spec.metric != "accuracy" or len(spec.inputs) != 1 or spec.inputs[0].dtype != "float32":
+    if spec.metric != "accuracy" or len(spec.contract.inputs) != 1 or spec.contract.inputs[0].dtype != "float32":
         raise InputError(f"variants are made for classifiers of float32 images (their accuracy judges "
                          f"them); {model} is a {spec.task} model")
     if variant not in VARIANTS:
         raise InputError(f"unknown variant {variant!r}; use one of: {', '.join(VARIANTS)}")
     base = artifacts.load(Path(out) / model / framework)  # the float32 artifact, hashes checked
     m = base.manifest
-    t, dtype = spec.inputs[0], VARIANTS[variant]
+    t, dtype = spec.contract.inputs[0], VARIANTS[variant]
     data = for_model.load(spec, m.dataset, data_dir or None, quick=False)
     model_bytes = make_variant(spec, variant, base.model_bytes, data)
 
@@ -169,7 +169,7 @@ def make_variant(spec, variant: str, base_bytes: bytes, data) -> bytes:
     first training samples of `data`, which other variants do not need) and tagged in its metadata."""
     import onnx
 
-    t = spec.inputs[0]
+    t = spec.contract.inputs[0]
     calibration = t.to_contract(data.x_train[: CALIBRATION_SAMPLES]) if variant == "int8-static" else None
     proto = onnx.load_from_string(make(variant, base_bytes, calibration, t.name))
     proto.metadata_props.append(onnx.StringStringEntryProto(key="xdl.variant", value=variant))

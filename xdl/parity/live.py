@@ -26,14 +26,14 @@ def fuzz_inputs(spec, n: int, rng, length: int | None = None) -> np.ndarray:
         checker = np.indices(shape).sum(axis=0) % 2 * (high - low) + low
         return np.stack([np.full(shape, low), np.full(shape, high), checker]).astype(t.dtype)
 
-    arrays = [np.concatenate([t.sample(rng, n, length), edges(t)]) for t in spec.inputs]
+    arrays = [np.concatenate([t.sample(rng, n, length), edges(t)]) for t in spec.contract.inputs]
     return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
 
 
 def live_batches(spec, rng, batch_sizes, fuzz: int = 0) -> list[np.ndarray]:
     """Fresh stored-form inputs: one batch per size (at each of the spec's sequence lengths,
     for a model whose length is dynamic), then `fuzz` random inputs plus the edge cases."""
-    lengths = spec.seq_lengths or (None,)
+    lengths = spec.expectations.seq_lengths or (None,)
     batches = [spec.sample(rng, n, length) for length in lengths for n in batch_sizes]
     if fuzz:
         batches += [fuzz_inputs(spec, fuzz, rng, length) for length in lengths]
@@ -50,7 +50,7 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
     """
     spec = registry.get(model)
     rng = np.random.default_rng(seed)
-    one = spec.sample(rng, 1, max(spec.seq_lengths or (1,)))
+    one = spec.sample(rng, 1, max(spec.expectations.seq_lengths or (1,)))
     for n in (*batch_sizes, fuzz + 3 if fuzz else 0):  # inputs, and outputs of about their size, kept twice
         limits.check_bytes(4.0 * one.nbytes * n, f"--fuzz {fuzz}" if n == fuzz + 3 else f"batch size {n}")
     checks: list[verify.Check] = []

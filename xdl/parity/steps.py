@@ -58,13 +58,13 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     if optimizer not in ("sgd", "spec"):
         raise InputError(f"--optimizer must be 'sgd' or 'spec', got {optimizer!r}")
     kfw, tfw = backends.load("keras"), backends.load("torch")
-    kfw.seed_everything(spec.train.seed)
+    kfw.seed_everything(spec.recipe.seed)
     nets = {"keras": models.build(spec, "keras"), "torch": models.build(spec, "torch")}
     twins.port(model, "keras", nets["keras"], nets["torch"])  # the same initial weights
     for fw_name, net in nets.items():
         backends.load(fw_name).disable_dropout(net)
 
-    bs = spec.train.batch_size
+    bs = spec.recipe.batch_size
     batches = _batches(spec, steps, bs)
     initial = kfw.get_weights(nets["keras"])
     # The task says what steps: the back end's supervised step, or the twin's own update (dqn's
@@ -81,7 +81,7 @@ def compare(model: str, steps: int = 20, *, optimizer: str = "sgd", lr: float = 
     names = [f"{layer}[{i}]" for layer in kw for i in range(len(kw[layer]))]
     worst = int(np.argmax([d.max() for d in diffs]))
     where = np.unravel_index(diffs[worst].argmax(), diffs[worst].shape)
-    name = "sgd" if optimizer == "sgd" else spec.train.optimizer
+    name = "sgd" if optimizer == "sgd" else spec.recipe.optimizer
     return TrainingParity(
         model=model, steps=steps, optimizer=name, lr=lr, batch_size=bs,
         keras_losses=k.tolist(), torch_losses=t.tolist(),
@@ -99,7 +99,7 @@ def _batches(spec, steps: int, bs: int) -> list[tuple]:
     from the spec's data set (for a GAN: noise and real images), or for an agent, replay batches
     (states, actions, rewards, next states, terminal) of seeded random-policy episodes."""
     def dataset():
-        return datasets.load(spec.dataset, seed=spec.train.seed)
+        return datasets.load(spec.recipe.dataset, seed=spec.recipe.seed)
 
     return tasks.get(spec.task).parity_batches(spec, steps, bs, dataset, for_model.environment(spec))
 

@@ -139,8 +139,8 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     inputs = _as_arrays(example_inputs)
     names = [f"input_{i}" for i in range(len(inputs))]
     expected = _native_outputs(fw, model, inputs)
+    model_name = type(model).__name__
     contract = Contract(
-        name=type(model).__name__, summary=f"user {framework} model {type(model).__name__}",
         inputs=tuple(TensorSpec(n, (None, *x.shape[1:]), x.dtype.name) for n, x in zip(names, inputs)),
         outputs=tuple(TensorSpec(f"output_{i}", (None, *y.shape[1:]), y.dtype.name, kind=kind)
                       for i, y in enumerate(expected)),
@@ -148,14 +148,15 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     try:
         proto = fw.export(model, contract, graph.OPSET)
     except (Exception, SystemExit) as exc:  # an op the exporter cannot convert: its traceback runs to 50 lines
-        raise InputError(f"the {framework} exporter cannot export {type(model).__name__}: "
+        raise InputError(f"the {framework} exporter cannot export {model_name}: "
                          f"{type(exc).__name__}: {first_line(exc)}") from None
-    model_bytes = graph.apply(proto, contract, {"xdl.model": contract.name, "xdl.framework": framework}).SerializeToString()
+    model_bytes = graph.apply(proto, contract, {"xdl.model": model_name, "xdl.framework": framework}, name=model_name,
+                              summary=f"user {framework} model {model_name}").SerializeToString()
 
     result = verify.Report()
     batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
     for provider in verify.providers_to_check(providers, required):
-        sess, why_not = verify.open_session(model_bytes, provider, required, model=contract.name, framework=framework)
+        sess, why_not = verify.open_session(model_bytes, provider, required, model=model_name, framework=framework)
         if why_not:
             result.checks.append(why_not)
             continue
@@ -164,11 +165,11 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
             result.checks += verify.run_checks(
                 sess, {name: x[:n] for name, x in zip(names, inputs)},
                 {t.name: y[:n] for t, y in zip(contract.outputs, expected)},
-                model=contract.name, framework=framework, provider=provider, criteria=criteria,
+                model=model_name, framework=framework, provider=provider, criteria=criteria,
             )
     if raise_on_failure and result.exit_code:
         failed = [c for c in result.checks if c.exit_code]
-        error = ParityError(f"{contract.name}: {len(failed)} check(s) failed; first: {report.check_line(failed[0]).strip()}")
+        error = ParityError(f"{model_name}: {len(failed)} check(s) failed; first: {report.check_line(failed[0]).strip()}")
         error.exit_code = result.exit_code
         error.report = result
         raise error

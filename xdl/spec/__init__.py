@@ -1,4 +1,4 @@
-"""Framework-neutral descriptions of a model: its ONNX contract, training recipe and tolerance.
+"""Framework-neutral descriptions of a model: its ONNX contract, training recipe, expectations and lesson.
 
 A `ModelSpec` is the single source of truth for one reference model. The Keras twin, the PyTorch
 twin, the exporters, the tests and the verifier all read their numbers from here.
@@ -87,37 +87,17 @@ class TensorSpec:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Contract:
-    """The ONNX I/O contract of one graph: what a deployer feeds and reads. A registered model's
-    comes from its spec (`ModelSpec.contract`); a user's model checked with `xdl check` gets
-    one made from its example inputs and outputs."""
+    """The ONNX I/O contract of one graph: what a deployer feeds and reads. A registered model's is
+    part of its spec (`ModelSpec.contract`); a user's model checked with `xdl check` gets one made
+    from its example inputs and outputs."""
 
-    name: str  # the graph's name
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-    summary: str = ""  # the graph's doc string
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The training recipe, stated once and mapped explicitly onto each framework."""
-
-    optimizer: str  # "rmsprop" | "adam"; see xdl/spec/optimizers.py for the per-framework mapping
-    lr: float  # learning rate
-    batch_size: int  # samples per gradient step
-    epochs: int  # maximum number of passes over the training set
-    validation_split: float = 0.0  # fraction of the training set held out (taken from its end)
-    early_stopping_patience: int | None = None  # epochs without val_loss improvement before stop
-    seed: int = 0  # seeds the data split, initial weights and shuffling of both frameworks
-    # Token sequences are cut to their last max_length ids for training and testing, as
-    # keras.utils.pad_sequences(maxlen=...) does: a recurrent net pays for every step it reads.
-    max_length: int | None = None
-    # Adam's beta_1 where a recipe departs from the usual 0.9: DCGAN's 0.5 (Radford et al. 2015), so
-    # that the momentum forgets faster while generator and discriminator keep moving each other.
-    beta_1: float | None = None
-    quick_train_samples: int = 512  # --quick: training samples used (CI smoke runs)
-    quick_epochs: int = 1  # --quick: epochs
+    inputs: tuple[TensorSpec, ...]  # in order
+    outputs: tuple[TensorSpec, ...]  # in order
+    # Sub-models exported on their own contracts (the autoencoder's encoder and decoder), by part
+    # name; each twin's `part(net, name)` returns that sub-model.
+    parts: tuple[tuple[str, Contract], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,50 +115,85 @@ class Phase:
     reset: tuple[str, ...] = ()  # layers re-initialised before the phase (a new head)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything about one reference model that does not depend on a framework."""
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    """How both twins are trained: on what, and with which numbers, stated once and mapped
+    explicitly onto each framework."""
 
-    name: str  # registry key and folder name under xdl/models and exported_models
-    task: str  # a registered task (xdl.spec.tasks.get): its loss, test metric, training and export checks
-    summary: str  # one line for `xdl list`
-    # The tutorial that teaches it (tutorials/<lesson>.py); models are listed in lesson order.
-    lesson: str
-    inputs: tuple[TensorSpec, ...]  # the ONNX contract's inputs, in order
-    outputs: tuple[TensorSpec, ...]  # the ONNX contract's outputs, in order
-    num_classes: int  # width of the classifier head (1 for a sigmoid unit or a regression)
     dataset: str  # the embedded offline data set used by default
     datasets: tuple[str, ...]  # every data set this model can be trained on (--dataset)
-    train: TrainConfig
-    param_count: int  # trainable parameters; both twins must have exactly this many
-    tolerance_override: Tolerance | None = None  # replaces the policy's float32 numbers, with a reason
-    margin: float = 0.03  # how far apart the twins' test metrics may be after a full run
-    goal: float = 0.0  # a full `xdl all` run on `dataset` must reach this test metric (see metric)
-    # Sequence lengths the live checks run at, for inputs whose length is dynamic.
-    seq_lengths: tuple[int, ...] = ()
-    # A multi-stage recipe (transfer learning); empty: one phase, `train` on `dataset`.
+    optimizer: str  # "rmsprop" | "adam"; see xdl/spec/optimizers.py for the per-framework mapping
+    lr: float  # learning rate
+    batch_size: int  # samples per gradient step
+    epochs: int  # maximum number of passes over the training set
+    validation_split: float = 0.0  # fraction of the training set held out (taken from its end)
+    early_stopping_patience: int | None = None  # epochs without val_loss improvement before stop
+    seed: int = 0  # seeds the data split, initial weights and shuffling of both frameworks
+    # Token sequences are cut to their last max_length ids for training and testing, as
+    # keras.utils.pad_sequences(maxlen=...) does: a recurrent net pays for every step it reads.
+    max_length: int | None = None
+    # Adam's beta_1 where a recipe departs from the usual 0.9: DCGAN's 0.5 (Radford et al. 2015), so
+    # that the momentum forgets faster while generator and discriminator keep moving each other.
+    beta_1: float | None = None
+    quick_train_samples: int = 512  # --quick: training samples used (CI smoke runs)
+    quick_epochs: int = 1  # --quick: epochs
+    # A multi-stage recipe (transfer learning); empty: one phase, this recipe on `dataset`.
     phases: tuple[Phase, ...] = ()
-    # Sub-models exported on their own contracts (the autoencoder's encoder and decoder):
-    # (part name, inputs, outputs); each twin's `part(net, name)` returns that sub-model.
-    parts: tuple[tuple[str, tuple[TensorSpec, ...], tuple[TensorSpec, ...]], ...] = ()
     # Where an agent acts and is scored (a control task): a module of xdl.data, "cartpole"
     # (xdl.data.for_model.environment); "" for a model trained on stored samples only.
     environment: str = ""
 
+
+@dataclass(frozen=True, kw_only=True)
+class Expectations:
+    """What the twins and their runs must show."""
+
+    param_count: int  # trainable parameters; both twins must have exactly this many
+    goal: float = 0.0  # a full `xdl all` run on the recipe's dataset must reach this test metric (see metric)
+    margin: float = 0.03  # how far apart the twins' test metrics may be after a full run
+    tolerance_override: Tolerance | None = None  # replaces the policy's float32 numbers, with a reason
+    # Sequence lengths the live checks run at, for inputs whose length is dynamic.
+    seq_lengths: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lesson:
+    """Where the model is taught and how `xdl list` names it."""
+
+    # The tutorial that teaches it (tutorials/<tutorial>.py); models are listed in tutorial order.
+    tutorial: str
+    summary: str  # one line for `xdl list`, and the exported graph's doc string
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """One reference model, framework-free, in four parts: its contract (what it takes and gives), recipe
+    (how both twins train), expectations (what a run must show) and lesson (where it is taught)."""
+
+    name: str  # registry key and folder name under xdl/models and exported_models
+    task: str  # a registered task (xdl.spec.tasks.get): its loss, test metric, training and export checks
+    contract: Contract
+    recipe: Recipe
+    expectations: Expectations
+    lesson: Lesson
+
     def __post_init__(self):
         # predict() returns one array and a test vector holds one output_0.pb: a model with
         # several outputs would need both to carry names, which no model needs yet.
-        if len(self.outputs) != 1:
-            raise ValueError(f"{self.name}: a registered model has exactly one output, not {len(self.outputs)}")
+        outputs = self.contract.outputs
+        if len(outputs) != 1:
+            raise ValueError(f"{self.name}: a registered model has exactly one output, not {len(outputs)}")
 
     @property
     def output(self) -> TensorSpec:
         """The model's one output (see __post_init__)."""
-        return self.outputs[0]
+        return self.contract.outputs[0]
 
     @property
-    def contract(self) -> Contract:
-        return Contract(self.name, self.inputs, self.outputs, self.summary)
+    def num_classes(self) -> int:
+        """The width of the output's last axis: the classifier head's units, where outputs are
+        classes (10 digits, a tagger's tags per token); 1 for a sigmoid unit or one regressed value."""
+        return self.output.shape[-1]
 
     @property
     def head(self) -> str:
@@ -197,17 +212,18 @@ class ModelSpec:
     def model_inputs(self, x) -> list:
         """The arrays each twin is called with, channels-last, from the stored form `x`: the array
         itself, or for several inputs (a recommender's user and item ids) the columns of x."""
-        if len(self.inputs) == 1:
+        inputs = self.contract.inputs
+        if len(inputs) == 1:
             return [x]
-        return [x[:, i].astype(t.dtype) for i, t in enumerate(self.inputs)]
+        return [x[:, i].astype(t.dtype) for i, t in enumerate(inputs)]
 
     def feeds(self, x) -> dict:
         """ONNX Runtime's feed for stored-form `x`: each input in contract layout, by name."""
-        return {t.name: t.to_contract(a) for t, a in zip(self.inputs, self.model_inputs(x))}
+        return {t.name: t.to_contract(a) for t, a in zip(self.contract.inputs, self.model_inputs(x))}
 
     def from_feeds(self, feeds: dict):
         """The stored form back from a feed (test vectors read from an artifact)."""
-        arrays = [t.from_contract(feeds[t.name]) for t in self.inputs]
+        arrays = [t.from_contract(feeds[t.name]) for t in self.contract.inputs]
         if len(arrays) == 1:
             return arrays[0]
         import numpy as np
@@ -216,7 +232,7 @@ class ModelSpec:
 
     def sample(self, rng, n: int, length: int | None = None):
         """n fresh inputs in stored form, each input drawn from its own domain."""
-        arrays = [t.sample(rng, n, length) for t in self.inputs]
+        arrays = [t.sample(rng, n, length) for t in self.contract.inputs]
         if len(arrays) == 1:
             return arrays[0]
         import numpy as np
@@ -225,14 +241,14 @@ class ModelSpec:
 
     def part(self, name: str) -> ModelSpec:
         """The spec of a sub-model (same recipe, its own contract), as exports and checks need."""
-        for part, inputs, outputs in self.parts:
+        for part, contract in self.contract.parts:
             if part == name:
-                return dataclasses.replace(self, name=f"{self.name}-{part}", inputs=inputs, outputs=outputs,
-                                           parts=(), summary=f"{self.summary} ({part})")
+                lesson = dataclasses.replace(self.lesson, summary=f"{self.lesson.summary} ({part})")
+                return dataclasses.replace(self, name=f"{self.name}-{part}", contract=contract, lesson=lesson)
         raise KeyError(name)
 
     @property
     def tolerance(self) -> Tolerance:
         """The CPU float32 tolerance of the first output: what native-vs-native checks use."""
         out = self.output
-        return tolerance_for(out.dtype, "cpu", out.kind, self.tolerance_override)
+        return tolerance_for(out.dtype, "cpu", out.kind, self.expectations.tolerance_override)

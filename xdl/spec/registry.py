@@ -27,7 +27,7 @@ def _load() -> dict[str, ModelSpec]:
             if spec.name != module.name:
                 raise XdlError(f"xdl/spec/zoo/{module.name}.py declares a model named {spec.name!r}: rename one")
             found.append(spec)
-        for spec in sorted(found, key=lambda s: (s.lesson, s.name)):
+        for spec in sorted(found, key=lambda s: (s.lesson.tutorial, s.name)):
             _specs[spec.name] = spec
     return _specs
 

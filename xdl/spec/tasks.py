@@ -115,7 +115,7 @@ class Task:
         as fit() would: one stream both frameworks share."""
         data = self.prepare(spec, dataset())
         n = len(data.x_train)
-        rng = np.random.default_rng(spec.train.seed)
+        rng = np.random.default_rng(spec.recipe.seed)
         order = np.concatenate([rng.permutation(n) for _ in range(-(-steps * batch_size // n))])
         return [(data.x_train[idx], data.y_train[idx])
                 for idx in order[: steps * batch_size].reshape(steps, batch_size)]
@@ -259,8 +259,8 @@ class Generation(OwnLoop):
     def prepare(self, spec, data):
         """Inputs are noise vectors (standard normal, seeded per split), one per real image, and
         the real images are what the outputs are judged against (the y of each split)."""
-        rng = np.random.default_rng(spec.train.seed)
-        width = spec.inputs[0].shape[1]
+        rng = np.random.default_rng(spec.recipe.seed)
+        width = spec.contract.inputs[0].shape[1]
         for split in ("train", "val", "test"):
             images = getattr(data, f"x_{split}")
             setattr(data, f"y_{split}", images)
@@ -293,7 +293,7 @@ class Control(OwnLoop):
 
     def parity_batches(self, spec, steps, batch_size, dataset, environment=None):
         """Replay batches (states, actions, rewards, next states, terminal) of seeded random-policy episodes."""
-        replay = environment.transitions(steps * batch_size, spec.train.seed)
+        replay = environment.transitions(steps * batch_size, spec.recipe.seed)
         return [tuple(a[i * batch_size : (i + 1) * batch_size] for a in replay) for i in range(steps)]
 
     def export_checks(self, spec, native, exported, environment=None):

@@ -6,7 +6,7 @@ and 99th-percentile errors are reported beside the verdict.
 
 The numbers depend on three things: the dtype the model computes in, where it runs (the
 provider) and what kind of numbers it outputs. Each entry says why it is what it is. A model may
-override the policy in its spec (`ModelSpec.tolerance_override`), with a reason. The dtype of an
+override the policy in its spec (`ModelSpec.expectations.tolerance_override`), with a reason. The dtype of an
 artifact is read from its graph (xdl/verify/model.py: the paths from its inputs to its outputs),
 never from its manifest: nothing an artifact can add without changing what it computes picks a
 looser row.
@@ -116,13 +116,13 @@ def manifest_entry(spec, dtype: str | None = None) -> dict:
     """What an artifact records: the policy version and, per output and provider, the numbers.
 
     `dtype` is the precision the model computes in when it is not its outputs' (a variant)."""
-    override = spec.tolerance_override
+    override = spec.expectations.tolerance_override
     return {
         "policy_version": POLICY_VERSION,
         "override": None if override is None else override.to_json(),
         "outputs": {
             t.name: {p: tolerance_for(dtype or t.dtype, p, t.kind, override).to_json() for p in PROVIDERS}
-            for t in spec.outputs
+            for t in spec.contract.outputs
         },
     }
 

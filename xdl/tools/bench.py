@@ -126,8 +126,8 @@ def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
     from xdl.data import for_model
 
     spec = registry.get(model)
-    data = for_model.load(spec, spec.dataset, None, quick=False)
-    bs = spec.train.batch_size
+    data = for_model.load(spec, spec.recipe.dataset, None, quick=False)
+    bs = spec.recipe.batch_size
     idx = np.resize(np.arange(len(data.x_train)), steps * bs).reshape(steps, bs)
     batches = [(data.x_train[i], data.y_train[i]) for i in idx]
     timings = []
@@ -135,9 +135,9 @@ def bench_training(model: str, *, steps: int = 20) -> list[Timing]:
         fw = backends.load(framework)
         fw.seed_everything(0)
         net = models.build(spec, framework)
-        fw.train_steps(net, spec, batches[:2], "spec", spec.train.lr)  # warm-up: tracing, allocation
+        fw.train_steps(net, spec, batches[:2], "spec", spec.recipe.lr)  # warm-up: tracing, allocation
         start = time.perf_counter()
-        fw.train_steps(net, spec, batches, "spec", spec.train.lr)
+        fw.train_steps(net, spec, batches, "spec", spec.recipe.lr)
         per_step = (time.perf_counter() - start) / steps * 1e3
         timings.append(Timing(model, f"{framework} training step", bs, per_step, per_step, steps))
     return timings

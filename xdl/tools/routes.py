@@ -81,7 +81,7 @@ def compare_model(model: str, *, opsets=OPSETS, reps: int = 200, out="exported_m
         net = models.build(spec, framework)
         fw.load_weights(net, art.folder / fw.WEIGHTS_FILE)
         x_test = spec.from_feeds(art.inputs)
-        lengths = spec.seq_lengths or (None,)
+        lengths = spec.expectations.seq_lengths or (None,)
         x_fuzz = live.fuzz_inputs(spec, FUZZ, np.random.default_rng(seed), max(lengths) if lengths[0] else None)
         samples = _Samples(x_test, fw.predict(net, spec, x_test), x_fuzz, fw.predict(net, spec, x_fuzz))
         criteria = verify.policy.for_manifest(art.manifest, "cpu")[spec.output.name]

@@ -79,8 +79,9 @@ def for_spec(spec, provider: str, dtype: str = "float32", *, part: str | None = 
     """Criteria per output of a registered model's `spec` (or of its `part`'s spec) computed in
     `dtype` on `provider`: the policy's numbers or the spec's override, the NaN it allows."""
     classes = outputs_are_classes(task=spec.task, part=part)
-    return {t.name: criteria_for(dtype, provider, t.kind, override=spec.tolerance_override, classes=classes,
-                                 nonfinite=t.nonfinite, note=note) for t in spec.outputs}
+    override = spec.expectations.tolerance_override
+    return {t.name: criteria_for(dtype, provider, t.kind, override=override, classes=classes,
+                                 nonfinite=t.nonfinite, note=note) for t in spec.contract.outputs}
 
 
 def for_manifest(manifest: Manifest, provider: str) -> dict[str, Criteria]:
@@ -113,7 +114,7 @@ def for_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> d
     outputs = manifest.contract.outputs
     if manifest.model in registry.names():
         spec = registered_spec(manifest)
-        want = [t.to_json() for t in (*spec.inputs, *spec.outputs)]
+        want = [t.to_json() for t in (*spec.contract.inputs, *spec.contract.outputs)]
         have = [*manifest.contract.inputs, *outputs]
         if [(t.name, list(t.shape), t.dtype) for t in have] != \
                 [(t["name"], t["shape"], t["dtype"]) for t in want]:
@@ -164,6 +165,6 @@ def registered_spec(manifest: Manifest):
     spec, part = registry.get(manifest.model), manifest.part
     if not part:
         return spec
-    if part not in [name for name, _, _ in spec.parts]:
+    if part not in [name for name, _ in spec.contract.parts]:
         raise InputError(f"{spec.name} has no part {part[:40]!r}; re-run `xdl export`")
     return spec.part(part)

@@ -7,10 +7,10 @@ from keras import layers
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.autoencoder.SPEC): encoder then decoder,
     each a model of its own, so either can be used (and exported) alone."""
-    code = spec.parts[0][2][0].shape[1]  # 16
+    code = spec.part("encoder").output.shape[1]  # 16
     encoder = keras.Sequential(
         [
-            keras.Input(shape=spec.inputs[0].channels_last_shape, name="x"),  # (28, 28, 1)
+            keras.Input(shape=spec.contract.inputs[0].channels_last_shape, name="x"),  # (28, 28, 1)
             # stride 2 with 'same': 28 -> 14 -> 7. TensorFlow pads such a convolution one pixel
             # more at the bottom/right than the top/left; torch.py reproduces that exactly.
             layers.Conv2D(16, 3, strides=2, padding="same", activation="relu", name="conv1"),  # 14x14x16

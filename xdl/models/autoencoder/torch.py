@@ -35,8 +35,8 @@ class Decoder(nn.Module):
 class Autoencoder(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        code = spec.parts[0][2][0].shape[1]
-        channels, height, width = spec.inputs[0].shape[1:]  # (1, 28, 28)
+        code = spec.part("encoder").output.shape[1]
+        channels, height, width = spec.contract.inputs[0].shape[1:]  # (1, 28, 28)
         self.encoder = nn.Sequential(
             OrderedDict(
                 [

@@ -8,7 +8,7 @@ def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.cnn.SPEC); it outputs probabilities."""
     return keras.Sequential(
         [
-            keras.Input(shape=spec.inputs[0].channels_last_shape, name="x"),  # (32, 32, 3)
+            keras.Input(shape=spec.contract.inputs[0].channels_last_shape, name="x"),  # (32, 32, 3)
             # Conv2D kernels are stored HWIO (3, 3, in, out); PyTorch's are OIHW.
             layers.Conv2D(32, 3, activation="relu", name="conv1"),  # -> 30x30x32
             layers.MaxPooling2D(2, name="pool1"),  # -> 15x15x32

@@ -9,7 +9,7 @@ from xdl.backends.torch import keras_like_init
 
 def build(spec):
     """Returns the PyTorch twin of `spec` (xdl.spec.zoo.cnn.SPEC); it outputs logits."""
-    in_channels, height, width = spec.inputs[0].shape[1:]
+    in_channels, height, width = spec.contract.inputs[0].shape[1:]
     # What reaches the flatten: a 3x3 valid convolution takes 2 pixels off a side, a 2x2 pool halves
     # it; three convolutions with two pools between them make 32x32 into 4x4.
     side = [((((n - 2) // 2) - 2) // 2) - 2 for n in (height, width)]

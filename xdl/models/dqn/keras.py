@@ -13,7 +13,7 @@ from xdl.data import cartpole
 
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.dqn.SPEC): states in, one Q-value per action out."""
-    state = spec.inputs[0]
+    state = spec.contract.inputs[0]
     return keras.Sequential(
         [
             keras.Input(shape=state.channels_last_shape, name=state.name),  # (4,)
@@ -59,10 +59,10 @@ def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = Tru
     evaluation, in `checkpoint`, and ends with them."""
     recipe = cartpole.Recipe(rounds=epochs)
     target = copy_of(net)
-    learn = td_update(net, target, make_optimizer(spec.train), recipe.gamma)
+    learn = td_update(net, target, make_optimizer(spec.recipe), recipe.gamma)
     q_values = tf.function(lambda states: net(states, training=False))
     with TrainingProgress(f"{spec.name}/keras", epochs, recipe.round_steps, show_progress) as progress:
-        history = cartpole.run(recipe, spec.train.seed, spec.train.batch_size,
+        history = cartpole.run(recipe, spec.recipe.seed, spec.recipe.batch_size,
                                q_values=lambda states: q_values(states).numpy(), learn=learn,
                                sync=lambda: target.set_weights(net.get_weights()),
                                keep=lambda: net.save_weights(checkpoint), report=cartpole.reporter(progress))
@@ -74,6 +74,6 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     """Training parity: one TD step per replay batch against a target network frozen at the
     initial weights (as between two syncs); each step's loss before the step."""
     opt = keras.optimizers.SGD(learning_rate=lr) if optimizer == "sgd" else make_optimizer(
-        dataclasses.replace(spec.train, lr=lr))
+        dataclasses.replace(spec.recipe, lr=lr))
     learn = td_update(net, copy_of(net), opt, cartpole.Recipe.gamma)
     return [learn(batch) for batch in batches]

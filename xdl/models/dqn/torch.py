@@ -14,7 +14,7 @@ from xdl.data import cartpole
 class QNetwork(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.dense1 = nn.Linear(spec.inputs[0].shape[1], 64)
+        self.dense1 = nn.Linear(spec.contract.inputs[0].shape[1], 64)
         self.relu1 = nn.ReLU()
         self.dense2 = nn.Linear(64, 64)
         self.relu2 = nn.ReLU()
@@ -61,14 +61,14 @@ def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = Tru
     evaluation, in `checkpoint`, and ends with them."""
     recipe = cartpole.Recipe(rounds=epochs)
     target = copy_of(net)
-    learn = td_update(net, target, make_optimizer(net.parameters(), spec.train), recipe.gamma)
+    learn = td_update(net, target, make_optimizer(net.parameters(), spec.recipe), recipe.gamma)
 
     def q_values(states):
         with torch.no_grad():
             return net(torch.from_numpy(states)).numpy()
 
     with TrainingProgress(f"{spec.name}/torch", epochs, recipe.round_steps, show_progress) as progress:
-        history = cartpole.run(recipe, spec.train.seed, spec.train.batch_size, q_values=q_values, learn=learn,
+        history = cartpole.run(recipe, spec.recipe.seed, spec.recipe.batch_size, q_values=q_values, learn=learn,
                                sync=lambda: target.load_state_dict(net.state_dict()),
                                keep=lambda: save_weights(net, checkpoint), report=cartpole.reporter(progress))
     load_weights(net, checkpoint)
@@ -79,6 +79,6 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     """Training parity: one TD step per replay batch against a target network frozen at the
     initial weights (as between two syncs); each step's loss before the step."""
     opt = torch.optim.SGD(net.parameters(), lr=lr) if optimizer == "sgd" else make_optimizer(
-        net.parameters(), dataclasses.replace(spec.train, lr=lr))
+        net.parameters(), dataclasses.replace(spec.recipe, lr=lr))
     learn = td_update(net, copy_of(net), opt, cartpole.Recipe.gamma)
     return [learn(batch) for batch in batches]

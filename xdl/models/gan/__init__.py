@@ -14,7 +14,7 @@ def train_loop(spec, data, update, *, framework: str, epochs: int, show_progress
     step of each network (channels-last images in), returning the two losses before their steps.
 
     Returns the history: per epoch, the discriminator's mean loss ("loss") and the generator's."""
-    cfg = spec.train
+    cfg = spec.recipe
     rng = np.random.default_rng(cfg.seed)
     real = data.y_train
     history = {"loss": [], "generator_loss": []}
@@ -24,7 +24,7 @@ def train_loop(spec, data, update, *, framework: str, epochs: int, show_progress
             progress.epoch_begin(epoch)
             order, d_losses, g_losses = rng.permutation(len(real)), [], []
             for i in range(steps):
-                noise = rng.standard_normal((cfg.batch_size, spec.inputs[0].shape[1])).astype(np.float32)
+                noise = rng.standard_normal((cfg.batch_size, spec.contract.inputs[0].shape[1])).astype(np.float32)
                 d, g = update(real[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], noise)
                 d_losses.append(d)
                 g_losses.append(g)

@@ -14,14 +14,14 @@ from xdl.models.gan import train_loop
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.gan.SPEC): generator then discriminator, each
     a model of its own (exported alone as the spec's parts)."""
-    noise = spec.inputs[0].shape[1]
+    noise = spec.contract.inputs[0].shape[1]
     # The generator is the autoencoder's decoder: numbers in, a 28x28 image out. There it learnt to
     # draw from codes an encoder made; here from noise, judged by the discriminator.
     generator = autoencoder.decoder(noise, spec.part("generator").output.channels_last_shape, name="generator",
                                     input_name="noise")
     discriminator = keras.Sequential(
         [
-            keras.Input(shape=spec.part("discriminator").inputs[0].channels_last_shape, name="image"),  # (28, 28, 1)
+            keras.Input(shape=spec.part("discriminator").contract.inputs[0].channels_last_shape, name="image"),  # (28, 28, 1)
             layers.Conv2D(16, 3, strides=2, padding="same", name="conv1"),
             # Keras 3's LeakyReLU slope defaults to 0.3, PyTorch's to 0.01: DCGAN's 0.2 in both.
             layers.LeakyReLU(negative_slope=0.2, name="leaky1"),
@@ -66,7 +66,7 @@ def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = Tru
     """The alternating updates over `data`'s real images, in the loop both twins share
     (xdl.models.gan.train_loop). Ends with the last epoch's weights (a GAN has no validation loss
     to choose an epoch by)."""
-    update = adversarial_update(net, make_optimizer(spec.train), make_optimizer(spec.train))
+    update = adversarial_update(net, make_optimizer(spec.recipe), make_optimizer(spec.recipe))
     history = train_loop(spec, data, update, framework="keras", epochs=epochs, show_progress=show_progress)
     net.save_weights(checkpoint)
     return history
@@ -78,7 +78,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     it differs between the twins where either loss does)."""
     def make():
         return keras.optimizers.SGD(learning_rate=lr) if optimizer == "sgd" else make_optimizer(
-            dataclasses.replace(spec.train, lr=lr))
+            dataclasses.replace(spec.recipe, lr=lr))
 
     update = adversarial_update(net, make(), make())
     return [sum(update(real, noise)) for noise, real in batches]

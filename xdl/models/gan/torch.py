@@ -16,8 +16,8 @@ class GAN(nn.Module):
     def __init__(self, spec):
         super().__init__()
         # The generator is the autoencoder's decoder (its crop of the transposed convolutions included).
-        self.generator = Decoder(spec.inputs[0].shape[1], spec.part("generator").output.shape[1:])
-        channels, height, width = spec.part("discriminator").inputs[0].shape[1:]  # (1, 28, 28)
+        self.generator = Decoder(spec.contract.inputs[0].shape[1], spec.part("generator").output.shape[1:])
+        channels, height, width = spec.part("discriminator").contract.inputs[0].shape[1:]  # (1, 28, 28)
         self.discriminator = nn.Sequential(
             OrderedDict(
                 [
@@ -75,8 +75,8 @@ def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = Tru
     """The alternating updates over `data`'s real images, in the loop both twins share
     (xdl.models.gan.train_loop). Ends with the last epoch's weights (a GAN has no validation loss
     to choose an epoch by)."""
-    update = adversarial_update(net, make_optimizer(net.discriminator.parameters(), spec.train),
-                                make_optimizer(net.generator.parameters(), spec.train))
+    update = adversarial_update(net, make_optimizer(net.discriminator.parameters(), spec.recipe),
+                                make_optimizer(net.generator.parameters(), spec.recipe))
     net.train()
     history = train_loop(spec, data, update, framework="torch", epochs=epochs, show_progress=show_progress)
     net.eval()
@@ -90,7 +90,7 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     it differs between the twins where either loss does)."""
     def make(params):
         return torch.optim.SGD(params, lr=lr) if optimizer == "sgd" else make_optimizer(
-            params, dataclasses.replace(spec.train, lr=lr))
+            params, dataclasses.replace(spec.recipe, lr=lr))
 
     update = adversarial_update(net, make(net.discriminator.parameters()), make(net.generator.parameters()))
     return [sum(update(real, noise)) for noise, real in batches]

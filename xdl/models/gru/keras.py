@@ -6,7 +6,7 @@ from keras import layers
 
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.gru.SPEC); it outputs probabilities."""
-    x = spec.inputs[0]
+    x = spec.contract.inputs[0]
     return keras.Sequential(
         [
             keras.Input(shape=x.channels_last_shape, name=x.name),  # (None, 1): any length

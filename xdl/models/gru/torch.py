@@ -9,7 +9,7 @@ class GRUClassifier(nn.Module):
     def __init__(self, spec):
         super().__init__()
         # Gates stored r, z, n (reset, update, new): Keras's z and r blocks swapped.
-        self.gru = nn.GRU(spec.inputs[0].shape[-1], 64, batch_first=True)
+        self.gru = nn.GRU(spec.contract.inputs[0].shape[-1], 64, batch_first=True)
         self.dense = nn.Linear(64, spec.num_classes)  # logits; softmax added at export
 
     def forward(self, x):

@@ -6,7 +6,7 @@ from keras import layers
 
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.lstm.SPEC); it outputs P(positive)."""
-    tokens = spec.inputs[0]
+    tokens = spec.contract.inputs[0]
     return keras.Sequential(
         [
             keras.Input(shape=tokens.channels_last_shape, dtype=tokens.dtype, name=tokens.name),  # (None,)

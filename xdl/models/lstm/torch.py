@@ -8,7 +8,7 @@ from xdl.backends.torch import keras_like_init
 class LSTMClassifier(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.embedding = nn.Embedding(int(spec.inputs[0].domain[1]), 32)
+        self.embedding = nn.Embedding(int(spec.contract.inputs[0].domain[1]), 32)
         # batch_first: (batch, time, features) like Keras; PyTorch's default is time first.
         self.lstm = nn.LSTM(32, 32, batch_first=True)
         self.dense = nn.Linear(32, 1)  # a logit; the sigmoid is in BCEWithLogitsLoss / at export

@@ -10,7 +10,7 @@ def build(spec):
         [
             # Keras images are channels-last: (28, 28, 1). With one channel, Flatten gives the
             # same order as PyTorch's (1, 28, 28), so the first Dense needs no reordering.
-            keras.Input(shape=spec.inputs[0].channels_last_shape, name="x"),
+            keras.Input(shape=spec.contract.inputs[0].channels_last_shape, name="x"),
             layers.Flatten(name="flatten"),
             layers.Dense(512, activation="relu", name="dense1"),
             layers.Dropout(0.5, name="dropout"),  # active in fit(), a no-op in inference

@@ -15,7 +15,7 @@ def build(spec):
             [
                 # PyTorch images are channels-first: (1, 28, 28). Flatten gives 784 features.
                 ("flatten", nn.Flatten()),
-                ("dense1", nn.Linear(math.prod(spec.inputs[0].shape[1:]), 512)),
+                ("dense1", nn.Linear(math.prod(spec.contract.inputs[0].shape[1:]), 512)),
                 ("relu1", nn.ReLU()),  # Keras folds the activation into Dense(activation=...)
                 ("dropout", nn.Dropout(0.5)),  # active in train(), a no-op after eval()
                 # PyTorch style: logits out, softmax lives in CrossEntropyLoss for training and

@@ -20,7 +20,7 @@ class GlobalBias(layers.Layer):
 
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.recommender.SPEC); it outputs a rating."""
-    user_spec, item_spec = spec.inputs
+    user_spec, item_spec = spec.contract.inputs
     user = keras.Input(shape=(), dtype="int64", name=user_spec.name)  # one id per sample
     item = keras.Input(shape=(), dtype="int64", name=item_spec.name)
     users, items = int(user_spec.domain[1]), int(item_spec.domain[1])

@@ -20,7 +20,7 @@ class GlobalBias(nn.Module):
 class Recommender(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        user_spec, item_spec = spec.inputs
+        user_spec, item_spec = spec.contract.inputs
         users, items = int(user_spec.domain[1]), int(item_spec.domain[1])
         self.user_embedding = nn.Embedding(users, 16)
         self.item_embedding = nn.Embedding(items, 16)

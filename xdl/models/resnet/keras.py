@@ -34,7 +34,7 @@ def residual_block(x, filters, stride, name):
 
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.resnet.SPEC); it outputs probabilities."""
-    inputs = keras.Input(shape=spec.inputs[0].channels_last_shape, name="x")  # (32, 32, 3)
+    inputs = keras.Input(shape=spec.contract.inputs[0].channels_last_shape, name="x")  # (32, 32, 3)
     x = _conv_bn(inputs, 8, 3, 1, "stem")  # -> 32x32x8
     x = residual_block(x, 8, 1, "block1")  # identity shortcut -> 32x32x8
     x = residual_block(x, 16, 2, "block2")  # projection -> 16x16x16

@@ -50,7 +50,7 @@ class Block(nn.Module):
 class ResNet(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.stem = ConvBN(spec.inputs[0].shape[1], 8, 3, 1)
+        self.stem = ConvBN(spec.contract.inputs[0].shape[1], 8, 3, 1)
         self.block1 = Block(8, 8, 1)
         self.block2 = Block(8, 16, 2)
         self.block3 = Block(16, 32, 2)

@@ -17,7 +17,7 @@ class AbsoluteDifference(layers.Layer):
 
 def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.similarity.SPEC); it outputs P(same meaning)."""
-    a_spec, b_spec = spec.inputs
+    a_spec, b_spec = spec.contract.inputs
     vocabulary = int(a_spec.domain[1])
     # The encoder is one model, called twice below: both sentences go through the same layers
     # and so the same weights (a siamese network). Its length is open (None).

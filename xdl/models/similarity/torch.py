@@ -27,7 +27,7 @@ class Encoder(nn.Module):
 class Similarity(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.encoder = Encoder(int(spec.inputs[0].domain[1]))  # one module, called twice in forward
+        self.encoder = Encoder(int(spec.contract.inputs[0].domain[1]))  # one module, called twice in forward
         self.hidden = nn.Linear(64, 32)
         self.relu = nn.ReLU()
         self.dense = nn.Linear(32, 1)  # a logit; the sigmoid is in BCEWithLogitsLoss / at export

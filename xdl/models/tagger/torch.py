@@ -8,7 +8,7 @@ from xdl.backends.torch import keras_like_init
 class Tagger(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        self.embedding = nn.Embedding(int(spec.inputs[0].domain[1]), 32)
+        self.embedding = nn.Embedding(int(spec.contract.inputs[0].domain[1]), 32)
         # bidirectional=True: the "_reverse" weights read right to left; outputs concatenated
         # forward first, as Keras's Bidirectional(merge_mode="concat") does.
         self.bilstm = nn.LSTM(32, 32, batch_first=True, bidirectional=True)

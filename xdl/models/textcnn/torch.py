@@ -8,7 +8,7 @@ from xdl.backends.torch import keras_like_init
 class TextCNN(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        vocabulary = int(spec.inputs[0].domain[1])
+        vocabulary = int(spec.contract.inputs[0].domain[1])
         self.embedding = nn.Embedding(vocabulary, 64)
         # PyTorch's Conv1d wants (batch, channels, time); Keras's Conv1D takes (batch, time,
         # channels). padding=3 on both sides is what Keras's 'same' does for an odd kernel of 7.

@@ -8,7 +8,7 @@ def build(spec):
     """Returns the Keras twin of `spec` (xdl.spec.zoo.transfer.SPEC); it outputs probabilities."""
     return keras.Sequential(
         [
-            keras.Input(shape=spec.inputs[0].channels_last_shape, name="x"),  # (32, 32, 3)
+            keras.Input(shape=spec.contract.inputs[0].channels_last_shape, name="x"),  # (32, 32, 3)
             layers.Conv2D(32, 3, padding="same", use_bias=False, name="conv1"),
             layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name="bn1"),
             layers.ReLU(name="relu1"),

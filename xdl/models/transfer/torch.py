@@ -17,7 +17,7 @@ def build(spec):
         OrderedDict(
             [
                 # stride 1 'same' with a 3x3 kernel: one pixel on every side, as Keras pads
-                ("conv1", nn.Conv2d(spec.inputs[0].shape[1], 32, 3, padding=1, bias=False)),
+                ("conv1", nn.Conv2d(spec.contract.inputs[0].shape[1], 32, 3, padding=1, bias=False)),
                 ("bn1", bn(32)),
                 ("relu1", nn.ReLU()),
                 ("pool1", nn.MaxPool2d(2)),

@@ -1,18 +1,21 @@
 """resnet: a small residual network for 32x32 colour images, with batch normalisation."""
 
-from xdl.spec import ModelSpec, TensorSpec, TrainConfig
+from xdl.spec import Contract, Expectations, Lesson, ModelSpec, Recipe, TensorSpec
 
 SPEC = ModelSpec(
     name="resnet",
     task="classification",
-    summary="stem 8 -> identity block 8 -> projection blocks 16, 32 (stride 2) -> GAP -> Dense(10, softmax)",
-    lesson="06_residual_networks",
-    inputs=(TensorSpec("x", (None, 3, 32, 32), layout="NCHW", domain=(0.0, 1.0)),),
-    outputs=(TensorSpec("probs", (None, 10), domain=(0.0, 1.0), kind="probabilities"),),
-    num_classes=10,
-    dataset="shapes",
-    datasets=("shapes", "cifar10"),
-    train=TrainConfig(
+    lesson=Lesson(
+        tutorial="06_residual_networks",
+        summary="stem 8 -> identity block 8 -> projection blocks 16, 32 (stride 2) -> GAP -> Dense(10, softmax)",
+    ),
+    contract=Contract(
+        inputs=(TensorSpec("x", (None, 3, 32, 32), layout="NCHW", domain=(0.0, 1.0)),),
+        outputs=(TensorSpec("probs", (None, 10), domain=(0.0, 1.0), kind="probabilities"),),
+    ),
+    recipe=Recipe(
+        dataset="shapes",
+        datasets=("shapes", "cifar10"),
         optimizer="adam",
         lr=1e-3,
         batch_size=128,
@@ -23,8 +26,10 @@ SPEC = ModelSpec(
         quick_train_samples=1024,
         quick_epochs=4,
     ),
-    # Trainable only: BatchNorm's moving mean and variance are state, not parameters, in both.
-    param_count=19_954,
-    goal=0.80,
-    margin=0.04,
+    expectations=Expectations(
+        # Trainable only: BatchNorm's moving mean and variance are state, not parameters, in both.
+        param_count=19_954,
+        goal=0.80,
+        margin=0.04,
+    ),
 )

@@ -2,20 +2,23 @@
 
 from xdl.spec.datasets import SENTIMENT_MAX_LENGTH as MAX_LENGTH
 from xdl.spec.datasets import SENTIMENT_NUM_WORDS as NUM_WORDS
-from xdl.spec import ModelSpec, TensorSpec, TrainConfig
+from xdl.spec import Contract, Expectations, Lesson, ModelSpec, Recipe, TensorSpec
 
 SPEC = ModelSpec(
     name="textcnn",
     task="binary",
-    summary="Embedding(10000, 64) -> Conv1D 32/7 -> MaxPool1D 4 -> Conv1D 32/7 -> GAP -> Dense(1, sigmoid)",
-    lesson="03_text_classification",
-    # Token ids, as keras.datasets.imdb makes them: 0 pads, 1 starts, 2 is unknown.
-    inputs=(TensorSpec("tokens", (None, MAX_LENGTH), dtype="int64", domain=(0, NUM_WORDS)),),
-    outputs=(TensorSpec("prob", (None, 1), domain=(0.0, 1.0), kind="probabilities"),),
-    num_classes=1,
-    dataset="sentiment",
-    datasets=("sentiment", "imdb"),
-    train=TrainConfig(
+    lesson=Lesson(
+        tutorial="03_text_classification",
+        summary="Embedding(10000, 64) -> Conv1D 32/7 -> MaxPool1D 4 -> Conv1D 32/7 -> GAP -> Dense(1, sigmoid)",
+    ),
+    contract=Contract(
+        # Token ids, as keras.datasets.imdb makes them: 0 pads, 1 starts, 2 is unknown.
+        inputs=(TensorSpec("tokens", (None, MAX_LENGTH), dtype="int64", domain=(0, NUM_WORDS)),),
+        outputs=(TensorSpec("prob", (None, 1), domain=(0.0, 1.0), kind="probabilities"),),
+    ),
+    recipe=Recipe(
+        dataset="sentiment",
+        datasets=("sentiment", "imdb"),
         optimizer="adam",
         lr=1e-3,
         batch_size=128,
@@ -27,9 +30,11 @@ SPEC = ModelSpec(
         quick_train_samples=4096,
         quick_epochs=4,
     ),
-    # embedding 10000*64 = 640,000; conv1 7*64*32+32 = 14,368; conv2 7*32*32+32 = 7,200;
-    # dense 32+1 = 33
-    param_count=661_601,
-    goal=0.90,  # test AUC
-    margin=0.03,
+    expectations=Expectations(
+        # embedding 10000*64 = 640,000; conv1 7*64*32+32 = 14,368; conv2 7*32*32+32 = 7,200;
+        # dense 32+1 = 33
+        param_count=661_601,
+        goal=0.90,  # test AUC
+        margin=0.03,
+    ),
 )
