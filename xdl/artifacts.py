@@ -109,6 +109,9 @@ def check_output(path: str | Path, what: str = "the file") -> None:
         raise InputError(f"cannot write {what} to {path}: that is inside the artifact {inside}; write it elsewhere")
     try:
         mode = os.stat(path).st_mode
+    except NotADirectoryError:  # a folder on the way is a file: no write can succeed
+        above = next(p for p in Path(path).parents if p.exists())
+        raise InputError(f"cannot write {what} to {path}: {above} is a file, not a folder; choose a writable path")
     except OSError:
         return  # nothing there yet (or unreadable: the write will say why)
     refused = {stat.S_ISDIR: "a folder; name a file in it", stat.S_ISBLK: "a block device (a disk); xdl does not "

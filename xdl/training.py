@@ -87,12 +87,14 @@ def train(
     """
     spec = registry.get(model)
     check_runs(runs, model, framework)  # before anything is loaded, trained or written
-    fw = backends.load(framework)
-    dataset = dataset or spec.recipe.dataset
-    data = for_model.load(spec, dataset, data_dir, quick)
-    cfg = spec.recipe
     if epochs is not None and (type(epochs) is not int or epochs < 1):
         raise InputError(f"--epochs must be at least 1, got {epochs}")
+    # The data set before the framework: a missing or malformed one is said at once, not after the
+    # seconds PyTorch or TensorFlow take to import.
+    dataset = dataset or spec.recipe.dataset
+    data = for_model.load(spec, dataset, data_dir, quick)
+    fw = backends.load(framework)
+    cfg = spec.recipe
     epochs_override = epochs
     epochs = epochs or (cfg.quick_epochs if quick else cfg.epochs)
     out = run_dir(runs, model, framework)
@@ -228,12 +230,15 @@ def train_phases(spec, framework: str, net, *, checkpoint: Path, data_dir=None, 
 
 def read_run(spec, framework: str, runs) -> tuple[Path, dict]:
     run = run_dir(runs, spec.name, framework)
-    fw = backends.load(framework)
-    weights, metrics = run / fw.WEIGHTS_FILE, run / "metrics.json"
-    if not weights.is_file() or not metrics.is_file():
-        raise InputError(
-            f"no trained {spec.name}/{framework} in {run}; run `xdl train {spec.name} --framework {framework}` first"
-        )
+    untrained = InputError(
+        f"no trained {spec.name}/{framework} in {run}; run `xdl train {spec.name} --framework {framework}` first"
+    )
+    metrics = run / "metrics.json"
+    if not metrics.is_file():  # said before the framework is imported (seconds)
+        raise untrained
+    weights = run / backends.load(framework).WEIGHTS_FILE
+    if not weights.is_file():
+        raise untrained
     try:
         record = json.loads(metrics.read_text())
     except (ValueError, RecursionError, OSError):

@@ -258,7 +258,7 @@ def test_int_lists_refuse_empty_items():
 
 
 def test_export_check_is_the_old_export_dash_dash_check(tmp_path):
-    shutil.copytree(COMMITTED / "mlp", tmp_path / "mlp")
+    shutil.copytree(COMMITTED / "mlp" / "torch", tmp_path / "mlp" / "torch")  # one artifact: the spelling is the point
     new = xdl("export", "check", "mlp", "--out", tmp_path)
     old = xdl("export", "--check", "mlp", "--out", tmp_path)
     assert new.returncode == old.returncode and new.stdout == old.stdout, new.stdout + new.stderr + old.stderr
@@ -269,8 +269,6 @@ def test_parity_steps_is_the_old_train_steps_flag(tmp_path):
     r = xdl("parity", "steps", "mlp", "--steps", "2", "--output", tmp_path / "t.json")
     assert r.returncode == 0 and "training parity OK" in r.stdout and "xdl: note" not in r.stderr, r.stdout + r.stderr
     assert json.loads((tmp_path / "t.json").read_text())["mlp"]["exit_code"] == 0
-    r = xdl("parity", "steps", "mlp", "--steps", "2", "--format", "json")
-    assert r.returncode == 0 and json.loads(r.stdout)["mlp"]["exit_code"] == 0, r.stdout + r.stderr
 
 
 # --- issue 27, a review of the new commands ------------------------------------------------------
