@@ -8,7 +8,7 @@ from xdl import limits as _limits  # noqa: E402 - first: the `xdl` command holds
 
 _limits.hold_interrupts_if_command()
 
-from xdl.errors import EnvironmentProblem, InputError, ParityError, WorkerLost, XdlError  # noqa: E402
+from xdl.errors import EnvironmentProblem, InputError, NothingCompared, ParityError, WorkerLost, XdlError  # noqa: E402
 from xdl.spec import ModelSpec, TensorSpec, Tolerance, TrainConfig  # noqa: E402
 from xdl.spec.registry import FRAMEWORKS, get, names  # noqa: E402
 from xdl.versions import XDL as __version__  # noqa: E402
@@ -43,6 +43,7 @@ def verify_artifacts(paths, providers=("cpu",), required=()):
 
 
 __all__ = [
-    "FRAMEWORKS", "__version__", "EnvironmentProblem", "InputError", "ModelSpec", "ParityError", "TensorSpec",
+    "FRAMEWORKS", "__version__", "EnvironmentProblem", "InputError", "ModelSpec", "NothingCompared", "ParityError",
+    "TensorSpec",
     "Tolerance", "TrainConfig", "WorkerLost", "XdlError", "check", "export", "get", "names", "train", "verify_artifacts",
 ]
