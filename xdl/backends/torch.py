@@ -390,10 +390,10 @@ def run(net: nn.Module, inputs: list[np.ndarray] | dict[str, np.ndarray]) -> dic
         out = net.eval()(**{k: torch.from_numpy(np.array(x)) for k, x in inputs.items()})
     else:
         out = net.eval()(*(torch.from_numpy(np.array(x)) for x in inputs))
-    return {k: t.numpy() for k, t in named_outputs(out, _tensor).items()}
+    return {k: t.numpy() for k, t in named_outputs(out, _output).items()}
 
 
-def _tensor(value) -> torch.Tensor:
+def _output(value) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise TypeError(type(value).__name__)
     return value.detach().cpu()
@@ -410,10 +410,10 @@ class _Flat(nn.Module):
 
     def forward(self, *inputs):
         out = self.net(**dict(zip(self.keywords, inputs))) if self.keywords else self.net(*inputs)
-        return tuple(named_outputs(out, _tensor_traced).values())
+        return tuple(named_outputs(out, _traced_output).values())
 
 
-def _tensor_traced(value) -> torch.Tensor:
+def _traced_output(value) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise TypeError(type(value).__name__)
     return value
