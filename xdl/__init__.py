@@ -8,7 +8,7 @@ from xdl import limits as _limits  # noqa: E402 - first: the `xdl` command holds
 
 _limits.hold_interrupts_if_command()
 
-from xdl.errors import EnvironmentProblem, InputError, ParityError, WorkerLost, XdlError  # noqa: E402
+from xdl.errors import EnvironmentProblem, InputError, NothingCompared, ParityError, WorkerLost, XdlError  # noqa: E402
 from xdl.spec import Contract, Expectations, Lesson, ModelSpec, Recipe, TensorSpec, Tolerance  # noqa: E402
 from xdl.spec.registry import FRAMEWORKS, get, names  # noqa: E402
 from xdl.versions import XDL as __version__  # noqa: E402
@@ -44,6 +44,6 @@ def verify_artifacts(paths, providers=("cpu",), required=()):
 
 __all__ = [
     "FRAMEWORKS", "__version__", "Contract", "EnvironmentProblem", "Expectations", "InputError", "Lesson", "ModelSpec",
-    "ParityError", "Recipe", "TensorSpec", "Tolerance", "WorkerLost", "XdlError", "check", "export", "get", "names",
-    "train", "verify_artifacts",
+    "NothingCompared", "ParityError", "Recipe", "TensorSpec", "Tolerance", "WorkerLost", "XdlError", "check", "export",
+    "get", "names", "train", "verify_artifacts",
 ]

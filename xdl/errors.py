@@ -31,7 +31,9 @@ EXIT_CODES = {
                 "command reads), a mistyped `TF_CONFIG`, torchrun environment or `--rendezvous`",
     EXIT_ENVIRONMENT: "environment: a required framework or optional extra (named in the message) is not "
                       "installed, a provider named in `--require` cannot run, every requested provider was "
-                      "skipped (nothing was checked), `xdl doctor` found a problem, `xdl export check` runs "
+                      "skipped (nothing was checked), the reference outputs of `check` or `verify` carry no "
+                      "signal (nothing meaningful was compared: all ~0, identical rows, one constant), "
+                      "`xdl doctor` found a problem, `xdl export check` runs "
                       "under other library versions than the artifacts were made with, the disk is full or "
                       "read-only, out of memory",
     EXIT_WORKER: "a distributed run lost a worker: it died, or the other workers or the rendezvous did not "
@@ -80,6 +82,13 @@ class ParityError(XdlError):
     """Outputs that should agree do not."""
 
     exit_code = EXIT_PARITY
+
+
+class NothingCompared(XdlError):
+    """The outputs agree, but the reference carries no signal (all ~0, identical rows, one
+    constant): an output that ignores the inputs would agree too, so it is not a pass."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 def first_line(exc: BaseException, limit: int = 200) -> str:

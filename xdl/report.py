@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from xdl.verify import Check, Report
+from xdl.verify import STATUSES, Check, Report
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
@@ -32,7 +32,7 @@ def check_line(c: Check) -> str:
     parts = [
         f"{c.status.upper():7} {where:14} {c.provider:5} {clean(c.output)} {c.shape}",
         f"max_abs {_num(c.max_abs)}  p99 {_num(c.p99_abs)}  mean {_num(c.mean_abs)}  max_rel {_num(c.max_rel)}"
-        f"  (atol {c.atol:g}, rtol {c.rtol:g})",
+        f"  of max|expected| {_num(c.max_expected)}  (atol {c.atol:g}, rtol {c.rtol:g})",
     ]
     if c.argmax_total:
         parts.append(f"argmax {c.argmax_agree}/{c.argmax_total}")
@@ -44,12 +44,14 @@ def check_line(c: Check) -> str:
 def verdict(report: Report) -> str:
     if report.exit_code == 0:
         return "OK"
-    why = ": nothing was checked" if report.nothing_checked else ""
+    empty = report.count("empty")
+    why = (": nothing was checked" if report.nothing_checked else
+           f": nothing meaningful was compared in {empty} check(s)" if empty else "")
     return f"FAILED (exit {report.exit_code}){why}"
 
 
 def summary(report: Report) -> str:
-    counts = ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error"))
+    counts = ", ".join(f"{report.count(s)} {s}" for s in STATUSES)
     return f"verify: {counts}: {verdict(report)}"
 
 
@@ -86,7 +88,7 @@ def to_markdown(report: Report) -> str:
     """A summary a CI system can post as a comment: verdict, counts, one row per check."""
     rows = []
     for c in report.checks:
-        errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.p99_abs:.1e} / {c.max_rel:.1e}"
+        errors = "" if c.max_abs is None else f"{c.max_abs:.1e} / {c.p99_abs:.1e} / {c.max_rel:.1e} / {_num(c.max_expected)}"
         tol = "" if c.atol is None else f"{c.atol:g} / {c.rtol:g}"
         top1 = f"{c.argmax_agree}/{c.argmax_total}" if c.argmax_total else ""
         rows.append(f"| {c.status} | {markdown_text(c.model)}/{markdown_text(c.framework)} | {c.provider} | {markdown_text(c.output)} | {errors} | "
@@ -94,9 +96,10 @@ def to_markdown(report: Report) -> str:
     return "\n".join([
         f"### xdl verify: {'passed' if report.exit_code == 0 else verdict(report)}",
         "",
-        ", ".join(f"{report.count(s)} {s}" for s in ("pass", "fail", "skipped", "error")),
+        ", ".join(f"{report.count(s)} {s}" for s in STATUSES),
         "",
-        "| status | artifact | provider | output | max abs / p99 abs / max rel | atol / rtol | top-1 | detail |",
+        "| status | artifact | provider | output | max abs / p99 abs / max rel / max \\|expected\\| | atol / rtol | top-1 "
+        "| detail |",
         "|---|---|---|---|---|---|---|---|",
         *rows,
         "",
@@ -108,7 +111,7 @@ def to_junit(report: Report) -> str:
     import xml.etree.ElementTree as ET
 
     suite = ET.Element("testsuite", name="xdl verify", tests=str(len(report.checks)),
-                       failures=str(report.count("fail")), errors=str(report.count("error")),
+                       failures=str(report.count("fail") + report.count("empty")), errors=str(report.count("error")),
                        skipped=str(report.count("skipped")))
     # XML 1.0 cannot hold most control characters even escaped: everything from an artifact
     # goes through clean() first.
@@ -121,6 +124,8 @@ def to_junit(report: Report) -> str:
             ET.SubElement(case, "system-out").text = check_line(c)
         elif c.status == "fail":
             ET.SubElement(case, "failure", message=detail, type="ParityFailure").text = check_line(c)
+        elif c.status == "empty":
+            ET.SubElement(case, "failure", message=detail, type="NothingCompared").text = check_line(c)
         elif c.status == "error":
             ET.SubElement(case, "error", message=detail, type=f"exit{c.exit_code}").text = check_line(c)
         else:

@@ -965,6 +965,46 @@ CASES += [
     (c_cifar10_with_fractional_labels, 2, "labels: 1 label(s) not whole numbers (the first: 2.5)"),
 ]
 
+def _token_module(tmp, *extra):
+    (tmp / "tokennet.py").write_text("import torch\ndef build(): return torch.nn.Embedding(10, 3)\n")
+    return ["check", "tokennet:build", "--providers", "cpu", *extra]
+
+
+def c_check_input_unknown_dtype(tmp): return _token_module(tmp, "--input", "ids=2,5:int65:0:10")
+def c_check_input_malformed_shape(tmp): return _token_module(tmp, "--input", "ids=2,x:int64:0:10")
+def c_check_input_without_name(tmp): return _token_module(tmp, "--input", "2,5:int64:0:10")
+def c_check_int_input_without_range(tmp): return _token_module(tmp, "--input", "ids=2,5:int64")
+def c_check_dynamic_malformed(tmp): return _token_module(tmp, "--input", "ids=2,5:int64:0:10", "--dynamic", "ids")
+def c_check_dynamic_unknown_input(tmp): return _token_module(tmp, "--input", "ids=2,5:int64:0:10", "--dynamic", "x:1")
+
+
+def c_check_npz_missing_a_name(tmp):
+    np.savez(tmp / "samples.npz", other=np.zeros((2, 5), np.int64))
+    return _token_module(tmp, "--inputs", tmp / "samples.npz", "--input", "ids=2,5:int64:0:10")
+
+
+def c_check_npz_wrong_dtype(tmp):
+    np.savez(tmp / "samples.npz", ids=np.zeros((2, 5), np.float32))
+    return _token_module(tmp, "--inputs", tmp / "samples.npz", "--input", "ids=2,5:int64:0:10")
+
+
+def c_check_npz_not_an_npz(tmp):
+    (tmp / "samples.npz").write_text("not a zip")
+    return _token_module(tmp, "--inputs", tmp / "samples.npz")
+
+
+CASES += [
+    (c_check_input_unknown_dtype, 2, "unknown dtype 'int65'"),
+    (c_check_input_malformed_shape, 2, "--input takes positive comma-separated integers"),
+    (c_check_input_without_name, 2, "--input takes NAME=SHAPE[:DTYPE[:LOW:HIGH]]"),
+    (c_check_int_input_without_range, 2, "give the range its values are drawn from"),
+    (c_check_dynamic_malformed, 2, "--dynamic takes NAME:AXIS"),
+    (c_check_dynamic_unknown_input, 2, "no input is named 'x'"),
+    (c_check_npz_missing_a_name, 2, "has no array 'ids'"),
+    (c_check_npz_wrong_dtype, 2, "ids is float32 of shape [2, 5], --input says int64"),
+    (c_check_npz_not_an_npz, 2, "cannot read it as an .npz of arrays"),
+]
+
 # Cases that must pass: a path through a dot-folder once gave "no manifest.json found".
 def c_path_with_dot_dot(tmp):
     return ["verify", os.path.relpath(COMMITTED / "mlp" / "torch", tmp), "--providers", "cpu", "--batch-sizes", "1"]

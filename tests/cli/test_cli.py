@@ -314,3 +314,57 @@ def test_verify_fuzz_without_live_is_refused_before_anything_runs(tmp_path):
 def test_the_old_train_steps_refuses_options_it_does_not_read(tmp_path, extra, named):
     r = xdl("parity", "mlp", "--train-steps", "1", *extra, cwd=tmp_path)
     assert r.returncode == 2 and f"parity --train-steps does not read {named}:" in _one_clean_line(r)
+
+
+_TOKEN_NET = '''import torch
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed, self.head = torch.nn.Embedding(50, 4), torch.nn.Linear(4, 2)
+
+    def forward(self, input_ids, attention_mask):
+        return {"logits": self.head(self.embed(input_ids) * attention_mask.unsqueeze(-1))}
+
+
+def build():
+    torch.manual_seed(0)
+    return Net()
+
+
+def zero_head():
+    net = torch.nn.Linear(3, 2)
+    torch.nn.init.zeros_(net.weight)
+    torch.nn.init.zeros_(net.bias)
+    return net
+'''
+
+
+def _check(tmp_path, *args):
+    import os
+
+    (tmp_path / "tokens.py").write_text(_TOKEN_NET)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "xdl", "check", *map(str, args), "--providers", "cpu"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+
+
+def test_check_takes_named_integer_inputs_a_dynamic_length_and_real_samples(tmp_path):
+    r = _check(tmp_path, "tokens:build", "--input", "input_ids=3,6:int64:0:50", "--input",
+               "attention_mask=3,6:float32", "--dynamic", "input_ids:1", "--dynamic", "attention_mask:1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [line.split()[3:5] for line in r.stdout.splitlines()[:3]] == [["logits", "[1,"], ["logits", "[3,"],
+                                                                         ["logits", "[3,"]]
+    assert "[3, 5, 2]" in r.stdout  # the length one shorter
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "samples.npz", input_ids=rng.integers(0, 50, (2, 4)), attention_mask=np.ones((2, 4), np.float32))
+    r = _check(tmp_path, "tokens:build", "--inputs", tmp_path / "samples.npz")
+    assert r.returncode == 0 and "logits [2, 4, 2]" in r.stdout, r.stdout + r.stderr
+
+
+def test_check_says_nothing_meaningful_was_compared(tmp_path):
+    r = _check(tmp_path, "tokens:zero_head", "--input-shape", "4,3")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "EMPTY" in r.stdout and "nothing meaningful was compared: every expected value is within" in r.stdout
+    assert "nothing meaningful was compared in 2 check(s)" in r.stdout

@@ -61,8 +61,10 @@ def test_compare_reports_top1_agreement():
     c = verify.judge(flipped, e, verify.Criteria(1e-5, 1e-5, classes=True))
     assert (c.argmax_agree, c.argmax_total) == (1, 3)
     assert not c.ok  # the real flip is far beyond the tolerance
-    tie = verify.judge(flipped[2:], e[2:], verify.Criteria(1e-5, 1e-5, classes=True))
-    assert tie.ok and tie.argmax_agree == 0  # a tie within tolerance: reported, not failed
+    tie = verify.judge(flipped[1:], e[1:], verify.Criteria(1e-5, 1e-5, classes=True))
+    assert tie.ok and tie.argmax_agree == 1  # a tie within tolerance: reported, not failed
+    # the tie alone is one row of equal values: a constant would pass it, so nothing was compared
+    assert verify.judge(flipped[2:], e[2:], verify.Criteria(1e-5, 1e-5, classes=True)).verdict == "empty"
 
 
 @pytest.mark.skipif(CUDA, reason="this machine has CUDA; the no-CUDA behaviour cannot be shown")

@@ -41,7 +41,8 @@ class Backend(Protocol):
     # -- running -----------------------------------------------------------------------------
     def predict(self, net: Net, spec: ModelSpec, x: np.ndarray, batch_size: int = 256) -> np.ndarray: ...
     def activations(self, net: Net, spec: ModelSpec, x: np.ndarray, names: list[str]) -> dict[str, np.ndarray]: ...
-    def run(self, net: Net, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
+    def run(self, net: Net, inputs: list[np.ndarray] | dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+    def flat(self, net: Net, keywords: list[str] | None = None) -> Net: ...
     def timed_paths(self, net: Net, spec: ModelSpec, feeds: dict[str, np.ndarray],
                     compiled: bool = False) -> dict[str, Callable[[], object]]: ...
 
@@ -130,3 +131,44 @@ def _prepare_keras_environment() -> None:
         raise EnvironmentProblem(
             f"KERAS_BACKEND is {backend!r}; xdl's Keras twins need 'tensorflow': unset it"
         )
+
+
+def named_outputs(out, leaf: Callable[[Any], Any]) -> dict[str, Any]:
+    """A model's outputs, whatever their structure, as named leaves, in the one order both
+    back ends export them in (their `flat` nets return these values, in this order):
+
+    - a tensor alone is `output_0`; the items of a tuple or list are `output_0`, `output_1`...
+    - the values of a dict (an OrderedDict, transformers' ModelOutput: dict subclasses) are named
+      by their keys (`logits`, `out`, `aux`), in the dict's order; None values are left out (a
+      ModelOutput's unset fields);
+    - anything nested adds `.` and its key or position: `output_1.0`, `aux.0`, `encoder.hidden`.
+
+    `leaf` converts a tensor (to numpy, or keeps it while tracing), or raises TypeError.
+
+    Raises:
+        InputError: a leaf that is not a tensor, two outputs with one name, or no output at all.
+    """
+    named: dict[str, Any] = {}
+
+    def walk(value, path: tuple[str, ...]) -> None:
+        if value is None:
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, str(key)))
+        elif isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                walk(item, (*path, str(i) if path else f"output_{i}"))
+        else:
+            name = ".".join(path) or "output_0"
+            if name in named:
+                raise InputError(f"two outputs are named {name!r}; give the model's dict keys other names")
+            try:
+                named[name] = leaf(value)
+            except TypeError:
+                raise InputError(f"output {name!r} is a {type(value).__name__}, not a tensor; return tensors "
+                                 f"(alone, or in tuples, lists and dicts)") from None
+    walk(out, ())
+    if not named:
+        raise InputError("the model returned no tensor to compare")
+    return named

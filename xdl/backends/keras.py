@@ -11,7 +11,7 @@ import os
 import warnings
 from pathlib import Path
 
-from xdl.backends import quiet_tensorflow_import
+from xdl.backends import named_outputs, quiet_tensorflow_import
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -374,10 +374,37 @@ def part(net, name: str):
     return net.get_layer(name)
 
 
-def run(net, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Any Keras model's outputs in inference mode, as numpy."""
-    out = net(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
-    return [np.asarray(t) for t in (out if isinstance(out, (tuple, list)) else (out,))]
+def run(net, inputs: list[np.ndarray] | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Any Keras model's outputs in inference mode for `inputs` (positional, or a dict by name),
+    as named numpy arrays (xdl.backends.named_outputs)."""
+    arg = inputs if isinstance(inputs, dict) else inputs[0] if len(inputs) == 1 else list(inputs)
+    return {k: np.asarray(t) for k, t in named_outputs(net(arg, training=False), _tensor).items()}
+
+
+def _tensor(value):
+    if not (tf.is_tensor(value) or isinstance(value, np.ndarray)):
+        raise TypeError(type(value).__name__)
+    return value
+
+
+class _Flat:
+    """A user's model as tf2onnx traces it: called by position (one input, or a list), passed on
+    as a dict by `keywords` when given, returning its outputs as one flat list in named_outputs'
+    order (a dict's keys would otherwise come out sorted, as TensorFlow's nest flattens)."""
+
+    def __init__(self, net, keywords: list[str] | None):
+        self.net, self.keywords = net, keywords
+
+    def __call__(self, inputs, training=False):
+        if self.keywords:
+            inputs = dict(zip(self.keywords, inputs if isinstance(inputs, (list, tuple)) else [inputs]))
+        return list(named_outputs(self.net(inputs, training=training), _tensor).values())
+
+
+def flat(net, keywords: list[str] | None = None):
+    """`net` called by position (its inputs passed on as a dict by `keywords`, when given),
+    returning its outputs flat, in xdl.backends.named_outputs' order: what xdl.check exports."""
+    return _Flat(net, keywords)
 
 
 def timed_paths(net, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:

@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from xdl.backends import named_outputs
 from xdl.backends.progress import EpochHistory, TrainingProgress
 from xdl.errors import InputError, first_line
 from xdl.spec import optimizers, tasks
@@ -368,7 +369,7 @@ def export(net: nn.Module, contract, opset: int, route: str = EXPORT_ROUTES[0]):
     dims: dict[str, torch.export.Dim] = {}  # inputs sharing a dim's name share the Dim
     shapes = tuple({axis: dims.setdefault(name, torch.export.Dim(name)) for axis, name in t.dynamic_axes.items()}
                    for t in contract.inputs)
-    if isinstance(net, _Inference):
+    if isinstance(net, (_Inference, _Flat)):
         shapes = (shapes,)  # forward(*inputs): torch.export wants the shapes of the one *args tuple
     with _quiet_exporter():
         program = torch.onnx.export(net.eval(), example, dynamo=True, dynamic_shapes=shapes,
@@ -377,10 +378,46 @@ def export(net: nn.Module, contract, opset: int, route: str = EXPORT_ROUTES[0]):
 
 
 @torch.inference_mode()
-def run(net: nn.Module, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """Any module's outputs in eval mode, as numpy (a tensor or a tuple of tensors)."""
-    out = net.eval()(*(torch.from_numpy(np.array(x)) for x in inputs))
-    return [t.numpy() for t in (out if isinstance(out, (tuple, list)) else (out,))]
+def run(net: nn.Module, inputs: list[np.ndarray] | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Any module's outputs in eval mode for `inputs` (positional, or keywords by name), as named
+    numpy arrays (xdl.backends.named_outputs: tensors in tuples, lists, dicts, output objects)."""
+    if isinstance(inputs, dict):
+        out = net.eval()(**{k: torch.from_numpy(np.array(x)) for k, x in inputs.items()})
+    else:
+        out = net.eval()(*(torch.from_numpy(np.array(x)) for x in inputs))
+    return {k: t.numpy() for k, t in named_outputs(out, _output).items()}
+
+
+def _output(value) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(type(value).__name__)
+    return value.detach().cpu()
+
+
+class _Flat(nn.Module):
+    """A user's module as the exporter sees it: called by position (passed on as `keywords` when
+    given), returning its outputs as one flat tuple in named_outputs' order, so that any output
+    structure (a dict subclass torch.export does not know, nested tuples) becomes named outputs."""
+
+    def __init__(self, net: nn.Module, keywords: list[str] | None):
+        super().__init__()
+        self.net, self.keywords = net, keywords
+
+    def forward(self, *inputs):
+        out = self.net(**dict(zip(self.keywords, inputs))) if self.keywords else self.net(*inputs)
+        return tuple(named_outputs(out, _traced_output).values())
+
+
+def _traced_output(value) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(type(value).__name__)
+    return value
+
+
+def flat(net: nn.Module, keywords: list[str] | None = None) -> nn.Module:
+    """`net` called by position (its inputs passed on as the `keywords`, when given), returning
+    its outputs flat, in xdl.backends.named_outputs' order: what xdl.check exports."""
+    return _Flat(net, keywords)
 
 
 def timed_paths(net: nn.Module, spec, feeds: dict[str, np.ndarray], compiled: bool = False) -> dict:

@@ -2,36 +2,116 @@
 
 from __future__ import annotations
 
+import re
+
 from xdl import limits
 from xdl.commands import common, verify
+from xdl.errors import InputError
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def add_parser(sub) -> None:
     sp = common.command(sub, "check", "export your own model and check ONNX Runtime against it")
     sp.add_argument("factory", metavar="MODULE:FACTORY",
                     help="a function returning a torch.nn.Module or keras.Model, e.g. mypkg.nets:build")
-    sp.add_argument("--input-shape", action="append", required=True, metavar="N,D1,...",
-                    help="an input's shape, batch first, in the model's own layout; repeat for more inputs")
+    sp.add_argument("--input-shape", action="append", default=[], metavar="N,D1,...",
+                    help="a float32 input's shape, batch first, in the model's own layout, values in [0, 1); "
+                         "repeat for more inputs (passed by position)")
+    sp.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE[:LOW:HIGH]]",
+                    help="an input by name (the keyword the model takes, and the ONNX input's name), e.g. "
+                         "input_ids=2,16:int64:0:1000; DTYPE one of float16, float32 (default), float64, int32, "
+                         "int64, bool; floats drawn in [LOW, HIGH) (default [0, 1)), integers in [LOW, HIGH) "
+                         "(required); the names input_0, input_1... stand for positions; repeatable")
+    sp.add_argument("--inputs", metavar="FILE.npz",
+                    help="real samples, one array per input name (np.savez(FILE, input_ids=..., attention_mask=...)); "
+                         "with --input, each named there must be in the file with its dtype and shape")
+    sp.add_argument("--dynamic", action="append", default=[], metavar="NAME:AXIS",
+                    help="an axis dynamic besides the batch (a sequence length), one per input, checked at the "
+                         "inputs' size and one less; repeatable")
     sp.add_argument("--kind", default="logits", choices=("probabilities", "logits", "regression", "reconstruction"),
-                    help="what the outputs are; picks the tolerance (default: logits)")
+                    help="what the float outputs are; picks the tolerance (default: logits); integer and bool "
+                         "outputs are compared exactly")
     common.provider_options(sp)
-    sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs (uniform in [0, 1))")
+    sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs")
     common.output_options(sp, verify.FORMATS, old=("--report",))
     common.bound_options(sp)
     sp.set_defaults(func=run)
 
 
-def run(args) -> int:
+def input_spec(text: str) -> tuple[str, tuple[int, ...], str, float | None, float | None]:
+    """`NAME=SHAPE[:DTYPE[:LOW:HIGH]]` -> (name, shape, dtype, low, high).
+
+    Raises:
+        InputError: not of that form (one line naming what is wrong).
+    """
+    name, equals, rest = text.partition("=")
+    if not equals or not _NAME.fullmatch(name):
+        raise InputError(f"--input takes NAME=SHAPE[:DTYPE[:LOW:HIGH]], e.g. input_ids=2,16:int64:0:1000; got {text!r}")
+    parts = rest.split(":")
+    if len(parts) not in (1, 2, 4):
+        raise InputError(f"--input {text!r}: give SHAPE, SHAPE:DTYPE or SHAPE:DTYPE:LOW:HIGH")
+    shape = common.int_list(parts[0], "--input", what="positive comma-separated integers, batch first")
+    dtype = parts[1] if len(parts) > 1 else "float32"
+    low = high = None
+    if len(parts) == 4:
+        try:
+            low, high = float(parts[2]), float(parts[3])
+        except ValueError:
+            raise InputError(f"--input {text!r}: LOW and HIGH must be numbers") from None
+    return name, shape, dtype, low, high
+
+
+def dynamic_axis(text: str) -> tuple[str, int]:
+    """`NAME:AXIS` -> (name, axis). Raises InputError when it is not of that form."""
+    name, colon, axis = text.rpartition(":")
+    if not colon or not name or not axis.isdigit():
+        raise InputError(f"--dynamic takes NAME:AXIS, e.g. input_ids:1; got {text!r}")
+    return name, int(axis)
+
+
+def _example(args, users):
+    """The inputs to check on: random ones from --input-shape or --input, or the --inputs file's;
+    a tuple (positions) or a dict (keywords), as users.by_position says of their names."""
     import numpy as np
 
+    specs = [input_spec(s) for s in args.input]
+    specs += [(f"input_{i}", common.int_list(s, "--input-shape", what="positive comma-separated integers, batch first"),
+               "float32", None, None) for i, s in enumerate(args.input_shape)]
+    if args.input_shape and (args.input or args.inputs):
+        raise InputError("--input-shape takes no --input or --inputs: name every input with --input NAME=SHAPE")
+    if not specs and not args.inputs:
+        raise InputError("say what the model takes: --input NAME=SHAPE[:DTYPE[:LOW:HIGH]] (or --input-shape "
+                         "N,D1,...), or --inputs FILE.npz")
+    for name, shape, dtype, _, _ in specs:
+        if dtype not in users.DTYPES:
+            raise InputError(f"--input {name}: unknown dtype {dtype!r}; use one of {', '.join(users.DTYPES)}")
+    limits.check_bytes(sum(np.dtype(d).itemsize * np.prod(s, dtype=np.float64) for _, s, d, _, _ in specs), "--input")
+    if not args.inputs:
+        feeds = users.random_inputs(specs, args.seed)
+    else:
+        feeds = users.load_inputs(args.inputs)
+        for name, shape, dtype, _, _ in specs:
+            if name not in feeds:
+                raise InputError(f"--inputs {args.inputs} has no array {name!r} (it holds {', '.join(feeds)})")
+            if feeds[name].dtype != dtype or feeds[name].shape != shape:
+                raise InputError(f"--inputs {args.inputs}: {name} is {feeds[name].dtype} of shape "
+                                 f"{list(feeds[name].shape)}, --input says {dtype} of shape {list(shape)}")
+    return tuple(feeds.values()) if users.by_position(feeds) else feeds
+
+
+def run(args) -> int:
     from xdl.parity import users
 
-    # bad arguments fail before any import
-    shapes = [common.int_list(s, "--input-shape", what="positive comma-separated integers, batch first") for s in args.input_shape]
-    limits.check_bytes(sum(4.0 * np.prod(s, dtype=np.float64) for s in shapes), "--input-shape")
+    # bad arguments fail before the model is loaded
+    dynamic = dict(dynamic_axis(s) for s in args.dynamic)
+    if len(dynamic) < len(args.dynamic):
+        raise InputError("--dynamic: one axis per input besides the batch (the ONNX graph names it seq)")
+    example = _example(args, users)
+    if isinstance(example, tuple):  # positions: --dynamic names them input_0, input_1...
+        dynamic = {f"input_{int(k[4:])}" if re.fullmatch(r"arr_\d+", k) else k: v for k, v in dynamic.items()}
     model = users.load_factory(args.factory)
-    inputs = users.random_inputs(shapes, args.seed)
-    result = users.check(model, inputs, providers=common.names(args.providers), required=common.names(args.require),
-                         kind=args.kind, raise_on_failure=False)
+    result = users.check(model, example, providers=common.names(args.providers), required=common.names(args.require),
+                         kind=args.kind, raise_on_failure=False, dynamic=dynamic)
     verify.emit_report(args, result)
     return result.exit_code

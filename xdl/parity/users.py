@@ -3,9 +3,12 @@ ONNX Runtime per provider, and compare with the native outputs under the toleran
 
     import xdl
     report = xdl.check(my_module, np.random.rand(8, 3, 32, 32).astype("float32"))
+    report = xdl.check(gpt, {"input_ids": ids, "attention_mask": mask}, dynamic={"input_ids": 1, "attention_mask": 1})
 
-The ONNX graph takes the inputs exactly as the model does (no layout change), named input_0,
-input_1, ... with a dynamic batch dimension; its outputs are named output_0, output_1, ...
+The ONNX graph takes the inputs exactly as the model does (no layout change): by position, named
+input_0, input_1..., or by name (a dict of arrays: keyword arguments, the keys the ONNX input
+names), with a dynamic batch dimension and the extra dynamic axes asked for. Its outputs are the
+model's, flattened and named by xdl.backends.named_outputs (`output_0`, `logits`, `output_1.0`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import os
 import sys
 
 import numpy as np
+import onnx
 
 from xdl import backends, report, verify
-from xdl.errors import InputError, ParityError, first_line, missing_extra
+from xdl.errors import EXIT_ENVIRONMENT, InputError, NothingCompared, ParityError, first_line, missing_extra
 from xdl.exporting import graph
 from xdl.spec import Contract, TensorSpec, Tolerance
 
@@ -49,10 +53,55 @@ def load_factory(factory: str):
         raise missing_extra(exc) or InputError(f"{factory}() failed: {type(exc).__name__}: {first_line(exc)}") from None
 
 
-def random_inputs(shapes: list[tuple[int, ...]], seed: int) -> tuple[np.ndarray, ...]:
-    """float32 inputs uniform in [0, 1) of the given shapes (batch first), seeded."""
+DTYPES = ("float16", "float32", "float64", "int32", "int64", "bool")  # what an input may be
+
+
+def random_inputs(specs, seed: int) -> dict[str, np.ndarray]:
+    """Random inputs, seeded, from (name, shape, dtype, low, high) specs: floats uniform in
+    [low, high) (default [0, 1)), integers in [low, high) (required: an id's range), bools fair.
+
+    Raises:
+        InputError: an unknown dtype, or an integer input without its range.
+    """
     rng = np.random.default_rng(seed)
-    return tuple(rng.uniform(0.0, 1.0, size=s).astype(np.float32) for s in shapes)
+    arrays = {}
+    for name, shape, dtype, low, high in specs:
+        if dtype not in DTYPES:
+            raise InputError(f"input {name!r}: unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+        if dtype == "bool":
+            arrays[name] = rng.random(shape) < 0.5
+        elif dtype.startswith("int"):
+            if low is None or not low < high:
+                raise InputError(f"input {name!r} is {dtype}: give the range its values are drawn from, "
+                                 f"{name}=SHAPE:{dtype}:LOW:HIGH (LOW < HIGH; HIGH excluded, e.g. 0:VOCAB)")
+            arrays[name] = rng.integers(int(low), int(high), size=shape).astype(dtype)
+        else:
+            arrays[name] = rng.uniform(0.0 if low is None else low, 1.0 if high is None else high, size=shape).astype(dtype)
+    return arrays
+
+
+def load_inputs(path: str) -> dict[str, np.ndarray]:
+    """Real samples from an .npz file, one array per input name (numpy's arr_0, arr_1... for
+    arrays saved without names, which stand for positions).
+
+    Raises:
+        InputError: the file cannot be read as an .npz of plain arrays, or holds none.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError) as exc:  # missing, not a zip, an object array (pickle refused)
+        raise InputError(f"--inputs {path}: cannot read it as an .npz of arrays: {first_line(exc)}") from None
+    if not arrays:
+        raise InputError(f"--inputs {path} holds no array; save one per input name: np.savez(path, x=...)")
+    return arrays
+
+
+def by_position(names) -> bool:
+    """Whether inputs named so stand for positions: input_0, input_1... (xdl's names for
+    positional inputs) or numpy's arr_0, arr_1..., in order; any other names are keywords."""
+    names = list(names)
+    return any(names == [f"{prefix}{i}" for i in range(len(names))] for prefix in ("input_", "arr_"))
 
 
 def framework_of(model) -> str:
@@ -66,111 +115,214 @@ def framework_of(model) -> str:
     raise InputError(f"xdl.check takes a torch.nn.Module or a keras.Model, not {type(model).__name__}")
 
 
-def _as_arrays(example_inputs) -> list[np.ndarray]:
-    inputs = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
-    arrays = []
-    for i, x in enumerate(inputs):
+def _as_arrays(example_inputs) -> tuple[dict[str, np.ndarray], bool]:
+    """The inputs by their ONNX names, and whether they are keywords (a dict) or positions."""
+    keywords = isinstance(example_inputs, dict)
+    if keywords:
+        named = dict(example_inputs)
+        if not named or not all(isinstance(k, str) and k for k in named):
+            raise InputError("example inputs given as a dict need one or more names (strings): the keywords")
+    else:
+        items = list(example_inputs) if isinstance(example_inputs, (tuple, list)) else [example_inputs]
+        named = {f"input_{i}": x for i, x in enumerate(items)}
+    for name, x in named.items():
         if not isinstance(x, np.ndarray):
-            raise InputError(f"example input {i} is a {type(x).__name__}; pass numpy arrays")
+            raise InputError(f"example input {name} is a {type(x).__name__}; pass numpy arrays")
         if x.ndim < 1 or len(x) < 1:
-            raise InputError(f"example input {i} has shape {x.shape}; the first dimension is the batch")
-        if x.dtype not in (np.float32, np.int64, np.int32):
-            raise InputError(f"example input {i} is {x.dtype}; use float32 (or int64/int32 for ids)")
-        if x.dtype == np.float32 and not np.isfinite(x).all():
-            raise InputError(f"example input {i} holds NaN or Inf; parity needs finite inputs")
-        arrays.append(x)
-    if len({len(x) for x in arrays}) > 1:
-        raise InputError(f"example inputs disagree on the batch size: {[len(x) for x in arrays]}")
-    return arrays
+            raise InputError(f"example input {name} has shape {x.shape}; the first dimension is the batch")
+        if x.dtype.name not in DTYPES:
+            raise InputError(f"example input {name} is {x.dtype}; use one of {', '.join(DTYPES)}")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise InputError(f"example input {name} holds NaN or Inf; parity needs finite inputs")
+    if len({len(x) for x in named.values()}) > 1:
+        raise InputError(f"example inputs disagree on the batch size: {[len(x) for x in named.values()]}")
+    return named, keywords
 
 
-def _native_outputs(fw, model, inputs: list[np.ndarray]) -> list[np.ndarray]:
-    """The model's own outputs for `inputs`: arrays of numbers with a batch dimension, finite.
+def _dynamic_axes(dynamic, feeds: dict[str, np.ndarray]) -> dict[str, int]:
+    """{input name: its extra dynamic axis}, each checked: a known input, an axis past the batch
+    with a size of 2 or more (it is checked at that size and one less)."""
+    axes = dict(dynamic or {})
+    for name, axis in axes.items():
+        if name not in feeds:
+            raise InputError(f"--dynamic {name}:{axis}: no input is named {name!r}; the inputs are {', '.join(feeds)}")
+        x = feeds[name]
+        if not isinstance(axis, int) or not 1 <= axis < x.ndim:
+            raise InputError(f"--dynamic {name}:{axis}: {name} has shape {list(x.shape)}; give an axis from 1 to "
+                             f"{x.ndim - 1} (axis 0, the batch, is always dynamic)")
+        if x.shape[axis] < 2:
+            raise InputError(f"--dynamic {name}:{axis}: that axis has size {x.shape[axis]}; give inputs where it "
+                             f"is 2 or more, so that it can be checked at two sizes")
+    return axes
+
+
+def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
+    """The model's own outputs for `inputs` (a list: positions; a dict: keywords), named
+    (xdl.backends.named_outputs): arrays of numbers or bools with a batch dimension, finite.
 
     Raises:
         InputError: the model fails on the inputs, or returns what no comparison can judge.
     """
+    shapes = ", ".join(str(list(x.shape)) for x in (inputs.values() if isinstance(inputs, dict) else inputs))
     try:
         expected = fw.run(model, inputs)
+    except InputError as exc:  # outputs of a structure no graph can return: said by named_outputs
+        raise InputError(f"{name}: {exc}") from None
     except (Exception, SystemExit) as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
-        raise InputError(f"{type(model).__name__} fails on inputs of shape "
-                         f"{', '.join(str(list(x.shape)) for x in inputs)}: {type(exc).__name__}: {first_line(exc)}; "
+        raise InputError(f"{name} fails on inputs of shape {shapes}: {type(exc).__name__}: {first_line(exc)}; "
                          f"check the model and the input shapes") from None
-    expected = [np.asarray(y) for y in expected]
-    if not expected or any(y.ndim < 1 or y.dtype.kind not in "fiub" for y in expected):
-        raise InputError(f"{type(model).__name__} must return arrays of numbers with a batch dimension")
-    if any(y.dtype.kind == "f" and not np.isfinite(y).all() for y in expected):
-        raise InputError(f"{type(model).__name__} outputs NaN or Inf on finite inputs; parity cannot be judged "
-                         f"on them: fix the model")
+    for output, y in expected.items():
+        if y.ndim < 1 or y.dtype.kind not in "fiub":
+            raise InputError(f"{name}'s output {output!r} is {y.dtype} of shape {list(y.shape)}; xdl compares "
+                             f"arrays of numbers or bools with a batch dimension")
+        if y.dtype.kind == "f" and not np.isfinite(y).all():
+            raise InputError(f"{name} outputs NaN or Inf on finite inputs (output {output!r}); parity cannot be "
+                             f"judged on them: fix the model")
     return expected
 
 
 def _criteria(contract: Contract, provider: str, kind: str, override: Tolerance | None) -> dict:
     """What each output of a user's model is judged by: the policy's row for `kind` (or the
-    override). The model has no task: the outputs' kind says whether they are class scores."""
-    classes = verify.policy.outputs_are_classes(kinds=tuple(t.kind for t in contract.outputs))
-    return {t.name: verify.policy.criteria_for(t.dtype, provider, kind, override=override, classes=classes)
-            for t in contract.outputs}
+    override), and exactness for integer and bool outputs (ids, an argmax, a mask). The model
+    has no task: the outputs' kind says whether they are class scores."""
+    floats = [t for t in contract.outputs if np.dtype(t.dtype).kind == "f"]
+    classes = verify.policy.outputs_are_classes(kinds=tuple(t.kind for t in floats))
+    # float64 outputs get float32's row: the policy has none for float64 (a downcast inside the graph passes)
+    return {t.name: verify.policy.criteria_for("float16" if t.dtype == "float16" else "float32", provider, kind,
+                                               override=override, classes=classes)
+            if t in floats else verify.policy.exact() for t in contract.outputs}
 
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
-          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True) -> verify.Report:
+          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True,
+          dynamic: dict[str, int] | None = None) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
-        model: a torch.nn.Module or a keras.Model (called in inference mode).
-        example_inputs: a numpy array, or a tuple of them, as the model takes them (batch first).
+        model: a torch.nn.Module or a keras.Model (called in inference mode; then a torch
+            module is put back in the mode it was in).
+        example_inputs: a numpy array, or a tuple of them (positional arguments), or a dict of
+            them (keyword arguments, the keys the ONNX input names), batch first: float16/32/64,
+            int32/64 or bool.
         providers: ORT providers to check ("cpu", "cuda", "cuda-tf32"); one without a usable
             runtime is reported as skipped, unless it is also in `required`.
-        kind: what the outputs are ("probabilities", "logits", "regression", "reconstruction"),
+        kind: what the float outputs are ("probabilities", "logits", "regression", "reconstruction"),
             which picks the tolerance (xdl/spec/tolerance.py); "logits" suits unbounded outputs.
+            Integer and bool outputs are compared exactly.
         tolerance_override: replaces the policy's float32 numbers (give a reason).
-        raise_on_failure: raise ParityError (or the environment error) unless everything passed.
+        raise_on_failure: raise the error the report's exit code stands for unless all passed.
+        dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
 
     Raises:
         InputError: not a supported model, or bad example inputs.
-        ParityError / EnvironmentProblem: with raise_on_failure, when the report is not clean.
+        ParityError / NothingCompared / EnvironmentProblem: with raise_on_failure, as said.
     """
     framework = framework_of(model)
     fw = backends.load(framework)
-    inputs = _as_arrays(example_inputs)
-    names = [f"input_{i}" for i in range(len(inputs))]
-    expected = _native_outputs(fw, model, inputs)
-    model_name = type(model).__name__
-    contract = Contract(
-        inputs=tuple(TensorSpec(n, (None, *x.shape[1:]), x.dtype.name) for n, x in zip(names, inputs)),
-        outputs=tuple(TensorSpec(f"output_{i}", (None, *y.shape[1:]), y.dtype.name, kind=kind)
-                      for i, y in enumerate(expected)),
-    )
+    feeds, keywords = _as_arrays(example_inputs)
+    axes = _dynamic_axes(dynamic, feeds)
+    name = type(model).__name__
+    training = getattr(model, "training", None) if framework == "torch" else None
     try:
-        proto = fw.export(model, contract, graph.OPSET)
-    except (Exception, SystemExit) as exc:  # an op the exporter cannot convert: its traceback runs to 50 lines
-        raise InputError(f"the {framework} exporter cannot export {model_name}: "
-                         f"{type(exc).__name__}: {first_line(exc)}") from None
-    model_bytes = graph.apply(proto, contract, {"xdl.model": model_name, "xdl.framework": framework}, name=model_name,
-                              summary=f"user {framework} model {model_name}").SerializeToString()
-
+        runs = _runs(feeds, axes, lambda inputs: _native_outputs(
+            fw, model, inputs if keywords else list(inputs.values()), name))
+        contract = Contract(  # dynamic: the batch, and every axis whose size differs between the runs
+            inputs=tuple(TensorSpec(n, _dynamic([r[0][n].shape for r in runs]), x.dtype.name) for n, x in feeds.items()),
+            outputs=tuple(TensorSpec(n, _dynamic([r[1][n].shape for r in runs]), y.dtype.name, kind=kind)
+                          for n, y in runs[0][1].items()),
+        )
+        proto = _export(fw, model, contract, list(feeds) if keywords else None, framework, name)
+    finally:
+        if training is not None:
+            model.train(training)
     result = verify.Report()
-    batches = sorted({1, len(inputs[0])})  # the example batch, and one row: proves the batch is dynamic
+    collapsed = _collapsed_inputs(proto, feeds)
+    if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
+        result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
+        return _finish(result, name, raise_on_failure)
     for provider in verify.providers_to_check(providers, required):
-        sess, why_not = verify.open_session(model_bytes, provider, required, model=model_name, framework=framework)
+        sess, why_not = verify.open_session(proto.SerializeToString(), provider, required, model=name, framework=framework)
         if why_not:
             result.checks.append(why_not)
             continue
         criteria = _criteria(contract, provider, kind, tolerance_override)
-        for n in batches:
-            result.checks += verify.run_checks(
-                sess, {name: x[:n] for name, x in zip(names, inputs)},
-                {t.name: y[:n] for t, y in zip(contract.outputs, expected)},
-                model=model_name, framework=framework, provider=provider, criteria=criteria,
-            )
+        for inputs, outputs in sorted(runs, key=lambda run: len(next(iter(run[0].values())))):  # batch 1 first
+            result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
+                                               provider=provider, criteria=criteria)
+    return _finish(result, name, raise_on_failure)
+
+
+def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
+    """(inputs, outputs from `native`) to compare on: the example, its first row (proves the
+    batch dynamic) and, with dynamic axes, the example with each one shorter, together (the
+    exporters give them one name)."""
+    expected = native(feeds)
+    runs = [(feeds, expected)]
+    if len(next(iter(feeds.values()))) > 1:
+        runs.append(({k: x[:1] for k, x in feeds.items()}, {k: y[:1] for k, y in expected.items()}))
+    if axes:
+        shorter = {k: np.take(x, range(x.shape[axes[k]] - 1), axis=axes[k]) if k in axes else x
+                   for k, x in feeds.items()}
+        runs.append((shorter, native(shorter)))
+    return runs
+
+
+def _dynamic(shapes: list[tuple[int, ...]]) -> tuple[int | None, ...]:
+    """A contract shape from the shapes one tensor took in the runs: None (dynamic) for the batch
+    and for each axis whose size changed."""
+    return tuple(None if i == 0 or len({s[i] for s in shapes}) > 1 else d for i, d in enumerate(shapes[0]))
+
+
+def _export(fw, model, contract: Contract, keywords: list[str] | None, framework: str, name: str):
+    """The model exported on `contract` (flattened outputs, keyword inputs), brought onto it.
+
+    Raises:
+        InputError: the exporter fails (its traceback runs to 50 lines: its first line is said).
+    """
+    try:
+        proto = fw.export(fw.flat(model, keywords), contract, graph.OPSET)
+    except InputError as exc:  # named_outputs, while the exporter traced the model
+        raise InputError(f"{name}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # an op the exporter cannot convert
+        raise InputError(f"the {framework} exporter cannot export {name}: "
+                         f"{type(exc).__name__}: {first_line(exc)}") from None
+    return graph.apply(proto, contract, {"xdl.model": name, "xdl.framework": framework}, name=name,
+                       summary=f"user {framework} model {name}")
+
+
+def _finish(result: verify.Report, name: str, raise_on_failure: bool) -> verify.Report:
+    """The report, or with `raise_on_failure` the error its exit code stands for (a reference
+    without signal raises NothingCompared, exit 3), holding the report."""
     if raise_on_failure and result.exit_code:
         failed = [c for c in result.checks if c.exit_code]
-        error = ParityError(f"{model_name}: {len(failed)} check(s) failed; first: {report.check_line(failed[0]).strip()}")
+        first = next(c for c in failed if c.exit_code == result.exit_code)
+        kind = NothingCompared if first.status == "empty" else ParityError
+        error = kind(f"{name}: {len(failed)} check(s) failed; first: {report.check_line(first).strip()}")
         error.exit_code = result.exit_code
         error.report = result
         raise error
     return result
+
+
+_INTEGER_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32, onnx.TensorProto.INT64,
+                  onnx.TensorProto.UINT8, onnx.TensorProto.UINT16, onnx.TensorProto.UINT32, onnx.TensorProto.UINT64,
+                  onnx.TensorProto.BOOL}
+
+
+def _collapsed_inputs(proto, feeds: dict[str, np.ndarray]) -> str:
+    """Why the float inputs given carry no signal, or "": a float input the graph casts to
+    integers at once (an id input: Keras casts what an Embedding's Input receives), whose
+    values all become one integer (floats in [0, 1) all become id 0)."""
+    casts = {(node.input[0], a.i) for node in proto.graph.node if node.op_type == "Cast"
+             for a in node.attribute if a.name == "to"}
+    for name, x in feeds.items():
+        cast_to = [to for source, to in casts if source == name and to in _INTEGER_TYPES]
+        if x.dtype.kind == "f" and cast_to and np.unique(x.astype(np.int64)).size < 2:
+            value = int(x.flat[0]) if x.size else 0
+            return (f"nothing meaningful was compared: the model casts input {name} to integers, and every value "
+                    f"given becomes {value}; give it integers (`--input {name}=SHAPE:int64:LOW:HIGH`, or int64 "
+                    f"arrays)")
+    return ""

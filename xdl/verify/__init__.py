@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, limits, signing
-from xdl.errors import EXIT_INPUT, EXIT_OK, EXIT_PARITY, InputError, XdlError, first_line
+from xdl.errors import EXIT_INPUT, EXIT_PARITY, InputError, XdlError, first_line
 from xdl.verify import policy
 from xdl.verify.compare import Comparison, judge
 from xdl.verify.model import computing_dtype, external_references, parse_model
 from xdl.verify.policy import Criteria, registered_spec
-from xdl.verify.results import Check, Report
+from xdl.verify.results import STATUSES, VERDICT_EXIT, Check, Report
 from xdl.verify.sessions import (
     PROVIDERS,
     open_session,
@@ -31,7 +31,7 @@ from xdl.verify.sessions import (
 )
 
 __all__ = [
-    "DEFAULT_BATCH_SIZES", "PROVIDERS", "Check", "Comparison", "Criteria", "Report", "computing_dtype",
+    "DEFAULT_BATCH_SIZES", "PROVIDERS", "STATUSES", "Check", "Comparison", "Criteria", "Report", "computing_dtype",
     "external_references", "guard_batch", "judge", "open_session", "parse_model", "policy", "provider_status",
     "providers_to_check", "registered_spec", "run_checks", "session", "verify_artifact", "verify_paths",
 ]
@@ -66,10 +66,10 @@ def run_checks(
         judged = criteria[name]
         c = judge(actual, expected[name], judged)
         checks.append(Check(
-            **base, status="pass" if c.ok else "fail", output=name, shape=list(actual.shape), max_abs=c.max_abs,
-            max_rel=c.max_rel, mean_abs=c.mean_abs, p99_abs=c.p99_abs, atol=judged.atol, rtol=judged.rtol,
-            argmax_agree=c.argmax_agree, argmax_total=c.argmax_total, batch_size=batch,
-            detail="; ".join(filter(None, [c.detail, judged.note])), exit_code=EXIT_OK if c.ok else EXIT_PARITY))
+            **base, status=c.verdict, output=name, shape=list(actual.shape), max_abs=c.max_abs,
+            max_rel=c.max_rel, mean_abs=c.mean_abs, p99_abs=c.p99_abs, max_expected=c.magnitude, atol=judged.atol,
+            rtol=judged.rtol, argmax_agree=c.argmax_agree, argmax_total=c.argmax_total, batch_size=batch,
+            detail="; ".join(filter(None, [c.empty, c.detail, judged.note])), exit_code=VERDICT_EXIT[c.verdict]))
     return checks
 
 

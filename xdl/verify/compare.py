@@ -14,7 +14,11 @@ from xdl.verify.policy import Criteria
 
 @dataclass
 class Comparison:
-    """The verdict on one output, and the errors beside it (None: the shapes differ)."""
+    """The verdict on one output, and the errors beside it (None: the shapes differ).
+
+    `ok` means within tolerance AND meaningful: `empty` (why the reference carries no signal)
+    makes a comparison within tolerance not ok, and its verdict "empty", not "pass".
+    """
 
     max_abs: float | None
     max_rel: float | None
@@ -24,6 +28,14 @@ class Comparison:
     argmax_total: int | None = None
     mean_abs: float | None = None
     p99_abs: float | None = None
+    magnitude: float | None = None  # max |expected| over its finite values: what the errors are measured against
+    empty: str = ""  # why nothing meaningful was compared, and what to do; "" when the reference carries signal
+
+    @property
+    def verdict(self) -> str:
+        """"pass", "fail" (values, shapes or NaN differ) or "empty" (within tolerance of a
+        reference that carries no signal: nothing meaningful was compared)."""
+        return "pass" if self.ok else "empty" if self.empty else "fail"
 
 
 def judge(actual, expected, criteria: Criteria) -> Comparison:
@@ -36,6 +48,9 @@ def judge(actual, expected, criteria: Criteria) -> Comparison:
     reported too. It is not a second pass/fail rule: when every element is within tolerance, a
     row's argmax can only flip where its top two values were within 2 * tolerance of each
     other, a tie that no tolerance can decide.
+
+    A comparison within tolerance is "empty", not a pass, when the reference carries no signal
+    (no_signal): when an output that ignores the inputs would pass the same test.
     """
     a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
     if a.shape != e.shape:
@@ -65,4 +80,44 @@ def judge(actual, expected, criteria: Criteria) -> Comparison:
         total, agree = int(np.prod(e.shape[:-1])), int((a.argmax(-1) == e.argmax(-1)).sum())
     mean_abs = float(diff.mean()) if diff.size else 0.0
     p99_abs = float(np.percentile(diff, 99)) if diff.size else 0.0
-    return Comparison(max_abs, max_rel, not problems, "; ".join(problems), agree, total, mean_abs, p99_abs)
+    magnitude = float(scale.max()) if scale.size else 0.0
+    empty = "" if problems else no_signal(e, criteria)
+    return Comparison(max_abs, max_rel, not (problems or empty), "; ".join(problems), agree, total, mean_abs, p99_abs,
+                      magnitude, empty)
+
+
+def no_signal(expected: np.ndarray, criteria: Criteria) -> str:
+    """Why `expected` (batch first, finite) carries no signal under `criteria`, or "".
+
+    Each rule asks whether a stand-in that ignores the inputs would pass the very test judge()
+    applies (|stand-in - expected| <= atol + rtol * |expected| everywhere): then a pass proves
+    nothing about the model. The stand-ins, from the weakest: zeros (the outputs are below
+    the tolerance: a zero-initialised head, fresh BatchNorm statistics giving ~1e-16); the first
+    row repeated, with two rows or more (the inputs do not reach the outputs: float inputs cast
+    to id 0, a constant input); one constant (a single row whose values are all equal). They
+    look at the whole output, never at one column: a classifier's probability for one class may
+    rightly be ~0 everywhere, while the other classes carry the signal. A single value (one row
+    of one number) is never called constant: there is nothing to be equal to.
+    """
+    if not expected.size or not np.isfinite(expected).all():
+        return ""
+    atol, rtol = criteria.pair
+    bound = atol + rtol * np.abs(expected)
+
+    def passes(stand_in) -> bool:
+        return bool((np.abs(stand_in - expected) <= bound).all())
+
+    what = ("use weights and inputs whose outputs differ beyond the tolerance (trained or initialised weights, "
+            "BatchNorm statistics set from real data, real or varied inputs)")
+    if passes(0.0):
+        return (f"nothing meaningful was compared: every expected value is within the tolerance of 0 (max |expected| "
+                f"{np.abs(expected).max():.1e}, atol {atol:g}), so an output of zeros would pass; {what}")
+    if len(expected) >= 2 and passes(expected[:1]):
+        return (f"nothing meaningful was compared: all {len(expected)} rows of the expected output are the same within "
+                f"the tolerance, so an output that ignores the inputs would pass; use inputs that differ (integer ids "
+                f"for an embedding, not floats in [0, 1) that all become id 0), or {what}")
+    middle = (expected.max() + expected.min()) / 2
+    if expected.size >= 2 and passes(middle):
+        return (f"nothing meaningful was compared: every expected value is {middle:.4g} within the tolerance, so a "
+                f"constant output would pass; {what}")
+    return ""

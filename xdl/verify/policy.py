@@ -4,6 +4,7 @@ itself. Every comparison of computed outputs against a reference takes one Crite
 to xdl.verify.judge.
 
     criteria_for   one policy row (dtype, provider, output kind), for a user's model
+    exact          integer and bool outputs, for a user's model
     for_spec       every output of a spec (a registered model, a part of one, a variant's dtype)
     for_manifest   every output of a registered float32 artifact, from its spec
     for_artifact   every output of any artifact, at the precision its graph computes in
@@ -60,6 +61,12 @@ def criteria_for(dtype: str, provider: str, kind: str, *, override: tolerance.To
     """
     atol, rtol = tolerance.tolerance_for(dtype, provider, kind, override).pair
     return Criteria(atol, rtol, classes=classes, nonfinite=nonfinite, note=note)
+
+
+def exact() -> Criteria:
+    """Integer and bool outputs (ids, an argmax, a mask): nothing rounds them, so they must be
+    equal, value for value."""
+    return Criteria(0.0, 0.0, note="integers compared exactly")
 
 
 def outputs_are_classes(*, task: str | None = None, part: str | None = None,

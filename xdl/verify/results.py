@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, first_failure
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_PARITY, first_failure
+
+STATUSES = ("pass", "fail", "empty", "skipped", "error")
+# A judgement's verdict (xdl.verify.Comparison.verdict) -> the exit code its check stands for:
+# nothing meaningful compared is not a parity failure of the model, nor a pass (docs/verdict.md).
+VERDICT_EXIT = {"pass": EXIT_OK, "fail": EXIT_PARITY, "empty": EXIT_ENVIRONMENT}
 
 
 @dataclass
@@ -15,13 +20,14 @@ class Check:
     model: str
     framework: str
     provider: str  # "cpu" | "cuda" | "-" when the artifact itself is unusable
-    status: str  # "pass" | "fail" | "skipped" | "error"
+    status: str  # one of STATUSES; "empty": within tolerance of a reference that carries no signal
     output: str = ""
     shape: list = field(default_factory=list)
     max_abs: float | None = None
     max_rel: float | None = None
     mean_abs: float | None = None
     p99_abs: float | None = None  # 99th percentile of |actual - expected|
+    max_expected: float | None = None  # max |expected|: the magnitude the errors are measured against
     atol: float | None = None
     rtol: float | None = None
     argmax_agree: int | None = None
@@ -40,8 +46,9 @@ class Report:
 
     @property
     def nothing_checked(self) -> bool:
-        """No comparison ran at all (no artifact, or every provider skipped): not a pass."""
-        return not any(c.status in ("pass", "fail") for c in self.checks)
+        """No comparison ran at all (no artifact, or every provider skipped): not a pass. A
+        comparison of a reference without signal ("empty") ran, and has its own exit code."""
+        return not any(c.status in ("pass", "fail", "empty") for c in self.checks)
 
     @property
     def exit_code(self) -> int:
@@ -56,6 +63,6 @@ class Report:
     def to_json(self) -> dict:
         return {
             "exit_code": self.exit_code,
-            "summary": {s: self.count(s) for s in ("pass", "fail", "skipped", "error")},
+            "summary": {s: self.count(s) for s in STATUSES},
             "checks": [asdict(c) for c in self.checks],
         }
