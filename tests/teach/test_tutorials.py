@@ -1,6 +1,7 @@
 """Every tutorial runs to the end, shows numbers and at least one figure, and renders to HTML;
 together they teach every concept in the course's list."""
 
+import json
 import os
 import re
 import subprocess
@@ -13,8 +14,7 @@ from conftest import ROOT
 from xdl.spec import registry
 
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
-# one pytest-xdist group per tutorial: its page is rendered and then opened by the same worker (`site`)
-EACH = [pytest.param(t, id=t.stem, marks=pytest.mark.xdist_group(f"tutorial-{t.stem}")) for t in TUTORIALS]
+EACH = [pytest.param(t, id=t.stem) for t in TUTORIALS]
 
 
 def test_every_model_is_taught_by_the_tutorial_its_spec_names():
@@ -23,15 +23,30 @@ def test_every_model_is_taught_by_the_tutorial_its_spec_names():
         assert f'registry.get("{model}")' in lesson.read_text(), f"{lesson.name} does not build {model}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """One folder of rendered pages, shared by the tests that render and those that open them."""
-    return tmp_path_factory.mktemp("site")
+    """One folder of rendered pages for the whole session, pytest-xdist workers included: the tests
+    that render a page and those that open it share it, whichever worker runs them."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is a folder of the run's own
+        base = base.parent
+    (base / "site").mkdir(exist_ok=True)
+    return base / "site"
 
 
-def _render(tutorial, site) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(site)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=900)
+def _render(tutorial, site) -> dict:
+    """The render of `tutorial` into `site` (returncode, stdout, stderr), run once per session
+    whichever worker asks first (a lock per tutorial, as the `quick` fixture trains): a render
+    takes up to minutes."""
+    from filelock import FileLock
+
+    done = site / f"{tutorial.stem}.render.json"
+    with FileLock(site / f"{tutorial.stem}.lock"):
+        if not done.exists():
+            r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(site)],
+                               capture_output=True, text=True, cwd=ROOT, timeout=900)
+            done.write_text(json.dumps({"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}))
+    return json.loads(done.read_text())
 
 
 @pytest.mark.slow
@@ -39,7 +54,7 @@ def _render(tutorial, site) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("tutorial", EACH)
 def test_tutorial_runs_and_renders(tutorial, site):
     r = _render(tutorial, site)
-    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert r["returncode"] == 0, r["stdout"] + r["stderr"][-3000:]
     outputs = [o for cell in nbformat.read(site / f"{tutorial.stem}.ipynb", as_version=4).cells
                for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -86,14 +101,14 @@ def browser():
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(1800)  # renders the page first when run on its own
+@pytest.mark.timeout(1800)  # renders the page first where no test has yet
 @pytest.mark.parametrize("tutorial", EACH)
 def test_rendered_page_reads_well_in_a_browser(tutorial, site, browser):
     """In headless Chromium, wide and narrow: every image loads, no script error, no code block
     runs off to the right behind a scrollbar."""
+    r = _render(tutorial, site)
+    assert r["returncode"] == 0, r["stdout"] + r["stderr"][-3000:]
     page = site / f"{tutorial.stem}.html"
-    if not page.exists():  # run on its own (-k): render it first
-        assert _render(tutorial, site).returncode == 0
     for width in (1280, 640):
         browser.set_window_size(width, 900)
         browser.get(page.as_uri())
