@@ -253,7 +253,7 @@ CASES = [
     (c_unknown_provider, 2, "unknown provider 'tpu'"),
     (c_bad_batch_sizes, 2, "--batch-sizes takes comma-separated integers"),
     (c_required_cuda, 3, "CUDAExecutionProvider"),
-    (c_unwritable_report, 2, "cannot write the report"),
+    (c_unwritable_report, 2, "cannot write the junit report"),
     (c_report_over_a_manifest, 2, "that is inside the artifact"),
     (c_empty_model, 2, "model.onnx is empty"),
     (c_truncated_model, 2, "changed or truncated"),

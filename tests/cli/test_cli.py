@@ -167,8 +167,8 @@ def test_verify_report_to_an_unwritable_place_exits_2(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
     r = xdl("verify", "exported_models", "--providers", "cpu", "--format", "junit", "--output", blocker / "r.xml")
-    assert r.returncode == 2
-    assert "cannot write the report" in _one_clean_line(r)
+    assert r.returncode == 2 and not r.stdout  # refused before any artifact is verified
+    assert "cannot write the junit report" in _one_clean_line(r) and "is a file, not a folder" in _one_clean_line(r)
 
 
 def test_bench_runs_and_reports(tmp_path):
