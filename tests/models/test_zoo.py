@@ -174,7 +174,7 @@ def test_similarity_reads_two_sentences_of_their_own_lengths_with_one_encoder(qu
         fw = backends.load(framework)
         net = models.build(spec, framework)
         fw.load_weights(net, training.run_dir(quick("similarity").runs, "similarity", framework) / fw.WEIGHTS_FILE)
-        native = fw.run(fw.deployable(net, spec), [a, b])[0]
+        native = fw.run(fw.deployable(net, spec), [a, b])["output_0"]
         np.testing.assert_allclose(got, native, atol=1e-6)
         np.testing.assert_allclose(swapped, got, atol=1e-6)
     tnet = models.build(spec, "torch")

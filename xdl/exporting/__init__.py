@@ -122,9 +122,9 @@ def export(
     """
     spec = registry.get(model)
     check_out(spec, framework, runs, out)
-    weights, metrics = training.read_run(spec, framework, runs)
     fw = backends.load(framework)
     route_for(fw, route)  # before the data set is loaded
+    weights, metrics = training.read_run(spec, framework, runs)
     net = models.build(spec, framework)
     fw.load_weights(net, weights)
     data = for_model.load(spec, metrics["dataset"], data_dir or metrics.get("data_dir"), quick=False)
