@@ -389,9 +389,7 @@ def run(net: nn.Module, inputs: list[np.ndarray] | dict[str, np.ndarray]) -> dic
 
 
 def _output(value) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor):
-        raise TypeError(type(value).__name__)
-    return value.detach().cpu()
+    return _traced_output(value).detach().cpu()
 
 
 class _Flat(nn.Module):

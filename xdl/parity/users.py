@@ -181,18 +181,6 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
     return expected
 
 
-def _criteria(contract: Contract, provider: str, kind: str, override: Tolerance | None) -> dict:
-    """What each output of a user's model is judged by: the policy's row for `kind` (or the
-    override), and exactness for integer and bool outputs (ids, an argmax, a mask). The model
-    has no task: the outputs' kind says whether they are class scores."""
-    floats = [t for t in contract.outputs if np.dtype(t.dtype).kind == "f"]
-    classes = verify.policy.outputs_are_classes(kinds=tuple(t.kind for t in floats))
-    # float64 outputs get float32's row: the policy has none for float64 (a downcast inside the graph passes)
-    return {t.name: verify.policy.criteria_for("float16" if t.dtype == "float16" else "float32", provider, kind,
-                                               override=override, classes=classes)
-            if t in floats else verify.policy.exact() for t in contract.outputs}
-
-
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
           tolerance_override: Tolerance | None = None, raise_on_failure: bool = True,
           dynamic: dict[str, int] | None = None) -> verify.Report:
@@ -248,7 +236,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         if why_not:
             result.checks.append(why_not)
             continue
-        criteria = _criteria(contract, provider, kind, tolerance_override)
+        criteria = verify.policy.for_contract(contract, provider, kind, tolerance_override)
         for inputs, outputs in sorted(runs, key=lambda run: len(next(iter(run[0].values())))):  # batch 1 first
             result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
                                                provider=provider, criteria=criteria)

@@ -3,8 +3,8 @@
 itself. Every comparison of computed outputs against a reference takes one Criteria per output
 to xdl.verify.judge.
 
-    criteria_for   one policy row (dtype, provider, output kind), for a user's model
-    exact          integer and bool outputs, for a user's model
+    criteria_for   one policy row (computing dtype, provider, output kind)
+    for_contract   every output of a user's model (no spec): its row, or exact for integers
     for_spec       every output of a spec (a registered model, a part of one, a variant's dtype)
     for_manifest   every output of a registered float32 artifact, from its spec
     for_artifact   every output of any artifact, at the precision its graph computes in
@@ -63,10 +63,18 @@ def criteria_for(dtype: str, provider: str, kind: str, *, override: tolerance.To
     return Criteria(atol, rtol, classes=classes, nonfinite=nonfinite, note=note)
 
 
-def exact() -> Criteria:
-    """Integer and bool outputs (ids, an argmax, a mask): nothing rounds them, so they must be
-    equal, value for value."""
-    return Criteria(0.0, 0.0, note="integers compared exactly")
+def for_contract(contract, provider: str, kind: str, override: tolerance.Tolerance | None = None
+                 ) -> dict[str, Criteria]:
+    """Criteria per output of a user's model (xdl.check), by each output's values' dtype: integer
+    and bool outputs (ids, an argmax, a mask) are equal value for value, nothing rounds them;
+    float outputs take the policy's row for `kind` (or `override`), float64 float32's (the policy
+    has none for float64: a graph computing in float32 inside must pass). The model has no task:
+    the float outputs' kind says whether they are class scores."""
+    floats = [t for t in contract.outputs if np.dtype(t.dtype).kind == "f"]
+    classes = outputs_are_classes(kinds=tuple(t.kind for t in floats))
+    return {t.name: criteria_for("float16" if t.dtype == "float16" else "float32", provider, kind,
+                                 override=override, classes=classes)
+            if t in floats else Criteria(0.0, 0.0, note="integers compared exactly") for t in contract.outputs}
 
 
 def outputs_are_classes(*, task: str | None = None, part: str | None = None,
