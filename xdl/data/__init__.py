@@ -7,6 +7,7 @@ frameworks see exactly the same samples, split and normalisation.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pickle
@@ -135,7 +136,8 @@ def load(
     loader = getattr(importlib.import_module(module_name), function or "load")
     rows = Rows(shard, validation_split) if shard else None
     try:
-        x_train, y_train, x_test, y_test, source = _read(loader, data_dir, seed, rows)
+        x_train, y_train, x_test, y_test, source = _read(loader, data_dir, seed, rows,
+                                                         embedded=_LOADERS[name][1].startswith("embedded:"))
     except XdlError:  # a missing file (2), or a missing extra such as scikit-learn (3): said already
         raise
     except Exception as exc:  # a malformed real file: wrong encoding, a folder for a file, bad numbers
@@ -169,19 +171,32 @@ def load(
     )
 
 
-def _read(loader, data_dir, seed: int, rows: Rows | None):
+def _read(loader, data_dir, seed: int, rows: Rows | None, embedded: bool = False):
     """The loader's arrays; with `rows`, only a shard's training rows (and no test rows but on rank
     0), read that way by loaders that take `rows`, cut after reading for the others."""
     partial = rows is not None and "rows" in inspect.signature(loader).parameters
-    x_train, y_train, x_test, y_test, source = loader(
-        data_dir=Path(data_dir) if data_dir else None, seed=seed,
-        **({"rows": rows, "test": rows.shard.rank == 0} if partial else {}))
+    if partial:
+        x_train, y_train, x_test, y_test, source = loader(
+            data_dir=Path(data_dir) if data_dir else None, seed=seed, rows=rows, test=rows.shard.rank == 0)
+    elif embedded:  # made from the seed alone: once per process, copied out
+        x_train, y_train, x_test, y_test, source = _embedded(loader, seed)
+        x_train, y_train, x_test, y_test = (a.copy() for a in (x_train, y_train, x_test, y_test))
+    else:
+        x_train, y_train, x_test, y_test, source = loader(data_dir=Path(data_dir) if data_dir else None, seed=seed)
     if rows is not None and not partial:
         keep = rows(len(x_train))
         x_train, y_train = x_train[keep], y_train[keep]
         if rows.shard.rank:
             x_test, y_test = x_test[:0], y_test[:0]
     return x_train, y_train, x_test, y_test, source
+
+
+@functools.lru_cache(maxsize=4)
+def _embedded(loader, seed: int):
+    """An embedded data set's arrays, generated once per process for each seed: a training run and
+    its export (and a test session's many runs) load the same set several times, and generating
+    shapes or MNIST-1D takes seconds. Callers get copies (_read), so none can change another's."""
+    return loader(data_dir=None, seed=seed)
 
 
 def _problem(x, y) -> str | None:
