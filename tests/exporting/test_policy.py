@@ -114,7 +114,7 @@ def test_batch_sweep_and_fuzz(quick):
     assert sorted({c.batch_size for c in report.checks}) == [1, 3, 100]  # 100 repeats the 64 stored rows
     assert report.exit_code == 0
     checks = live.verify_live("cnn", out=quick("cnn").out, providers=("cpu",), batch_sizes=(2,), fuzz=5)
-    assert sorted({c.batch_size for c in checks}) == [2, 5 + 3]  # 5 random + 3 edge inputs
+    assert sorted({c.batch_size for c in checks}) == [2, 5 + 3 + 3]  # 5 random, 3 edge inputs, 3 unseen samples
     assert all(c.status == "pass" for c in checks)
 
 

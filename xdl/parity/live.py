@@ -1,5 +1,11 @@
 """Live parity: the native twins and their exports run on fresh inputs they have never seen, at
-several batch sizes and sequence lengths, and on fuzzed inputs with the domain's edge values."""
+several batch sizes and sequence lengths, and on fuzzed inputs with the domain's edge values.
+
+Fresh inputs are the data set's test samples that no test vector holds, where the samples have
+the batch's shape: a trained classifier answers uniform noise with one confident class, every
+row alike, and a comparison on rows alike proves nothing (xdl.verify.signal). Where no sample
+has the shape (a sequence length the data set does not have), they are drawn from the declared
+domain."""
 
 from __future__ import annotations
 
@@ -8,7 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts, backends, limits, models, verify
+from xdl.data import for_model
 from xdl.errors import XdlError
+from xdl.exporting import TEST_BATCH
 from xdl.spec import registry
 
 LIVE_BATCH_SIZES = verify.DEFAULT_BATCH_SIZES
@@ -30,13 +38,29 @@ def fuzz_inputs(spec, n: int, rng, length: int | None = None) -> np.ndarray:
     return arrays[0] if len(arrays) == 1 else np.stack(arrays, axis=1)
 
 
-def live_batches(spec, rng, batch_sizes, fuzz: int = 0) -> list[np.ndarray]:
+def unseen_samples(spec) -> np.ndarray:
+    """The test samples of the spec's data set that its test vectors do not hold (stored form)."""
+    return for_model.load(spec, spec.recipe.dataset, None, quick=False, check_allowed=False).x_test[TEST_BATCH:]
+
+
+def _draw(spec, rng, n: int, length: int | None, unseen: np.ndarray | None) -> np.ndarray:
+    """n inputs of one shape: rows of `unseen` where they have it, else drawn from the domain."""
+    fresh = spec.sample(rng, n, length)
+    if unseen is None or not len(unseen) or unseen.shape[1:] != fresh.shape[1:]:
+        return fresh
+    return unseen[rng.choice(len(unseen), n, replace=n > len(unseen))]
+
+
+def live_batches(spec, rng, batch_sizes, fuzz: int = 0, unseen: np.ndarray | None = None) -> list[np.ndarray]:
     """Fresh stored-form inputs: one batch per size (at each of the spec's sequence lengths,
-    for a model whose length is dynamic), then `fuzz` random inputs plus the edge cases."""
+    for a model whose length is dynamic), from `unseen` samples where they fit; then `fuzz`
+    random inputs plus the edge cases, with three unseen samples beside them, so that a batch
+    whose noise and edges all get one answer still compares outputs that differ."""
     lengths = spec.expectations.seq_lengths or (None,)
-    batches = [spec.sample(rng, n, length) for length in lengths for n in batch_sizes]
+    batches = [_draw(spec, rng, n, length, unseen) for length in lengths for n in batch_sizes]
     if fuzz:
-        batches += [fuzz_inputs(spec, fuzz, rng, length) for length in lengths]
+        batches += [np.concatenate([fuzz_inputs(spec, fuzz, rng, length), _draw(spec, rng, 3, length, unseen)])
+                    for length in lengths]
     return batches
 
 
@@ -45,11 +69,12 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
     """Re-runs the native twins and their exports on fresh inputs at several batch sizes (and
     sequence lengths), and on `fuzz` random inputs plus the domain's edge values.
 
-    The inputs are drawn uniformly from each input's declared domain, so they are new to both
-    the model and the stored test vectors.
+    The inputs are test samples the stored test vectors do not hold (drawn from each input's
+    declared domain where none has the batch's shape), new to the model and to the vectors.
     """
     spec = registry.get(model)
     rng = np.random.default_rng(seed)
+    unseen = unseen_samples(spec)
     one = spec.sample(rng, 1, max(spec.expectations.seq_lengths or (1,)))
     for n in (*batch_sizes, fuzz + 3 if fuzz else 0):  # inputs, and outputs of about their size, kept twice
         limits.check_bytes(4.0 * one.nbytes * n, f"--fuzz {fuzz}" if n == fuzz + 3 else f"batch size {n}")
@@ -71,7 +96,7 @@ def verify_live(model: str, *, out="exported_models", providers=("cpu",), requir
                 checks.append(why_not)
                 continue
             criteria = verify.policy.for_manifest(art.manifest, provider)  # the NaN the spec allows, too
-            for x in live_batches(spec, rng, batch_sizes, fuzz):
+            for x in live_batches(spec, rng, batch_sizes, fuzz, unseen):
                 checks += verify.run_checks(
                     sess, spec.feeds(x), {spec.output.name: fw.predict(net, spec, x)},
                     model=model, framework=framework, provider=provider, criteria=criteria,
