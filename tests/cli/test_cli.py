@@ -316,6 +316,12 @@ def test_the_old_train_steps_refuses_options_it_does_not_read(tmp_path, extra, n
     assert r.returncode == 2 and f"parity --train-steps does not read {named}:" in _one_clean_line(r)
 
 
+@pytest.mark.parametrize("extra", [("--optimizer", "spec"), ("--lr", "0.1")])
+def test_the_matrix_refuses_the_training_options_it_does_not_read(tmp_path, extra):
+    r = xdl("parity", "mlp", *extra, cwd=tmp_path)  # read by `parity steps` (and the old --train-steps) only
+    assert r.returncode == 2 and f"does not read {extra[0]}: training parity is `xdl parity steps" in _one_clean_line(r)
+
+
 _TOKEN_NET = '''import torch
 
 

@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
                           old=("--json", "--plot"))
     common.old_option(sp, "--train-steps", "xdl parity steps MODEL... --steps K", type=common.count(1), default=None)
     # read with --train-steps only, whose note names `parity steps`, where they are options of their own
-    sp.add_argument("--optimizer", choices=("sgd", "spec"), default="sgd", help=argparse.SUPPRESS)
-    sp.add_argument("--lr", type=common.positive, default=0.01, help=argparse.SUPPRESS)
+    sp.add_argument("--optimizer", choices=("sgd", "spec"), default=None, help=argparse.SUPPRESS)
+    sp.add_argument("--lr", type=common.positive, default=None, help=argparse.SUPPRESS)
     sp.set_defaults(func=run)
 
     sp = common.command(sub, "parity steps", "training parity: train both twins K steps from the same weights on "
@@ -52,7 +52,12 @@ def run(args) -> int:
             raise XdlError(f"parity --train-steps does not read {', '.join(unread)}: it trains both twins from "
                            f"the same new weights, runs no export and draws no chart; drop {'it' if len(unread) == 1 else 'them'}")
         args.steps = args.train_steps
+        args.optimizer, args.lr = args.optimizer or "sgd", args.lr or 0.01  # parity steps' defaults
         return steps(args)
+    given = [flag for flag, value in (("--optimizer", args.optimizer), ("--lr", args.lr)) if value is not None]
+    if given:
+        raise XdlError(f"the parity matrix trains nothing, so it does not read {' or '.join(given)}: training parity "
+                       f"is `xdl parity steps MODEL --steps K {given[0]} ...`")
     from xdl.parity import matrix
 
     code, texts, results = EXIT_OK, [], {}
