@@ -188,8 +188,8 @@ def test_cartpole_states_transitions_and_replay():
         replay.add(np.full(4, i), i % 2, 1.0, np.full(4, i + 1), 0.0)
     assert sorted(replay.states[:, 0]) == [2, 3, 4, 5]
     assert set(replay.sample(np.random.default_rng(0), 50)[0][:, 0]) == {2, 3, 4, 5}
-    recipe = cartpole.Recipe(rounds=1)
-    assert recipe.epsilon(0) == 1.0 and recipe.epsilon(recipe.epsilon_steps * 3) == pytest.approx(recipe.epsilon_end)
+    schedule = cartpole.Schedule(rounds=1)
+    assert schedule.epsilon(0) == 1.0 and schedule.epsilon(schedule.epsilon_steps * 3) == pytest.approx(schedule.epsilon_end)
 
 
 def test_greedy_episodes_score_a_policy_by_playing():

@@ -1,5 +1,5 @@
 """cartpole: gymnasium's CartPole-v1, the environment the `dqn` agent learns in, and what both of
-its twins share: the recipe's loop (epsilon-greedy acting, the replay buffer, when to learn and when
+its twins share: the schedule's loop (epsilon-greedy acting, the replay buffer, when to learn and when
 to copy the target network), and greedy episodes for scoring.
 
 The data set `cartpole` holds states, not experience: states the pole passes through under a
@@ -7,7 +7,7 @@ random policy (each episode seeded), which the exports' test vectors, the live c
 layer-by-layer comparisons feed the Q-network. The agent's experience comes from the environment
 itself, during training.
 
-Everything random comes from numpy Generators seeded from the recipe, never from a framework: the
+Everything random comes from numpy Generators seeded from the schedule, never from a framework: the
 two twins see the same exploration coin flips and the same replay samples in the same order, so
 the only differences between their runs are their initial weights and their arithmetic.
 """
@@ -62,8 +62,8 @@ def greedy_episodes(q_values, seeds) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """The DQN recipe (Mnih et al. 2015, scaled down to CartPole and a 2-core CPU)."""
+class Schedule:
+    """The DQN training schedule (Mnih et al. 2015, scaled down to CartPole and a 2-core CPU)."""
 
     rounds: int  # training is counted in rounds of `round_steps` environment steps (the "epochs")
     round_steps: int = 1_000
@@ -105,8 +105,8 @@ class Replay:
         return self.states[i], self.actions[i], self.rewards[i], self.next_states[i], self.terminal[i]
 
 
-def run(recipe: Recipe, seed: int, batch_size: int, *, q_values, learn, sync, keep, report=None) -> dict:
-    """Trains an agent by the recipe; the twin supplies four functions in its own framework:
+def run(schedule: Schedule, seed: int, batch_size: int, *, q_values, learn, sync, keep, report=None) -> dict:
+    """Trains an agent by the schedule; the twin supplies four functions in its own framework:
     q_values(states) -> (n, 2) array; learn(batch) -> the step's TD loss (a float), one optimizer
     step on a sampled batch; sync() copies the online weights into the target network; keep()
     saves the current weights as the best so far. `report(round, history)` is called after each round.
@@ -117,11 +117,11 @@ def run(recipe: Recipe, seed: int, batch_size: int, *, q_values, learn, sync, ke
     rng = np.random.default_rng(seed)  # exploration coin flips and replay samples
     env = make(seed)
     state = env.reset(seed=seed)[0].astype(np.float32)
-    replay = Replay(recipe.buffer)
+    replay = Replay(schedule.buffer)
     history: dict[str, list] = {"loss": [], "return": [], "eval_return": []}
     best, episode_return, finished, losses = -np.inf, 0.0, [], []
-    for step in range(recipe.rounds * recipe.round_steps):
-        if step < recipe.warmup or rng.random() < recipe.epsilon(step):
+    for step in range(schedule.rounds * schedule.round_steps):
+        if step < schedule.warmup or rng.random() < schedule.epsilon(step):
             action = int(rng.integers(ACTIONS))
         else:
             action = int(np.asarray(q_values(state[None])).argmax())
@@ -134,12 +134,12 @@ def run(recipe: Recipe, seed: int, batch_size: int, *, q_values, learn, sync, ke
         if terminated or truncated:
             finished.append(episode_return)
             episode_return, state = 0.0, env.reset()[0].astype(np.float32)
-        if step >= recipe.warmup:
+        if step >= schedule.warmup:
             losses.append(learn(replay.sample(rng, batch_size)))
-            if step % recipe.target_every == 0:
+            if step % schedule.target_every == 0:
                 sync()
-        if (step + 1) % recipe.round_steps == 0:
-            seeds = 10_000 + seed * 1_000 + np.arange(recipe.evaluation_episodes)  # never the scoring seeds
+        if (step + 1) % schedule.round_steps == 0:
+            seeds = 10_000 + seed * 1_000 + np.arange(schedule.evaluation_episodes)  # never the scoring seeds
             evaluation = float(greedy_episodes(q_values, seeds)[0].mean())
             history["loss"].append(float(np.mean(losses)) if losses else 0.0)
             history["return"].append(float(np.mean(finished)) if finished else episode_return)

@@ -54,15 +54,15 @@ def copy_of(net):
 
 
 def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
-    """Deep Q-learning by the recipe in xdl.data.cartpole. `data` (states) is not trained on: the
+    """Deep Q-learning by the schedule in xdl.data.cartpole. `data` (states) is not trained on: the
     agent gathers its own experience. Keeps the weights of the round with the best greedy
     evaluation, in `checkpoint`, and ends with them."""
-    recipe = cartpole.Recipe(rounds=epochs)
+    schedule = cartpole.Schedule(rounds=epochs)
     target = copy_of(net)
-    learn = td_update(net, target, make_optimizer(spec.recipe), recipe.gamma)
+    learn = td_update(net, target, make_optimizer(spec.recipe), schedule.gamma)
     q_values = tf.function(lambda states: net(states, training=False))
-    with TrainingProgress(f"{spec.name}/keras", epochs, recipe.round_steps, show_progress) as progress:
-        history = cartpole.run(recipe, spec.recipe.seed, spec.recipe.batch_size,
+    with TrainingProgress(f"{spec.name}/keras", epochs, schedule.round_steps, show_progress) as progress:
+        history = cartpole.run(schedule, spec.recipe.seed, spec.recipe.batch_size,
                                q_values=lambda states: q_values(states).numpy(), learn=learn,
                                sync=lambda: target.set_weights(net.get_weights()),
                                keep=lambda: net.save_weights(checkpoint), report=cartpole.reporter(progress))
@@ -75,5 +75,5 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     initial weights (as between two syncs); each step's loss before the step."""
     opt = keras.optimizers.SGD(learning_rate=lr) if optimizer == "sgd" else make_optimizer(
         dataclasses.replace(spec.recipe, lr=lr))
-    learn = td_update(net, copy_of(net), opt, cartpole.Recipe.gamma)
+    learn = td_update(net, copy_of(net), opt, cartpole.Schedule.gamma)
     return [learn(batch) for batch in batches]

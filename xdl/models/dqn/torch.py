@@ -56,19 +56,19 @@ def copy_of(net):
 
 
 def train(net, spec, data, *, epochs: int, checkpoint, show_progress: bool = True) -> dict:
-    """Deep Q-learning by the recipe in xdl.data.cartpole. `data` (states) is not trained on: the
+    """Deep Q-learning by the schedule in xdl.data.cartpole. `data` (states) is not trained on: the
     agent gathers its own experience. Keeps the weights of the round with the best greedy
     evaluation, in `checkpoint`, and ends with them."""
-    recipe = cartpole.Recipe(rounds=epochs)
+    schedule = cartpole.Schedule(rounds=epochs)
     target = copy_of(net)
-    learn = td_update(net, target, make_optimizer(net.parameters(), spec.recipe), recipe.gamma)
+    learn = td_update(net, target, make_optimizer(net.parameters(), spec.recipe), schedule.gamma)
 
     def q_values(states):
         with torch.no_grad():
             return net(torch.from_numpy(states)).numpy()
 
-    with TrainingProgress(f"{spec.name}/torch", epochs, recipe.round_steps, show_progress) as progress:
-        history = cartpole.run(recipe, spec.recipe.seed, spec.recipe.batch_size, q_values=q_values, learn=learn,
+    with TrainingProgress(f"{spec.name}/torch", epochs, schedule.round_steps, show_progress) as progress:
+        history = cartpole.run(schedule, spec.recipe.seed, spec.recipe.batch_size, q_values=q_values, learn=learn,
                                sync=lambda: target.load_state_dict(net.state_dict()),
                                keep=lambda: save_weights(net, checkpoint), report=cartpole.reporter(progress))
     load_weights(net, checkpoint)
@@ -80,5 +80,5 @@ def train_steps(net, spec, batches, optimizer: str, lr: float) -> list[float]:
     initial weights (as between two syncs); each step's loss before the step."""
     opt = torch.optim.SGD(net.parameters(), lr=lr) if optimizer == "sgd" else make_optimizer(
         net.parameters(), dataclasses.replace(spec.recipe, lr=lr))
-    learn = td_update(net, copy_of(net), opt, cartpole.Recipe.gamma)
+    learn = td_update(net, copy_of(net), opt, cartpole.Schedule.gamma)
     return [learn(batch) for batch in batches]

@@ -27,7 +27,7 @@ SPEC = ModelSpec(
         optimizer="adam",
         lr=1e-3,
         batch_size=64,
-        # An "epoch" here is a round of 1,000 environment steps (xdl.data.cartpole.Recipe), each
+        # An "epoch" here is a round of 1,000 environment steps (xdl.data.cartpole.Schedule), each
         # followed by 10 greedy episodes that decide the checkpoint. Classic CartPole DQN runs take
         # 100,000 to 500,000 steps; 25 rounds (25,000 steps, one update each after 1,000 random
         # ones) is what `xdl all`'s time allows.
