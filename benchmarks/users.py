@@ -457,15 +457,16 @@ def render(result: dict) -> str:
         lines += ["", "Not passing, whose fault it is and what to do:", ""]
         lines += [f"- **{r['model']}** ({r['verdict']}, exit {r['exit']}): {KNOWN.get(r['model'], 'not explained')}. "
                   f"xdl said: {r.get('detail') or '-'}" for r in failing]
-    lines += ["", "Max abs error: the largest |ORT - native| over every output, batch size and check; output magnitude: "
-              "the largest |native output|. torch.onnx verification compares its ONNX program with its own exported "
+    lines += ["", "Max abs error: the largest |ORT - native| over every output, batch size and check; output "
+              "magnitude: the largest |native output|. torch.onnx verification compares its ONNX program with its own exported "
               "program, Polygraphy ORT on that file with the eager outputs (the same inputs)."]
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", nargs="+", choices=list(ENTRIES), metavar="NAME", help="these entries; print, write nothing")
+    p.add_argument("--only", nargs="+", choices=list(ENTRIES), metavar="NAME",
+                   help="these entries; print, write nothing")
     p.add_argument("--one", choices=list(ENTRIES), help=argparse.SUPPRESS)  # a child process: its row, as JSON
     p.add_argument("--render", action="store_true", help="rewrite users-cpu.md from users-cpu.json")
     args = p.parse_args(argv)
