@@ -316,6 +316,7 @@ def _verdict(report) -> dict:
 
 
 def _route(framework: str) -> str:
+    """The route xdl.check exports by: the back end's shipped one (its report names none)."""
     from xdl import backends
 
     return backends.load(framework).EXPORT_ROUTES[0]
@@ -383,9 +384,11 @@ def measure_in_a_process(name: str, timeout: float = TIMEOUT_S) -> dict:
         r = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--one", name], capture_output=True,
                            text=True, timeout=timeout, env={**os.environ, "XDL_DEBUG": ""})
     except subprocess.TimeoutExpired:
-        return row | {"exit": None, "verdict": "HANG", "detail": f"no answer in {timeout:.0f} s"}
-    lines = r.stdout.strip().splitlines()
-    if r.returncode == 0 and lines:
+        r = None
+    lines = r.stdout.strip().splitlines() if r else []
+    if r is None:
+        row |= {"exit": None, "verdict": "HANG", "detail": f"no answer in {timeout:.0f} s"}
+    elif r.returncode == 0 and lines:
         row = json.loads(lines[-1])
     else:
         last = [line for line in r.stderr.splitlines() if line.strip()]
@@ -443,14 +446,14 @@ def render(result: dict) -> str:
         f"({sum(r['verdict'] == 'PASS' for r in stock)} of the {len(stock)} stock architectures).",
         "Versions: " + ", ".join(f"{p} {v}" for p, v in versions.items() if v) + ".",
         "",
-        "| model | framework | from | exit | verdict | max abs error | output magnitude | route | time (s) "
+        "| model | framework | from | exit | verdict | max abs error | output magnitude | route | `xdl check` (s) "
         "| torch.onnx verification | Polygraphy |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(f"| {r['model']} | {r['framework']} | {r['family']} | {'-' if r['exit'] is None else r['exit']} "
                      f"| {r['verdict']} | {_number(r.get('max_abs'))} | {_number(r.get('magnitude'))} "
-                     f"| {r.get('route', '-')} | {r.get('seconds', '-')} | {_other(r.get('torch.onnx verification'))} "
+                     f"| {r.get('route', '-')} | {r.get('check_s', '-')} | {_other(r.get('torch.onnx verification'))} "
                      f"| {_other(r.get('polygraphy'))} |")
     failing = [r for r in rows if r["verdict"] != "PASS"]
     if failing:
@@ -459,7 +462,9 @@ def render(result: dict) -> str:
                   f"xdl said: {r.get('detail') or '-'}" for r in failing]
     lines += ["", "Max abs error: the largest |ORT - native| over every output, batch size and check; output "
               "magnitude: the largest |native output|. torch.onnx verification compares its ONNX program with its own exported "
-              "program, Polygraphy ORT on that file with the eager outputs (the same inputs)."]
+              "program, Polygraphy ORT on that file with the eager outputs (the same inputs). `xdl check` (s): the "
+              "check's own time (export, ORT runs, comparisons) on a shared machine; the JSON has the model's build "
+              "and the whole process's too."]
     return "\n".join(lines)
 
 
