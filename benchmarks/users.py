@@ -299,14 +299,14 @@ def measure(entry: Entry) -> dict:
 
 
 def _verdict(report) -> dict:
+    """The row's figures from xdl's report; the verdict is the status of the first check that
+    gave the exit code (PASS where it is 0)."""
     compared = [c for c in report.checks if c.status in ("pass", "fail", "empty")]
     worst = [c for c in report.checks if c.exit_code == report.exit_code and c.exit_code]
-    statuses = {c.status for c in report.checks}
-    verdict = "PASS" if report.exit_code == 0 else "EMPTY" if "empty" in statuses else \
-        "FAIL" if "fail" in statuses else "ERROR"
+    first = worst[0].status if worst else ""
     return {
         "exit": report.exit_code,
-        "verdict": verdict,
+        "verdict": "PASS" if not report.exit_code else {"fail": "FAIL", "empty": "EMPTY"}.get(first, "ERROR"),
         "max_abs": max((c.max_abs for c in compared if c.max_abs is not None), default=None),
         "magnitude": max((c.max_expected for c in compared if c.max_expected is not None), default=None),
         "outputs": sorted({c.output for c in compared}),
@@ -461,10 +461,10 @@ def render(result: dict) -> str:
         lines += [f"- **{r['model']}** ({r['verdict']}, exit {r['exit']}): {KNOWN.get(r['model'], 'not explained')}. "
                   f"xdl said: {r.get('detail') or '-'}" for r in failing]
     lines += ["", "Max abs error: the largest |ORT - native| over every output, batch size and check; output "
-              "magnitude: the largest |native output|. torch.onnx verification compares its ONNX program with its own exported "
-              "program, Polygraphy ORT on that file with the eager outputs (the same inputs). `xdl check` (s): the "
-              "check's own time (export, ORT runs, comparisons) on a shared machine; the JSON has the model's build "
-              "and the whole process's too."]
+              "magnitude: the largest |native output|. torch.onnx verification compares its ONNX program with its "
+              "own exported program, Polygraphy ORT on that file with the eager outputs (the same inputs). "
+              "`xdl check` (s): the check's own time (export, ORT runs, comparisons) on a shared machine; the JSON "
+              "has the model's build and the whole process's too."]
     return "\n".join(lines)
 
 
