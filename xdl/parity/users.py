@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 
 import numpy as np
 import onnx
@@ -26,12 +27,28 @@ from xdl.exporting import capture, graph
 from xdl.spec import Contract, TensorSpec, Tolerance
 
 
-def load_factory(factory: str):
-    """Imports MODULE from the working directory (as `python -m` would) and calls its FACTORY.
+def load_factory(factory: str, debug: bool = False):
+    """Imports MODULE from the working directory (as `python -m` would) and calls its FACTORY,
+    with what they print captured (TensorFlow announces its CPU kernels on stderr as it is
+    imported, past TF_CPP_MIN_LOG_LEVEL): `debug` writes it to stderr.
 
     Raises:
         InputError: not MODULE:FACTORY, or the user's module or factory fails (in one line).
     """
+    log = capture.Captured()
+    try:
+        with capture.captured() as log:
+            return _load_factory(factory)
+    finally:
+        _show(log, debug, f"loading {factory}")
+
+
+def _show(log: capture.Captured, debug: bool, what: str) -> None:
+    if debug and log.text.strip():
+        sys.stderr.write(f"xdl: what was written while {what}:\n{log.text.strip()}\n")
+
+
+def _load_factory(factory: str):
     target, _, attribute = factory.partition(":")
     if not attribute:
         raise InputError(f"{factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
@@ -339,8 +356,9 @@ def _exported(fw, net, contract: Contract, framework: str, name: str, route: str
             proto = fw.export(net, contract, graph.OPSET, route, example)
         except (Exception, SystemExit) as exc:  # the user's model or the exporter: said below in one line
             error = exc
-    if debug and log.text.strip():
-        sys.stderr.write(f"xdl: the {framework} exporter ({route}) wrote while exporting {name}:\n{log.text.rstrip()}\n")
+    if error is not None:  # with debug, the exporter's own error in full, after what it wrote
+        log.text += "\n" + "".join(traceback.format_exception(error))
+    _show(log, debug, f"the {framework} exporter ({route}) exported {name}")
     if isinstance(error, InputError):  # named_outputs, while the exporter traced the model
         raise InputError(f"{name}: {error}") from None
     if error is not None:
