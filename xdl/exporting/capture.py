@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import sys
 import tempfile
+import warnings
 
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # the exporters colour their messages
 
@@ -30,30 +32,44 @@ class Captured:
 
 @contextlib.contextmanager
 def captured():
-    """Everything written to stdout and stderr inside the block, by Python (print, logging,
-    warnings) and by native code (file descriptors 1 and 2), as `Captured.text`. Errors still
-    raise; their text is the exception's, not the captured output."""
+    """Everything written to stdout and stderr inside the block, by Python (print, logging to
+    the console, warnings: those the filters let through) and by native code (file descriptors
+    1 and 2), as `Captured.text`. Errors still raise; their text is the exception's."""
     log = Captured()
     python = io.StringIO()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         _flush(stream)
-    with tempfile.TemporaryFile(mode="w+b") as native:
+    # Logging handlers hold the stream they were made with (torch's write its symbolic-shape
+    # warnings to the sys.stderr of torch's import, which may be no file descriptor: a notebook's
+    # or pytest's): every console handler writes here meanwhile.
+    consoles = [h for h in _handlers() if type(h) is logging.StreamHandler and not isinstance(h.stream, io.StringIO)]
+    with tempfile.TemporaryFile(mode="w+b") as native, warnings.catch_warnings(record=True) as warned:
         saved = [os.dup(1), os.dup(2)]
         os.dup2(native.fileno(), 1)
         os.dup2(native.fileno(), 2)
+        streams = [h.setStream(python) for h in consoles]
         try:
             with contextlib.redirect_stdout(python), contextlib.redirect_stderr(python):
                 yield log
         finally:
-            # a logging handler made before the block holds the original stream object: its
-            # buffered text must reach the captured descriptor, not the terminal afterwards
+            for handler, stream in zip(consoles, streams):
+                handler.setStream(stream)
+            # native code's and the original stream objects' buffered text belongs to the block
             for stream in (sys.__stdout__, sys.__stderr__):
                 _flush(stream)
             for fd, copy in zip((1, 2), saved):
                 os.dup2(copy, fd)
                 os.close(copy)
             native.seek(0)
-            log.text = python.getvalue() + native.read().decode("utf-8", "replace")
+            shown = "".join(warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line) for w in warned)
+            log.text = python.getvalue() + shown + native.read().decode("utf-8", "replace")
+
+
+def _handlers() -> list[logging.Handler]:
+    """Every handler of every logger made so far, each once."""
+    loggers = [logging.getLogger(), *(v for v in logging.Logger.manager.loggerDict.values()
+                                      if isinstance(v, logging.Logger))]
+    return list({id(h): h for logger in loggers for h in logger.handlers}.values())
 
 
 def _flush(stream) -> None:
