@@ -13,6 +13,7 @@ model's, flattened and named by xdl.backends.named_outputs (`output_0`, `logits`
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -204,9 +205,8 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
-        model: a torch.nn.Module or a keras.Model (called in inference mode; then each module
-            of a torch model is put back in the mode it was in), named in the report by its
-            `name` (Keras) or its class (torch).
+        model: a torch.nn.Module or a keras.Model (called in inference mode; then each torch
+            module is put back in its mode), named by its `name` (Keras) or class (torch).
         example_inputs: a numpy array, or a tuple of them (positional arguments), or a dict of
             them (keyword arguments, the keys the ONNX input names), batch first: float16/32/64,
             int32/64 or bool.
@@ -218,12 +218,9 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         tolerance_override: replaces the policy's float32 numbers (give a reason).
         raise_on_failure: raise the error the report's exit code stands for unless all passed.
         dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
-        route: the exporter's route (torch: "dynamo", "torchscript"; Keras: "tf2onnx",
-            "saved-model", "keras-export"); by default the back end's CHECK_ROUTES in turn,
-            the next where a route's graph does not take the model's inputs and outputs. Each
-            compared check's detail names the route used.
-        debug: write what the exporter printed and logged (captured, kept out of the report)
-            to stderr.
+        route: the exporter's route (docs/usage.md, "Routes"); default: the back end's
+            CHECK_ROUTES in turn while a graph does not fit. Each check names the route used.
+        debug: write what the exporter printed and logged (kept out of the report) to stderr.
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -238,8 +235,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     feeds, keywords = _as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
     name = model_name(model, framework)
-    modes = {m: m.training for m in model.modules()} if framework == "torch" else {}  # Keras has no mode
-    try:
+    with _modes_kept(model, framework):
         runs = _runs(feeds, axes, lambda inputs: _native_outputs(
             fw, model, inputs if keywords else list(inputs.values()), name))
         contract = Contract(  # dynamic: the batch, and every axis whose size differs between the runs
@@ -249,15 +245,11 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         )
         proto, used = _export(fw, model, contract, list(feeds) if keywords else None, framework, name,
                               routes, _trace_example(feeds), debug)
-    finally:
-        for module, training in modes.items():  # each its own: a frozen BatchNorm stays in eval mode
-            module.training = training
     result = verify.Report()
     collapsed = _collapsed_inputs(proto, feeds)
     if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
         result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
-        _name_the_route(result.checks, used)
-        return _finish(result, name, raise_on_failure)
+        return _finish(_name_the_route(result, used), name, raise_on_failure)
     for provider in verify.providers_to_check(providers, required):
         sess, why_not = verify.open_session(proto.SerializeToString(), provider, required, model=name, framework=framework)
         if why_not:
@@ -267,8 +259,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         for inputs, outputs in sorted(runs, key=lambda run: len(next(iter(run[0].values())))):  # batch 1 first
             result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
                                                provider=provider, criteria=criteria)
-    _name_the_route(result.checks, used)
-    return _finish(result, name, raise_on_failure)
+    return _finish(_name_the_route(result, used), name, raise_on_failure)
 
 
 def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
@@ -378,14 +369,27 @@ def _advice(why: str, fw, route: str) -> str:
             f"--debug (debug=True) shows what the exporter said")
 
 
-def _name_the_route(checks, used) -> None:
-    """Each compared check's detail names the route that exported the graph, and why the routes
-    tried before it did not do."""
+def _name_the_route(result: verify.Report, used) -> verify.Report:
+    """`result`, each compared check's detail naming the route that exported the graph, and why
+    the routes tried before it did not do."""
     route, misfits = used
     note = f"route {route}" + (f" (after {misfits})" if misfits else "")
-    for check in checks:
+    for check in result.checks:
         if check.status in ("pass", "fail", "empty"):
             check.detail = f"{check.detail}; {note}" if check.detail else note
+    return result
+
+
+@contextlib.contextmanager
+def _modes_kept(model, framework: str):
+    """Puts each module of a torch model back in its own mode after the block (a frozen
+    BatchNorm inside a model in training stays in eval mode); a Keras model has no mode."""
+    modes = {m: m.training for m in model.modules()} if framework == "torch" else {}
+    try:
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 def _finish(result: verify.Report, name: str, raise_on_failure: bool) -> verify.Report:
