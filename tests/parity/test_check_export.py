@@ -95,7 +95,7 @@ def test_a_data_dependent_branch_is_one_line_naming_the_cause_and_the_fix(tmp_pa
     with pytest.raises(InputError) as info:
         xdl.check(net, _positive(3, 4))
     message = str(info.value)
-    assert message.startswith("the torch exporter (dynamo) cannot export Branchy: GuardOnDataDependentSymNode: "
+    assert message.startswith("the torch exporter cannot export Branchy (route dynamo): GuardOnDataDependentSymNode: "
                               "Could not guard on data-dependent expression"), message
     assert "(at branchy_b.py:14: if x.sum() > 0:)" in message and "torch.where" in message
     assert "\n" not in message and "Next steps" not in message

@@ -354,7 +354,7 @@ def _exported(fw, net, contract: Contract, framework: str, name: str, route: str
         raise InputError(f"{name}: {error}") from None
     if error is not None:
         why = capture.cause(error)
-        raise InputError(f"the {framework} exporter ({route}) cannot export {name}: {why}; "
+        raise InputError(f"the {framework} exporter cannot export {name} (route {route}): {why}; "
                          f"{_advice(why, fw, route)}") from None
     return proto
 
