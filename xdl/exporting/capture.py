@@ -47,13 +47,18 @@ def captured():
         saved = [os.dup(1), os.dup(2)]
         os.dup2(native.fileno(), 1)
         os.dup2(native.fileno(), 2)
-        streams = [h.setStream(python) for h in consoles]
+        streams = [h.stream for h in consoles]
+        for handler in consoles:  # not setStream: it flushes the old stream, which may be closed
+            handler.stream = python
+        # each export's own warnings, though an earlier one said the same ("default" and "once"
+        # show a warning once); the exporters' own filters, set inside the block, still apply
+        warnings.simplefilter("always")
         try:
             with contextlib.redirect_stdout(python), contextlib.redirect_stderr(python):
                 yield log
         finally:
             for handler, stream in zip(consoles, streams):
-                handler.setStream(stream)
+                handler.stream = stream
             # native code's and the original stream objects' buffered text belongs to the block
             for stream in (sys.__stdout__, sys.__stderr__):
                 _flush(stream)
