@@ -76,8 +76,10 @@ def test_the_graph_is_traced_on_the_users_inputs(tmp_path, monkeypatch):
     # The tracer follows the branch the example takes: on the zeros it was given before, the
     # negative one, and ORT would have disagreed with the model on these inputs.
     report = xdl.check(_module(tmp_path, "branchy_a", BRANCHY).build(), x, route="torchscript")
-    assert report.exit_code == 0 and all("route torchscript" in c.detail for c in report.checks)
-    assert len(traced) == 1 and np.array_equal(traced[0][0], x)
+    assert report.exit_code == 0 and len(traced) == 1 and np.array_equal(traced[0][0], x)
+    # what ORT cannot show on these inputs: the branch is a constant in the graph
+    assert all(c.detail == "route torchscript; the tracer warned that the graph may not follow other inputs "
+                           "(--debug shows where)" for c in report.checks)
 
 
 @pytest.mark.timeout(120)

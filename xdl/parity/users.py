@@ -317,14 +317,14 @@ def _export(fw, model, contract: Contract, keywords: list[str] | None, framework
     """
     net, misfits = fw.flat(model, keywords), []
     for route in routes:
-        proto = _exported(fw, net, contract, framework, name, route, routes, example, debug)
+        proto, said = _exported(fw, net, contract, framework, name, route, example, debug)
         try:
             proto = graph.apply(proto, contract, {"xdl.model": name, "xdl.framework": framework, "xdl.route": route},
                                 name=name, summary=f"user {framework} model {name}")
         except InputError as exc:  # e.g. constants made graph inputs: another route may keep them constants
             misfits.append((route, str(exc).removeprefix(f"{name}: ")))
             continue
-        return proto, (route, _by_reason(misfits))
+        return proto, (route, _by_reason(misfits), _caveat(said))
     others = [r for r in fw.CHECK_ROUTES if r not in routes]
     raise InputError(f"{name}: the exported graph is unusable: {_by_reason(misfits)}"
                      + (f"; try --route {' or --route '.join(others)}" if others else ""))
@@ -338,9 +338,9 @@ def _by_reason(misfits: list[tuple[str, str]]) -> str:
     return "; ".join(f"route {', '.join(routes)}: {why}" for why, routes in reasons.items())
 
 
-def _exported(fw, net, contract: Contract, framework: str, name: str, route: str, routes, example, debug: bool):
-    """The exporter's raw graph by `route`, with what it prints and logs captured (written to
-    stderr with `debug`)."""
+def _exported(fw, net, contract: Contract, framework: str, name: str, route: str, example, debug: bool):
+    """The exporter's raw graph by `route`, and what it printed and logged meanwhile (captured;
+    written to stderr with `debug`)."""
     error = None
     with capture.captured() as log:
         try:
@@ -356,7 +356,15 @@ def _exported(fw, net, contract: Contract, framework: str, name: str, route: str
         why = capture.cause(error)
         raise InputError(f"the {framework} exporter cannot export {name} (route {route}): {why}; "
                          f"{_advice(why, fw, route)}") from None
-    return proto
+    return proto, log.text
+
+
+def _caveat(said: str) -> str:
+    """What an exporter said that the comparison on the user's inputs cannot show: the TorchScript
+    tracer's warning that a Python value (a branch on a tensor's values) became a constant."""
+    if "TracerWarning" in said:
+        return "the tracer warned that the graph may not follow other inputs (--debug shows where)"
+    return ""
 
 
 def _advice(why: str, fw, route: str) -> str:
@@ -372,8 +380,8 @@ def _advice(why: str, fw, route: str) -> str:
 def _name_the_route(result: verify.Report, used) -> verify.Report:
     """`result`, each compared check's detail naming the route that exported the graph, and why
     the routes tried before it did not do."""
-    route, misfits = used
-    note = f"route {route}" + (f" (after {misfits})" if misfits else "")
+    route, misfits, caveat = used
+    note = f"route {route}" + (f" (after {misfits})" if misfits else "") + (f"; {caveat}" if caveat else "")
     for check in result.checks:
         if check.status in ("pass", "fail", "empty"):
             check.detail = f"{check.detail}; {note}" if check.detail else note
