@@ -289,18 +289,30 @@ EXPORT_ROUTES = ("tf2onnx", "keras-export", "keras-on-torch")
 EXPORTERS = {"tf2onnx": "tf2onnx", "keras-export": "keras model.export (tf2onnx)",
              "keras-on-torch": "keras model.export (torch backend, torch.onnx)"}
 
+# The routes xdl check tries on a user's model, in order, while a route's graph does not take
+# the model's inputs: tf2onnx on a tf.function turns keras.applications' normalisation constants
+# (a Normalization layer's mean and variance) into graph inputs, and so does model.export; a
+# SavedModel frozen by tf2onnx's converter keeps them constants.
+CHECK_ROUTES = ("tf2onnx", "saved-model", "keras-export")
 
-def export(net, contract, opset: int, route: str = EXPORT_ROUTES[0]):
-    """Exports any Keras model called in inference mode on `contract`, by `route`.
+
+def export(net, contract, opset: int, route: str = EXPORT_ROUTES[0], example=None):
+    """Exports any Keras model called in inference mode on `contract`, by `route`. Every route
+    traces the model on the contract's signature (tf.TensorSpecs), not on values: `example`
+    (a user's inputs, which torch.export traces on) changes nothing here.
 
     tf2onnx (the shipped route) works from a tf.function: its from_keras fails on Keras 3.
     Image inputs are declared channels-last, as the model is, and tf2onnx's inputs_as_nchw
     puts a Transpose in front so the ONNX graph takes NCHW like the PyTorch export does;
     outputs_as_nchw does the same for image outputs (an autoencoder's reconstruction), where
     tf2onnx wants the traced graph's tensor names. The other routes have no layout option and
-    export the model wrapped on its contract instead (_on_contract). Returns the raw
-    onnx.ModelProto; xdl.exporting.graph canonicalises names and proves the contract.
+    export the model wrapped on its contract instead (_on_contract); "saved-model" (a user's
+    model, in its own layout: xdl check) saves it as a SavedModel that tf2onnx converts, as
+    `python -m tf2onnx.convert --saved-model` does. Returns the raw onnx.ModelProto;
+    xdl.exporting.graph canonicalises names and proves the contract.
     """
+    if route == "saved-model":
+        return _export_saved_model(net, contract, opset)
     if route != "tf2onnx":
         return _export_on_contract(_on_contract(net, contract), opset, route)
     import tf2onnx
@@ -324,13 +336,42 @@ def export(net, contract, opset: int, route: str = EXPORT_ROUTES[0]):
 
 def _on_contract(net, contract) -> keras.Model:
     """`net` taking and giving tensors in the contract's layout: a Permute turns NCHW images
-    into the NHWC the Keras layers want, and another turns an image output back."""
+    into the NHWC the Keras layers want, and another turns an image output back. A user's
+    model (`flat`) gives its outputs as a list, one per contract output."""
     inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in contract.inputs]
     nhwc = [keras.layers.Permute((2, 3, 1))(x) if t.layout == "NCHW" else x for x, t in zip(inputs, contract.inputs)]
-    y = net(nhwc[0] if len(nhwc) == 1 else nhwc, training=False)
-    if contract.outputs[0].layout == "NCHW":
-        y = keras.layers.Permute((3, 1, 2))(y)
-    return keras.Model(inputs, keras.layers.Identity(name=contract.outputs[0].name)(y))
+    ys = net(nhwc[0] if len(nhwc) == 1 else nhwc, training=False)
+    ys = ys if isinstance(net, _Flat) else [ys]
+    ys = [keras.layers.Permute((3, 1, 2))(y) if t.layout == "NCHW" else y for y, t in zip(ys, contract.outputs)]
+    named = [keras.layers.Identity(name=t.name)(y) for y, t in zip(ys, contract.outputs)]
+    return keras.Model(inputs, named[0] if len(named) == 1 else named)
+
+
+def _export_saved_model(net, contract, opset: int):
+    """`net` (a user's model or its `flat` wrapper, in the model's own layout) saved as a
+    SavedModel whose signature returns the outputs in order, then converted by tf2onnx as its
+    command line converts a SavedModel: frozen, with the model's constants kept constants."""
+    import tempfile
+
+    import tf2onnx
+    from tf2onnx import tf_loader
+
+    module = tf.Module()
+    module.net = net.net if isinstance(net, _Flat) else net  # tracked: the SavedModel holds its variables
+
+    def serve(*xs):
+        out = net(xs[0] if len(xs) == 1 else list(xs), training=False)
+        # a signature's outputs are a dict, which TensorFlow orders by key: keys that sort by position
+        return {f"output_{i:06d}": y for i, y in enumerate(out if isinstance(out, list) else [out])}
+
+    module.serve = tf.function(serve, input_signature=_signature(contract))
+    with tempfile.TemporaryDirectory(prefix="xdl-saved-model-") as tmp:
+        tf.saved_model.save(module, tmp, signatures=module.serve.get_concrete_function())
+        graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
+            tmp, None, None, tag="serve", signatures=["serving_default"], return_tensors_to_rename=True)
+    proto, _ = tf2onnx.convert.from_graph_def(graph_def, input_names=inputs, opset=opset,
+                                             output_names=sorted(outputs, key=renames.get))
+    return proto
 
 
 def _export_on_contract(model: keras.Model, opset: int, route: str):
@@ -382,7 +423,8 @@ def run(net, inputs: list[np.ndarray] | dict[str, np.ndarray]) -> dict[str, np.n
 
 
 def _tensor(value):
-    if not (tf.is_tensor(value) or isinstance(value, np.ndarray)):
+    # KerasTensors: a user's model wrapped on its contract (_on_contract) is called symbolically
+    if not (tf.is_tensor(value) or isinstance(value, (np.ndarray, keras.KerasTensor))):
         raise TypeError(type(value).__name__)
     return value
 

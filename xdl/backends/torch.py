@@ -343,19 +343,24 @@ def deployable(net: nn.Module, spec) -> nn.Module:
 EXPORT_ROUTES = ("dynamo", "torchscript")
 
 
-def export(net: nn.Module, contract, opset: int, route: str = EXPORT_ROUTES[0]):
+def export(net: nn.Module, contract, opset: int, route: str = EXPORT_ROUTES[0], example=None):
     """Exports any module in eval mode on `contract` through torch.onnx, by `route`, with the
     contract's dynamic dims (the batch, and a sequence length where it has one) dynamic.
+    `example` (numpy arrays, one per input) is what the exporter traces the module on: a
+    user's own inputs (xdl.check); without it, zeros of the contract's shapes (the zoo's
+    exports, whose bytes `xdl export check` pins).
 
     Returns the raw onnx.ModelProto; xdl.exporting.graph canonicalises names and proves the
     contract.
     """
-    # An example of size 2 (and length 8): torch.export specialises a dim of size 1.
-    example = tuple(
-        torch.zeros(tuple(2 if i == 0 else 8 if d is None else d for i, d in enumerate(t.shape)),
-                    dtype=getattr(torch, t.dtype))
-        for t in contract.inputs
-    )
+    if example is not None:
+        example = tuple(torch.from_numpy(np.array(x)) for x in example)
+    else:  # an example of size 2 (and length 8): torch.export specialises a dim of size 1
+        example = tuple(
+            torch.zeros(tuple(2 if i == 0 else 8 if d is None else d for i, d in enumerate(t.shape)),
+                        dtype=getattr(torch, t.dtype))
+            for t in contract.inputs
+        )
     names = {"input_names": [t.name for t in contract.inputs], "output_names": [t.name for t in contract.outputs]}
     if route == "torchscript":
         # The tracer names dynamic axes per input and output itself; the contract's names are
@@ -488,3 +493,8 @@ def versions(route: str = EXPORT_ROUTES[0]) -> dict:
 
 # Each route's exporter as manifests name it (`xdl export check` reads the route back from it).
 EXPORTERS = {"dynamo": "torch.onnx (dynamo)", "torchscript": "torch.onnx (TorchScript)"}
+
+# The routes xdl check tries on a user's model, in order, while a route's graph does not take
+# the model's inputs (a failure to export is said at once: the TorchScript tracer would follow
+# the one branch the example takes where torch.export refuses a data-dependent branch).
+CHECK_ROUTES = EXPORT_ROUTES

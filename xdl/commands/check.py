@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import re
 
 from xdl import limits
@@ -32,6 +34,14 @@ def add_parser(sub) -> None:
     sp.add_argument("--kind", default="logits", choices=("probabilities", "logits", "regression", "reconstruction"),
                     help="what the float outputs are; picks the tolerance (default: logits); integer and bool "
                          "outputs are compared exactly")
+    sp.add_argument("--route", metavar="ROUTE",
+                    help="the exporter's route: dynamo or torchscript (torch), tf2onnx, saved-model or keras-export "
+                         "(Keras); default: each in that order while a route's graph does not take the model's "
+                         "inputs and outputs (the report names the route used)")
+    # also before the command (`xdl --debug check`): SUPPRESS keeps this one from resetting that
+    sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                    help="show what the exporter printed and logged (kept out of the report), and the traceback "
+                         "of an error (or set XDL_DEBUG=1)")
     common.provider_options(sp)
     sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs")
     common.output_options(sp, verify.FORMATS, old=("--report",))
@@ -110,8 +120,9 @@ def run(args) -> int:
     example = _example(args, users)
     if isinstance(example, tuple):  # positions: --dynamic names them input_0, input_1...
         dynamic = {f"input_{int(k[4:])}" if re.fullmatch(r"arr_\d+", k) else k: v for k, v in dynamic.items()}
-    model = users.load_factory(args.factory)
+    debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
+    model = users.load_factory(args.factory, debug)
     result = users.check(model, example, providers=common.names(args.providers), required=common.names(args.require),
-                         kind=args.kind, raise_on_failure=False, dynamic=dynamic)
+                         kind=args.kind, raise_on_failure=False, dynamic=dynamic, route=args.route, debug=debug)
     verify.emit_report(args, result)
     return result.exit_code

@@ -13,25 +13,43 @@ model's, flattened and named by xdl.backends.named_outputs (`output_0`, `logits`
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
+import traceback
 
 import numpy as np
 import onnx
 
 from xdl import backends, report, verify
 from xdl.errors import EXIT_ENVIRONMENT, InputError, NothingCompared, ParityError, first_line, missing_extra
-from xdl.exporting import graph
+from xdl.exporting import capture, graph
 from xdl.spec import Contract, TensorSpec, Tolerance
 
 
-def load_factory(factory: str):
-    """Imports MODULE from the working directory (as `python -m` would) and calls its FACTORY.
+def load_factory(factory: str, debug: bool = False):
+    """Imports MODULE from the working directory (as `python -m` would) and calls its FACTORY,
+    with what they print captured (TensorFlow announces its CPU kernels on stderr as it is
+    imported, past TF_CPP_MIN_LOG_LEVEL): `debug` writes it to stderr.
 
     Raises:
         InputError: not MODULE:FACTORY, or the user's module or factory fails (in one line).
     """
+    log = capture.Captured()
+    try:
+        with capture.captured() as log:
+            return _load_factory(factory)
+    finally:
+        _show(log, debug, f"loading {factory}")
+
+
+def _show(log: capture.Captured, debug: bool, what: str) -> None:
+    if debug and log.text.strip():
+        sys.stderr.write(f"xdl: what was written while {what}:\n{log.text.strip()}\n")
+
+
+def _load_factory(factory: str):
     target, _, attribute = factory.partition(":")
     if not attribute:
         raise InputError(f"{factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
@@ -183,12 +201,12 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
           tolerance_override: Tolerance | None = None, raise_on_failure: bool = True,
-          dynamic: dict[str, int] | None = None) -> verify.Report:
+          dynamic: dict[str, int] | None = None, route: str | None = None, debug: bool = False) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
-        model: a torch.nn.Module or a keras.Model (called in inference mode; then a torch
-            module is put back in the mode it was in).
+        model: a torch.nn.Module or a keras.Model (called in inference mode; then each torch
+            module is put back in its mode), named by its `name` (Keras) or class (torch).
         example_inputs: a numpy array, or a tuple of them (positional arguments), or a dict of
             them (keyword arguments, the keys the ONNX input names), batch first: float16/32/64,
             int32/64 or bool.
@@ -200,6 +218,9 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         tolerance_override: replaces the policy's float32 numbers (give a reason).
         raise_on_failure: raise the error the report's exit code stands for unless all passed.
         dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
+        route: the exporter's route (docs/usage.md, "Routes"); default: the back end's
+            CHECK_ROUTES in turn while a graph does not fit. Each check names the route used.
+        debug: write what the exporter printed and logged (kept out of the report) to stderr.
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -210,11 +231,11 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     """
     framework = framework_of(model)
     fw = backends.load(framework)
+    routes = _routes(fw, framework, route)
     feeds, keywords = _as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
-    name = type(model).__name__
-    training = getattr(model, "training", None) if framework == "torch" else None
-    try:
+    name = model_name(model, framework)
+    with _modes_kept(model, framework):
         runs = _runs(feeds, axes, lambda inputs: _native_outputs(
             fw, model, inputs if keywords else list(inputs.values()), name))
         contract = Contract(  # dynamic: the batch, and every axis whose size differs between the runs
@@ -222,15 +243,13 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
             outputs=tuple(TensorSpec(n, _dynamic([r[1][n].shape for r in runs]), y.dtype.name, kind=kind)
                           for n, y in runs[0][1].items()),
         )
-        proto = _export(fw, model, contract, list(feeds) if keywords else None, framework, name)
-    finally:
-        if training is not None:
-            model.train(training)
+        proto, used = _export(fw, model, contract, list(feeds) if keywords else None, framework, name,
+                              routes, _trace_example(feeds), debug)
     result = verify.Report()
     collapsed = _collapsed_inputs(proto, feeds)
     if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
         result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
-        return _finish(result, name, raise_on_failure)
+        return _finish(_name_the_route(result, used), name, raise_on_failure)
     for provider in verify.providers_to_check(providers, required):
         sess, why_not = verify.open_session(proto.SerializeToString(), provider, required, model=name, framework=framework)
         if why_not:
@@ -240,7 +259,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         for inputs, outputs in sorted(runs, key=lambda run: len(next(iter(run[0].values())))):  # batch 1 first
             result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
                                                provider=provider, criteria=criteria)
-    return _finish(result, name, raise_on_failure)
+    return _finish(_name_the_route(result, used), name, raise_on_failure)
 
 
 def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
@@ -264,21 +283,121 @@ def _dynamic(shapes: list[tuple[int, ...]]) -> tuple[int | None, ...]:
     return tuple(None if i == 0 or len({s[i] for s in shapes}) > 1 else d for i, d in enumerate(shapes[0]))
 
 
-def _export(fw, model, contract: Contract, keywords: list[str] | None, framework: str, name: str):
-    """The model exported on `contract` (flattened outputs, keyword inputs), brought onto it.
+def model_name(model, framework: str) -> str:
+    """What the report calls the model: a Keras model's `name` (its own, or Keras's "functional",
+    "sequential"), a torch module's class."""
+    name = getattr(model, "name", None) if framework == "keras" else None
+    return name if isinstance(name, str) and name else type(model).__name__
+
+
+def _routes(fw, framework: str, route: str | None) -> tuple[str, ...]:
+    """The routes to try, in order: the one asked for, or the back end's CHECK_ROUTES."""
+    if route is None:
+        return fw.CHECK_ROUTES
+    if route not in fw.CHECK_ROUTES:
+        raise InputError(f"route {route!r}: a {framework} model exports by one of {', '.join(fw.CHECK_ROUTES)}")
+    return (route,)
+
+
+def _trace_example(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The user's inputs, which the exporter traces the model on; a batch of one row twice, as
+    torch.export makes a dim of size 1 a constant (the batch must stay dynamic)."""
+    return [x if len(x) > 1 else np.concatenate([x, x]) for x in feeds.values()]
+
+
+def _export(fw, model, contract: Contract, keywords: list[str] | None, framework: str, name: str,
+            routes: tuple[str, ...], example: list[np.ndarray], debug: bool):
+    """The model exported on `contract` (flattened outputs, keyword inputs), brought onto it,
+    by the first of `routes` whose graph takes the model's inputs and gives its outputs; and
+    that route, with why the routes before it did not do (a note for the report).
 
     Raises:
-        InputError: the exporter fails (its traceback runs to 50 lines: its first line is said).
+        InputError: the exporter fails (in one line: its cause and what to try), or no route's
+            graph fits the contract.
     """
+    net, misfits = fw.flat(model, keywords), []
+    for route in routes:
+        proto, said = _exported(fw, net, contract, framework, name, route, example, debug)
+        try:
+            proto = graph.apply(proto, contract, {"xdl.model": name, "xdl.framework": framework, "xdl.route": route},
+                                name=name, summary=f"user {framework} model {name}")
+        except InputError as exc:  # e.g. constants made graph inputs: another route may keep them constants
+            misfits.append((route, str(exc).removeprefix(f"{name}: ")))
+            continue
+        return proto, (route, _by_reason(misfits), _caveat(said))
+    others = [r for r in fw.CHECK_ROUTES if r not in routes]
+    raise InputError(f"{name}: the exported graph is unusable: {_by_reason(misfits)}"
+                     + (f"; try --route {' or --route '.join(others)}" if others else ""))
+
+
+def _by_reason(misfits: list[tuple[str, str]]) -> str:
+    """`route a, route b: why; route c: why` (routes failing alike said once)."""
+    reasons = {}
+    for route, why in misfits:
+        reasons.setdefault(why, []).append(route)
+    return "; ".join(f"route {', '.join(routes)}: {why}" for why, routes in reasons.items())
+
+
+def _exported(fw, net, contract: Contract, framework: str, name: str, route: str, example, debug: bool):
+    """The exporter's raw graph by `route`, and what it printed and logged meanwhile (captured;
+    written to stderr with `debug`)."""
+    error = None
+    with capture.captured() as log:
+        try:
+            proto = fw.export(net, contract, graph.OPSET, route, example)
+        except (Exception, SystemExit) as exc:  # the user's model or the exporter: said below in one line
+            error = exc
+    if error is not None:  # with debug, the exporter's own error in full, after what it wrote
+        log.text += "\n" + "".join(traceback.format_exception(error))
+    _show(log, debug, f"the {framework} exporter ({route}) exported {name}")
+    if isinstance(error, InputError):  # named_outputs, while the exporter traced the model
+        raise InputError(f"{name}: {error}") from None
+    if error is not None:
+        why = capture.cause(error)
+        raise InputError(f"the {framework} exporter cannot export {name} (route {route}): {why}; "
+                         f"{_advice(why, fw, route)}") from None
+    return proto, log.text
+
+
+def _caveat(said: str) -> str:
+    """What an exporter said that the comparison on the user's inputs cannot show: the TorchScript
+    tracer's warning that a Python value (a branch on a tensor's values) became a constant."""
+    if "TracerWarning" in said:
+        return "the tracer warned that the graph may not follow other inputs (--debug shows where)"
+    return ""
+
+
+def _advice(why: str, fw, route: str) -> str:
+    """What to try after an exporter's failure `why`."""
+    if "data-dependent" in why:  # torch.export met a Python branch on a tensor's values
+        return ("a Python `if` on a tensor's values cannot be exported: compute both branches and pick with "
+                "torch.where (or use torch.cond)")
+    others = [r for r in fw.CHECK_ROUTES if r != route]
+    return (f"try another route: --route {' or --route '.join(others)} (xdl.check's route=); "
+            f"--debug (debug=True) shows what the exporter said")
+
+
+def _name_the_route(result: verify.Report, used) -> verify.Report:
+    """`result`, each compared check's detail naming the route that exported the graph, and why
+    the routes tried before it did not do."""
+    route, misfits, caveat = used
+    note = f"route {route}" + (f" (after {misfits})" if misfits else "") + (f"; {caveat}" if caveat else "")
+    for check in result.checks:
+        if check.status in ("pass", "fail", "empty"):
+            check.detail = f"{check.detail}; {note}" if check.detail else note
+    return result
+
+
+@contextlib.contextmanager
+def _modes_kept(model, framework: str):
+    """Puts each module of a torch model back in its own mode after the block (a frozen
+    BatchNorm inside a model in training stays in eval mode); a Keras model has no mode."""
+    modes = {m: m.training for m in model.modules()} if framework == "torch" else {}
     try:
-        proto = fw.export(fw.flat(model, keywords), contract, graph.OPSET)
-    except InputError as exc:  # named_outputs, while the exporter traced the model
-        raise InputError(f"{name}: {exc}") from None
-    except (Exception, SystemExit) as exc:  # an op the exporter cannot convert
-        raise InputError(f"the {framework} exporter cannot export {name}: "
-                         f"{type(exc).__name__}: {first_line(exc)}") from None
-    return graph.apply(proto, contract, {"xdl.model": name, "xdl.framework": framework}, name=name,
-                       summary=f"user {framework} model {name}")
+        yield
+    finally:
+        for module, training in modes.items():
+            module.training = training
 
 
 def _finish(result: verify.Report, name: str, raise_on_failure: bool) -> verify.Report:
