@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -285,13 +286,14 @@ def measure(entry: Entry) -> dict:
     model, example = entry.build()
     row["build_s"] = round(time.perf_counter() - start, 1)
     start = time.perf_counter()
+    report = None
     try:
         report = xdl.check(model, example, raise_on_failure=False, **entry.options)
     except XdlError as exc:
         row |= {"exit": exc.exit_code, "verdict": "ERROR", "detail": first_line(exc)}
     else:
         row |= _verdict(report)
-    row["route"] = _route(entry.framework)
+    row["route"] = _route(report, entry.framework)
     row["check_s"] = round(time.perf_counter() - start, 1)
     if entry.compare:
         row["torch.onnx verification"], row["polygraphy"] = _third_party(model, example)
@@ -315,11 +317,16 @@ def _verdict(report) -> dict:
     }
 
 
-def _route(framework: str) -> str:
-    """The route xdl.check exports by: the back end's shipped one (its report names none)."""
+def _route(report, framework: str) -> str:
+    """The route that exported the graph, as xdl.check's compared lines name it ("route
+    saved-model (after route tf2onnx: ...)"); the back end's first route where none was compared."""
     from xdl import backends
 
-    return backends.load(framework).EXPORT_ROUTES[0]
+    for check in report.checks if report is not None else ():
+        found = re.search(r"(?:^|; )route ([\w-]+)", check.detail or "")
+        if found:
+            return found.group(1)
+    return backends.load(framework).CHECK_ROUTES[0]
 
 
 def _third_party(model, example) -> tuple[dict, dict]:
