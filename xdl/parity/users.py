@@ -23,6 +23,7 @@ import onnx
 from xdl import backends, report, verify
 from xdl.errors import EXIT_ENVIRONMENT, InputError, NothingCompared, ParityError, first_line, missing_extra
 from xdl.exporting import graph
+from xdl.parity import saving
 from xdl.spec import Contract, TensorSpec, Tolerance
 
 
@@ -183,7 +184,8 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
           tolerance_override: Tolerance | None = None, raise_on_failure: bool = True,
-          dynamic: dict[str, int] | None = None) -> verify.Report:
+          dynamic: dict[str, int] | None = None, opset: int = graph.OPSET, save: str | os.PathLike | None = None,
+          factory: str | None = None) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
@@ -197,9 +199,14 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         kind: what the float outputs are ("probabilities", "logits", "regression", "reconstruction"),
             which picks the tolerance (xdl/spec/tolerance.py); "logits" suits unbounded outputs.
             Integer and bool outputs are compared exactly.
-        tolerance_override: replaces the policy's float32 numbers (give a reason).
+        tolerance_override: replaces the policy's float32 numbers (CPU and CUDA without TF32); its
+            reason is required, said on every line the override judges and recorded by `save`.
         raise_on_failure: raise the error the report's exit code stands for unless all passed.
         dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
+        opset: the ONNX opset to export at (OPSETS: 17 to 21 for torch, 17 or 18 for Keras).
+        save: a folder to keep the checked model in as an xdl artifact, whatever the verdict, for
+            `xdl verify` to re-check later (xdl.parity.saving); an earlier save there is replaced.
+        factory: the MODULE:FACTORY the model came from, recorded by `save` (`xdl check` gives it).
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -209,6 +216,11 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         ParityError / NothingCompared / EnvironmentProblem: with raise_on_failure, as said.
     """
     framework = framework_of(model)
+    check_opset(opset, framework)
+    if tolerance_override is not None and not str(tolerance_override.reason).strip():
+        raise InputError("a tolerance override needs its reason: Tolerance(atol, rtol, reason='why these numbers')")
+    if save is not None:
+        saving.check_folder(save)
     fw = backends.load(framework)
     feeds, keywords = _as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
@@ -222,10 +234,13 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
             outputs=tuple(TensorSpec(n, _dynamic([r[1][n].shape for r in runs]), y.dtype.name, kind=kind)
                           for n, y in runs[0][1].items()),
         )
-        proto = _export(fw, model, contract, list(feeds) if keywords else None, framework, name)
+        proto = _export(fw, model, contract, list(feeds) if keywords else None, framework, name, opset)
     finally:
         if training is not None:
             model.train(training)
+    if save is not None:  # what is checked next is kept, whatever the verdict: verify gives the same one
+        saving.save(save, proto=proto, contract=contract, inputs=feeds, outputs=runs[0][1], framework=framework,
+                    name=name, override=tolerance_override, factory=factory)
     result = verify.Report()
     collapsed = _collapsed_inputs(proto, feeds)
     if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
@@ -241,6 +256,25 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
             result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
                                                provider=provider, criteria=criteria)
     return _finish(result, name, raise_on_failure)
+
+
+# The opsets each framework's export reaches (docs/routes.md: tf2onnx 1.17 and Keras's own export
+# stop at 18; the torch routes reach 21); 17 to 21 are the ones measured there.
+OPSETS = {"torch": range(17, 22), "keras": range(17, 19)}
+
+
+def check_opset(opset, framework: str | None = None) -> None:
+    """Refuses an opset the exporters of `framework` (of either, when None) do not reach.
+
+    Raises:
+        InputError: not an integer in that range (one line, naming it).
+    """
+    supported = OPSETS[framework] if framework else range(min(r.start for r in OPSETS.values()),
+                                                            max(r.stop for r in OPSETS.values()))
+    if type(opset) is not int or opset not in supported:
+        who = f"the {framework} exporter supports" if framework else "xdl exports at"
+        raise InputError(f"opset {opset!r} refused: {who} opsets {supported.start} to {supported.stop - 1} "
+                         f"(default {graph.OPSET})")
 
 
 def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
@@ -264,14 +298,14 @@ def _dynamic(shapes: list[tuple[int, ...]]) -> tuple[int | None, ...]:
     return tuple(None if i == 0 or len({s[i] for s in shapes}) > 1 else d for i, d in enumerate(shapes[0]))
 
 
-def _export(fw, model, contract: Contract, keywords: list[str] | None, framework: str, name: str):
+def _export(fw, model, contract: Contract, keywords: list[str] | None, framework: str, name: str, opset: int):
     """The model exported on `contract` (flattened outputs, keyword inputs), brought onto it.
 
     Raises:
         InputError: the exporter fails (its traceback runs to 50 lines: its first line is said).
     """
     try:
-        proto = fw.export(fw.flat(model, keywords), contract, graph.OPSET)
+        proto = fw.export(fw.flat(model, keywords), contract, opset)
     except InputError as exc:  # named_outputs, while the exporter traced the model
         raise InputError(f"{name}: {exc}") from None
     except (Exception, SystemExit) as exc:  # an op the exporter cannot convert
