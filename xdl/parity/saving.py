@@ -47,7 +47,7 @@ def check_folder(folder: str | Path) -> None:
     try:
         artifacts.replaceable(folder, artifacts.MANIFEST)
     except InputError as exc:
-        raise InputError(f"cannot save to {exc} (a folder an earlier --save wrote is replaced whole)") from None
+        raise InputError(f"cannot save: {exc} (a folder an earlier --save wrote is replaced whole)") from None
     if (folder / artifacts.MANIFEST).is_file():
         try:
             task = artifacts.read_manifest(folder).task
