@@ -68,7 +68,7 @@ def override(args, kind: str):
     Raises:
         InputError: --atol or --rtol without --reason, or --reason without either.
     """
-    from xdl.spec import tolerance
+    from xdl.verify import policy
 
     if args.atol is None and args.rtol is None:
         if args.reason is not None:
@@ -77,9 +77,7 @@ def override(args, kind: str):
     if not (args.reason or "").strip():
         raise InputError("--atol and --rtol replace the policy's numbers only with --reason TEXT saying why "
                          "(it is shown on every report line and recorded by --save)")
-    policy = tolerance.tolerance_for("float32", "cpu", kind)
-    return tolerance.Tolerance(policy.atol if args.atol is None else args.atol,
-                               policy.rtol if args.rtol is None else args.rtol, args.reason.strip())
+    return policy.user_override(kind, args.atol, args.rtol, args.reason.strip())
 
 
 def input_spec(text: str) -> tuple[str, tuple[int, ...], str, float | None, float | None]:

@@ -22,7 +22,7 @@ from xdl import artifacts, versions
 from xdl.errors import InputError
 from xdl.exporting import graph
 from xdl.manifest import USER_TASK, Contract, Manifest
-from xdl.spec import tolerance
+from xdl.spec import Tolerance
 from xdl.verify import policy
 
 MAX_TENSORS = 16  # what a manifest holds per side (xdl.manifest)
@@ -59,7 +59,7 @@ def check_folder(folder: str | Path) -> None:
 
 
 def save(folder: str | Path, *, proto, contract, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
-         framework: str, name: str, override: tolerance.Tolerance | None, factory: str | None) -> Path:
+         framework: str, name: str, override: Tolerance | None, factory: str | None) -> Path:
     """Writes the checked model, its example inputs and native outputs as an artifact at `folder`
     (atomically: staged in a hidden sibling, then renamed into place; an earlier save there is
     replaced whole) and returns the folder.
@@ -91,7 +91,7 @@ def save(folder: str | Path, *, proto, contract, inputs: dict[str, np.ndarray], 
         framework=framework,
         task=USER_TASK,
         contract=recorded,
-        tolerance=tolerance_entry(contract, override),
+        tolerance=policy.contract_record(contract, override),
         opset=opset,
         ops=graph.op_counts(kept),
         versions={**versions.core(), **versions.record(framework)},
@@ -104,20 +104,3 @@ def save(folder: str | Path, *, proto, contract, inputs: dict[str, np.ndarray], 
                                weights=None, manifest=manifest)
     except OSError as exc:
         raise artifacts.write_failed(exc, folder, "the checked model") from None
-
-
-def tolerance_entry(contract, override: tolerance.Tolerance | None) -> dict:
-    """What the manifest records of the tolerance: the policy version, the override (with its
-    reason) or null, and per output and provider the numbers `check` judged by (the rows
-    xdl.verify.policy.for_contract picks: float16 outputs float16's, other floats float32's,
-    integers and bools exact)."""
-    outputs = {}
-    for t in contract.outputs:
-        if np.dtype(t.dtype).kind != "f":
-            outputs[t.name] = {p: {"atol": 0.0, "rtol": 0.0, "reason": "integers compared exactly"}
-                               for p in tolerance.PROVIDERS}
-            continue
-        row = "float16" if t.dtype == "float16" else "float32"
-        outputs[t.name] = {p: tolerance.tolerance_for(row, p, t.kind, override).to_json() for p in tolerance.PROVIDERS}
-    return {"policy_version": tolerance.POLICY_VERSION, "override": None if override is None else override.to_json(),
-            "outputs": outputs}

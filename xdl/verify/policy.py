@@ -87,6 +87,29 @@ def for_contract(contract, provider: str, kind: str, override: tolerance.Toleran
     return criteria
 
 
+def contract_record(contract, override: tolerance.Tolerance | None) -> dict:
+    """What a user's saved artifact records of the tolerance (xdl.parity.saving): the policy
+    version, the override with its reason (or None), and per output and provider the numbers and
+    why, as for_contract picks them."""
+    outputs = {}
+    for t in contract.outputs:
+        if np.dtype(t.dtype).kind != "f":
+            outputs[t.name] = {p: {"atol": 0.0, "rtol": 0.0, "reason": "integers compared exactly"}
+                               for p in tolerance.PROVIDERS}
+            continue
+        row = "float16" if t.dtype == "float16" else "float32"
+        outputs[t.name] = {p: tolerance.tolerance_for(row, p, t.kind, override).to_json() for p in tolerance.PROVIDERS}
+    return {"policy_version": tolerance.POLICY_VERSION, "override": None if override is None else override.to_json(),
+            "outputs": outputs}
+
+
+def user_override(kind: str, atol: float | None, rtol: float | None, reason: str) -> tolerance.Tolerance:
+    """A user's override (`xdl check --atol/--rtol --reason`): the numbers given, and for the one
+    not given the policy's float32 CPU number for outputs of `kind`."""
+    policy = tolerance.tolerance_for("float32", "cpu", kind)
+    return tolerance.Tolerance(policy.atol if atol is None else atol, policy.rtol if rtol is None else rtol, reason)
+
+
 def outputs_are_classes(*, task: str | None = None, part: str | None = None,
                         kinds: tuple[str | None, ...] = ()) -> bool:
     """Whether a model's outputs are class scores (top-1 agreement is reported): its task's are
