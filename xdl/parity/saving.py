@@ -58,7 +58,7 @@ def check_folder(folder: str | Path) -> None:
                              f"only its own: name another folder")
 
 
-def save(folder: str | Path, *, proto, contract, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
+def save(folder: str | Path, proto, contract, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
          framework: str, name: str, override: Tolerance | None, factory: str | None) -> Path:
     """Writes the checked model, its example inputs and native outputs as an artifact at `folder`
     (atomically: staged in a hidden sibling, then renamed into place; an earlier save there is

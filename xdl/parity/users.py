@@ -183,9 +183,8 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
 
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
-          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True,
-          dynamic: dict[str, int] | None = None, opset: int = graph.OPSET, save: str | os.PathLike | None = None,
-          factory: str | None = None) -> verify.Report:
+          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True, opset: int = graph.OPSET,
+          dynamic: dict[str, int] | None = None, save=None, factory: str | None = None) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
@@ -199,14 +198,12 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         kind: what the float outputs are ("probabilities", "logits", "regression", "reconstruction"),
             which picks the tolerance (xdl/spec/tolerance.py); "logits" suits unbounded outputs.
             Integer and bool outputs are compared exactly.
-        tolerance_override: replaces the policy's float32 numbers (CPU and CUDA without TF32); its
-            reason is required, said on every line the override judges and recorded by `save`.
+        tolerance_override: replaces the policy's float32 numbers (its reason is said on every line).
         raise_on_failure: raise the error the report's exit code stands for unless all passed.
-        dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
         opset: the ONNX opset to export at (OPSETS: 17 to 21 for torch, 17 or 18 for Keras).
-        save: a folder to keep the checked model in as an xdl artifact, whatever the verdict, for
-            `xdl verify` to re-check later (xdl.parity.saving); an earlier save there is replaced.
-        factory: the MODULE:FACTORY the model came from, recorded by `save` (`xdl check` gives it).
+        dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
+        save, factory: a folder to keep the checked model in, whatever the verdict, as an artifact
+            for `xdl verify`, and the MODULE:FACTORY it came from, recorded there (xdl.parity.saving).
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -216,11 +213,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         ParityError / NothingCompared / EnvironmentProblem: with raise_on_failure, as said.
     """
     framework = framework_of(model)
-    check_opset(opset, framework)
-    if tolerance_override is not None and not str(tolerance_override.reason).strip():
-        raise InputError("a tolerance override needs its reason: Tolerance(atol, rtol, reason='why these numbers')")
-    if save is not None:
-        saving.check_folder(save)
+    _check_options(framework, opset, tolerance_override, save)  # before anything runs
     fw = backends.load(framework)
     feeds, keywords = _as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
@@ -238,24 +231,40 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     finally:
         if training is not None:
             model.train(training)
-    if save is not None:  # what is checked next is kept, whatever the verdict: verify gives the same one
-        saving.save(save, proto=proto, contract=contract, inputs=feeds, outputs=runs[0][1], framework=framework,
-                    name=name, override=tolerance_override, factory=factory)
+    if save is not None:  # kept whatever the verdict, which verify gives again
+        saving.save(save, proto, contract, feeds, runs[0][1], framework, name, tolerance_override, factory)
     result = verify.Report()
     collapsed = _collapsed_inputs(proto, feeds)
     if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
         result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
         return _finish(result, name, raise_on_failure)
+    result.checks += _compare(proto, contract, runs, providers, required, kind, tolerance_override, name, framework)
+    return _finish(result, name, raise_on_failure)
+
+
+def _compare(proto, contract, runs, providers, required, kind, override, name: str, framework: str) -> list:
+    """The checks of every run on each provider (batch 1 first), by the criteria for the contract."""
+    checks = []
     for provider in verify.providers_to_check(providers, required):
         sess, why_not = verify.open_session(proto.SerializeToString(), provider, required, model=name, framework=framework)
         if why_not:
-            result.checks.append(why_not)
+            checks.append(why_not)
             continue
-        criteria = verify.policy.for_contract(contract, provider, kind, tolerance_override)
+        criteria = verify.policy.for_contract(contract, provider, kind, override)
         for inputs, outputs in sorted(runs, key=lambda run: len(next(iter(run[0].values())))):  # batch 1 first
-            result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
-                                               provider=provider, criteria=criteria)
-    return _finish(result, name, raise_on_failure)
+            checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
+                                        provider=provider, criteria=criteria)
+    return checks
+
+
+def _check_options(framework: str, opset, override: Tolerance | None, save) -> None:
+    """Refuses an opset `framework`'s exporter does not reach, an override without its reason, and
+    a --save folder that cannot be written (InputError, one line), before the model is run."""
+    check_opset(opset, framework)
+    if override is not None and not str(override.reason).strip():
+        raise InputError("a tolerance override needs its reason: Tolerance(atol, rtol, reason='why these numbers')")
+    if save is not None:
+        saving.check_folder(save)
 
 
 # The opsets each framework's export reaches (docs/routes.md: tf2onnx 1.17 and Keras's own export
