@@ -300,3 +300,23 @@ def test_a_keras_model_round_trips(tmp_path):
     assert xdl.check(net, _x(), providers=("cpu",), kind="probabilities", save=tmp_path / "k").exit_code == 0
     assert artifacts.read_manifest(tmp_path / "k").framework == "keras"
     assert _verify(tmp_path / "k").exit_code == 0
+
+
+class _Many:
+    """Seventeen outputs: more than an artifact's manifest holds."""
+
+    @staticmethod
+    def build():
+        import torch
+
+        class Net(torch.nn.Module):
+            def forward(self, x):
+                return tuple(x * (i + 1) for i in range(17))
+
+        return Net()
+
+
+def test_more_outputs_than_an_artifact_holds_is_one_line_and_nothing_written(tmp_path):
+    with pytest.raises(InputError, match="it has 17 outputs, an artifact holds at most 16"):
+        xdl.check(_Many.build(), _x(), providers=("cpu",), save=tmp_path / "many")
+    assert list(tmp_path.iterdir()) == []

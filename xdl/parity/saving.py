@@ -79,8 +79,7 @@ def save(folder: str | Path, proto, contract, inputs: dict[str, np.ndarray], out
     kept = onnx.ModelProto()
     kept.CopyFrom(proto)  # the checked graph stays as it was: the caller may still use it
     meta = {p.key: p.value for p in kept.metadata_props}
-    meta[policy.CONTRACT_KEY] = policy.canonical(recorded.to_dict())
-    meta[policy.OVERRIDE_KEY] = policy.canonical(None if override is None else override.to_json())
+    meta.update(policy.metadata_record(contract, override))
     del kept.metadata_props[:]
     for key, value in sorted(meta.items()):  # metadata only: what the graph computes is what was checked
         entry = kept.metadata_props.add()
@@ -101,6 +100,6 @@ def save(folder: str | Path, proto, contract, inputs: dict[str, np.ndarray], out
     )
     try:
         return artifacts.write(folder, model=kept, inputs=list(inputs.items()), outputs=list(outputs.items()),
-                               weights=None, manifest=manifest)
+                               weights=None, manifest=manifest.to_dict())  # a dict: checked as a reader checks it
     except OSError as exc:
         raise artifacts.write_failed(exc, folder, "the checked model") from None

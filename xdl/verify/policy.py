@@ -194,13 +194,27 @@ def for_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> d
     return {name: Criteria(atol, rtol, classes=classes, note=note) for name, (atol, rtol) in chosen.items()}
 
 
-# model.onnx's metadata that a user's saved artifact records its judgement in (xdl.parity.saving)
+# model.onnx's metadata that a user's saved artifact records its judgement in (xdl.parity.saving):
+# the contract as every export records it (its tensors, inputs then outputs), and the override.
 CONTRACT_KEY, OVERRIDE_KEY = "xdl.contract", "xdl.tolerance_override"
 
 
-def canonical(value) -> str:
-    """The one JSON text of a value, as model.onnx's metadata holds it (xdl.parity.saving writes it)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+def metadata_record(contract, override: tolerance.Tolerance | None) -> dict[str, str]:
+    """model.onnx's metadata entries of a user's saved artifact, which for_user_artifact reads."""
+    return {CONTRACT_KEY: json.dumps([t.to_json() for t in (*contract.inputs, *contract.outputs)]),
+            OVERRIDE_KEY: json.dumps(None if override is None else override.to_json())}
+
+
+def _recorded(model: onnx.ModelProto, key: str):
+    """The JSON value model.onnx's metadata holds under `key`; a string no JSON value equals where
+    there is none, or none readable."""
+    for entry in model.metadata_props:
+        if entry.key == key:
+            try:
+                return json.loads(entry.value)
+            except ValueError:
+                break
+    return "(not recorded)"
 
 
 def for_user_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> dict[str, Criteria]:
@@ -213,11 +227,10 @@ def for_user_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str)
     Raises:
         InputError: the manifest disagrees with model.onnx, or records what check never writes.
     """
-    recorded = {p.key: p.value for p in model.metadata_props}
     override_json = manifest.tolerance.get("override")
-    for key, value, what in ((CONTRACT_KEY, manifest.contract.to_dict(), "contract"),
-                             (OVERRIDE_KEY, override_json, "tolerance override")):
-        if recorded.get(key) != canonical(value):
+    tensors = [t.to_dict() for t in (*manifest.contract.inputs, *manifest.contract.outputs)]
+    for key, value, what in ((CONTRACT_KEY, tensors, "contract"), (OVERRIDE_KEY, override_json, "tolerance override")):
+        if _recorded(model, key) != value:
             raise InputError(f"the manifest's {what} is not the one model.onnx records: the manifest was edited; "
                              f"re-run `xdl check --save`")
     kinds = {t.kind for t in manifest.contract.outputs if np.dtype(t.dtype).kind == "f"} or {"logits"}
