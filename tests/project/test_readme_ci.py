@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 
-SECTION = "## Your own model, in CI"
+SECTION = "### Your own model, in CI"
 # The user's own module that the snippet names: a tiny model of the shape its commands give.
 MYMODELS = "import torch\n\n\ndef build():\n    torch.manual_seed(0)\n    return torch.nn.Linear(8, 3)\n"
 
@@ -20,8 +20,7 @@ MYMODELS = "import torch\n\n\ndef build():\n    torch.manual_seed(0)\n    return
 def _snippet() -> tuple[list[str], str, str]:
     """(the bash block's lines, the python block, the file name its first line gives)."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index(SECTION):]
-    section = section[:section.index("\n## ")]
+    section = re.split(r"\n#{2,} ", readme[readme.index(SECTION) + len(SECTION):])[0]  # up to the next heading
     bash = re.search(r"```bash\n(.*?)```", section, re.S).group(1).splitlines()
     python = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     name = re.match(r"# (\S+\.py)\n", python).group(1)
