@@ -90,7 +90,7 @@ def write_output(path: str | Path, content: bytes | Callable[[Path], object], *,
         else:
             _write_replacing(path, content, suffix)
     except OSError as exc:
-        raise _write_failed(exc, path, what) from None
+        raise write_failed(exc, path, what) from None
     return path
 
 
@@ -201,7 +201,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _write_failed(exc: OSError, path: Path, what: str) -> XdlError:
+def write_failed(exc: OSError, path: Path, what: str) -> XdlError:
     """One line for a failed write: a full or read-only disk is the environment (exit 3)."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return EnvironmentProblem(f"cannot write {what} to {path}: the disk is full; free space or write elsewhere")

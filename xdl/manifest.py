@@ -21,6 +21,9 @@ from xdl.spec.tasks import TASKS
 
 MANIFEST_VERSION = 1
 REQUIRED_KEYS = ("manifest_version", "model", "framework", "contract", "tolerance", "files")
+# The task of a user's model saved by `xdl check --save`: not a registered task (it has no loss,
+# metric or head); its outputs' kind (--kind) is in the contract, and verify judges them as check did.
+USER_TASK = "user"
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "uint8", "int8", "bool")
 
 
@@ -166,6 +169,7 @@ class Manifest:
     metrics: dict | None = None
     test_data: str | None = None  # what test_data_set_0 holds, in words
     policy_check: dict | None = None  # an agent's: its exported policy plays as the native one
+    factory: str | None = None  # a user's model (task "user"): the MODULE:FACTORY `xdl check` called
     extra: dict = field(default_factory=dict)  # keys this xdl does not know, written back as read
 
     # -- reading and writing -----------------------------------------------------------------
@@ -266,8 +270,10 @@ def _problem(m: dict) -> str | None:
         return "'model' is not a short non-empty string"
     if m["framework"] not in FRAMEWORKS:  # a variant or a part has its own field
         return f"'framework' {shown(m['framework'])} is not one of {', '.join(FRAMEWORKS)}"
-    if m.get("task") is not None and (not isinstance(m["task"], str) or m["task"] not in TASKS):
-        return f"'task' {shown(m['task'])} is not one of {', '.join(sorted(TASKS))}"
+    if m.get("task") is not None and (not isinstance(m["task"], str) or m["task"] not in (*TASKS, USER_TASK)):
+        return f"'task' {shown(m['task'])} is not one of {', '.join(sorted((*TASKS, USER_TASK)))}"
+    if m.get("factory") is not None and (not isinstance(m["factory"], str) or len(m["factory"]) > 300):
+        return f"'factory' {shown(m['factory'])} is not a MODULE:FACTORY string"
     if m.get("opset") is not None and (type(m["opset"]) is not int or m["opset"] < 1):
         return f"'opset' {shown(m['opset'])} is not an ONNX opset: a positive integer, such as 18"
     for key in ("variant", "part"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 
@@ -42,11 +43,50 @@ def add_parser(sub) -> None:
     sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                     help="show what the exporter printed and logged (kept out of the report), and the traceback "
                          "of an error (or set XDL_DEBUG=1)")
+    sp.add_argument("--opset", type=int, default=None, metavar="N",
+                    help="the ONNX opset to export at: 17 to 21 for torch, 17 or 18 for Keras (default: 18, xdl's)")
+    sp.add_argument("--atol", type=_bound, metavar="X", help="replace the policy's float32 atol (needs --reason)")
+    sp.add_argument("--rtol", type=_bound, metavar="X", help="replace the policy's float32 rtol (needs --reason)")
+    sp.add_argument("--reason", metavar="TEXT", help="why the tolerance is overridden: said on every report line "
+                    "and recorded by --save")
+    sp.add_argument("--save", metavar="DIR", help="keep the checked model as an xdl artifact in DIR (model.onnx, "
+                    "manifest.json, test_data_set_0/ with the inputs and the native outputs), whatever the verdict, "
+                    "for `xdl verify DIR`; an earlier --save there is replaced")
     common.provider_options(sp)
     sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs")
     common.output_options(sp, verify.FORMATS, old=("--report",))
     common.bound_options(sp)
     sp.set_defaults(func=run)
+
+
+def _bound(text: str) -> float:
+    """An argparse type: a tolerance, a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number >= 0")
+    return value
+
+
+def override(args, kind: str):
+    """The tolerance override that --atol, --rtol and --reason give, or None; the one not given
+    keeps the policy's float32 CPU number for `kind`.
+
+    Raises:
+        InputError: --atol or --rtol without --reason, or --reason without either.
+    """
+    from xdl.verify import policy
+
+    if args.atol is None and args.rtol is None:
+        if args.reason is not None:
+            raise InputError("--reason explains a tolerance override: give --atol and/or --rtol with it")
+        return None
+    if not (args.reason or "").strip():
+        raise InputError("--atol and --rtol replace the policy's numbers only with --reason TEXT saying why "
+                         "(it is shown on every report line and recorded by --save)")
+    return policy.user_override(kind, args.atol, args.rtol, args.reason.strip())
 
 
 def input_spec(text: str) -> tuple[str, tuple[int, ...], str, float | None, float | None]:
@@ -111,18 +151,25 @@ def _example(args, users):
 
 
 def run(args) -> int:
-    from xdl.parity import users
+    from xdl.exporting import graph
+    from xdl.parity import saving, users
 
     # bad arguments fail before the model is loaded
     dynamic = dict(dynamic_axis(s) for s in args.dynamic)
     if len(dynamic) < len(args.dynamic):
         raise InputError("--dynamic: one axis per input besides the batch (the ONNX graph names it seq)")
+    tolerance_override = override(args, args.kind)
+    opset = graph.OPSET if args.opset is None else args.opset
+    users.check_opset(opset)
+    if args.save is not None:
+        saving.check_folder(args.save)
     example = _example(args, users)
     if isinstance(example, tuple):  # positions: --dynamic names them input_0, input_1...
         dynamic = {f"input_{int(k[4:])}" if re.fullmatch(r"arr_\d+", k) else k: v for k, v in dynamic.items()}
     debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
     model = users.load_factory(args.factory, debug)
     result = users.check(model, example, providers=common.names(args.providers), required=common.names(args.require),
-                         kind=args.kind, raise_on_failure=False, dynamic=dynamic, route=args.route, debug=debug)
+                         kind=args.kind, raise_on_failure=False, dynamic=dynamic, route=args.route, debug=debug,
+                         opset=opset, tolerance_override=tolerance_override, save=args.save, factory=args.factory)
     verify.emit_report(args, result)
     return result.exit_code

@@ -25,6 +25,7 @@ import onnx
 from xdl import backends, report, verify
 from xdl.errors import EXIT_ENVIRONMENT, InputError, NothingCompared, ParityError, first_line, missing_extra
 from xdl.exporting import capture, graph
+from xdl.parity import saving
 from xdl.spec import Contract, TensorSpec, Tolerance
 
 
@@ -200,8 +201,9 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
 
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
-          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True,
-          dynamic: dict[str, int] | None = None, route: str | None = None, debug: bool = False) -> verify.Report:
+          tolerance_override: Tolerance | None = None, raise_on_failure: bool = True, opset: int = graph.OPSET,
+          dynamic: dict[str, int] | None = None, route: str | None = None, debug: bool = False,
+          save=None, factory: str | None = None) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
@@ -215,12 +217,15 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         kind: what the float outputs are ("probabilities", "logits", "regression", "reconstruction"),
             which picks the tolerance (xdl/spec/tolerance.py); "logits" suits unbounded outputs.
             Integer and bool outputs are compared exactly.
-        tolerance_override: replaces the policy's float32 numbers (give a reason).
+        tolerance_override: replaces the policy's float32 numbers (its reason is said on every line).
         raise_on_failure: raise the error the report's exit code stands for unless all passed.
+        opset: the ONNX opset to export at (OPSETS: 17 to 21 for torch, 17 or 18 for Keras).
         dynamic: {input name: axis} dynamic besides the batch (a length), checked at 2 sizes.
         route: the exporter's route (docs/usage.md, "Routes"); default: the back end's
             CHECK_ROUTES in turn while a graph does not fit. Each check names the route used.
         debug: write what the exporter printed and logged (kept out of the report) to stderr.
+        save, factory: a folder to keep the checked model in, whatever the verdict, as an artifact
+            for `xdl verify`, and the MODULE:FACTORY it came from, recorded there (xdl.parity.saving).
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -230,6 +235,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         ParityError / NothingCompared / EnvironmentProblem: with raise_on_failure, as said.
     """
     framework = framework_of(model)
+    _check_options(framework, opset, tolerance_override, save)  # before anything runs
     fw = backends.load(framework)
     routes = _routes(fw, framework, route)
     feeds, keywords = _as_arrays(example_inputs)
@@ -244,22 +250,60 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
                           for n, y in runs[0][1].items()),
         )
         proto, used = _export(fw, model, contract, list(feeds) if keywords else None, framework, name,
-                              routes, _trace_example(feeds), debug)
+                              routes, _trace_example(feeds), debug, opset)
+    if save is not None:  # kept whatever the verdict, which verify gives again
+        saving.save(save, proto, contract, feeds, runs[0][1], framework, name, tolerance_override, factory)
     result = verify.Report()
     collapsed = _collapsed_inputs(proto, feeds)
     if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
         result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
         return _finish(_name_the_route(result, used), name, raise_on_failure)
+    result.checks += _compare(proto, contract, runs, providers, required, kind, tolerance_override, name, framework)
+    return _finish(_name_the_route(result, used), name, raise_on_failure)
+
+
+def _compare(proto, contract, runs, providers, required, kind, override, name: str, framework: str) -> list:
+    """The checks of every run on each provider (batch 1 first), by the criteria for the contract."""
+    checks = []
     for provider in verify.providers_to_check(providers, required):
         sess, why_not = verify.open_session(proto.SerializeToString(), provider, required, model=name, framework=framework)
         if why_not:
-            result.checks.append(why_not)
+            checks.append(why_not)
             continue
-        criteria = verify.policy.for_contract(contract, provider, kind, tolerance_override)
+        criteria = verify.policy.for_contract(contract, provider, kind, override)
         for inputs, outputs in sorted(runs, key=lambda run: len(next(iter(run[0].values())))):  # batch 1 first
-            result.checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
-                                               provider=provider, criteria=criteria)
-    return _finish(_name_the_route(result, used), name, raise_on_failure)
+            checks += verify.run_checks(sess, inputs, outputs, model=name, framework=framework,
+                                        provider=provider, criteria=criteria)
+    return checks
+
+
+def _check_options(framework: str, opset, override: Tolerance | None, save) -> None:
+    """Refuses an opset `framework`'s exporter does not reach, an override without its reason, and
+    a --save folder that cannot be written (InputError, one line), before the model is run."""
+    check_opset(opset, framework)
+    if override is not None and not str(override.reason).strip():
+        raise InputError("a tolerance override needs its reason: Tolerance(atol, rtol, reason='why these numbers')")
+    if save is not None:
+        saving.check_folder(save)
+
+
+# The opsets each framework's export reaches (docs/routes.md: tf2onnx 1.17 and Keras's own export
+# stop at 18; the torch routes reach 21); 17 to 21 are the ones measured there.
+OPSETS = {"torch": range(17, 22), "keras": range(17, 19)}
+
+
+def check_opset(opset, framework: str | None = None) -> None:
+    """Refuses an opset the exporters of `framework` (of either, when None) do not reach.
+
+    Raises:
+        InputError: not an integer in that range (one line, naming it).
+    """
+    supported = OPSETS[framework] if framework else range(min(r.start for r in OPSETS.values()),
+                                                            max(r.stop for r in OPSETS.values()))
+    if type(opset) is not int or opset not in supported:
+        who = f"the {framework} exporter supports" if framework else "xdl exports at"
+        raise InputError(f"opset {opset!r} refused: {who} opsets {supported.start} to {supported.stop - 1} "
+                         f"(default {graph.OPSET})")
 
 
 def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
@@ -306,7 +350,7 @@ def _trace_example(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
 
 
 def _export(fw, model, contract: Contract, keywords: list[str] | None, framework: str, name: str,
-            routes: tuple[str, ...], example: list[np.ndarray], debug: bool):
+            routes: tuple[str, ...], example: list[np.ndarray], debug: bool, opset: int = graph.OPSET):
     """The model exported on `contract` (flattened outputs, keyword inputs), brought onto it,
     by the first of `routes` whose graph takes the model's inputs and gives its outputs; and
     that route, with why the routes before it did not do (a note for the report).
@@ -317,7 +361,7 @@ def _export(fw, model, contract: Contract, keywords: list[str] | None, framework
     """
     net, misfits = fw.flat(model, keywords), []
     for route in routes:
-        proto, said = _exported(fw, net, contract, framework, name, route, example, debug)
+        proto, said = _exported(fw, net, contract, framework, name, route, example, debug, opset)
         try:
             proto = graph.apply(proto, contract, {"xdl.model": name, "xdl.framework": framework, "xdl.route": route},
                                 name=name, summary=f"user {framework} model {name}")
@@ -338,13 +382,13 @@ def _by_reason(misfits: list[tuple[str, str]]) -> str:
     return "; ".join(f"route {', '.join(routes)}: {why}" for why, routes in reasons.items())
 
 
-def _exported(fw, net, contract: Contract, framework: str, name: str, route: str, example, debug: bool):
+def _exported(fw, net, contract: Contract, framework: str, name: str, route: str, example, debug: bool, opset: int):
     """The exporter's raw graph by `route`, and what it printed and logged meanwhile (captured;
     written to stderr with `debug`)."""
     error = None
     with capture.captured() as log:
         try:
-            proto = fw.export(net, contract, graph.OPSET, route, example)
+            proto = fw.export(net, contract, opset, route, example)
         except (Exception, SystemExit) as exc:  # the user's model or the exporter: said below in one line
             error = exc
     if error is not None:  # with debug, the exporter's own error in full, after what it wrote

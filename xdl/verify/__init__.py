@@ -94,7 +94,8 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
     artifact. Batches are cut from (or repeat) the stored real test samples and their outputs.
     With `signatures`, the folder's signature is checked first, before anything in it is parsed,
     and an unsigned folder fails."""
-    label = Path(folder).parent.name, Path(folder).name
+    where = Path(folder).absolute()  # "art", not "/art", for a folder given relative to the working one
+    label = where.parent.name, where.name
     try:
         signed = signatures.check(folder) if signatures else None
         art = artifacts.load(folder)

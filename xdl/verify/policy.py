@@ -8,19 +8,21 @@ to xdl.verify.judge.
     for_spec       every output of a spec (a registered model, a part of one, a variant's dtype)
     for_manifest   every output of a registered float32 artifact, from its spec
     for_artifact   every output of any artifact, at the precision its graph computes in
+    for_user_artifact  every output of a user's model saved by `xdl check --save`, as check judged it
     looser         the loosest of several (a pair of runs), its atol scaled (an activation)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 
 from xdl.errors import InputError
-from xdl.manifest import Manifest
+from xdl.manifest import USER_TASK, Manifest
 from xdl.spec import registry, tasks, tolerance
 from xdl.verify.model import computing_dtype
 
@@ -72,9 +74,40 @@ def for_contract(contract, provider: str, kind: str, override: tolerance.Toleran
     the float outputs' kind says whether they are class scores."""
     floats = [t for t in contract.outputs if np.dtype(t.dtype).kind == "f"]
     classes = outputs_are_classes(kinds=tuple(t.kind for t in floats))
-    return {t.name: criteria_for("float16" if t.dtype == "float16" else "float32", provider, kind,
-                                 override=override, classes=classes)
-            if t in floats else Criteria(0.0, 0.0, note="integers compared exactly") for t in contract.outputs}
+    criteria = {}
+    for t in contract.outputs:
+        if t not in floats:
+            criteria[t.name] = Criteria(0.0, 0.0, note="integers compared exactly")
+            continue
+        chosen = tolerance.tolerance_for("float16" if t.dtype == "float16" else "float32", provider, kind, override)
+        # an override is the user's decision, not the policy's: every line it judges says so, and why
+        note = f"tolerance override atol {chosen.atol:g}, rtol {chosen.rtol:g}: {chosen.reason}" \
+            if chosen is override else ""  # the policy keeps TF32's and float16's numbers
+        criteria[t.name] = Criteria(chosen.atol, chosen.rtol, classes=classes, note=note)
+    return criteria
+
+
+def contract_record(contract, override: tolerance.Tolerance | None) -> dict:
+    """What a user's saved artifact records of the tolerance (xdl.parity.saving): the policy
+    version, the override with its reason (or None), and per output and provider the numbers and
+    why, as for_contract picks them."""
+    outputs = {}
+    for t in contract.outputs:
+        if np.dtype(t.dtype).kind != "f":
+            outputs[t.name] = {p: {"atol": 0.0, "rtol": 0.0, "reason": "integers compared exactly"}
+                               for p in tolerance.PROVIDERS}
+            continue
+        row = "float16" if t.dtype == "float16" else "float32"
+        outputs[t.name] = {p: tolerance.tolerance_for(row, p, t.kind, override).to_json() for p in tolerance.PROVIDERS}
+    return {"policy_version": tolerance.POLICY_VERSION, "override": None if override is None else override.to_json(),
+            "outputs": outputs}
+
+
+def user_override(kind: str, atol: float | None, rtol: float | None, reason: str) -> tolerance.Tolerance:
+    """A user's override (`xdl check --atol/--rtol --reason`): the numbers given, and for the one
+    not given the policy's float32 CPU number for outputs of `kind`."""
+    policy = tolerance.tolerance_for("float32", "cpu", kind)
+    return tolerance.Tolerance(policy.atol if atol is None else atol, policy.rtol if rtol is None else rtol, reason)
 
 
 def outputs_are_classes(*, task: str | None = None, part: str | None = None,
@@ -115,6 +148,8 @@ def for_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> d
         InputError: the manifest disagrees with the graph or the registered spec, names an
             unknown output kind, or records a tolerance that is not a finite number >= 0.
     """
+    if manifest.task == USER_TASK:
+        return for_user_artifact(manifest, model, provider)
     computes, why = computing_dtype(model)
     variant = manifest.variant
     claimed = "float32"
@@ -157,6 +192,60 @@ def for_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> d
     classes = outputs_are_classes(task=manifest.task, part=manifest.part, kinds=tuple(t.kind for t in outputs))
     note = "; ".join(filter(None, [note, why]))
     return {name: Criteria(atol, rtol, classes=classes, note=note) for name, (atol, rtol) in chosen.items()}
+
+
+# model.onnx's metadata that a user's saved artifact records its judgement in (xdl.parity.saving):
+# the contract as every export records it (its tensors, inputs then outputs), and the override.
+CONTRACT_KEY, OVERRIDE_KEY = "xdl.contract", "xdl.tolerance_override"
+
+
+def metadata_record(contract, override: tolerance.Tolerance | None) -> dict[str, str]:
+    """model.onnx's metadata entries of a user's saved artifact, which for_user_artifact reads."""
+    return {CONTRACT_KEY: json.dumps([t.to_json() for t in (*contract.inputs, *contract.outputs)]),
+            OVERRIDE_KEY: json.dumps(None if override is None else override.to_json())}
+
+
+def _recorded(model: onnx.ModelProto, key: str):
+    """The JSON value model.onnx's metadata holds under `key`; a string no JSON value equals where
+    there is none, or none readable."""
+    for entry in model.metadata_props:
+        if entry.key == key:
+            try:
+                return json.loads(entry.value)
+            except ValueError:
+                break
+    return "(not recorded)"
+
+
+def for_user_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> dict[str, Criteria]:
+    """Criteria per output of a user's model saved by `xdl check --save` (task "user"): those
+    check judged it by (for_contract: the outputs' kind, integers exact, and the override it was
+    given, with its reason said on every line). The contract and the override must be the ones
+    model.onnx records in its metadata, which the manifest's files[] hashes: a manifest edited on
+    its own (a looser kind, a larger override) is refused, as a changed file is.
+
+    Raises:
+        InputError: the manifest disagrees with model.onnx, or records what check never writes.
+    """
+    override_json = manifest.tolerance.get("override")
+    tensors = [t.to_dict() for t in (*manifest.contract.inputs, *manifest.contract.outputs)]
+    for key, value, what in ((CONTRACT_KEY, tensors, "contract"), (OVERRIDE_KEY, override_json, "tolerance override")):
+        if _recorded(model, key) != value:
+            raise InputError(f"the manifest's {what} is not the one model.onnx records: the manifest was edited; "
+                             f"re-run `xdl check --save`")
+    kinds = {t.kind for t in manifest.contract.outputs if np.dtype(t.dtype).kind == "f"} or {"logits"}
+    if len(kinds) > 1 or not kinds <= set(tolerance.OUTPUT_KINDS):
+        raise InputError(f"the outputs' kinds {sorted(map(str, kinds))} are not one of "
+                         f"{', '.join(tolerance.OUTPUT_KINDS)}; re-run `xdl check --save`")
+    override = None
+    if override_json is not None:
+        try:
+            override = tolerance.Tolerance(float(override_json["atol"]), float(override_json["rtol"]),
+                                           str(override_json["reason"]))
+        except (KeyError, TypeError, ValueError):
+            raise InputError("the manifest's tolerance override lacks atol, rtol or reason; "
+                             "re-run `xdl check --save`") from None
+    return for_contract(manifest.contract, provider, kinds.pop(), override)
 
 
 def looser(first: Criteria, *others: Criteria, atol_scale: float = 1.0) -> Criteria:
