@@ -24,7 +24,7 @@ from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("textcnn")
-reviews = data.load("sentiment", seed=0, validation_split=0.1)
+reviews = data.load("sentiment", seed=0, validation_split=0.1).subset(train=lesson_size(9_000, quick=2_000))
 words = ["<pad>", "<start>", "<unknown>", *sentiment.vocabulary()]
 first = reviews.x_train[0]
 print("a review, as the model sees it:", first[first > 0][:30], "...")

@@ -42,8 +42,8 @@ for phase in spec.recipe.phases:
 # second also re-initialises the head, whose five outputs now mean five other classes.
 
 # %%
-source_task = data.load("shapes-a", seed=0)
-target = data.load("shapes-b", seed=0)
+source_task = data.load("shapes-a", seed=0).subset(train=lesson_size(3_000, quick=1_000))
+target = data.load("shapes-b", seed=0).subset(train=lesson_size(3_000, quick=1_000))
 phases = [(phase, {"pretrain": source_task}.get(phase.name, target), epochs)
           for phase, epochs in zip(spec.recipe.phases, (lesson_size(6), lesson_size(4), lesson_size(3)))]
 

@@ -21,8 +21,8 @@ def quick_mode() -> bool:
 
 
 def lesson_size(full: int, quick: int = 1) -> int:
-    """A size that costs training time (epochs, steps, runs): `full`, the one the tutorial's prose
-    teaches, or `quick` in quick mode (quick_mode()). `python tutorials/NN_name.py` and
+    """A size that costs training time (epochs, steps, training samples): `full`, the one the
+    tutorial's prose teaches, or `quick` in quick mode (quick_mode()). `python tutorials/NN_name.py` and
     `xdl tutorials` run `full`."""
     return quick if quick_mode() else full
 
