@@ -17,7 +17,8 @@ import numpy as np
 from xdl import backends, data, models
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("mlp")
@@ -125,7 +126,10 @@ print(f"gradient of the output layer: max difference {np.abs(grad_k - grad_t.T).
 # gradients; Adam does both. Same network, same batches, 150 steps each (PyTorch, for speed):
 
 # %%
-def run(make_optimizer, steps=150, batch=64):
+STEPS = lesson_size(150, quick=20)  # the moving average below spans 10
+
+
+def run(make_optimizer, steps=STEPS, batch=64):
     torch.manual_seed(0)
     net = models.build(spec, "torch")
     opt = make_optimizer(net.parameters())
@@ -152,7 +156,7 @@ curves = {
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, losses in curves.items():
     ax.plot(np.convolve(losses, np.ones(10) / 10, mode="valid"), label=name)
-    print(f"{name:20s} loss after 150 steps: {np.mean(losses[-10:]):.3f}")
+    print(f"{name:20s} loss after {STEPS} steps: {np.mean(losses[-10:]):.3f}")
 ax.set_xlabel("step")
 ax.set_ylabel("training loss (moving average)")
 ax.legend()
@@ -170,7 +174,7 @@ keras.utils.set_random_seed(0)
 keras_model = mlp_keras.build(spec)
 keras_model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-3, rho=0.9, epsilon=1e-7),
                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-fit = keras_model.fit(digits.x_train, digits.y_train, batch_size=128, epochs=15, verbose=0)
+fit = keras_model.fit(digits.x_train, digits.y_train, batch_size=128, epochs=lesson_size(15), verbose=0)
 _, keras_accuracy = keras_model.evaluate(digits.x_test, digits.y_test, verbose=0)
 print(f"keras: test accuracy {keras_accuracy:.4f}")
 
@@ -182,7 +186,7 @@ loss_fn = torch.nn.CrossEntropyLoss()  # takes logits: the softmax is inside the
 x_train = torch.from_numpy(digits.x_train.transpose(0, 3, 1, 2).copy())  # channels first
 y_train = torch.from_numpy(digits.y_train)
 torch_losses = []
-for epoch in range(15):
+for epoch in range(lesson_size(15)):
     torch_model.train()  # dropout on
     total = 0.0
     for idx in torch.randperm(len(x_train)).split(128):  # shuffled mini-batches, as fit() makes
@@ -228,7 +232,7 @@ def keras_candidate(lr, batch):
     model = mlp_keras.build(spec)
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=lr, rho=0.9, epsilon=1e-7),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(tuning.x_train, tuning.y_train, batch_size=batch, epochs=3, verbose=0)
+    model.fit(tuning.x_train, tuning.y_train, batch_size=batch, epochs=lesson_size(3), verbose=0)
     return model.evaluate(tuning.x_val, tuning.y_val, verbose=0)[1]
 
 
@@ -238,7 +242,7 @@ def torch_candidate(lr, batch):
     opt = torch.optim.RMSprop(model.parameters(), lr=lr, alpha=0.9, eps=1e-7)
     x = torch.from_numpy(tuning.x_train.transpose(0, 3, 1, 2).copy())
     y = torch.from_numpy(tuning.y_train)
-    for epoch in range(3):
+    for epoch in range(lesson_size(3)):
         model.train()
         for idx in torch.randperm(len(x)).split(batch):
             loss = loss_fn(model(x[idx]), y[idx])

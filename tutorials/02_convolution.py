@@ -20,13 +20,14 @@ from xdl import data
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's
 # source, the committed twins' test metric (committed)
-from xdl.teach.helpers import committed, pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import committed, lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("cnn")
 shapes = data.load("shapes", seed=0, validation_split=0.1).subset(train=1200, test=500)
 print(f"{len(shapes.x_train)} training, {len(shapes.x_val)} validation, {len(shapes.x_test)} test images")
-EPOCHS = 20  # at most: early stopping ends sooner
+EPOCHS = lesson_size(20)  # at most: early stopping ends sooner
 LR = 3e-3  # three times the recipe's rate (xdl/spec/zoo/cnn.py): the lesson fits in about a minute
 
 

@@ -18,7 +18,8 @@ import torch
 from xdl import backends, data, models
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 
@@ -169,7 +170,7 @@ print(source(gru_torch.GRUClassifier))
 # %%
 spec = registry.get("gru")
 digits1d = data.load("mnist1d", seed=0, validation_split=0.1)
-EPOCHS = 20  # the committed model trains 40
+EPOCHS = lesson_size(20)  # the committed model trains 40
 print(f"{len(digits1d.x_train)} sequences of shape {digits1d.x_train.shape[1:]}")
 
 # %% keras: compile() and fit(), validation each epoch

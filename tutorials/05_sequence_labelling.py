@@ -15,7 +15,8 @@ from xdl import backends, data
 from xdl.data import entities
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("tagger")
@@ -45,7 +46,7 @@ keras.utils.set_random_seed(0)
 keras_model = tagger_keras.build(spec)
 keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=3e-3, epsilon=1e-7),
                     loss="sparse_categorical_crossentropy")
-keras_model.fit(corpus.x_train, corpus.y_train, batch_size=64, epochs=8, verbose=0)
+keras_model.fit(corpus.x_train, corpus.y_train, batch_size=64, epochs=lesson_size(8), verbose=0)
 keras_tags = keras_model.predict(corpus.x_test, verbose=0).argmax(-1)
 
 # %% torch: the loop, classes moved to axis 1
@@ -54,7 +55,7 @@ torch_model = tagger_torch.build(spec)
 optimizer = torch.optim.Adam(torch_model.parameters(), lr=3e-3, eps=1e-7)
 loss_fn = torch.nn.CrossEntropyLoss()
 x, y = torch.from_numpy(corpus.x_train), torch.from_numpy(corpus.y_train)
-for epoch in range(8):
+for epoch in range(lesson_size(8)):
     torch_model.train()
     for idx in torch.randperm(len(x)).split(64):
         out = torch_model(x[idx])  # (batch, time, tags)

@@ -16,7 +16,8 @@ import torch
 from xdl import backends, data, models, twins
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("resnet")
@@ -89,7 +90,8 @@ print(f"first-layer gradient norm: plain {first_layer_gradient(False):.2e}, resi
 # Six epochs on the 5,400 training images (the committed model trains 12).
 
 # %%
-shapes = data.load("shapes", seed=0, validation_split=0.1)
+shapes = data.load("shapes", seed=0, validation_split=0.1).subset(train=lesson_size(5_400, quick=1_000))
+EPOCHS = lesson_size(6)
 x_val, y_val = shapes.x_val, shapes.y_val
 
 
@@ -103,7 +105,7 @@ keras.utils.set_random_seed(0)
 keras_model = resnet_keras.build(spec)
 keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7),
                     loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-fit = keras_model.fit(shapes.x_train, shapes.y_train, batch_size=128, epochs=6, verbose=0,
+fit = keras_model.fit(shapes.x_train, shapes.y_train, batch_size=128, epochs=EPOCHS, verbose=0,
                       validation_data=(x_val, y_val))
 history = {"keras": fit.history}
 _, keras_accuracy = keras_model.evaluate(shapes.x_test, shapes.y_test, verbose=0)
@@ -115,7 +117,7 @@ optimizer = torch.optim.Adam(torch_model.parameters(), lr=1e-3, eps=1e-7)
 loss_fn = torch.nn.CrossEntropyLoss()
 x, y = nchw(shapes.x_train), torch.from_numpy(shapes.y_train)
 history["torch"] = {"loss": [], "val_loss": []}
-for epoch in range(6):
+for epoch in range(EPOCHS):
     torch_model.train()  # BatchNorm normalises with the batch's statistics and updates its running ones
     total = 0.0
     for idx in torch.randperm(len(x)).split(128):
@@ -132,7 +134,7 @@ with torch.no_grad():
     torch_accuracy = (torch_model(nchw(shapes.x_test)).argmax(1).numpy() == shapes.y_test).mean()
 
 # %%
-print(f"test accuracy after 6 epochs: keras {keras_accuracy:.3f}, torch {torch_accuracy:.3f}")
+print(f"test accuracy after {EPOCHS} epochs: keras {keras_accuracy:.3f}, torch {torch_accuracy:.3f}")
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, h in history.items():
     ax.plot(h["loss"], label=f"{name} training loss")

@@ -17,7 +17,8 @@ from xdl import data
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's
 # source, the committed twins' test metric (committed)
-from xdl.teach.helpers import committed, pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import committed, lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("autoencoder")
@@ -42,7 +43,7 @@ print(source(ae_torch.Decoder))
 keras.utils.set_random_seed(0)
 keras_model = ae_keras.build(spec)
 keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-7), loss="mean_squared_error")
-fit = keras_model.fit(digits.x_train, digits.x_train, batch_size=64, epochs=15, verbose=0)
+fit = keras_model.fit(digits.x_train, digits.x_train, batch_size=64, epochs=lesson_size(15), verbose=0)
 losses = {"keras": fit.history["loss"]}
 errors = {"keras": keras_model.evaluate(digits.x_test, digits.x_test, verbose=0)}
 
@@ -53,7 +54,7 @@ optimizer = torch.optim.Adam(torch_model.parameters(), lr=1e-3, eps=1e-7)
 loss_fn = torch.nn.MSELoss()
 x = torch.from_numpy(digits.x_train.transpose(0, 3, 1, 2).copy())  # channels first, in and out
 losses["torch"] = []
-for epoch in range(15):
+for epoch in range(lesson_size(15)):
     torch_model.train()
     total = 0.0
     for idx in torch.randperm(len(x)).split(64):

@@ -15,7 +15,8 @@ import torch
 from xdl import backends, data
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("recommender")
@@ -53,7 +54,7 @@ stars, val_stars = ratings.y_train.astype("float32"), ratings.y_val.astype("floa
 keras.utils.set_random_seed(0)
 keras_model = rec_keras.build(spec)
 keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=5e-3, epsilon=1e-7), loss="mean_squared_error")
-fit = keras_model.fit([users, items], stars, batch_size=256, epochs=15, verbose=0,
+fit = keras_model.fit([users, items], stars, batch_size=256, epochs=lesson_size(15), verbose=0,
                       validation_data=([val_users, val_items], val_stars))
 curves = {"keras": fit.history}
 
@@ -64,7 +65,7 @@ optimizer = torch.optim.Adam(torch_model.parameters(), lr=5e-3, eps=1e-7)
 loss_fn = torch.nn.MSELoss()
 u, i, r = torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(stars).unsqueeze(1)
 curves["torch"] = {"loss": [], "val_loss": []}
-for epoch in range(15):
+for epoch in range(lesson_size(15)):
     torch_model.train()
     total = 0.0
     for idx in torch.randperm(len(r)).split(256):

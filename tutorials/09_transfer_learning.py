@@ -18,7 +18,8 @@ from xdl.models.transfer import torch as transfer_torch
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), the committed
 # twins' test metric (committed)
-from xdl.teach.helpers import committed, pyplot, save_figure
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import committed, lesson_size, pyplot, save_figure
 
 plt = pyplot()
 spec = registry.get("transfer")
@@ -41,10 +42,10 @@ for phase in spec.recipe.phases:
 # second also re-initialises the head, whose five outputs now mean five other classes.
 
 # %%
-source_task = data.load("shapes-a", seed=0)
-target = data.load("shapes-b", seed=0)
+source_task = data.load("shapes-a", seed=0).subset(train=lesson_size(3_000, quick=1_000))
+target = data.load("shapes-b", seed=0).subset(train=lesson_size(3_000, quick=1_000))
 phases = [(phase, {"pretrain": source_task}.get(phase.name, target), epochs)
-          for phase, epochs in zip(spec.recipe.phases, (6, 4, 3))]
+          for phase, epochs in zip(spec.recipe.phases, (lesson_size(6), lesson_size(4), lesson_size(3)))]
 
 
 def nchw(images):

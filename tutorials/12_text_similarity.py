@@ -26,7 +26,8 @@ from xdl import data
 from xdl.data import sentiment
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
-from xdl.teach.helpers import pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("similarity")
@@ -136,7 +137,7 @@ keras_model.compile(optimizer=keras.optimizers.Adam(learning_rate=2e-3, epsilon=
                     metrics=["accuracy"])
 best_keras = Path(tempfile.mkdtemp()) / "best.weights.h5"  # a scratch folder: nothing left behind
 best = keras.callbacks.ModelCheckpoint(best_keras, save_best_only=True, save_weights_only=True)
-fit = keras_model.fit([pairs.x_train[:, 0], pairs.x_train[:, 1]], pairs.y_train, batch_size=64, epochs=3,
+fit = keras_model.fit([pairs.x_train[:, 0], pairs.x_train[:, 1]], pairs.y_train, batch_size=64, epochs=lesson_size(3),
                       validation_data=([pairs.x_val[:, 0], pairs.x_val[:, 1]], pairs.y_val), callbacks=[best], verbose=0)
 keras_model.load_weights(best_keras)
 curves = {"keras": fit.history["val_loss"]}
@@ -149,7 +150,7 @@ loss_fn = torch.nn.BCEWithLogitsLoss()
 x, y = torch.from_numpy(pairs.x_train), torch.from_numpy(pairs.y_train).float().unsqueeze(1)
 xv, yv = torch.from_numpy(pairs.x_val), torch.from_numpy(pairs.y_val).float().unsqueeze(1)
 curves["torch"], best_state = [], None
-for epoch in range(3):
+for epoch in range(lesson_size(3)):
     torch_model.train()
     for idx in torch.randperm(len(x)).split(64):
         loss = loss_fn(torch_model(x[idx, 0], x[idx, 1]), y[idx])

@@ -27,7 +27,8 @@ from xdl.data import cartpole
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a
 # function's source, the committed artifacts' folder
-from xdl.teach.helpers import exported_models, pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import exported_models, lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("dqn")
@@ -131,7 +132,7 @@ torch_agent = {"q_values": torch_q_values, "learn": lambda batch: torch_step(*ba
 # recipe (`xdl train dqn`) runs 25,000 and keeps the round whose greedy episodes went best.
 
 # %%
-def train_agent(agent, steps=12_000, seed=0):
+def train_agent(agent, steps=lesson_size(12_000, quick=1_500), seed=0):  # learning starts at 1,000
     rng, replay = np.random.default_rng(seed), cartpole.Replay(20_000)
     env = cartpole.make(seed)
     state, _ = env.reset(seed=seed)

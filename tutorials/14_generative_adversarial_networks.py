@@ -24,7 +24,8 @@ from xdl import data
 from xdl.spec import registry, tasks
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a
 # function's source, the committed artifacts' folder
-from xdl.teach.helpers import exported_models, pyplot, save_figure, source
+# lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
+from xdl.teach.helpers import exported_models, lesson_size, pyplot, save_figure, source
 
 plt = pyplot()
 spec = registry.get("gan")
@@ -66,7 +67,7 @@ print(source(autoencoder_torch.Decoder))
 # the noise from the same numpy generator: the same noise in the same order.
 
 # %%
-NOISE, BATCH, LR, EPOCHS = spec.contract.inputs[0].shape[1], 64, 4e-4, 40
+NOISE, BATCH, LR, EPOCHS = spec.contract.inputs[0].shape[1], 64, 4e-4, lesson_size(40)
 
 # %% keras: two GradientTapes in a tf.function
 keras.utils.set_random_seed(0)

@@ -12,7 +12,10 @@ import pytest
 
 from conftest import ROOT
 from xdl.spec import registry
+from xdl.teach.helpers import QUICK
 
+# what a page rendered in quick mode says (render.QUICK_NOTE), as the HTML spells it
+QUICK_WORDS = "Rendered in quick mode for the test suite"
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 EACH = [pytest.param(t, id=t.stem) for t in TUTORIALS]
 
@@ -37,14 +40,15 @@ def site(tmp_path_factory):
 def _render(tutorial, site) -> dict:
     """The render of `tutorial` into `site` (returncode, stdout, stderr), run once per session
     whichever worker asks first (a lock per tutorial, as the `quick` fixture trains): a render
-    takes up to minutes."""
+    takes up to a minute. In quick mode (xdl.teach.helpers.lesson_size): the suite checks that every
+    cell runs, not what the full-length training teaches."""
     from filelock import FileLock
 
     done = site / f"{tutorial.stem}.render.json"
     with FileLock(site / f"{tutorial.stem}.lock"):
         if not done.exists():
             r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(site)],
-                               capture_output=True, text=True, cwd=ROOT, timeout=900)
+                               capture_output=True, text=True, cwd=ROOT, timeout=900, env={**os.environ, QUICK: "1"})
             done.write_text(json.dumps({"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}))
     return json.loads(done.read_text())
 
@@ -63,6 +67,7 @@ def test_tutorial_runs_and_renders(tutorial, site):
     assert any(o.output_type == "stream" for o in outputs), "a tutorial prints its numbers"
     assert any("image/png" in o.get("data", {}) for o in outputs), "a tutorial shows at least one figure"
     page = (site / f"{tutorial.stem}.html").read_text()
+    assert QUICK_WORDS in page, "a quick render says so at the top of its page"
     assert "data:image/png;base64," in page, "figures are embedded in the page"
     assert 'class="pair"' in page, "Keras and PyTorch side by side"
     assert str(site) not in page and str(ROOT) not in page, "the page names no path of the machine that rendered it"
@@ -137,10 +142,13 @@ def test_a_tutorial_is_a_plain_script(tmp_path):
 
 @pytest.mark.slow
 def test_the_cli_renders_an_index(tmp_path):
+    full = {name: value for name, value in os.environ.items() if name != QUICK}
     r = subprocess.run([sys.executable, "-m", "xdl", "tutorials", "11", "--html", str(tmp_path)], capture_output=True,
-                       text=True, cwd=ROOT, timeout=600)
+                       text=True, cwd=ROOT, timeout=600, env=full)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "11_framework_differences.html" in (tmp_path / "index.html").read_text()
+    page = (tmp_path / "11_framework_differences.html").read_text()
+    assert QUICK_WORDS not in page, "the course's pages are full runs"
 
 
 # SEEDS.md's concepts, each with words that show a tutorial teaches it (in its prose or code).

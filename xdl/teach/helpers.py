@@ -1,5 +1,6 @@
 """What the tutorials share that is not their lesson: matplotlib set up to write files, a figure
-saved (and shown, in a notebook), a function's source printed, the committed twins' test metric."""
+saved (and shown, in a notebook), a function's source printed, the committed twins' test metric,
+the lesson's training sizes (cut short in the test suite's quick renders)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,23 @@ import inspect
 import os
 import sys
 from pathlib import Path
+
+# Set (to anything but "" or "0") by tests/teach/test_tutorials.py for its renders: each tutorial then
+# trains for a token number of epochs or steps, enough to run every cell, not to teach.
+QUICK = "XDL_TUTORIAL_QUICK"
+
+
+def quick_mode() -> bool:
+    """Whether this run is a quick one ($XDL_TUTORIAL_QUICK set): the test suite's check that the
+    tutorials run, whose numbers are not the lesson's."""
+    return os.environ.get(QUICK, "") not in ("", "0")
+
+
+def lesson_size(full: int, quick: int = 1) -> int:
+    """A size that costs training time (epochs, steps, training samples): `full`, the one the
+    tutorial's prose teaches, or `quick` in quick mode (quick_mode()). `python tutorials/NN_name.py` and
+    `xdl tutorials` run `full`."""
+    return quick if quick_mode() else full
 
 
 def out_dir() -> Path:

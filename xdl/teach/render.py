@@ -12,7 +12,9 @@ with Keras and PyTorch cells side by side:
     python -m xdl.teach.render tutorials/01_first_network.py site/     (or: xdl tutorials --html site)
 
 It writes site/<name>.html, the executed notebook site/<name>.ipynb, and the figures the
-tutorial saves (xdl.teach.helpers.save_figure) into site/<name>/.
+tutorial saves (xdl.teach.helpers.save_figure) into site/<name>/. With $XDL_TUTORIAL_QUICK set (the
+test suite's renders) the tutorials train for a token number of epochs (xdl.teach.helpers.lesson_size)
+and the page says so at its top.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from xdl.artifacts import write_text
 from xdl.errors import OPTIONAL, EnvironmentProblem, InputError, install_advice
+from xdl.teach.helpers import quick_mode
 
 TEMPLATES = Path(__file__).parent / "templates"
 CELL_TIMEOUT = 900  # seconds; the longest tutorial cell trains for about a minute
@@ -34,6 +37,12 @@ CELL_TIMEOUT = 900  # seconds; the longest tutorial cell trains for about a minu
 # scikit-learn's metrics and digits. Without one, every tutorial fails in its first cells.
 NEEDS = ("jupytext", "nbclient", "nbconvert", "ipykernel", "tensorflow", "keras", "torch", "safetensors",
          "matplotlib", "sklearn")
+
+
+# Above the title of a page rendered in quick mode (xdl.teach.helpers.quick_mode): a reader must not
+# take its numbers for the lesson's.
+QUICK_NOTE = ("**Rendered in quick mode for the test suite:** fewer epochs and steps than the text says; "
+              "the numbers are not the lesson's.")
 
 
 @dataclass
@@ -51,6 +60,14 @@ def pair_cells(nb) -> None:
         if (first.cell_type == second.cell_type == "code" and first.metadata.get("title", "").startswith("keras")
                 and second.metadata.get("title", "").startswith("torch")):
             first.metadata["xdl_pair"], second.metadata["xdl_pair"] = "keras", "torch"
+
+
+def note_quick_mode(nb) -> None:
+    """In quick mode, puts QUICK_NOTE in a cell of its own at the top of the notebook."""
+    import nbformat
+
+    if quick_mode():
+        nb.cells.insert(0, nbformat.v4.new_markdown_cell(QUICK_NOTE))
 
 
 def execute(nb, cwd: Path) -> str:
@@ -93,6 +110,7 @@ def render(path: Path, out_dir: Path) -> Rendered:
     os.environ["XDL_TUTORIAL_OUT"] = str(figures.resolve())  # the kernel inherits it
     nb = jupytext.read(path)
     pair_cells(nb)
+    note_quick_mode(nb)
     error = execute(nb, path.parent)
     nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
     page = out_dir / f"{path.stem}.html"
