@@ -265,10 +265,6 @@ KNOWN = {
                 "ones on these inputs (ORT's error 2.3e-5), so the probabilities policy's atol of 1e-5 is tighter "
                 "than float32 holds through ResNet-50 with these weights; workaround: xdl.check(..., "
                 "tolerance_override=Tolerance(1e-4, 1e-4, reason))",
-    "EfficientNetB0": "xdl's export route: tf2onnx from a tf.function (and Keras's own model.export) turn the "
-                      "model's normalisation constants into two more graph inputs, which xdl refuses; SavedModel + "
-                      "tf2onnx exports it with one input and max abs 0; workaround: none inside xdl check until it "
-                      "falls back to that route (issue 28, item 5); export it that way yourself",
 }
 
 
