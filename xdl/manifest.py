@@ -17,13 +17,11 @@ from typing import Any
 
 from xdl.errors import InputError
 from xdl.spec.registry import FRAMEWORKS
-from xdl.spec.tasks import TASKS
+from xdl.spec.tasks import TASKS, USER
 
 MANIFEST_VERSION = 1
 REQUIRED_KEYS = ("manifest_version", "model", "framework", "contract", "tolerance", "files")
-# The task of a user's model saved by `xdl check --save`: not a registered task (it has no loss,
-# metric or head); its outputs' kind (--kind) is in the contract, and verify judges them as check did.
-USER_TASK = "user"
+USER_TASK = USER  # a user's model saved by `xdl check --save` (xdl.spec.tasks.USER)
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "uint8", "int8", "bool")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import xdl
 from xdl import backends
-from xdl.errors import InputError
+from xdl.errors import InputError, NothingCompared
 
 BRANCHY = '''
 import torch
@@ -87,8 +87,55 @@ def test_one_row_is_traced_twice_so_that_the_batch_stays_dynamic():
     import torch
 
     torch.manual_seed(0)
-    report = xdl.check(torch.nn.Linear(4, 2), _positive(1, 4))
-    assert report.exit_code == 0 and [c.batch_size for c in report.checks] == [1]
+    report = xdl.check(torch.nn.Linear(4, 2), _positive(1, 4), raise_on_failure=False)
+    compared = [c for c in report.checks if c.status != "empty"]
+    assert [(c.status, c.batch_size) for c in compared] == [("pass", 1)]
+    # ... and one row proves nothing about the outputs following the inputs: EMPTY, not a pass
+    assert report.exit_code == 3 and "one row cannot show that the outputs follow the inputs" in report.checks[-1].detail
+
+
+def test_a_model_that_ignores_one_row_is_not_a_pass():
+    import torch
+
+    class Constant(torch.nn.Module):  # ignores its input: only two rows or more can tell
+        def __init__(self):
+            super().__init__()
+            self.out = torch.nn.Parameter(torch.tensor([[0.3, -1.2, 2.0]]))
+
+        def forward(self, x):
+            return self.out + 0 * x[:, :1]
+
+    with pytest.raises(NothingCompared):
+        xdl.check(Constant(), _positive(1, 4))
+    with pytest.raises(NothingCompared, match="rows of the expected output are the same"):
+        xdl.check(Constant(), _positive(3, 4))
+
+
+def test_a_check_whose_every_provider_is_skipped_raises_nothing_compared(monkeypatch):
+    import torch
+
+    from xdl import verify
+
+    monkeypatch.setattr(verify, "open_session", lambda *a, **k: (None, verify.Check(
+        "Linear", "torch", "cuda", "skipped", detail="no CUDA here")))
+    with pytest.raises(NothingCompared, match="nothing was checked: every provider was skipped"):
+        xdl.check(torch.nn.Linear(4, 2), _positive(3, 4), providers=("cuda",))
+
+
+def test_an_input_used_as_floats_and_as_ids_is_compared():
+    import torch
+
+    class Mixed(torch.nn.Module):  # the same input as features and, cast, as ids: not collapsed
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear, self.embed = torch.nn.Linear(4, 3), torch.nn.Embedding(10, 3)
+
+        def forward(self, x):
+            return self.linear(x) + self.embed(x[:, 0].long())
+
+    report = xdl.check(Mixed(), _positive(3, 4), raise_on_failure=False)
+    assert report.exit_code == 0, [c.detail for c in report.checks]
 
 
 @pytest.mark.timeout(120)

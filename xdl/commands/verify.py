@@ -16,8 +16,9 @@ def add_parser(sub) -> None:
     common.provider_options(sp)
     sp.add_argument("--live", nargs="+", metavar="MODEL",
                     help="also re-run the native twins on fresh inputs at batch sizes 1, 2, 7, 64")
-    sp.add_argument("--batch-sizes", default="1,2,7,64",
-                    help="batch sizes to run, cut from the stored test samples (default: 1,2,7,64)")
+    sp.add_argument("--batch-sizes",
+                    help="batch sizes to run, cut from the stored test samples (default: 1,2,7,64; for a model saved "
+                         "by `xdl check --save`: 1 and the batch it was checked on, as check ran it)")
     sp.add_argument("--fuzz", type=common.count(0), default=0, metavar="N",
                     help="with --live: also N random inputs from the declared domain plus its edge values")
     sp.add_argument("--public-key", metavar="KEY.pub", help="require every artifact to carry a signature by this "
@@ -33,7 +34,7 @@ def run(args) -> int:
     from xdl import verify
 
     providers, required = common.names(args.providers), common.names(args.require)
-    batch_sizes = common.int_list(args.batch_sizes, "--batch-sizes")
+    batch_sizes = common.int_list(args.batch_sizes, "--batch-sizes") if args.batch_sizes else None
     signatures = _signature_verifier(args.public_key)
     result = verify.verify_paths(args.paths or [args.out], providers, required, batch_sizes, signatures)
     for model in common.models(args.live) if args.live else []:
@@ -42,7 +43,7 @@ def run(args) -> int:
         # --live loads the native weights too: with a key, only from artifacts whose signature passes
         refused = _unsigned(signatures, [f"{args.out}/{model}/{fw}" for fw in registry.FRAMEWORKS])
         result.checks += refused or live.verify_live(model, out=args.out, providers=providers, required=required,
-                                                     batch_sizes=batch_sizes, fuzz=args.fuzz)
+                                                     batch_sizes=batch_sizes or live.LIVE_BATCH_SIZES, fuzz=args.fuzz)
     emit_report(args, result)
     return result.exit_code
 

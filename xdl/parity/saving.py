@@ -22,7 +22,7 @@ from xdl import artifacts, versions
 from xdl.errors import InputError
 from xdl.exporting import graph
 from xdl.manifest import USER_TASK, Contract, Manifest
-from xdl.spec import Tolerance
+from xdl.spec import Tolerance, tasks
 from xdl.verify import policy
 
 MAX_TENSORS = 16  # what a manifest holds per side (xdl.manifest)
@@ -53,7 +53,7 @@ def check_folder(folder: str | Path) -> None:
             task = artifacts.read_manifest(folder).task
         except InputError:
             task = None
-        if task != USER_TASK:  # an exported reference model's artifact, or a manifest xdl cannot read
+        if not tasks.is_users(task):  # an exported reference model's artifact, or a manifest xdl cannot read
             raise InputError(f"{folder} holds an artifact that `xdl check --save` did not write; --save replaces "
                              f"only its own: name another folder")
 

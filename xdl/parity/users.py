@@ -259,6 +259,10 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
         return _finish(_name_the_route(result, used), name, raise_on_failure)
     result.checks += _compare(proto, contract, runs, providers, required, kind, tolerance_override, name, framework)
+    if len(next(iter(feeds.values()))) == 1 and not any(c.exit_code for c in result.checks):
+        result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=(
+            "nothing meaningful was compared: one row cannot show that the outputs follow the inputs (a model that "
+            "ignores them would pass); give two or more different rows")))
     return _finish(_name_the_route(result, used), name, raise_on_failure)
 
 
@@ -449,7 +453,12 @@ def _finish(result: verify.Report, name: str, raise_on_failure: bool) -> verify.
     without signal raises NothingCompared, exit 3), holding the report."""
     if raise_on_failure and result.exit_code:
         failed = [c for c in result.checks if c.exit_code]
-        first = next(c for c in failed if c.exit_code == result.exit_code)
+        first = next((c for c in failed if c.exit_code == result.exit_code), None)
+        if first is None:  # no check failed: none ran, every provider was skipped
+            skipped = "; ".join(f"{c.provider}: {c.detail}" for c in result.checks if c.status == "skipped")
+            error = NothingCompared(f"{name}: nothing was checked: every provider was skipped ({skipped})")
+            error.exit_code, error.report = result.exit_code, result
+            raise error
         kind = NothingCompared if first.status == "empty" else ParityError
         error = kind(f"{name}: {len(failed)} check(s) failed; first: {report.check_line(first).strip()}")
         error.exit_code = result.exit_code
@@ -464,14 +473,15 @@ _INTEGER_TYPES = {onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProt
 
 
 def _collapsed_inputs(proto, feeds: dict[str, np.ndarray]) -> str:
-    """Why the float inputs given carry no signal, or "": a float input the graph casts to
-    integers at once (an id input: Keras casts what an Embedding's Input receives), whose
-    values all become one integer (floats in [0, 1) all become id 0)."""
-    casts = {(node.input[0], a.i) for node in proto.graph.node if node.op_type == "Cast"
-             for a in node.attribute if a.name == "to"}
+    """Why the float inputs given carry no signal, or "": a float input the graph only casts to
+    integers (an id input: Keras casts what an Embedding's Input receives), whose values all
+    become one integer (floats in [0, 1) all become id 0). An input also used as floats is not
+    one: its values reach the outputs that way."""
     for name, x in feeds.items():
-        cast_to = [to for source, to in casts if source == name and to in _INTEGER_TYPES]
-        if x.dtype.kind == "f" and cast_to and np.unique(x.astype(np.int64)).size < 2:
+        uses = [node for node in proto.graph.node if name in node.input]
+        only_ids = uses and all(node.op_type == "Cast" and any(a.name == "to" and a.i in _INTEGER_TYPES
+                                                                for a in node.attribute) for node in uses)
+        if x.dtype.kind == "f" and only_ids and np.unique(x.astype(np.int64)).size < 2:  # used as floats too: it counts
             value = int(x.flat[0]) if x.size else 0
             return (f"nothing meaningful was compared: the model casts input {name} to integers, and every value "
                     f"given becomes {value}; give it integers (`--input {name}=SHAPE:int64:LOW:HIGH`, or int64 "

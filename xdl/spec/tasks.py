@@ -34,6 +34,16 @@ def get(name: str) -> Task:
     return TASKS[name]
 
 
+# What a manifest of a user's own model says its task is (`xdl check --save`): not a registered
+# task, for nothing trains it; `verify` judges its outputs by the kinds its contract records.
+USER = "user"
+
+
+def is_users(task: str | None) -> bool:
+    """Whether a manifest's `task` is a user's own model's (USER), not a registered task's."""
+    return task == USER
+
+
 class Task:
     """A task fitted to stored samples by the back ends' supervised loop (fit() in Keras, the
     explicit loop in xdl.backends.torch); scored on the test split's outputs."""

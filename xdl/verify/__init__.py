@@ -17,6 +17,7 @@ import numpy as np
 
 from xdl import artifacts, limits, signing
 from xdl.errors import EXIT_INPUT, EXIT_PARITY, InputError, XdlError, first_line
+from xdl.spec import tasks
 from xdl.verify import policy
 from xdl.verify.compare import Comparison, judge
 from xdl.verify.model import computing_dtype, external_references, parse_model
@@ -88,12 +89,23 @@ def guard_batch(arrays: list[dict[str, np.ndarray]], n: int, what: str) -> None:
     limits.check_bytes(2.0 * per_row * n, what)
 
 
-def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES,
+def own_batch_sizes(art) -> tuple[int, ...]:
+    """The batch sizes an artifact is verified at when none are asked for: DEFAULT_BATCH_SIZES;
+    for a user's model saved by `xdl check --save`, the runs check judged it on, its first row
+    and its whole example (cut or repeated rows of a user's example could make a verdict check
+    did not give: two equal first rows, one row repeated, are empty)."""
+    if not tasks.is_users(art.manifest.task):
+        return DEFAULT_BATCH_SIZES
+    rows = len(next(iter(art.inputs.values())))
+    return 1, max(rows, 2)  # a saved single row: check said empty, and so does that row repeated
+
+
+def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=None,
                     signatures: signing.Verifier | None = None) -> list[Check]:
-    """Verifies one artifact folder on each provider at each batch size; never raises for a bad
-    artifact. Batches are cut from (or repeat) the stored real test samples and their outputs.
-    With `signatures`, the folder's signature is checked first, before anything in it is parsed,
-    and an unsigned folder fails."""
+    """Verifies one artifact folder on each provider at each batch size (None: own_batch_sizes);
+    never raises for a bad artifact. Batches are cut from (or repeat) the stored real test
+    samples and their outputs. With `signatures`, the folder's signature is checked first, before
+    anything in it is parsed, and an unsigned folder fails."""
     where = Path(folder).absolute()  # "art", not "/art", for a folder given relative to the working one
     label = where.parent.name, where.name
     try:
@@ -103,6 +115,7 @@ def verify_artifact(folder: Path, providers=("cpu",), required=(), batch_sizes=D
             signed.confirm(art)
         model = parse_model(art.model_bytes, art.folder / artifacts.MODEL_FILE)
         policies = {p: policy.for_artifact(art.manifest, model, p) for p in providers_to_check(providers, required)}
+        batch_sizes = batch_sizes or own_batch_sizes(art)
         for n in batch_sizes:
             guard_batch([art.inputs, art.outputs], n, f"batch size {n}")
     except XdlError as exc:
@@ -137,15 +150,16 @@ def _run_artifact(art, policies, required, batch_sizes, flavour, signature_note)
     return checks
 
 
-def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=DEFAULT_BATCH_SIZES,
+def verify_paths(paths, providers=("cpu",), required=(), batch_sizes=None,
                  signatures: signing.Verifier | None = None) -> Report:
-    """Verifies every artifact at or under `paths`; with `signatures`, each must be signed by its key.
+    """Verifies every artifact at or under `paths` at `batch_sizes` (None: each artifact's own,
+    own_batch_sizes); with `signatures`, each must be signed by its key.
 
     Raises:
         InputError: a path does not exist or holds no artifact; an unknown provider name.
     """
     providers = providers_to_check(providers, required)
-    if not batch_sizes or any(n < 1 for n in batch_sizes):
+    if batch_sizes is not None and (not batch_sizes or any(n < 1 for n in batch_sizes)):
         raise InputError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     report = Report()
     for folder in artifacts.find(paths):

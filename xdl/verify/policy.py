@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 
 from xdl.errors import InputError
-from xdl.manifest import USER_TASK, Manifest
+from xdl.manifest import Manifest
 from xdl.spec import registry, tasks, tolerance
 from xdl.verify.model import computing_dtype
 
@@ -148,7 +148,7 @@ def for_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str) -> d
         InputError: the manifest disagrees with the graph or the registered spec, names an
             unknown output kind, or records a tolerance that is not a finite number >= 0.
     """
-    if manifest.task == USER_TASK:
+    if tasks.is_users(manifest.task):
         return for_user_artifact(manifest, model, provider)
     computes, why = computing_dtype(model)
     variant = manifest.variant
