@@ -231,3 +231,17 @@ def test_the_command_line_reports_the_route_and_nothing_else(tmp_path):
     assert r.returncode == 0 and r.stderr.startswith("xdl: what was written while loading normed_cli:build:\n")
     assert "oneDNN" in r.stderr  # TensorFlow's start-up line, shown with --debug
     assert "route saved-model" in r.stdout and "after" not in r.stdout
+
+
+def test_verify_of_a_saved_model_judges_the_runs_check_judged(tmp_path):
+    """Real samples whose first two rows are equal: check (the whole example, then its first row)
+    passes; verify must not cut a batch of those two rows and call it empty."""
+    import torch
+
+    torch.manual_seed(0)
+    x = _positive(4, 4)
+    x[1] = x[0]
+    report = xdl.check(torch.nn.Linear(4, 2), x, save=tmp_path / "saved")
+    assert report.exit_code == 0
+    again = xdl.verify_artifacts([tmp_path / "saved"])
+    assert again.exit_code == 0 and sorted({c.batch_size for c in again.checks}) == [1, 4], again.checks
