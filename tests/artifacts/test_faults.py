@@ -112,7 +112,7 @@ def _kill_after(args, delay):
     return p.wait()
 
 
-def _moments(args, fractions=(0.05, 0.6, 0.8, 0.9, 0.95, 1.05)) -> list[float]:
+def _moments(args, fractions=(0.05, 0.8, 0.9, 0.95, 1.05)) -> list[float]:
     """Moments to kill `xdl ARGS` at, as fractions of how long it takes here and now (it is run to
     the end once, timed): on a loaded machine fixed delays all fall into the imports, and the
     moments that matter (writing, publishing) are never sampled. The first part of a run is
