@@ -33,7 +33,7 @@ import onnx
 from onnx import numpy_helper
 
 from xdl.errors import EnvironmentProblem, InputError, XdlError, first_line
-from xdl.manifest import MANIFEST_VERSION, FileEntry, Manifest
+from xdl.manifest import MANIFEST_VERSION, USER_TASK, FileEntry, Manifest
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
@@ -313,11 +313,12 @@ def publish(tmp: Path, folder: Path) -> Path:
 MARKERS = (MANIFEST, "metrics.json")  # the file that makes a folder an artifact, a training run
 
 
-def replaceable(folder: str | Path, marker: str | None) -> None:
+def replaceable(folder: str | Path, marker: str | None, flag: str = "--out, --runs") -> None:
     """Refuses to replace what xdl did not write: `folder` may be missing, an empty folder, or a
     folder holding `marker` (manifest.json for an artifact, metrics.json for a run); never a
     link, a file or a device, and never a folder inside an artifact. Called before anything is
-    written and again by publish.
+    written and again by publish. `flag` names the option(s) that choose the folder, for the
+    advice.
 
     Raises:
         InputError: any other thing is there.
@@ -327,7 +328,7 @@ def replaceable(folder: str | Path, marker: str | None) -> None:
     folder = Path(folder)
     inside = next((p for p in Path(os.path.realpath(folder)).parents if (p / MANIFEST).is_file()), None)
     if inside is not None:
-        raise InputError(f"{folder} is inside the artifact {inside}; write elsewhere (--out, --runs)")
+        raise InputError(f"{folder} is inside the artifact {inside}; write elsewhere ({flag})")
     if not os.path.lexists(folder):
         return
     mode = os.lstat(folder).st_mode
@@ -340,8 +341,13 @@ def replaceable(folder: str | Path, marker: str | None) -> None:
 
 
 class _locked:
-    """An exclusive flock on a hidden `.<name>.lock` beside `folder` (kept: deleting a lock file
-    races with the next writer); a no-op where fcntl does not exist."""
+    """An exclusive flock on a hidden `.<name>.lock` beside `folder`, removed again on release so
+    that no lock file stays beside the folder (where `git add` would pick it up); a no-op where
+    fcntl does not exist.
+
+    Removing a lock file is safe only with a check on taking it: a writer that opened the file
+    before its holder removed it gets the lock on a file no longer at the path, so it takes the
+    lock again on the path's file (one the next writer made) until the two are the same file."""
 
     def __init__(self, folder: Path):
         self.path = folder.with_name(f".{folder.name}.lock")
@@ -352,12 +358,27 @@ class _locked:
         except ImportError:
             self.fd = None
             return self
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                held, named = os.fstat(fd), os.stat(self.path)
+            except FileNotFoundError:  # its holder removed it while this one waited
+                named = None
+            except BaseException:  # Ctrl-C while waiting
+                os.close(fd)
+                raise
+            if named is not None and (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino):
+                self.fd = fd
+                return self
+            os.close(fd)
 
     def __exit__(self, *exc):
         if self.fd is not None:
+            try:
+                os.unlink(self.path)  # while still held: a waiter then sees it gone and takes the next one
+            except OSError:  # left behind, still correct: the next writer takes and removes it
+                pass
             os.close(self.fd)  # closing releases the lock
 
 
@@ -489,7 +510,7 @@ class Artifact:
             InputError: the manifest does not list `relative`.
         """
         if relative not in self.files:
-            raise InputError(f"{self.folder / MANIFEST} does not list {relative}; re-run `xdl export`")
+            raise InputError(f"{self.folder / MANIFEST} does not list {relative}; {remake(self.manifest, self.folder)}")
         private = Path(tempfile.mkdtemp(prefix=".xdl-held-"))  # mode 0700: no one else swaps it
         try:
             copy = private / PurePosixPath(relative).name
@@ -497,6 +518,18 @@ class Artifact:
             yield copy
         finally:
             shutil.rmtree(private, ignore_errors=True)
+
+
+REEXPORT = "re-run `xdl export`"  # how an exported reference model's artifact is made again
+
+
+def remake(manifest: Manifest, folder: Path) -> str:
+    """The advice that ends a refusal of the artifact at `folder`: how it is made again. A
+    user's model (task "user") is saved again by `xdl check --save`, a reference model exported
+    again."""
+    if manifest.task == USER_TASK:
+        return f"re-run `xdl check {manifest.factory or 'MODULE:FACTORY'} ... --save {folder}`"
+    return REEXPORT
 
 
 def flavour(manifest: Manifest) -> str:
@@ -527,7 +560,7 @@ def _read_manifest(folder: Path) -> tuple[Manifest, bytes]:
     return Manifest.from_json(raw, path), raw
 
 
-def _checked_file(folder: Path, relative: str, entry: FileEntry) -> bytes:
+def _checked_file(folder: Path, relative: str, entry: FileEntry, redo: str) -> bytes:
     rel = PurePosixPath(relative)
     if rel.is_absolute() or ".." in rel.parts:
         raise InputError(f"{folder / MANIFEST} lists {relative!r}, a path outside the artifact")
@@ -536,18 +569,18 @@ def _checked_file(folder: Path, relative: str, entry: FileEntry) -> bytes:
         if not path.is_symlink() and not path.resolve().is_relative_to(folder.resolve()):  # a linked folder
             raise InputError(f"{path} leads outside the artifact through a symbolic link; artifacts hold regular "
                              f"files and folders")
-        return _checked_regular_file(path, entry)
+        return _checked_regular_file(path, entry, redo)
     except (OSError, ValueError) as exc:  # unreadable, or a name no file system takes
-        raise InputError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); re-run `xdl export`") from None
+        raise InputError(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc}); {redo}") from None
 
 
-def _checked_regular_file(path: Path, entry: FileEntry) -> bytes:
+def _checked_regular_file(path: Path, entry: FileEntry, redo: str) -> bytes:
     """The file's bytes, read once through one descriptor that every check was made on: the
     bytes returned are the bytes hashed, whatever happens to the path meanwhile."""
     if path.is_symlink():
         raise InputError(f"{path} is a symbolic link; artifacts must hold regular files")
     if not path.is_file():
-        raise InputError(f"{path} is missing; re-run `xdl export`")
+        raise InputError(f"{path} is missing; {redo}")
     # O_NOFOLLOW: a link swapped in after the test above is refused by the open itself.
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     with os.fdopen(fd, "rb") as f:
@@ -559,7 +592,7 @@ def _checked_regular_file(path: Path, entry: FileEntry) -> bytes:
         if stat.st_size != entry.bytes or stat.st_size > MAX_FILE_BYTES:
             raise InputError(
                 f"{path} has {stat.st_size} bytes, the manifest says {entry.bytes}: "
-                f"the file was changed or truncated; re-run `xdl export`"
+                f"the file was changed or truncated; {redo}"
             )
         data = f.read(stat.st_size + 1)  # one byte more: a file that grew since fstat is not the one listed
     if len(data) != entry.bytes:
@@ -574,10 +607,11 @@ _NUMERIC = {onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.D
             onnx.TensorProto.INT32, onnx.TensorProto.INT8, onnx.TensorProto.UINT8, onnx.TensorProto.BOOL}
 
 
-def read_tensor(path: Path, data: bytes | None = None) -> np.ndarray:
+def read_tensor(path: Path, data: bytes | None = None, redo: str = REEXPORT) -> np.ndarray:
     """One test vector (.pb): `data`, the bytes already read (and hashed) from `path`, or the file.
     Refuses external data (it would read a file outside the artifact, relative to the working
-    directory), non-numeric element types and a size that its bytes do not hold.
+    directory), non-numeric element types and a size that its bytes do not hold. `redo` is the
+    advice that ends a refusal (remake).
 
     Raises:
         InputError: anything but a numeric TensorProto stored inline.
@@ -586,30 +620,31 @@ def read_tensor(path: Path, data: bytes | None = None) -> np.ndarray:
     try:
         proto.ParseFromString(path.read_bytes() if data is None else data)
     except Exception as exc:  # protobuf raises its own DecodeError
-        raise InputError(f"{path} is not a TensorProto ({type(exc).__name__}); re-run `xdl export`") from None
+        raise InputError(f"{path} is not a TensorProto ({type(exc).__name__}); {redo}") from None
     if proto.data_location == onnx.TensorProto.EXTERNAL or len(proto.external_data):
         raise InputError(f"{path} refers to external data; refusing to read another file")
     if proto.data_type not in _NUMERIC:
-        raise InputError(f"{path} holds element type {proto.data_type}, not numbers; re-run `xdl export`")
+        raise InputError(f"{path} holds element type {proto.data_type}, not numbers; {redo}")
     if any(d < 0 for d in proto.dims) or len(proto.dims) > 8:
-        raise InputError(f"{path} declares the shape {list(proto.dims)}; re-run `xdl export`")
+        raise InputError(f"{path} declares the shape {list(proto.dims)}; {redo}")
     try:
         array = numpy_helper.to_array(proto)
     except Exception as exc:  # a shape its data does not fill, and the like
         raise InputError(f"{path} is not a readable tensor ({type(exc).__name__}: {first_line(exc, 120)}); "
-                         f"re-run `xdl export`") from None
+                         f"{redo}") from None
     return array
 
 
-def _read_tensors(folder: Path, kind: str, names: list[str], data: dict[str, bytes]) -> dict[str, np.ndarray]:
+def _read_tensors(folder: Path, kind: str, names: list[str], data: dict[str, bytes],
+                  redo: str) -> dict[str, np.ndarray]:
     tensors = {}
     for i, name in enumerate(names):
         path = folder / TEST_DIR / f"{kind}_{i}.pb"
-        array = read_tensor(path, data[f"{TEST_DIR}/{kind}_{i}.pb"])
+        array = read_tensor(path, data[f"{TEST_DIR}/{kind}_{i}.pb"], redo)
         if array.ndim < 1 or len(array) < 1:
-            raise InputError(f"{path} holds no batch (shape {list(array.shape)}); re-run `xdl export`")
+            raise InputError(f"{path} holds no batch (shape {list(array.shape)}); {redo}")
         if kind == "input" and array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise InputError(f"{path} holds NaN or Inf; test inputs must be finite: re-run `xdl export`")
+            raise InputError(f"{path} holds NaN or Inf; test inputs must be finite: {redo}")
         tensors[name] = array
     batches = {len(a) for a in tensors.values()}
     if len(batches) > 1:
@@ -627,21 +662,22 @@ def load(folder: Path) -> Artifact:
     if folder.is_symlink():
         raise InputError(f"{folder} is a symbolic link; verify the real folder instead")
     manifest, manifest_bytes = _read_manifest(folder)
+    redo = remake(manifest, folder)
     files = manifest.files
     for required in (MODEL_FILE, f"{TEST_DIR}/input_0.pb", f"{TEST_DIR}/output_0.pb"):
         if required not in files:
-            raise InputError(f"{folder / MANIFEST} does not list {required}; re-run `xdl export`")
-    data = {relative: _checked_file(folder, relative, entry) for relative, entry in files.items()}
+            raise InputError(f"{folder / MANIFEST} does not list {required}; {redo}")
+    data = {relative: _checked_file(folder, relative, entry, redo) for relative, entry in files.items()}
     contract = manifest.contract
     for kind, tensors in (("input", contract.inputs), ("output", contract.outputs)):
         for i in range(len(tensors)):
             if f"{TEST_DIR}/{kind}_{i}.pb" not in files:
-                raise InputError(f"{folder / MANIFEST} does not list {TEST_DIR}/{kind}_{i}.pb; re-run `xdl export`")
+                raise InputError(f"{folder / MANIFEST} does not list {TEST_DIR}/{kind}_{i}.pb; {redo}")
     _check_weights_sha256(folder, manifest)
-    inputs = _read_tensors(folder, "input", [t.name for t in contract.inputs], data)
-    outputs = _read_tensors(folder, "output", [t.name for t in contract.outputs], data)
+    inputs = _read_tensors(folder, "input", [t.name for t in contract.inputs], data, redo)
+    outputs = _read_tensors(folder, "output", [t.name for t in contract.outputs], data, redo)
     if len(next(iter(inputs.values()))) != len(next(iter(outputs.values()))):
-        raise InputError(f"{folder / TEST_DIR} holds a different number of inputs and outputs; re-run `xdl export`")
+        raise InputError(f"{folder / TEST_DIR} holds a different number of inputs and outputs; {redo}")
     return Artifact(
         folder=folder,
         manifest=manifest,

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import re
+from pathlib import Path
 
 from xdl import limits
 from xdl.commands import common, verify
@@ -89,8 +90,9 @@ def override(args, kind: str):
     return policy.user_override(kind, args.atol, args.rtol, args.reason.strip())
 
 
-def input_spec(text: str) -> tuple[str, tuple[int, ...], str, float | None, float | None]:
-    """`NAME=SHAPE[:DTYPE[:LOW:HIGH]]` -> (name, shape, dtype, low, high).
+def input_spec(text: str) -> tuple[str, tuple[int, ...], str, int | float | None, int | float | None]:
+    """`NAME=SHAPE[:DTYPE[:LOW:HIGH]]` -> (name, shape, dtype, low, high); LOW and HIGH are ints
+    where they are written as integers (exact beyond float's 2**53), else floats.
 
     Raises:
         InputError: not of that form (one line naming what is wrong).
@@ -106,10 +108,51 @@ def input_spec(text: str) -> tuple[str, tuple[int, ...], str, float | None, floa
     low = high = None
     if len(parts) == 4:
         try:
-            low, high = float(parts[2]), float(parts[3])
+            low, high = _number(parts[2]), _number(parts[3])
         except ValueError:
             raise InputError(f"--input {text!r}: LOW and HIGH must be numbers") from None
     return name, shape, dtype, low, high
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def input_range(name: str, dtype: str, low: int | float, high: int | float) -> tuple[int | float, int | float]:
+    """LOW and HIGH of `--input NAME=SHAPE:DTYPE:LOW:HIGH` as the draw takes them (ints for an
+    integer dtype), once they are known to give values of that dtype: finite, LOW < HIGH, whole
+    numbers within an integer dtype's range, within a float dtype's finite range.
+
+    Raises:
+        InputError: they do not (one line naming the input and what to give).
+    """
+    import numpy as np
+
+    given = f"--input {name} ({dtype} in [{low}, {high}))"
+    if dtype == "bool":
+        raise InputError(f"{given}: a bool input takes no LOW:HIGH (its values are drawn fair); give {name}=SHAPE:bool")
+    if not all(isinstance(v, int) or math.isfinite(v) for v in (low, high)):
+        raise InputError(f"{given}: LOW and HIGH must be finite numbers")
+    if not low < high:
+        raise InputError(f"{given}: LOW must be below HIGH (values are drawn in [LOW, HIGH))")
+    if dtype.startswith("int"):
+        if not all(isinstance(v, int) or v.is_integer() for v in (low, high)):
+            raise InputError(f"{given}: an integer input's LOW and HIGH must be whole numbers")
+        info = np.iinfo(dtype)
+        low, high = int(low), int(high)
+        if low < info.min or high > info.max + 1:
+            raise InputError(f"{given}: {dtype} holds {info.min} to {info.max}; give LOW >= {info.min} and "
+                             f"HIGH <= {info.max + 1} (HIGH is excluded)")
+        return low, high
+    largest = float(np.finfo(dtype).max)
+    if max(abs(low), abs(high)) > largest:
+        raise InputError(f"{given}: {dtype}'s finite values lie within +-{largest:g}; give LOW and HIGH in that range")
+    if not math.isfinite(float(high) - float(low)):  # the draw scales by HIGH - LOW, in float64
+        raise InputError(f"{given}: HIGH - LOW overflows float64; narrow the range")
+    return low, high
 
 
 def dynamic_axis(text: str) -> tuple[str, int]:
@@ -133,9 +176,15 @@ def _example(args, users):
     if not specs and not args.inputs:
         raise InputError("say what the model takes: --input NAME=SHAPE[:DTYPE[:LOW:HIGH]] (or --input-shape "
                          "N,D1,...), or --inputs FILE.npz")
-    for name, shape, dtype, _, _ in specs:
+    named = [name for name, *_ in specs]
+    twice = next((name for name in named if named.count(name) > 1), None)
+    if twice is not None:  # the later one would silently replace the earlier
+        raise InputError(f"--input {twice} is given more than once; give each input once")
+    for i, (name, shape, dtype, low, high) in enumerate(specs):
         if dtype not in users.DTYPES:
             raise InputError(f"--input {name}: unknown dtype {dtype!r}; use one of {', '.join(users.DTYPES)}")
+        if low is not None:
+            specs[i] = (name, shape, dtype, *input_range(name, dtype, low, high))
     limits.check_bytes(sum(np.dtype(d).itemsize * np.prod(s, dtype=np.float64) for _, s, d, _, _ in specs), "--input")
     if not args.inputs:
         feeds = users.random_inputs(specs, args.seed)
@@ -148,6 +197,23 @@ def _example(args, users):
                 raise InputError(f"--inputs {args.inputs}: {name} is {feeds[name].dtype} of shape "
                                  f"{list(feeds[name].shape)}, --input says {dtype} of shape {list(shape)}")
     return tuple(feeds.values()) if users.by_position(feeds) else feeds
+
+
+def apart(output: str, save: str) -> None:
+    """Refuses an --output that is, lies inside or holds the --save folder: the report would be
+    refused as inside the artifact only after the export and the save (the folder does not exist
+    yet when the outputs are first checked), or the artifact would land where the report goes.
+
+    Raises:
+        InputError: they overlap (one line naming both).
+    """
+    if str(output) == common.STDOUT:
+        return
+    out, folder = Path(os.path.realpath(output)), Path(os.path.realpath(save))  # links followed, as the writes do
+    if out == folder or folder in out.parents or out in folder.parents:
+        where = "is" if out == folder else "is inside" if folder in out.parents else "holds"
+        raise InputError(f"--output {output} {where} the --save folder {save}: write the report outside the "
+                         f"artifact folder")
 
 
 def run(args) -> int:
@@ -163,6 +229,8 @@ def run(args) -> int:
     users.check_opset(opset)
     if args.save is not None:
         saving.check_folder(args.save)
+        for _, path in common.outputs(args):
+            apart(path, args.save)
     example = _example(args, users)
     if isinstance(example, tuple):  # positions: --dynamic names them input_0, input_1...
         dynamic = {f"input_{int(k[4:])}" if re.fullmatch(r"arr_\d+", k) else k: v for k, v in dynamic.items()}

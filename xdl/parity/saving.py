@@ -13,7 +13,7 @@ a manifest edited on its own disagrees with its graph and is refused.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import onnx
@@ -31,7 +31,8 @@ MAX_TENSORS = 16  # what a manifest holds per side (xdl.manifest)
 def check_folder(folder: str | Path) -> None:
     """Refuses a --save folder before anything is exported: one under a file, a link, a device or
     a FIFO, a folder inside an artifact, one holding what `xdl check --save` did not write.
-    Missing, empty, or a folder an earlier --save wrote: accepted (that one is replaced whole).
+    Missing, empty, or a folder an earlier --save wrote and nothing else was added to: accepted
+    (that one is replaced whole, so anything its manifest does not list would be lost).
 
     Raises:
         InputError: the folder is refused (one line: why, and what to do).
@@ -45,9 +46,9 @@ def check_folder(folder: str | Path) -> None:
     except OSError:
         pass  # nothing there yet: made when the check is done
     try:
-        artifacts.replaceable(folder, artifacts.MANIFEST)
+        artifacts.replaceable(folder, artifacts.MANIFEST, flag="--save")
     except InputError as exc:
-        raise InputError(f"cannot save: {exc} (a folder an earlier --save wrote is replaced whole)") from None
+        raise InputError(f"cannot save: {exc}") from None
     if (folder / artifacts.MANIFEST).is_file():
         try:
             task = artifacts.read_manifest(folder).task
@@ -56,6 +57,24 @@ def check_folder(folder: str | Path) -> None:
         if not tasks.is_users(task):  # an exported reference model's artifact, or a manifest xdl cannot read
             raise InputError(f"{folder} holds an artifact that `xdl check --save` did not write; --save replaces "
                              f"only its own: name another folder")
+        extra = _unlisted(folder, artifacts.read_manifest(folder).files)
+        if extra is not None:
+            raise InputError(f"cannot save: {folder} holds {extra}, which its manifest does not list, and --save "
+                             f"replaces the whole folder: move {extra} out of it, or name another --save folder")
+
+
+def _unlisted(folder: Path, listed) -> str | None:
+    """The first entry under `folder` (a file, a folder, a link; hidden ones too: .git) that is
+    neither manifest.json, a file the manifest lists, nor a folder on the way to one; None if all
+    are."""
+    keep = {artifacts.MANIFEST, *listed}
+    keep |= {parent.as_posix() for name in listed for parent in PurePosixPath(name).parents if parent.parts}
+    for here, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            relative = (Path(here) / name).relative_to(folder).as_posix()
+            if relative not in keep:
+                return relative
+    return None
 
 
 def save(folder: str | Path, proto, contract, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray],
