@@ -320,3 +320,70 @@ def test_more_outputs_than_an_artifact_holds_is_one_line_and_nothing_written(tmp
     with pytest.raises(InputError, match="it has 17 outputs, an artifact holds at most 16"):
         xdl.check(_Many.build(), _x(), providers=("cpu",), save=tmp_path / "many")
     assert list(tmp_path.iterdir()) == []
+
+
+def _own_file(relative):
+    def add(folder):
+        (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relative).write_text("the user's own")
+    return add
+
+
+@pytest.mark.parametrize("add, named", [
+    (_own_file("NOTES.md"), "NOTES.md"),
+    (lambda f: (f / "mydir").mkdir(), "mydir"),  # an empty folder too: replacing the folder deletes it
+    (_own_file(".git/HEAD"), ".git"),
+    (_own_file("test_data_set_0/input_1.pb"), "test_data_set_0/input_1.pb"),  # beside the listed ones
+])
+def test_an_earlier_save_holding_the_user_s_own_files_is_refused_before_the_export(saved, tmp_path, add, named):
+    folder = _copy(saved, tmp_path)
+    add(folder)
+    before = {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
+    with pytest.raises(InputError, match=rf"^cannot save: {folder} holds {named}, which its manifest does not list"):
+        xdl.check(_linear(), _x(), providers=("cpu",), save=folder)
+    assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
+
+
+def test_a_folder_inside_an_earlier_save_is_refused_naming_save(saved, factory, capsys):
+    assert cli.main(["check", factory, "--input-shape", "4,8", "--save", str(saved / "sub")]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert f"is inside the artifact {saved}; write elsewhere (--save)" in err and "--out" not in err
+
+
+def test_a_save_leaves_no_lock_file_beside_the_folder(saved):
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]
+
+
+def test_the_lock_file_is_removed_and_a_waiting_writer_takes_a_fresh_one(tmp_path):
+    """A writer that opened the lock file before its holder removed it must not hold a lock on the
+    removed file (a third writer would then hold the path's new one at the same time)."""
+    import threading
+
+    folder = tmp_path / "net"
+    order = []
+    first = artifacts._locked(folder)
+    first.__enter__()
+
+    def second():
+        with artifacts._locked(folder) as lock:
+            order.append(("second", os.fstat(lock.fd).st_ino == os.stat(lock.path).st_ino))
+
+    waiter = threading.Thread(target=second)
+    waiter.start()
+    waiter.join(0.5)  # it opened the file and waits on it
+    order.append(("first", None))
+    first.__exit__(None, None, None)
+    waiter.join(30)
+    assert order == [("first", None), ("second", True)]  # it held the file at the path, not the removed one
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_verify_of_a_broken_user_artifact_says_how_to_save_it_again(saved, tmp_path):
+    folder = _copy(saved, tmp_path)
+    path = folder / "test_data_set_0" / "output_0.pb"
+    path.write_bytes(path.read_bytes()[:10])
+    report = _verify(folder)
+    assert report.exit_code == EXIT_INPUT
+    details = [c.detail for c in report.checks]
+    assert any(f"re-run `xdl check MODULE:FACTORY ... --save {folder}`" in d for d in details), details
+    assert not any("xdl export" in d for d in details), details
