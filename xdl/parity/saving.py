@@ -51,13 +51,13 @@ def check_folder(folder: str | Path) -> None:
         raise InputError(f"cannot save: {exc}") from None
     if (folder / artifacts.MANIFEST).is_file():
         try:
-            task = artifacts.read_manifest(folder).task
+            manifest = artifacts.read_manifest(folder)
         except InputError:
-            task = None
-        if not tasks.is_users(task):  # an exported reference model's artifact, or a manifest xdl cannot read
+            manifest = None
+        if manifest is None or not tasks.is_users(manifest.task):  # a reference model's artifact, or unreadable
             raise InputError(f"{folder} holds an artifact that `xdl check --save` did not write; --save replaces "
                              f"only its own: name another folder")
-        extra = _unlisted(folder, artifacts.read_manifest(folder).files)
+        extra = _unlisted(folder, manifest.files)
         if extra is not None:
             raise InputError(f"cannot save: {folder} holds {extra}, which its manifest does not list, and --save "
                              f"replaces the whole folder: move {extra} out of it, or name another --save folder")
