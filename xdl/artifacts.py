@@ -33,7 +33,8 @@ import onnx
 from onnx import numpy_helper
 
 from xdl.errors import EnvironmentProblem, InputError, XdlError, first_line
-from xdl.manifest import MANIFEST_VERSION, USER_TASK, FileEntry, Manifest
+from xdl.manifest import MANIFEST_VERSION, FileEntry, Manifest
+from xdl.spec import tasks
 
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.onnx"
@@ -527,7 +528,7 @@ def remake(manifest: Manifest, folder: Path) -> str:
     """The advice that ends a refusal of the artifact at `folder`: how it is made again. A
     user's model (task "user") is saved again by `xdl check --save`, a reference model exported
     again."""
-    if manifest.task == USER_TASK:
+    if tasks.is_users(manifest.task):
         return f"re-run `xdl check {manifest.factory or 'MODULE:FACTORY'} ... --save {folder}`"
     return REEXPORT
 
