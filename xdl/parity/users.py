@@ -256,14 +256,21 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     result = verify.Report()
     collapsed = _collapsed_inputs(proto, feeds)
     if collapsed:  # every output would be the one for id 0 (or any single value): said as such, not compared
-        result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=collapsed))
+        result.checks.append(_empty(name, framework, collapsed))
         return _finish(_name_the_route(result, used), name, raise_on_failure)
     result.checks += _compare(proto, contract, runs, providers, required, kind, tolerance_override, name, framework)
     if len(next(iter(feeds.values()))) == 1 and not any(c.exit_code for c in result.checks):
-        result.checks.append(verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=(
-            "nothing meaningful was compared: one row cannot show that the outputs follow the inputs (a model that "
-            "ignores them would pass); give two or more different rows")))
+        result.checks.append(_empty(name, framework, ONE_ROW))
     return _finish(_name_the_route(result, used), name, raise_on_failure)
+
+
+ONE_ROW = ("nothing meaningful was compared: one row cannot show that the outputs follow the inputs (a model that "
+           "ignores them would pass); give two or more different rows")
+
+
+def _empty(name: str, framework: str, why: str) -> verify.Check:
+    """A check that says nothing meaningful was compared, and why (exit 3)."""
+    return verify.Check(name, framework, "-", "empty", exit_code=EXIT_ENVIRONMENT, detail=why)
 
 
 def _compare(proto, contract, runs, providers, required, kind, override, name: str, framework: str) -> list:
