@@ -67,3 +67,10 @@ def test_an_output_in_the_save_folder_is_refused_before_anything_is_written(fact
     line = _refused(capsys, ["check", factory, "--input-shape", "4,8", "--save", save, "--output", output])
     assert f"--output {output} {where} the --save folder {save}" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{factory.split(':')[0]}.py"]
+
+
+def test_every_output_kind_the_policy_knows_is_a_kind_check_takes():
+    from xdl.spec import tolerance
+
+    for kind in tolerance.OUTPUT_KINDS:  # features (embeddings, hidden states) too, as xdl.check takes
+        assert cli.parser().parse_args(["check", "m:build", "--input-shape", "2,3", "--kind", kind]).kind == kind

@@ -245,3 +245,20 @@ def test_verify_of_a_saved_model_judges_the_runs_check_judged(tmp_path):
     assert report.exit_code == 0
     again = xdl.verify_artifacts([tmp_path / "saved"])
     assert again.exit_code == 0 and sorted({c.batch_size for c in again.checks}) == [1, 4], again.checks
+
+
+def test_an_id_past_the_table_names_the_range_to_draw_from():
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)
+
+        def forward(self, ids):
+            return self.head(self.embed(ids).mean(1))
+
+    ids = np.random.default_rng(0).integers(0, 50, (3, 5))
+    with pytest.raises(InputError, match=r"IndexError: .*an id past a table's size\? draw them below it: "
+                                         r"--input ids=SHAPE:int64:0:SIZE"):
+        xdl.check(Net(), {"ids": ids})

@@ -11,6 +11,7 @@ from pathlib import Path
 from xdl import limits
 from xdl.commands import common, verify
 from xdl.errors import InputError
+from xdl.spec import tolerance
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
@@ -33,9 +34,9 @@ def add_parser(sub) -> None:
     sp.add_argument("--dynamic", action="append", default=[], metavar="NAME:AXIS",
                     help="an axis dynamic besides the batch (a sequence length), one per input, checked at the "
                          "inputs' size and one less; repeatable")
-    sp.add_argument("--kind", default="logits", choices=("probabilities", "logits", "regression", "reconstruction"),
-                    help="what the float outputs are; picks the tolerance (default: logits); integer and bool "
-                         "outputs are compared exactly")
+    sp.add_argument("--kind", default="logits", choices=tolerance.OUTPUT_KINDS,
+                    help="what the float outputs are (features: embeddings, hidden states); picks the tolerance "
+                         "(default: logits); integer and bool outputs are compared exactly")
     sp.add_argument("--route", metavar="ROUTE",
                     help="the exporter's route: dynamo or torchscript (torch), tf2onnx, saved-model or keras-export "
                          "(Keras); default: each in that order while a route's graph does not take the model's "

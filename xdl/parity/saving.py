@@ -93,7 +93,9 @@ def save(folder: str | Path, proto, contract, inputs: dict[str, np.ndarray], out
     for side in ("inputs", "outputs"):
         count = len(getattr(contract, side))
         if count > MAX_TENSORS:
-            raise InputError(f"cannot save {name}: it has {count} {side}, an artifact holds at most {MAX_TENSORS}")
+            raise InputError(f"cannot save {name}: it has {count} {side}, an artifact holds at most {MAX_TENSORS}; "
+                             f"check it without --save, or have it return fewer (a transformers model: "
+                             f"output_hidden_states=False, output_attentions=False)")
     recorded = Contract.of(contract)
     kept = onnx.ModelProto()
     kept.CopyFrom(proto)  # the checked graph stays as it was: the caller may still use it

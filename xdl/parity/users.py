@@ -188,8 +188,11 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
     except InputError as exc:  # outputs of a structure no graph can return: said by named_outputs
         raise InputError(f"{name}: {exc}") from None
     except (Exception, SystemExit) as exc:  # the user's forward: a wrong --input-shape, or a bug in the model
+        ids = [k for k, x in (inputs.items() if isinstance(inputs, dict) else enumerate(inputs)) if x.dtype.kind in "iu"]
+        hint = (f"; an id past a table's size? draw them below it: --input {_named(ids[0])}=SHAPE:int64:0:SIZE"
+                if isinstance(exc, IndexError) and ids else "")
         raise InputError(f"{name} fails on inputs of shape {shapes}: {type(exc).__name__}: {first_line(exc)}; "
-                         f"check the model and the input shapes") from None
+                         f"check the model and the input shapes{hint}") from None
     for output, y in expected.items():
         if y.ndim < 1 or y.dtype.kind not in "fiub":
             raise InputError(f"{name}'s output {output!r} is {y.dtype} of shape {list(y.shape)}; xdl compares "
@@ -198,6 +201,11 @@ def _native_outputs(fw, model, inputs, name: str) -> dict[str, np.ndarray]:
             raise InputError(f"{name} outputs NaN or Inf on finite inputs (output {output!r}); parity cannot be "
                              f"judged on them: fix the model")
     return expected
+
+
+def _named(key) -> str:
+    """An input's name as the CLI says it: a keyword, or input_N for position N."""
+    return key if isinstance(key, str) else f"input_{key}"
 
 
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
