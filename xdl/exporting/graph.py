@@ -9,6 +9,8 @@ onnx.checker's full check and a comparison of its declared inputs/outputs with t
 
 from __future__ import annotations
 
+import re
+
 import onnx
 from onnx import helper
 
@@ -259,7 +261,11 @@ def conforms(model: onnx.ModelProto, contract, name: str) -> None:
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise InputError(f"{name}: exported ONNX model is invalid: {str(exc).splitlines()[0]}")
+        first = str(exc).splitlines()[0]
+        unknown = re.search(r"No Op registered for (\w+)", first)
+        whose = (f" (the exporter wrote {unknown[1]}, an op ONNX does not define: the exporter's limit, not the "
+                 f"model's; compute that part outside the model)" if unknown else "")
+        raise InputError(f"{name}: exported ONNX model is invalid: {first}{whose}")
     initializers = {t.name for t in model.graph.initializer}
     got = [declared(v) for v in model.graph.input if v.name not in initializers]
     got += [declared(v) for v in model.graph.output]
