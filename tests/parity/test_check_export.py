@@ -262,3 +262,30 @@ def test_an_id_past_the_table_names_the_range_to_draw_from():
     with pytest.raises(InputError, match=r"IndexError: .*an id past a table's size\? draw them below it: "
                                          r"--input ids=SHAPE:int64:0:SIZE"):
         xdl.check(Net(), {"ids": ids})
+
+
+def test_an_output_without_signal_passes_beside_one_that_carries_it():
+    """A constant mask beside the logits: the run shows the graph follows the inputs, and the mask
+    matched too (a pass, said so). Outputs that all lack signal stay EMPTY."""
+    import torch
+
+    class Masked(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear = torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            logits = self.linear(x)
+            return {"logits": logits, "mask": torch.ones_like(logits, dtype=torch.bool)}
+
+    report = xdl.check(Masked(), _positive(3, 4), raise_on_failure=False)
+    assert report.exit_code == 0, [c.detail for c in report.checks]
+    masks = [c for c in report.checks if c.output == "mask"]
+    assert masks and all("no signal in this output alone" in c.detail and "beside logits" in c.detail for c in masks)
+
+    class Blank(torch.nn.Module):  # two outputs, neither carries signal
+        def forward(self, x):
+            return {"a": 0 * x, "b": torch.ones_like(x, dtype=torch.bool)}
+
+    assert xdl.check(Blank(), _positive(3, 4), raise_on_failure=False).exit_code == 3
