@@ -265,12 +265,6 @@ def test_export_check_is_the_old_export_dash_dash_check(tmp_path):
     assert "xdl: note" not in new.stderr and "xdl: note: --check is deprecated" in old.stderr
 
 
-def test_parity_steps_is_the_old_train_steps_flag(tmp_path):
-    r = xdl("parity", "steps", "mlp", "--steps", "2", "--output", tmp_path / "t.json")
-    assert r.returncode == 0 and "training parity OK" in r.stdout and "xdl: note" not in r.stderr, r.stdout + r.stderr
-    assert json.loads((tmp_path / "t.json").read_text())["mlp"]["exit_code"] == 0
-
-
 # --- issue 27, a review of the new commands ------------------------------------------------------
 
 def test_an_unknown_command_lists_the_commands_one_types():
