@@ -107,3 +107,16 @@ def artifact_copy(quick, tmp_path):
         return dst
 
     return copy
+
+
+def linear_net(zero=False):
+    """A seeded torch Linear(8, 3), the smallest user model; `zero`: every output 0 (a reference
+    without signal)."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Linear(8, 3)
+    if zero:
+        torch.nn.init.zeros_(net.weight)
+        torch.nn.init.zeros_(net.bias)
+    return net

@@ -15,24 +15,13 @@ import pytest
 from onnx import numpy_helper
 
 import xdl
-from conftest import COMMITTED, ROOT
+from conftest import COMMITTED, ROOT, linear_net
 from xdl import artifacts, cli, verify
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_PARITY, EnvironmentProblem, InputError, NothingCompared
 from xdl.manifest import USER_TASK
 from xdl.spec import Tolerance
 
 REASON = "the weights were rounded upstream"
-
-
-def _linear(zero=False):
-    import torch
-
-    torch.manual_seed(0)
-    net = torch.nn.Linear(8, 3)
-    if zero:  # every output 0: a reference without signal
-        torch.nn.init.zeros_(net.weight)
-        torch.nn.init.zeros_(net.bias)
-    return net
 
 
 class _Keywords:
@@ -67,7 +56,7 @@ def _verify(folder, batch_sizes=(1, 2, 7)):
 def saved(tmp_path_factory):
     """A tiny torch model checked and saved with a tolerance override."""
     folder = tmp_path_factory.mktemp("saved") / "linear"
-    report = xdl.check(_linear(), _x(), providers=("cpu",), save=folder,
+    report = xdl.check(linear_net(), _x(), providers=("cpu",), save=folder,
                        tolerance_override=Tolerance(1e-3, 1e-4, REASON))
     assert report.exit_code == 0
     return folder
@@ -90,7 +79,7 @@ def test_the_saved_artifact_holds_the_inputs_the_native_outputs_and_the_manifest
     assert [(t.name, t.kind) for t in m.contract.outputs] == [("output_0", "logits")]
     np.testing.assert_array_equal(art.inputs["input_0"], _x())
     with torch.no_grad():
-        np.testing.assert_array_equal(art.outputs["output_0"], _linear()(torch.from_numpy(_x())).numpy())
+        np.testing.assert_array_equal(art.outputs["output_0"], linear_net()(torch.from_numpy(_x())).numpy())
     assert m.tolerance["override"] == {"atol": 1e-3, "rtol": 1e-4, "reason": REASON}
     assert m.tolerance["outputs"]["output_0"]["cpu"] == {"atol": 1e-3, "rtol": 1e-4, "reason": REASON}
     assert m.tolerance["outputs"]["output_0"]["cuda-tf32"]["atol"] == 1e-2  # the override is float32's only
@@ -121,7 +110,7 @@ def test_a_saved_artifact_is_verified_with_the_core_dependencies_only(saved):
 
 def test_nothing_compared_in_check_is_nothing_compared_in_verify(tmp_path):
     with pytest.raises(NothingCompared):
-        xdl.check(_linear(zero=True), _x(), providers=("cpu",), save=tmp_path / "zero")
+        xdl.check(linear_net(zero=True), _x(), providers=("cpu",), save=tmp_path / "zero")
     report = _verify(tmp_path / "zero")
     assert report.exit_code == EXIT_ENVIRONMENT and report.count("empty") == 3 and report.count("pass") == 0
 
@@ -193,17 +182,17 @@ def test_a_changed_test_vector_re_hashed_is_a_failure(saved, tmp_path):
 
 def test_an_override_needs_its_reason():
     with pytest.raises(InputError, match="needs its reason"):
-        xdl.check(_linear(), _x(), providers=("cpu",), tolerance_override=Tolerance(1e-3, 1e-3, " "))
+        xdl.check(linear_net(), _x(), providers=("cpu",), tolerance_override=Tolerance(1e-3, 1e-3, " "))
 
 
 @pytest.mark.parametrize("opset", [16, 22, True])
 def test_opsets_the_exporters_do_not_reach_are_refused(opset):
     with pytest.raises(InputError, match="opset .* refused: the torch exporter supports opsets 17 to 21"):
-        xdl.check(_linear(), _x(), providers=("cpu",), opset=opset)
+        xdl.check(linear_net(), _x(), providers=("cpu",), opset=opset)
 
 
 def test_another_opset_is_exported_and_recorded(tmp_path):
-    xdl.check(_linear(), _x(), providers=("cpu",), opset=17, save=tmp_path / "o17")
+    xdl.check(linear_net(), _x(), providers=("cpu",), opset=17, save=tmp_path / "o17")
     art = artifacts.load(tmp_path / "o17")
     assert art.manifest.opset == 17
     assert [o.version for o in onnx.load_from_string(art.model_bytes).opset_import if o.domain == ""] == [17]
@@ -262,7 +251,7 @@ def test_a_folder_xdl_check_did_not_write_is_refused_before_the_export(tmp_path,
     make(target)
     before = sorted(p.name for p in tmp_path.rglob("*"))
     with pytest.raises(InputError, match=message):
-        xdl.check(_linear(), _x(), providers=("cpu",), save=target)
+        xdl.check(linear_net(), _x(), providers=("cpu",), save=target)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
@@ -281,7 +270,7 @@ def test_a_failed_write_leaves_the_earlier_save_whole(saved, tmp_path, monkeypat
 
     monkeypatch.setattr(artifacts, "sha256_file", full)
     with pytest.raises(EnvironmentProblem, match="the disk is full"):
-        xdl.check(_linear(), _x(seed=1), providers=("cpu",), save=folder)
+        xdl.check(linear_net(), _x(seed=1), providers=("cpu",), save=folder)
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["copy"]
 
@@ -340,7 +329,7 @@ def test_an_earlier_save_holding_the_user_s_own_files_is_refused_before_the_expo
     add(folder)
     before = {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")}
     with pytest.raises(InputError, match=rf"^cannot save: {folder} holds {named}, which its manifest does not list"):
-        xdl.check(_linear(), _x(), providers=("cpu",), save=folder)
+        xdl.check(linear_net(), _x(), providers=("cpu",), save=folder)
     assert {p: p.read_bytes() if p.is_file() else None for p in tmp_path.rglob("*")} == before
 
 

@@ -8,20 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, linear_net
 from xdl.errors import InputError
 from xdl.testing import assert_onnx_matches
-
-
-def _linear(zero=False):
-    import torch
-
-    torch.manual_seed(0)
-    net = torch.nn.Linear(8, 3)
-    if zero:
-        torch.nn.init.zeros_(net.weight)
-        torch.nn.init.zeros_(net.bias)
-    return net
 
 
 class _Noisy:
@@ -49,14 +38,14 @@ def test_importing_it_imports_no_framework():
 
 
 def test_a_pass_returns_the_report():
-    report = assert_onnx_matches(_linear(), X, providers=("cpu",))
+    report = assert_onnx_matches(linear_net(), X, providers=("cpu",))
     assert report.exit_code == 0 and report.count("pass") == 2
 
 
 @pytest.mark.parametrize("model, options, says", [
     (_Noisy.build, {}, "FAIL "),
-    (lambda: _linear(zero=True), {}, "nothing meaningful was compared"),
-    (_linear, {"providers": ("cpu", "cuda"), "required": ("cuda",)}, "exit 3"),
+    (lambda: linear_net(zero=True), {}, "nothing meaningful was compared"),
+    (linear_net, {"providers": ("cpu", "cuda"), "required": ("cuda",)}, "exit 3"),
 ])
 def test_any_other_verdict_raises_with_the_report(model, options, says):
     if "required" in options and __import__("xdl.verify").verify.provider_status("cuda")[0]:
@@ -69,4 +58,4 @@ def test_any_other_verdict_raises_with_the_report(model, options, says):
 
 def test_a_check_that_cannot_be_made_raises_its_own_error():
     with pytest.raises(InputError, match="example input input_0 is a list"):
-        assert_onnx_matches(_linear(), [[1.0] * 8], providers=("cpu",))
+        assert_onnx_matches(linear_net(), [[1.0] * 8], providers=("cpu",))
