@@ -134,7 +134,7 @@ def framework_of(model) -> str:
     raise InputError(f"xdl.check takes a torch.nn.Module or a keras.Model, not {type(model).__name__}")
 
 
-def _as_arrays(example_inputs) -> tuple[dict[str, np.ndarray], bool]:
+def as_arrays(example_inputs) -> tuple[dict[str, np.ndarray], bool]:
     """The inputs by their ONNX names, and whether they are keywords (a dict) or positions."""
     keywords = isinstance(example_inputs, dict)
     if keywords:
@@ -246,7 +246,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     _check_options(framework, opset, tolerance_override, save)  # before anything runs
     fw = backends.load(framework)
     routes = _routes(fw, framework, route)
-    feeds, keywords = _as_arrays(example_inputs)
+    feeds, keywords = as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
     name = model_name(model, framework)
     with _modes_kept(model, framework):

@@ -40,15 +40,17 @@ class Dense(Transform):
     """Keras Dense kernel (in, out) <-> PyTorch Linear weight (out, in): a transpose.
 
     Keras computes x @ kernel; PyTorch computes x @ weight.T, storing one row per output unit.
+    bias=False for a layer without one (use_bias=False / bias=False).
     """
 
+    def __init__(self, bias: bool = True):
+        self.torch_suffixes = ("weight", "bias") if bias else ("weight",)
+
     def to_torch(self, arrays):
-        kernel, bias = arrays
-        return [kernel.T, bias]
+        return [arrays[0].T, *arrays[1:]]
 
     def to_keras(self, arrays):
-        weight, bias = arrays
-        return [weight.T, bias]
+        return [arrays[0].T, *arrays[1:]]
 
 
 class Conv2D(Transform):
@@ -96,15 +98,17 @@ class DenseAfterFlatten(Transform):
 
 
 class Conv1D(Transform):
-    """Keras Conv1D kernel (k, in, out) <-> PyTorch Conv1d weight (out, in, k)."""
+    """Keras Conv1D kernel (k, in, out) <-> PyTorch Conv1d weight (out, in, k); bias=False for a
+    convolution without one."""
+
+    def __init__(self, bias: bool = True):
+        self.torch_suffixes = ("weight", "bias") if bias else ("weight",)
 
     def to_torch(self, arrays):
-        kernel, bias = arrays
-        return [kernel.transpose(2, 1, 0), bias]
+        return [arrays[0].transpose(2, 1, 0), *arrays[1:]]
 
     def to_keras(self, arrays):
-        weight, bias = arrays
-        return [weight.transpose(2, 1, 0), bias]
+        return [arrays[0].transpose(2, 1, 0), *arrays[1:]]
 
 
 class Conv2DTranspose(Conv2D):
@@ -120,6 +124,17 @@ class Embedding(Transform):
     """Keras Embedding (vocabulary, dim) and PyTorch Embedding (vocabulary, dim): the same table."""
 
     torch_suffixes = ("weight",)
+
+    def to_torch(self, arrays):
+        return list(arrays)
+
+    def to_keras(self, arrays):
+        return list(arrays)
+
+
+class LayerNorm(Transform):
+    """Keras LayerNormalization [gamma, beta] <-> PyTorch LayerNorm weight, bias: the same vectors
+    (its epsilon does not travel with them: Keras 1e-3, PyTorch 1e-5 by default)."""
 
     def to_torch(self, arrays):
         return list(arrays)
@@ -211,6 +226,19 @@ class GRU(Transform):
         w_ih, w_hh, b_ih, b_hh = arrays
         return [self._swap_first_two(w_ih.T, 1), self._swap_first_two(w_hh.T, 1),
                 np.stack([self._swap_first_two(b_ih, 0), self._swap_first_two(b_hh, 0)])]
+
+
+class BidirectionalGRU(Transform):
+    """Keras Bidirectional(GRU): the forward then the backward GRU's three arrays <-> PyTorch
+    bidirectional GRU's *_l0 and *_l0_reverse, each direction mapped as GRU is."""
+
+    torch_suffixes = BidirectionalLSTM.torch_suffixes
+
+    def to_torch(self, arrays):
+        return GRU().to_torch(arrays[:3]) + GRU().to_torch(arrays[3:])
+
+    def to_keras(self, arrays):
+        return GRU().to_keras(arrays[:4]) + GRU().to_keras(arrays[4:])
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,298 @@
+"""Your two implementations of one network, compared: a Keras model and its PyTorch rewrite.
+
+    import xdl
+    report = xdl.twin(keras_model, torch_model, images_nhwc)   # ports Keras -> PyTorch, compares
+    print(report.render()); report.exit_code                   # 0: one network
+
+Steps, each in the report:
+
+  1. the inputs, given once in the Keras model's layout, are moved for PyTorch where its first
+     convolution reads channels first (and the report says how that was known);
+  2. both models run once, traced layer by layer (xdl/backends/*_trace.py), and their layers with
+     weights are paired in call order by kind and shape (xdl/port/pairing.py), or by a port table;
+  3. the source model's weights are ported into the other through the port engine's transforms
+     (the target model's own weights are replaced: that is the comparison);
+  4. the outputs are judged under the tolerance policy, then every paired layer's activations
+     with layouts reconciled; the first pair that parts is named, with every setting in which the
+     two layers differ (xdl/port/explain.py) or, where none shows, the `xdl differences` rows
+     that apply to that kind of layer.
+
+Exit code: 0 one network (outputs and every paired layer within tolerance), 1 the models differ
+(a layer without a partner counts), 2 bad input or an ambiguous pairing, 3 outputs without signal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from xdl import backends, verify
+from xdl.errors import EXIT_OK, EXIT_PARITY, InputError, NothingCompared, first_line
+from xdl.parity import users
+from xdl.port import engine, explain, pairing
+
+
+@dataclass
+class LayerResult:
+    """One paired layer's activations compared (Keras's moved into PyTorch's layout)."""
+
+    keras: str
+    torch: str
+    kind: str
+    how: str  # paired by "call order" or "port table"
+    at: str  # where the activations were taken: "after its activation", "before its activation"
+    shape: list
+    max_abs: float | None
+    ok: bool
+    detail: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TwinReport:
+    keras_model: str
+    torch_model: str
+    source: str  # whose weights were ported into the other
+    inputs: list[str] = field(default_factory=list)  # each input's layout, and how it was known
+    unpaired: str = ""  # why the layers could not be paired ("" when they were)
+    layers: list[LayerResult] = field(default_factory=list)
+    outputs: list[dict] = field(default_factory=list)  # {"name", "shape", "max_abs", "ok", "detail"}
+    explanation: list[str] = field(default_factory=list)  # why the first pair that parts does
+    warnings: list[str] = field(default_factory=list)  # differences that show only in training
+
+    @property
+    def first(self) -> LayerResult | None:
+        return next((r for r in self.layers if not r.ok), None)
+
+    @property
+    def same(self) -> bool:
+        return not self.unpaired and all(o["ok"] for o in self.outputs) and self.first is None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.same else EXIT_PARITY
+
+    def verdict(self) -> str:
+        names = f"Keras {self.keras_model!r} and PyTorch {self.torch_model!r}"
+        if self.unpaired:
+            return f"DIFFER: {names} are not one network: {self.unpaired}"
+        if self.first is not None:
+            f = self.first
+            return (f"DIFFER: {names} part at Keras layer {f.keras!r} / PyTorch module {f.torch!r} ({f.kind}, "
+                    f"{f.at}): {f.detail}")
+        if not all(o["ok"] for o in self.outputs):
+            bad = next(o for o in self.outputs if not o["ok"])
+            return (f"DIFFER: every paired layer agrees, output {bad['name']!r} does not: {bad['detail']} (what "
+                    f"follows the last layer with weights differs)")
+        return (f"SAME: {names} are one network: {len(self.layers)} paired layers and {len(self.outputs)} "
+                f"output(s) agree within tolerance, with {self.source}'s weights in both")
+
+    def render(self) -> str:
+        from xdl.report import table
+
+        lines = [f"xdl twin: Keras {self.keras_model!r} vs PyTorch {self.torch_model!r}, {self.source}'s weights "
+                 f"ported into the other", *(f"  input {line}" for line in self.inputs)]
+        if self.layers:
+            rows = [[r.keras, r.torch, r.kind, r.how, str(r.shape), "-" if r.max_abs is None else f"{r.max_abs:.1e}",
+                     "ok" if r.ok else "DIFFERS"] for r in self.layers]
+            lines += ["", table(["keras layer", "torch module", "kind", "paired by", "shape (torch layout)",
+                                 "max abs", ""], rows)]
+        for o in self.outputs:
+            error = "-" if o["max_abs"] is None else f"{o['max_abs']:.1e}"
+        lines.append(f"output {o['name']} {o['shape']}: {'ok' if o['ok'] else 'DIFFERS'}, max abs {error}"
+                     f"{', ' + o['detail'] if o['detail'] else ''}")
+        lines += ["", self.verdict()]
+        lines += [f"  why: {note}" for note in self.explanation]
+        lines += [f"  note: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "verdict": self.verdict(), "exit_code": self.exit_code}, indent=2,
+                          default=str)
+
+
+def _fits(declared: tuple, shape: tuple) -> bool:
+    return len(declared) == len(shape) and all(d is None or d == s for d, s in zip(declared[1:], shape[1:]))
+
+
+def _layouts(keras_model, torch_model, feeds: dict[str, np.ndarray]):
+    """Each input for Keras and for PyTorch, and a line per image or sequence input saying how
+    its layout was known: the Keras model's declared shapes, PyTorch's first convolution."""
+    from xdl.backends import keras_trace, torch_trace
+
+    declared = keras_trace.declared_shapes(keras_model) or []
+    conv = torch_trace.first_convolution(torch_model)
+    for_keras, for_torch, lines = {}, {}, []
+    for i, (name, x) in enumerate(feeds.items()):
+        for_keras[name] = for_torch[name] = x
+        if x.dtype.kind != "f" or x.ndim not in (3, 4):
+            continue
+        said = ""
+        if i < len(declared) and not _fits(declared[i], x.shape) and _fits(declared[i], np.moveaxis(x, 1, -1).shape):
+            for_keras[name] = np.ascontiguousarray(np.moveaxis(x, 1, -1))
+            said = f"given channels first, moved to Keras's declared {_shape(declared[i])}; "
+        elif i < len(declared):
+            said = f"Keras declares {_shape(declared[i])}; "
+        x = for_keras[name]
+        if conv is not None and x.shape[-1] == conv[2]:
+            for_torch[name] = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+            lines.append(f"{name}: {said}{list(x.shape)} to Keras, {list(for_torch[name].shape)} to PyTorch (its "
+                         f"first convolution {conv[0]!r}, {conv[1]}, reads {conv[2]} channels first)")
+        else:
+            lines.append(f"{name}: {said}{list(x.shape)} to both (no PyTorch convolution reads {x.shape[-1]} "
+                         f"channels first)")
+    return for_keras, for_torch, lines
+
+
+def _shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _call(feeds: dict[str, np.ndarray], keywords: bool):
+    return dict(feeds) if keywords else list(feeds.values())
+
+
+def _trace(framework: str, model, inputs, name: str):
+    from xdl.backends import keras_trace, torch_trace
+
+    tracer = keras_trace if framework == "keras" else torch_trace
+    try:
+        return tracer.trace(model, inputs)
+    except InputError:
+        raise
+    except Exception as exc:  # the user's model: one line, not our traceback
+        shapes = [list(x.shape) for x in (inputs.values() if isinstance(inputs, dict) else inputs)]
+        raise InputError(f"{name} fails on inputs of shape {shapes}: {type(exc).__name__}: "
+                         f"{first_line(exc)}; check the model and the inputs' layout") from None
+
+
+def _torch_side(t: np.ndarray, k: np.ndarray, layer: pairing.Layer) -> np.ndarray:
+    """PyTorch's recurrent layers return every step; a Keras one with return_sequences=False the
+    last (for a bidirectional one: the forward's last step and the backward's, which is step 0)."""
+    if layer.kind not in ("lstm", "gru", "bilstm", "bigru") or t.ndim != 3 or k.ndim != 2:
+        return t
+    steps = t if layer.config.get("batch_first", True) else t.transpose(1, 0, 2)
+    if layer.kind.startswith("bi"):
+        half = steps.shape[-1] // 2
+        return np.concatenate([steps[:, -1, :half], steps[:, 0, half:]], axis=-1)
+    return steps[:, -1]
+
+
+def _keras_side(k: np.ndarray, shape: tuple, channels_first: bool) -> np.ndarray:
+    """Keras's activation in PyTorch's layout: channels moved to axis 1 where that is PyTorch's
+    shape (always for a PyTorch layer that computes channels first, even when both read alike),
+    a sequence moved to time first where PyTorch runs batch_first=False."""
+    if k.ndim in (3, 4):
+        moved = np.moveaxis(k, -1, 1)
+        if moved.shape == shape and (k.shape != shape or channels_first):
+            return moved
+        if k.ndim == 3 and k.shape != shape and k.transpose(1, 0, 2).shape == shape:
+            return k.transpose(1, 0, 2)
+    return k
+
+
+def _compare_layer(p: pairing.Pair, k_layers, t_layers, k_ends, t_ends, criteria) -> LayerResult:
+    k_end, t_end = k_ends[p.keras.name], t_ends[p.torch.name]
+    keras_acts = explain.unit_activations(k_layers, p.keras, True)
+    torch_acts = explain.unit_activations(t_layers, p.torch, False)
+    if keras_acts and not torch_acts and p.keras.pre is not None:
+        # PyTorch applies it in forward() (F.relu), where no hook sees it: compare before it
+        keras, torch, at = p.keras.pre, p.torch.output, "before its activation"
+    else:
+        keras, torch, at = k_end.output, t_end.output, "after its activation" if keras_acts or torch_acts else "output"
+    if keras is None or torch is None:
+        return LayerResult(p.keras.name, p.torch.name, p.keras.kind, p.how, at, [], None, False,
+                           "an output that is no tensor cannot be compared")
+    torch = _torch_side(torch, keras, p.torch)
+    keras = _keras_side(keras, torch.shape, p.torch.kind in pairing.CHANNELS_FIRST)
+    scale = max(1.0, float(np.abs(keras).max())) if keras.size else 1.0
+    c = verify.judge(torch, keras, verify.policy.looser(criteria, atol_scale=scale))
+    ok = c.ok or bool(c.empty)  # a layer of constant activations (a dead ReLU) agrees; the outputs carry the signal
+    return LayerResult(p.keras.name, p.torch.name, p.keras.kind, p.how, at, list(torch.shape), c.max_abs, ok,
+                       c.detail if not c.empty else "agrees (constant activations)")
+
+
+def _compare_outputs(keras_out: dict, torch_out: dict, criteria) -> list[dict]:
+    if len(keras_out) != len(torch_out):
+        raise_line = (f"the Keras model returns {len(keras_out)} output(s) ({', '.join(keras_out)}), the PyTorch "
+                      f"model {len(torch_out)} ({', '.join(torch_out)})")
+        return [{"name": "-", "shape": [], "max_abs": None, "ok": False, "detail": raise_line, "empty": ""}]
+    found = []
+    for (name, k), t in zip(keras_out.items(), torch_out.values()):
+        k = _keras_side(k, t.shape, False) if k.dtype.kind == "f" else k
+        c = verify.judge(t, k, criteria)
+        found.append({"name": name, "shape": list(t.shape), "max_abs": c.max_abs, "ok": c.ok,
+                      "detail": c.detail, "empty": c.empty})
+    return found
+
+
+def _explain(report: TwinReport, pairs, k_layers, t_layers) -> None:
+    from xdl.backends import differences
+
+    for p in pairs:
+        report.warnings += explain.training_notes(p)
+    first = report.first
+    if first is None:
+        return
+    p = next(p for p in pairs if p.keras.name == first.keras)
+    report.explanation = explain.notes(p, k_layers, t_layers)
+    if not report.explanation:
+        rows = {d.topic: d for d in differences.DIFFERENCES}
+        for topic in explain.topics(p):
+            keras_says, torch_says = rows[topic].read()
+            report.explanation.append(f"no setting of theirs differs; a known difference at a {p.keras.kind} layer, "
+                                      f"{topic}: Keras {keras_says}; PyTorch {torch_says}")
+    # an activation PyTorch may have left out shows only at the next layer
+    for q in pairs[:pairs.index(p)][-1:]:
+        report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
+
+
+def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=(), kind: str = "logits"
+         ) -> TwinReport:
+    """Ports `source`'s weights into the other model and compares the two, output and layer by
+    layer (the module docstring says how). `inputs`: an array, a tuple of arrays (positions) or
+    a dict (keywords), in the Keras model's layout (channels last) or, for an image or sequence
+    the Keras model declares, PyTorch's.
+
+    Raises:
+        InputError: not a Keras and a PyTorch model, inputs that do not fit, a pairing that is
+            ambiguous (pairing.Ambiguous), a port table that names what the models lack.
+        NothingCompared: the outputs carry no signal (all ~0, identical rows): nothing was shown.
+    """
+    if users.framework_of(keras_model) != "keras" or users.framework_of(torch_model) != "torch":
+        raise InputError("xdl twin takes a keras.Model and a torch.nn.Module, in that order")
+    if source not in ("keras", "torch"):
+        raise InputError(f"port from keras or torch, not {source!r}")
+    feeds, keywords = users.as_arrays(inputs)
+    k_feeds, t_feeds, lines = _layouts(keras_model, torch_model, feeds)
+    names = users.model_name(keras_model, "keras"), users.model_name(torch_model, "torch")
+    report = TwinReport(*names, source, lines)
+    k_layers, _ = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
+    t_layers, _ = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
+    try:
+        pairs = pairing.pair(k_layers, t_layers, port_table)
+    except pairing.Unpaired as exc:
+        report.unpaired = str(exc)
+        return report
+    _port(source, keras_model, torch_model, [p.rule for p in pairs])
+    k_layers, k_out = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
+    t_layers, t_out = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
+    pairs = pairing.pair(k_layers, t_layers, port_table)  # the same pairs, over the new run's records
+    criteria = verify.policy.criteria_for("float32", "cpu", kind)
+    report.outputs = _compare_outputs(k_out, t_out, criteria)
+    if report.outputs and all(o.get("empty") for o in report.outputs):
+        raise NothingCompared(f"{names[0]} and {names[1]} agree, but {report.outputs[0]['empty']}")
+    k_ends, t_ends = pairing.units(k_layers), pairing.units(t_layers)
+    report.layers = [_compare_layer(p, k_layers, t_layers, k_ends, t_ends, criteria) for p in pairs]
+    _explain(report, pairs, k_layers, t_layers)
+    return report
+
+
+def _port(source: str, keras_model, torch_model, rules: list[engine.Rule]) -> None:
+    k, t = backends.load("keras"), backends.load("torch")
+    if source == "keras":
+        t.set_weights(torch_model, engine.keras_to_torch(rules, k.get_weights(keras_model), t.get_weights(torch_model)))
+    else:
+        k.set_weights(keras_model, engine.torch_to_keras(rules, t.get_weights(torch_model), k.get_weights(keras_model)))
