@@ -35,6 +35,14 @@ def check(model, example_inputs, **kwargs):
     return _check(model, example_inputs, **kwargs)
 
 
+def twin(keras_model, torch_model, inputs, **kwargs):
+    """Ports your Keras model's weights into your PyTorch model (or back) and compares the two layer
+    by layer; returns a TwinReport (see xdl.parity.twin)."""
+    from xdl.parity.twin import twin as _twin
+
+    return _twin(keras_model, torch_model, inputs, **kwargs)
+
+
 def verify_artifacts(paths, providers=("cpu",), required=()):
     """Verifies artifacts with ONNX Runtime; returns a verify.Report (see xdl.verify)."""
     from xdl.verify import verify_paths
@@ -45,5 +53,5 @@ def verify_artifacts(paths, providers=("cpu",), required=()):
 __all__ = [
     "FRAMEWORKS", "__version__", "Contract", "EnvironmentProblem", "Expectations", "InputError", "Lesson", "ModelSpec",
     "NothingCompared", "ParityError", "Recipe", "TensorSpec", "Tolerance", "WorkerLost", "XdlError", "check", "export",
-    "get", "names", "train", "verify_artifacts",
+    "get", "names", "train", "twin", "verify_artifacts",
 ]

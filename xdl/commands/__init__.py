@@ -28,11 +28,12 @@ from xdl.commands import (
     sign,
     train,
     tutorials,
+    twin,
     verify,
 )
 
 # in the order `xdl --help` lists them: looking around, the course's flow, tools, everything
-MODULES = (list_, doctor, differences, tutorials, train, export, sign, verify, port, parity, diff, check, bench,
+MODULES = (list_, doctor, differences, tutorials, train, export, sign, verify, port, parity, diff, check, twin, bench,
            routes, scaling, all_)
 
 

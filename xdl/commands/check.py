@@ -20,17 +20,7 @@ def add_parser(sub) -> None:
     sp = common.command(sub, "check", "export your own model and check ONNX Runtime against it")
     sp.add_argument("factory", metavar="MODULE:FACTORY",
                     help="a function returning a torch.nn.Module or keras.Model, e.g. mypkg.nets:build")
-    sp.add_argument("--input-shape", action="append", default=[], metavar="N,D1,...",
-                    help="a float32 input's shape, batch first, in the model's own layout, values in [0, 1); "
-                         "repeat for more inputs (passed by position)")
-    sp.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE[:LOW:HIGH]]",
-                    help="an input by name (the keyword the model takes, and the ONNX input's name), e.g. "
-                         "input_ids=2,16:int64:0:1000; DTYPE one of float16, float32 (default), float64, int32, "
-                         "int64, bool; floats drawn in [LOW, HIGH) (default [0, 1)), integers in [LOW, HIGH) "
-                         "(required); the names input_0, input_1... stand for positions; repeatable")
-    sp.add_argument("--inputs", metavar="FILE.npz",
-                    help="real samples, one array per input name (np.savez(FILE, input_ids=..., attention_mask=...)); "
-                         "with --input, each named there must be in the file with its dtype and shape")
+    input_options(sp)
     sp.add_argument("--dynamic", action="append", default=[], metavar="NAME:AXIS",
                     help="an axis dynamic besides the batch (a sequence length), one per input, checked at the "
                          "inputs' size and one less; repeatable")
@@ -59,6 +49,21 @@ def add_parser(sub) -> None:
     common.output_options(sp, verify.FORMATS, old=("--report",))
     common.bound_options(sp)
     sp.set_defaults(func=run)
+
+
+def input_options(sp) -> None:
+    """--input-shape, --input and --inputs: what a user's model is run on (check, twin)."""
+    sp.add_argument("--input-shape", action="append", default=[], metavar="N,D1,...",
+                    help="a float32 input's shape, batch first, in the model's own layout, values in [0, 1); "
+                         "repeat for more inputs (passed by position)")
+    sp.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE[:LOW:HIGH]]",
+                    help="an input by name (the keyword the model takes, and the ONNX input's name), e.g. "
+                         "input_ids=2,16:int64:0:1000; DTYPE one of float16, float32 (default), float64, int32, "
+                         "int64, bool; floats drawn in [LOW, HIGH) (default [0, 1)), integers in [LOW, HIGH) "
+                         "(required); the names input_0, input_1... stand for positions; repeatable")
+    sp.add_argument("--inputs", metavar="FILE.npz",
+                    help="real samples, one array per input name (np.savez(FILE, input_ids=..., attention_mask=...)); "
+                         "with --input, each named there must be in the file with its dtype and shape")
 
 
 def _bound(text: str) -> float:
@@ -164,7 +169,7 @@ def dynamic_axis(text: str) -> tuple[str, int]:
     return name, int(axis)
 
 
-def _example(args, users):
+def example(args, users):
     """The inputs to check on: random ones from --input-shape or --input, or the --inputs file's;
     a tuple (positions) or a dict (keywords), as users.by_position says of their names."""
     import numpy as np
@@ -232,12 +237,12 @@ def run(args) -> int:
         saving.check_folder(args.save)
         for _, path in common.outputs(args):
             apart(path, args.save)
-    example = _example(args, users)
-    if isinstance(example, tuple):  # positions: --dynamic names them input_0, input_1...
+    inputs = example(args, users)
+    if isinstance(inputs, tuple):  # positions: --dynamic names them input_0, input_1...
         dynamic = {f"input_{int(k[4:])}" if re.fullmatch(r"arr_\d+", k) else k: v for k, v in dynamic.items()}
     debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
     model = users.load_factory(args.factory, debug)
-    result = users.check(model, example, providers=common.names(args.providers), required=common.names(args.require),
+    result = users.check(model, inputs, providers=common.names(args.providers), required=common.names(args.require),
                          kind=args.kind, raise_on_failure=False, dynamic=dynamic, route=args.route, debug=debug,
                          opset=opset, tolerance_override=tolerance_override, save=args.save, factory=args.factory)
     verify.emit_report(args, result)

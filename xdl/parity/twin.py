@@ -156,10 +156,12 @@ def _call(feeds: dict[str, np.ndarray], keywords: bool):
 
 def _trace(framework: str, model, inputs, name: str):
     from xdl.backends import keras_trace, torch_trace
+    from xdl.exporting import capture
 
     tracer = keras_trace if framework == "keras" else torch_trace
     try:
-        return tracer.trace(model, inputs)
+        with capture.captured():  # Keras warns about input structures, TensorFlow logs: not the report's
+            return tracer.trace(model, inputs)
     except InputError:
         raise
     except Exception as exc:  # the user's model: one line, not our traceback
@@ -288,6 +290,28 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     report.layers = [_compare_layer(p, k_layers, t_layers, k_ends, t_ends, criteria) for p in pairs]
     _explain(report, pairs, k_layers, t_layers)
     return report
+
+
+def load_table(where: str) -> list:
+    """A user's port table, `MODULE[:NAME]` (NAME defaults to TABLE), imported from the working
+    directory: a list of xdl.port.engine.Rule, as in xdl/models/*/port.py.
+
+    Raises:
+        InputError: the module cannot be imported, or the name is no list of Rules.
+    """
+    import importlib
+    import os
+    import sys
+
+    module, _, name = where.partition(":")
+    sys.path.insert(0, os.getcwd())
+    try:
+        table = getattr(importlib.import_module(module), name or "TABLE")
+    except Exception as exc:  # the user's module: missing, failing, or without that name
+        raise InputError(f"cannot load the port table {where}: {type(exc).__name__}: {first_line(exc)}") from None
+    if not isinstance(table, (list, tuple)) or not all(isinstance(rule, engine.Rule) for rule in table):
+        raise InputError(f"the port table {where} is no list of xdl.port.engine.Rule (see xdl/models/cnn/port.py)")
+    return list(table)
 
 
 def _port(source: str, keras_model, torch_model, rules: list[engine.Rule]) -> None:

@@ -1,0 +1,40 @@
+"""`xdl twin`: your Keras model and your PyTorch rewrite of it, proven one network or not."""
+
+from __future__ import annotations
+
+import os
+
+from xdl.commands import check, common
+from xdl.spec import tolerance
+
+FORMATS = ("text", "json")
+
+
+def add_parser(sub) -> None:
+    sp = common.command(sub, "twin", "port your Keras model's weights into your PyTorch model (or back) and "
+                        "compare them layer by layer: one network, or where they part and why")
+    sp.add_argument("keras", metavar="KERAS_MODULE:FACTORY", help="a function returning the keras.Model")
+    sp.add_argument("torch", metavar="TORCH_MODULE:FACTORY", help="a function returning the torch.nn.Module")
+    check.input_options(sp)
+    sp.add_argument("--from", dest="source", choices=("keras", "torch"), default="keras",
+                    help="whose weights are ported into the other (default: keras); the other's are replaced")
+    sp.add_argument("--port-table", metavar="MODULE[:TABLE]",
+                    help="a list of xdl.port.engine.Rule (the format of xdl/models/*/port.py; default name TABLE) "
+                         "pairing the layers xdl cannot pair by itself; the rest are paired by call order")
+    sp.add_argument("--kind", default="logits", choices=tolerance.OUTPUT_KINDS,
+                    help="what the outputs are; picks the tolerance (default: logits)")
+    sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs")
+    common.output_options(sp, FORMATS)
+    sp.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from xdl.parity import twin, users
+
+    inputs = check.example(args, users)  # bad arguments fail before the models are loaded
+    debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
+    table = twin.load_table(args.port_table) if args.port_table else ()
+    keras_model, torch_model = users.load_factory(args.keras, debug), users.load_factory(args.torch, debug)
+    result = twin.twin(keras_model, torch_model, inputs, source=args.source, port_table=table, kind=args.kind)
+    common.emit(args, {"text": lambda: result.render() + "\n", "json": lambda: result.to_json() + "\n"}, "the report")
+    return result.exit_code
