@@ -23,6 +23,10 @@ def add_parser(sub) -> None:
                          "pairing the layers xdl cannot pair by itself; the rest are paired by call order")
     sp.add_argument("--kind", default="logits", choices=tolerance.OUTPUT_KINDS,
                     help="what the outputs are; picks the tolerance (default: logits)")
+    sp.add_argument("--export", action="store_true",
+                    help="also export both to ONNX (as xdl check does) and run each file on ONNX Runtime against both "
+                         "frameworks' outputs")
+    common.provider_options(sp, default="cpu")
     sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs")
     common.output_options(sp, FORMATS)
     sp.set_defaults(func=run)
@@ -35,6 +39,7 @@ def run(args) -> int:
     debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
     table = twin.load_table(args.port_table) if args.port_table else ()
     keras_model, torch_model = users.load_factory(args.keras, debug), users.load_factory(args.torch, debug)
-    result = twin.twin(keras_model, torch_model, inputs, source=args.source, port_table=table, kind=args.kind)
+    result = twin.twin(keras_model, torch_model, inputs, source=args.source, port_table=table, kind=args.kind,
+                       export=args.export, providers=common.names(args.providers), required=common.names(args.require))
     common.emit(args, {"text": lambda: result.render() + "\n", "json": lambda: result.to_json() + "\n"}, "the report")
     return result.exit_code

@@ -61,6 +61,7 @@ class TwinReport:
     outputs: list[dict] = field(default_factory=list)  # {"name", "shape", "max_abs", "ok", "detail"}
     explanation: list[str] = field(default_factory=list)  # why the first pair that parts does
     warnings: list[str] = field(default_factory=list)  # differences that show only in training
+    exports: list[verify.Check] = field(default_factory=list)  # each ONNX file against each framework
 
     @property
     def first(self) -> LayerResult | None:
@@ -72,7 +73,9 @@ class TwinReport:
 
     @property
     def exit_code(self) -> int:
-        return EXIT_OK if self.same else EXIT_PARITY
+        if not self.same:
+            return EXIT_PARITY
+        return verify.Report(self.exports).exit_code if self.exports else EXIT_OK
 
     def verdict(self) -> str:
         names = f"Keras {self.keras_model!r} and PyTorch {self.torch_model!r}"
@@ -103,7 +106,16 @@ class TwinReport:
             error = "-" if o["max_abs"] is None else f"{o['max_abs']:.1e}"
         lines.append(f"output {o['name']} {o['shape']}: {'ok' if o['ok'] else 'DIFFERS'}, max abs {error}"
                      f"{', ' + o['detail'] if o['detail'] else ''}")
+        if self.exports:
+            lines.append("")
+        for c in self.exports:
+            error = "" if c.max_abs is None else f", max abs {c.max_abs:.1e}"
+            where = f" (batch {c.batch_size}, {c.output})" if c.batch_size is not None else ""
+            lines.append(f"{c.framework} on {c.provider}{where}: {c.status.upper()}{error}"
+                         f"{', ' + c.detail if c.detail else ''}")
         lines += ["", self.verdict()]
+        if self.same and self.exports and self.exit_code:
+            lines.append("  but the ONNX files do not reproduce both frameworks (the lines above)")
         lines += [f"  why: {note}" for note in self.explanation]
         lines += [f"  note: {warning}" for warning in self.warnings]
         return "\n".join(lines)
@@ -251,12 +263,14 @@ def _explain(report: TwinReport, pairs, k_layers, t_layers) -> None:
         report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
 
 
-def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=(), kind: str = "logits"
-         ) -> TwinReport:
+def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=(), kind: str = "logits",
+         export: bool = False, providers=("cpu",), required=()) -> TwinReport:
     """Ports `source`'s weights into the other model and compares the two, output and layer by
     layer (the module docstring says how). `inputs`: an array, a tuple of arrays (positions) or
     a dict (keywords), in the Keras model's layout (channels last) or, for an image or sequence
-    the Keras model declares, PyTorch's.
+    the Keras model declares, PyTorch's. With `export`, both models are exported to ONNX (as
+    xdl.check does, each on its own inputs' layout) and each file run on ONNX Runtime on every
+    provider against both frameworks' outputs.
 
     Raises:
         InputError: not a Keras and a PyTorch model, inputs that do not fit, a pairing that is
@@ -289,7 +303,53 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     k_ends, t_ends = pairing.units(k_layers), pairing.units(t_layers)
     report.layers = [_compare_layer(p, k_layers, t_layers, k_ends, t_ends, criteria) for p in pairs]
     _explain(report, pairs, k_layers, t_layers)
+    if export:
+        report.exports = _exports(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), kind,
+                                  providers, required)
     return report
+
+
+def _in_layout(other: dict, own: dict) -> dict:
+    """The other framework's outputs under this one's names (by position), in this one's layout."""
+    moved = {}
+    for (name, mine), theirs in zip(own.items(), other.values()):
+        if theirs.shape != mine.shape and theirs.ndim in (3, 4):
+            for candidate in (np.moveaxis(theirs, -1, 1), np.moveaxis(theirs, 1, -1)):
+                if candidate.shape == mine.shape:
+                    theirs = candidate
+                    break
+        moved[name] = theirs
+    return moved
+
+
+def _exports(keras_model, torch_model, feeds, keywords: bool, outputs, kind: str, providers, required
+             ) -> list[verify.Check]:
+    """Each model exported as xdl.check exports it (and checked against its own framework), then
+    its file run against the other framework's outputs: four comparisons per provider."""
+    import dataclasses
+    import tempfile
+    from pathlib import Path
+
+    checks = []
+    sides = (("keras", keras_model, feeds[0], outputs[0], outputs[1]), ("torch", torch_model, feeds[1], outputs[1],
+                                                                       outputs[0]))
+    with tempfile.TemporaryDirectory(prefix="xdl-twin-") as tmp:
+        for fw, model, inputs, own, other in sides:
+            folder, theirs = Path(tmp) / fw, "torch" if fw == "keras" else "keras"
+            said = users.check(model, dict(inputs) if keywords else tuple(inputs.values()), providers=providers,
+                               required=required, kind=kind, raise_on_failure=False, save=folder)
+            checks += [dataclasses.replace(c, framework=f"{fw}.onnx vs {fw}") for c in said.checks]
+            model_bytes, name = (folder / "model.onnx").read_bytes(), users.model_name(model, fw)
+            for provider in verify.providers_to_check(providers, required):
+                sess, why_not = verify.open_session(model_bytes, provider, required, model=name,
+                                                    framework=f"{fw}.onnx vs {theirs}")
+                if why_not:
+                    checks.append(why_not)
+                    continue
+                criteria = {n: verify.policy.criteria_for("float32", provider, kind) for n in own}
+                checks += verify.run_checks(sess, dict(inputs), _in_layout(other, own), model=name,
+                                            framework=f"{fw}.onnx vs {theirs}", provider=provider, criteria=criteria)
+    return checks
 
 
 def load_table(where: str) -> list:

@@ -1,0 +1,48 @@
+"""xdl twin --export: both models exported, each ONNX file run against both frameworks."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("keras")
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _pair(slope: float):
+    import keras
+    import torch
+    from torch import nn
+
+    keras_model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="hidden"),
+                                    keras.layers.LeakyReLU(negative_slope=0.2, name="act"),
+                                    keras.layers.Dense(3, name="out")], name="kmlp")
+    torch.manual_seed(0)
+    torch_model = nn.Sequential()
+    torch_model.add_module("hidden", nn.Linear(6, 8))
+    torch_model.add_module("act", nn.LeakyReLU(slope))
+    torch_model.add_module("out", nn.Linear(8, 3))
+    return keras_model, torch_model
+
+
+def test_each_onnx_file_reproduces_both_frameworks():
+    import xdl
+
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+    report = xdl.twin(*_pair(0.2), x, export=True, providers=("cpu",))
+    assert report.same and report.exit_code == 0, report.render()
+    compared = {(c.framework, c.status) for c in report.exports if c.status != "skipped"}
+    assert compared == {("keras.onnx vs keras", "pass"), ("keras.onnx vs torch", "pass"),
+                        ("torch.onnx vs torch", "pass"), ("torch.onnx vs keras", "pass")}, report.render()
+    assert "torch.onnx vs keras on cpu (batch 4, output_0): PASS" in report.render()
+
+
+def test_the_files_of_two_different_networks_do_not_reproduce_each_other():
+    import xdl
+
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype(np.float32)
+    report = xdl.twin(*_pair(0.01), x, export=True, providers=("cpu",))
+    assert report.exit_code == 1 and report.first.keras == "hidden", report.render()
+    assert "LeakyReLU slope" in report.explanation[0]
+    crossed = {c.framework: c.status for c in report.exports}
+    assert crossed["keras.onnx vs keras"] == "pass" and crossed["keras.onnx vs torch"] == "fail"
