@@ -46,3 +46,15 @@ def test_the_files_of_two_different_networks_do_not_reproduce_each_other():
     assert "LeakyReLU slope" in report.explanation[0]
     crossed = {c.framework: c.status for c in report.exports}
     assert crossed["keras.onnx vs keras"] == "pass" and crossed["keras.onnx vs torch"] == "fail"
+
+
+def test_train_steps_agree_for_one_network_and_part_for_two():
+    import xdl
+
+    x = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+    same = xdl.twin(*_pair(0.2), x, train_steps=3)
+    assert same.exit_code == 0 and [s["step"] for s in same.steps] == [1, 2, 3], same.render()
+    assert all(s["rel"] <= 1e-4 for s in same.steps) and same.steps[0]["keras"] > same.steps[-1]["keras"]
+    # two networks that differ part at the first step's loss already
+    other = xdl.twin(*_pair(0.01), x, train_steps=2)
+    assert other.exit_code == 1 and not other.steps[0]["ok"], other.render()

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from xdl.backends import keras as backend
+from xdl.backends import named_outputs
 from xdl.port.pairing import ACTIVATION, Layer
 
 _KINDS = {
@@ -134,3 +135,27 @@ def declared_shapes(net) -> list[tuple] | None:
 
 def versions() -> str:
     return f"Keras {keras.__version__}"
+
+
+def _as_is(value):
+    return value
+
+
+def sgd_steps(net, inputs, target: np.ndarray, steps: int, lr: float) -> list[float]:
+    """`steps` plain-SGD steps on one batch, the mean squared error between the model's first
+    output and `target`, dropout off (its masks cannot be shared with PyTorch); each step's loss
+    (before the step)."""
+    import tensorflow as tf
+
+    backend.disable_dropout(net)
+    opt = keras.optimizers.SGD(learning_rate=lr)
+    arg = inputs if isinstance(inputs, dict) else inputs[0] if len(inputs) == 1 else list(inputs)
+    losses = []
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            out = next(iter(named_outputs(net(arg, training=True), _as_is).values()))
+            loss = keras.ops.mean(keras.ops.square(out - target))
+        grads = tape.gradient(loss, net.trainable_variables)
+        opt.apply_gradients(zip(grads, net.trainable_variables))
+        losses.append(float(loss))
+    return losses

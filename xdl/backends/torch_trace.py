@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xdl.backends import named_outputs
 from xdl.backends import torch as backend
 from xdl.port.pairing import ACTIVATION, Layer
 
@@ -120,3 +121,31 @@ def first_convolution(net: nn.Module) -> tuple[str, str, int] | None:
         if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             return name, type(module).__name__, module.in_channels
     return None
+
+
+def _as_is(value):
+    return value
+
+
+def sgd_steps(net: nn.Module, inputs, target: np.ndarray, steps: int, lr: float) -> list[float]:
+    """`steps` plain-SGD steps on one batch, the mean squared error between the module's first
+    output and `target`, dropout off (its masks cannot be shared with Keras); each step's loss
+    (before the step). The module is left in eval mode."""
+    backend.disable_dropout(net)
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    tensors = {k: torch.from_numpy(np.array(x)) for k, x in inputs.items()} if isinstance(inputs, dict) else \
+        [torch.from_numpy(np.array(x)) for x in inputs]
+    goal = torch.from_numpy(np.array(target))
+    net.train()
+    losses = []
+    try:
+        for _ in range(steps):
+            out = net(**tensors) if isinstance(tensors, dict) else net(*tensors)
+            loss = torch.mean((next(iter(named_outputs(out, _as_is).values())) - goal) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+    finally:
+        net.eval()
+    return losses

@@ -27,6 +27,10 @@ def add_parser(sub) -> None:
                     help="also export both to ONNX (as xdl check does) and run each file on ONNX Runtime against both "
                          "frameworks' outputs")
     common.provider_options(sp, default="cpu")
+    sp.add_argument("--train-steps", type=common.count(0), default=0, metavar="K",
+                    help="also train both K plain-SGD steps on the inputs (dropout off, mean squared error to one "
+                         "seeded target) and compare the loss at every step")
+    sp.add_argument("--lr", type=common.positive, default=0.01, help="the learning rate of --train-steps (default 0.01)")
     sp.add_argument("--seed", type=common.count(0), default=0, help="seed of the random inputs")
     common.output_options(sp, FORMATS)
     sp.set_defaults(func=run)
@@ -40,6 +44,7 @@ def run(args) -> int:
     table = twin.load_table(args.port_table) if args.port_table else ()
     keras_model, torch_model = users.load_factory(args.keras, debug), users.load_factory(args.torch, debug)
     result = twin.twin(keras_model, torch_model, inputs, source=args.source, port_table=table, kind=args.kind,
-                       export=args.export, providers=common.names(args.providers), required=common.names(args.require))
+                       export=args.export, providers=common.names(args.providers), required=common.names(args.require),
+                       train_steps=args.train_steps, lr=args.lr)
     common.emit(args, {"text": lambda: result.render() + "\n", "json": lambda: result.to_json() + "\n"}, "the report")
     return result.exit_code

@@ -62,6 +62,7 @@ class TwinReport:
     explanation: list[str] = field(default_factory=list)  # why the first pair that parts does
     warnings: list[str] = field(default_factory=list)  # differences that show only in training
     exports: list[verify.Check] = field(default_factory=list)  # each ONNX file against each framework
+    steps: list[dict] = field(default_factory=list)  # {"step", "keras", "torch", "rel", "ok"} per training step
 
     @property
     def first(self) -> LayerResult | None:
@@ -69,7 +70,8 @@ class TwinReport:
 
     @property
     def same(self) -> bool:
-        return not self.unpaired and all(o["ok"] for o in self.outputs) and self.first is None
+        return (not self.unpaired and all(o["ok"] for o in self.outputs) and self.first is None
+                and all(s["ok"] for s in self.steps))
 
     @property
     def exit_code(self) -> int:
@@ -85,6 +87,11 @@ class TwinReport:
             f = self.first
             return (f"DIFFER: {names} part at Keras layer {f.keras!r} / PyTorch module {f.torch!r} ({f.kind}, "
                     f"{f.at}): {f.detail}")
+        if not all(s["ok"] for s in self.steps):
+            bad = next(s for s in self.steps if not s["ok"])
+            return (f"DIFFER: {names} agree in inference but part in training at step {bad['step']}: loss "
+                    f"{bad['keras']:.6g} (Keras) vs {bad['torch']:.6g} (PyTorch), relative {bad['rel']:.1e} > "
+                    f"{STEP_TARGET:g}")
         if not all(o["ok"] for o in self.outputs):
             bad = next(o for o in self.outputs if not o["ok"])
             return (f"DIFFER: every paired layer agrees, output {bad['name']!r} does not: {bad['detail']} (what "
@@ -106,6 +113,10 @@ class TwinReport:
             error = "-" if o["max_abs"] is None else f"{o['max_abs']:.1e}"
         lines.append(f"output {o['name']} {o['shape']}: {'ok' if o['ok'] else 'DIFFERS'}, max abs {error}"
                      f"{', ' + o['detail'] if o['detail'] else ''}")
+        if self.steps:
+            lines += ["", table(["step", "keras loss", "torch loss", "relative", ""],
+                                [[str(s["step"]), f"{s['keras']:.6g}", f"{s['torch']:.6g}", f"{s['rel']:.1e}",
+                                  "ok" if s["ok"] else "DIFFERS"] for s in self.steps])]
         if self.exports:
             lines.append("")
         for c in self.exports:
@@ -263,14 +274,19 @@ def _explain(report: TwinReport, pairs, k_layers, t_layers) -> None:
         report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
 
 
+STEP_TARGET = 1e-4  # the losses' relative difference allowed at each step (as `xdl parity steps`)
+
+
 def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=(), kind: str = "logits",
-         export: bool = False, providers=("cpu",), required=()) -> TwinReport:
+         export: bool = False, providers=("cpu",), required=(), train_steps: int = 0, lr: float = 0.01) -> TwinReport:
     """Ports `source`'s weights into the other model and compares the two, output and layer by
     layer (the module docstring says how). `inputs`: an array, a tuple of arrays (positions) or
     a dict (keywords), in the Keras model's layout (channels last) or, for an image or sequence
     the Keras model declares, PyTorch's. With `export`, both models are exported to ONNX (as
     xdl.check does, each on its own inputs' layout) and each file run on ONNX Runtime on every
-    provider against both frameworks' outputs.
+    provider against both frameworks' outputs. With `train_steps` K, both then take K plain-SGD
+    steps (learning rate `lr`, dropout off) on the inputs towards one seeded random target (mean
+    squared error on the first output), the loss compared at every step.
 
     Raises:
         InputError: not a Keras and a PyTorch model, inputs that do not fit, a pairing that is
@@ -303,10 +319,32 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     k_ends, t_ends = pairing.units(k_layers), pairing.units(t_layers)
     report.layers = [_compare_layer(p, k_layers, t_layers, k_ends, t_ends, criteria) for p in pairs]
     _explain(report, pairs, k_layers, t_layers)
+    if train_steps:
+        report.steps = _steps(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), train_steps, lr)
     if export:
         report.exports = _exports(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), kind,
                                   providers, required)
     return report
+
+
+def _steps(keras_model, torch_model, feeds, keywords: bool, outputs, steps: int, lr: float) -> list[dict]:
+    """Both models trained `steps` SGD steps from the same (ported) weights on one batch."""
+    from xdl.backends import keras_trace, torch_trace
+
+    if steps < 1 or not lr > 0:
+        raise InputError(f"--train-steps takes a count >= 1 and --lr a rate > 0 (got {steps}, {lr})")
+    first = next(iter(outputs[1].values()))  # PyTorch's layout; moved for Keras below
+    if first.dtype.kind != "f":
+        raise InputError("--train-steps trains on the first output, which must be floating point")
+    target = np.random.default_rng(0).normal(size=first.shape).astype(first.dtype)
+    keras_target = _in_layout({"t": target}, {"k": next(iter(outputs[0].values()))})["k"]
+    k = keras_trace.sgd_steps(keras_model, _call(feeds[0], keywords), keras_target, steps, lr)
+    t = torch_trace.sgd_steps(torch_model, _call(feeds[1], keywords), target, steps, lr)
+    rows = []
+    for n, (a, b) in enumerate(zip(k, t), 1):
+        rel = abs(a - b) / max(abs(a), 1e-12)
+        rows.append({"step": n, "keras": a, "torch": b, "rel": rel, "ok": rel <= STEP_TARGET})
+    return rows
 
 
 def _in_layout(other: dict, own: dict) -> dict:
