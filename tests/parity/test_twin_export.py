@@ -32,9 +32,27 @@ def test_each_onnx_file_reproduces_both_frameworks():
     report = xdl.twin(*_pair(0.2), x, export=True, providers=("cpu",))
     assert report.same and report.exit_code == 0, report.render()
     compared = {(c.framework, c.status) for c in report.exports if c.status != "skipped"}
-    assert compared == {("keras.onnx vs keras", "pass"), ("keras.onnx vs torch", "pass"),
-                        ("torch.onnx vs torch", "pass"), ("torch.onnx vs keras", "pass")}, report.render()
+    assert compared == {("keras.onnx vs keras", "pass"), ("keras.onnx vs torch", "pass"), ("torch.onnx vs torch", "pass"),
+                        ("torch.onnx vs keras", "pass"), ("one contract", "pass")}, report.render()
     assert "torch.onnx vs keras on cpu (batch 4, output_0): PASS" in report.render()
+
+
+def test_a_keras_image_model_is_exported_on_the_pytorch_contract():
+    import keras
+    from torch import nn
+
+    import xdl
+
+    keras_model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(3, 3, name="conv"),
+                                    keras.layers.GlobalAveragePooling2D(name="gap")], name="kconv")
+    torch_model = nn.Sequential()
+    torch_model.add_module("conv", nn.Conv2d(2, 3, 3))
+    torch_model.add_module("gap", nn.AdaptiveAvgPool2d(1))
+    torch_model.add_module("flat", nn.Flatten())
+    x = np.random.default_rng(0).random((3, 6, 6, 2), dtype=np.float32)
+    report = xdl.twin(keras_model, torch_model, x, export=True, providers=("cpu",))
+    assert report.exit_code == 0, report.render()
+    assert "one contract: PASS, both files take input_0 float32 ['batch', 2, 6, 6]" in report.render()
 
 
 def test_the_files_of_two_different_networks_do_not_reproduce_each_other():

@@ -122,7 +122,8 @@ class TwinReport:
         for c in self.exports:
             error = "" if c.max_abs is None else f", max abs {c.max_abs:.1e}"
             where = f" (batch {c.batch_size}, {c.output})" if c.batch_size is not None else ""
-            lines.append(f"{c.framework} on {c.provider}{where}: {c.status.upper()}{error}"
+            on = f" on {c.provider}" if c.provider != "-" else ""
+            lines.append(f"{c.framework}{on}{where}: {c.status.upper()}{error}"
                          f"{', ' + c.detail if c.detail else ''}")
         lines += ["", self.verdict()]
         if self.same and self.exports and self.exit_code:
@@ -362,22 +363,29 @@ def _in_layout(other: dict, own: dict) -> dict:
 
 def _exports(keras_model, torch_model, feeds, keywords: bool, outputs, kind: str, providers, required
              ) -> list[verify.Check]:
-    """Each model exported as xdl.check exports it (and checked against its own framework), then
-    its file run against the other framework's outputs: four comparisons per provider."""
+    """Both models exported as xdl.check exports them, on one contract: the Keras graph takes
+    its images channels first, as PyTorch's does, so that either file can replace the other.
+    Each is checked against its own framework (by xdl.check), then run against the other's
+    outputs; the two graphs' inputs are compared too."""
     import dataclasses
     import tempfile
     from pathlib import Path
 
-    checks = []
-    sides = (("keras", keras_model, feeds[0], outputs[0], outputs[1]), ("torch", torch_model, feeds[1], outputs[1],
-                                                                       outputs[0]))
+    import onnx
+
+    moved = tuple(n for n, x in feeds[0].items() if x.ndim == 4 and x.shape != feeds[1][n].shape)
+    checks, signatures = [], {}
+    sides = (("keras", keras_model, feeds[0], outputs[0], outputs[1], moved),
+             ("torch", torch_model, feeds[1], outputs[1], outputs[0], ()))
     with tempfile.TemporaryDirectory(prefix="xdl-twin-") as tmp:
-        for fw, model, inputs, own, other in sides:
+        for fw, model, inputs, own, other, channels_first in sides:
             folder, theirs = Path(tmp) / fw, "torch" if fw == "keras" else "keras"
             said = users.check(model, dict(inputs) if keywords else tuple(inputs.values()), providers=providers,
-                               required=required, kind=kind, raise_on_failure=False, save=folder)
+                               required=required, kind=kind, raise_on_failure=False, save=folder,
+                               channels_first=channels_first)
             checks += [dataclasses.replace(c, framework=f"{fw}.onnx vs {fw}") for c in said.checks]
             model_bytes, name = (folder / "model.onnx").read_bytes(), users.model_name(model, fw)
+            signatures[fw] = _signature(onnx.load_from_string(model_bytes))
             for provider in verify.providers_to_check(providers, required):
                 sess, why_not = verify.open_session(model_bytes, provider, required, model=name,
                                                     framework=f"{fw}.onnx vs {theirs}")
@@ -385,9 +393,28 @@ def _exports(keras_model, torch_model, feeds, keywords: bool, outputs, kind: str
                     checks.append(why_not)
                     continue
                 criteria = {n: verify.policy.criteria_for("float32", provider, kind) for n in own}
-                checks += verify.run_checks(sess, dict(inputs), _in_layout(other, own), model=name,
+                checks += verify.run_checks(sess, dict(feeds[1]), _in_layout(other, own), model=name,
                                             framework=f"{fw}.onnx vs {theirs}", provider=provider, criteria=criteria)
+    same = signatures["keras"] == signatures["torch"]
+    checks.append(verify.Check("both", "one contract", "-", "pass" if same else "fail",
+                               exit_code=EXIT_OK if same else EXIT_PARITY,
+                               detail=f"both files take {signatures['torch']}" if same else
+                               f"the Keras file takes {signatures['keras']}, the PyTorch file {signatures['torch']}"))
     return checks
+
+
+def _signature(model) -> str:
+    """A graph's inputs as `name dtype [dims]`, a dynamic dim as its name."""
+    def dims(t):
+        return [d.dim_param or d.dim_value for d in t.type.tensor_type.shape.dim]
+
+    return ", ".join(f"{i.name} {_onnx_type(i.type.tensor_type.elem_type)} {dims(i)}" for i in model.graph.input)
+
+
+def _onnx_type(elem_type: int) -> str:
+    import onnx
+
+    return onnx.helper.tensor_dtype_to_np_dtype(elem_type).name
 
 
 def load_table(where: str) -> list:

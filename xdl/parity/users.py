@@ -211,7 +211,7 @@ def _named(key) -> str:
 def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str = "logits",
           tolerance_override: Tolerance | None = None, raise_on_failure: bool = True, opset: int = graph.OPSET,
           dynamic: dict[str, int] | None = None, route: str | None = None, debug: bool = False,
-          save=None, factory: str | None = None) -> verify.Report:
+          save=None, factory: str | None = None, channels_first: tuple[str, ...] = ()) -> verify.Report:
     """Exports `model`, runs it on ONNX Runtime and compares with the native outputs.
 
     Args:
@@ -234,6 +234,8 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         debug: write what the exporter printed and logged (kept out of the report) to stderr.
         save, factory: a folder to keep the checked model in, whatever the verdict, as an artifact
             for `xdl verify`, and the MODULE:FACTORY it came from, recorded there (xdl.parity.saving).
+        channels_first: the images (4-d inputs, by name) a Keras model reads channels last that the
+            ONNX graph takes channels first, as its PyTorch twin's does (xdl twin: one contract).
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -249,16 +251,22 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     feeds, keywords = as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
     name = model_name(model, framework)
+    moved = _channels_first(channels_first, feeds, framework)
     with _modes_kept(model, framework):
         runs = _runs(feeds, axes, lambda inputs: _native_outputs(
             fw, model, inputs if keywords else list(inputs.values()), name))
         contract = Contract(  # dynamic: the batch, and every axis whose size differs between the runs
-            inputs=tuple(TensorSpec(n, _dynamic([r[0][n].shape for r in runs]), x.dtype.name) for n, x in feeds.items()),
+            inputs=tuple(TensorSpec(n, _in_layout(_dynamic([r[0][n].shape for r in runs]), n in moved), x.dtype.name,
+                                    layout="NCHW" if n in moved else "") for n, x in feeds.items()),
             outputs=tuple(TensorSpec(n, _dynamic([r[1][n].shape for r in runs]), y.dtype.name, kind=kind)
                           for n, y in runs[0][1].items()),
         )
         proto, used = _export(fw, model, contract, list(feeds) if keywords else None, framework, name,
                               routes, _trace_example(feeds), debug, opset)
+    if moved:  # what the graph takes: the images channels first
+        runs = [({t.name: np.ascontiguousarray(t.to_contract(x[t.name])) for t in contract.inputs}, outputs)
+                for x, outputs in runs]
+        feeds = runs[0][0]
     if save is not None:  # kept whatever the verdict, which verify gives again
         saving.save(save, proto, contract, feeds, runs[0][1], framework, name, tolerance_override, factory)
     result = verify.Report()
@@ -338,6 +346,20 @@ def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
                    for k, x in feeds.items()}
         runs.append((shorter, native(shorter)))
     return runs
+
+
+def _channels_first(names, feeds: dict[str, np.ndarray], framework: str) -> set[str]:
+    """The inputs to export channels first, each checked: a Keras model's 4-d float input."""
+    for n in names:
+        if framework != "keras" or n not in feeds or feeds[n].ndim != 4 or feeds[n].dtype.kind != "f":
+            raise InputError(f"channels_first={n!r}: only a Keras model's image inputs (4-d, float, by name) can be "
+                             f"exported channels first")
+    return set(names)
+
+
+def _in_layout(shape: tuple, channels_first: bool) -> tuple:
+    """A channels-last image shape as an NCHW contract states it; any other shape as it is."""
+    return (shape[0], shape[3], shape[1], shape[2]) if channels_first else shape
 
 
 def _dynamic(shapes: list[tuple[int, ...]]) -> tuple[int | None, ...]:
