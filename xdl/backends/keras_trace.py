@@ -18,7 +18,7 @@ from xdl.port.pairing import ACTIVATION, Layer
 _KINDS = {
     "Dense": "dense", "Conv1D": "conv1d", "Conv2D": "conv2d", "Conv2DTranspose": "conv2d_transpose",
     "BatchNormalization": "batchnorm", "Embedding": "embedding", "LayerNormalization": "layernorm",
-    "LSTM": "lstm", "GRU": "gru", "Flatten": "flatten", "Reshape": "other",
+    "LSTM": "lstm", "GRU": "gru", "MultiHeadAttention": "mha", "Flatten": "flatten", "Reshape": "other",
     "Dropout": "dropout", "SpatialDropout1D": "dropout", "SpatialDropout2D": "dropout", "GaussianNoise": "dropout",
     "MaxPooling1D": "pool", "MaxPooling2D": "pool", "AveragePooling1D": "pool", "AveragePooling2D": "pool",
     "GlobalAveragePooling1D": "pool", "GlobalAveragePooling2D": "pool", "GlobalMaxPooling1D": "pool",

@@ -20,7 +20,7 @@ _ACTIVATIONS = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Soft
                 nn.ELU: "elu", nn.SiLU: "silu", nn.ReLU6: "relu6", nn.Softplus: "softplus", nn.LogSoftmax: "log_softmax",
                 nn.LeakyReLU: "leaky_relu", nn.Hardswish: "hard_swish", nn.Hardsigmoid: "hard_sigmoid"}
 _KINDS = [
-    (nn.Linear, "dense"), (nn.Conv1d, "conv1d"), (nn.Conv2d, "conv2d"), (nn.ConvTranspose2d, "conv2d_transpose"),
+    (nn.MultiheadAttention, "mha"), (nn.Linear, "dense"), (nn.Conv1d, "conv1d"), (nn.Conv2d, "conv2d"), (nn.ConvTranspose2d, "conv2d_transpose"),
     (nn.BatchNorm1d, "batchnorm"), (nn.BatchNorm2d, "batchnorm"), (nn.Embedding, "embedding"),
     (nn.LayerNorm, "layernorm"), (nn.LSTM, "lstm"), (nn.GRU, "gru"), (nn.Flatten, "flatten"),
     (nn.Dropout, "dropout"), (nn.Dropout1d, "dropout"), (nn.Dropout2d, "dropout"),
@@ -52,7 +52,7 @@ def _config(module: nn.Module, kind: str) -> dict:
         return {"op": "max" if "Max" in name else "avg", "global": name.startswith("Adaptive"),
                 **{k: getattr(module, k) for k in ("kernel_size", "stride", "padding", "output_size") if hasattr(module, k)}}
     keep = ("kernel_size", "stride", "padding", "dilation", "groups", "padding_mode", "eps", "momentum",
-            "batch_first", "num_layers", "track_running_stats", "affine")
+            "batch_first", "num_layers", "track_running_stats", "affine", "num_heads")
     return {k: getattr(module, k) for k in keep if hasattr(module, k)}
 
 

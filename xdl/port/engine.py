@@ -241,6 +241,36 @@ class BidirectionalGRU(Transform):
         return GRU().to_keras(arrays[:4]) + GRU().to_keras(arrays[4:])
 
 
+@dataclass
+class MultiHeadAttention(Transform):
+    """Keras MultiHeadAttention <-> PyTorch nn.MultiheadAttention (self-attention, d = heads x
+    key_dim): Keras keeps query, key and value kernels (d, heads, key_dim) with biases (heads,
+    key_dim), and an output kernel (heads, key_dim, d) with a bias (d); PyTorch one in_proj_weight
+    (3d, d), the three projections stacked, one row per output, with in_proj_bias (3d), and an
+    out_proj Linear. Both split the projected width into heads in the same order (head h takes
+    columns h*key_dim to (h+1)*key_dim) and scale by 1/sqrt(key_dim): transposes and reshapes only.
+    """
+
+    heads: int
+    key_dim: int
+    torch_suffixes = ("in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias")
+
+    def to_torch(self, arrays):
+        q, q_bias, k, k_bias, v, v_bias, out, out_bias = arrays
+        d = q.shape[0]
+        weight = np.concatenate([kernel.reshape(d, -1).T for kernel in (q, k, v)])
+        return [weight, np.concatenate([b.reshape(-1) for b in (q_bias, k_bias, v_bias)]),
+                out.reshape(-1, out.shape[-1]).T, out_bias]
+
+    def to_keras(self, arrays):
+        weight, bias, out, out_bias = arrays
+        d = out.shape[0]
+        kernels = [w.T.reshape(d, self.heads, self.key_dim) for w in np.split(weight, 3)]
+        biases = [b.reshape(self.heads, self.key_dim) for b in np.split(bias, 3)]
+        return [kernels[0], biases[0], kernels[1], biases[1], kernels[2], biases[2],
+                out.T.reshape(self.heads, self.key_dim, d), out_bias]
+
+
 @dataclass(frozen=True)
 class Rule:
     """One layer with weights: its name in each twin and the transform between them."""

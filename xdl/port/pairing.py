@@ -31,7 +31,7 @@ from xdl.port import engine
 # The kinds of layer with weights that the engine has a transform for; each back end's tracer
 # maps its classes onto these names. A layer with weights of any other kind is "unknown".
 WEIGHTED = ("dense", "conv1d", "conv2d", "conv2d_transpose", "batchnorm", "embedding", "layernorm",
-            "lstm", "bilstm", "gru", "bigru")
+            "lstm", "bilstm", "gru", "bigru", "mha")
 ACTIVATION = "activation"  # parameter-free, element-wise or softmax: part of the unit before it
 CHANNELS_FIRST = ("conv1d", "conv2d", "conv2d_transpose", "pool", "pad", "batchnorm")  # in PyTorch, on images and sequences
 
@@ -132,6 +132,12 @@ def transform_for(k: Layer, keras_layers: list[Layer], t: Layer, torch_layers: l
             # a (w, c) sequence is an image one row high: the same reorder, C before W
             return engine.DenseAfterFlatten(*((1, *hwc) if len(hwc) == 2 else hwc))
         return engine.Dense(bias=bias)
+    if k.kind == "mha":
+        shapes = list(k.params.values())
+        if len(shapes) != 8 or len(shapes[0]) != 3:
+            raise Unpaired(f"Keras layer {k.describe()}: xdl pairs a MultiHeadAttention with biases and one "
+                           f"query, key and value width; give a port table")
+        return engine.MultiHeadAttention(heads=shapes[0][1], key_dim=shapes[0][2])
     if k.kind == "gru" and not k.config.get("reset_after", True):
         raise Unpaired(f"Keras layer {k.describe()} is a GRU with reset_after=False (the reset gate applied "
                        f"before the recurrent matmul); PyTorch's GRU {t.name!r} applies it after: no weights make "
