@@ -111,8 +111,8 @@ class TwinReport:
                                  "max abs", ""], rows)]
         for o in self.outputs:
             error = "-" if o["max_abs"] is None else f"{o['max_abs']:.1e}"
-        lines.append(f"output {o['name']} {o['shape']}: {'ok' if o['ok'] else 'DIFFERS'}, max abs {error}"
-                     f"{', ' + o['detail'] if o['detail'] else ''}")
+            lines.append(f"output {o['name']} {o['shape']}: {'ok' if o['ok'] else 'DIFFERS'}, max abs {error}"
+                         f"{', ' + o['detail'] if o['detail'] else ''}")
         if self.steps:
             lines += ["", table(["step", "keras loss", "torch loss", "relative", ""],
                                 [[str(s["step"]), f"{s['keras']:.6g}", f"{s['torch']:.6g}", f"{s['rel']:.1e}",
