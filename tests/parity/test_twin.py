@@ -123,6 +123,25 @@ class TorchTwoInputs(nn.Module):
         return torch.softmax(self.probs(h), -1), self.score(h)
 
 
+def keras_upsampler():
+    _seeded()
+    return keras.Sequential([keras.Input((5, 5, 2)), layers.Conv2D(4, 3, padding="same", name="conv"),
+                             layers.Conv2DTranspose(3, 3, strides=2, padding="same", activation="relu",
+                                                    name="deconv")], name="kup")
+
+
+class TorchUpsampler(nn.Module):
+    """Keras's 'same' transposed convolution: PyTorch's gives 11 pixels, forward() keeps 10."""
+
+    def __init__(self, start=0):
+        super().__init__()
+        _seeded()
+        self.conv, self.deconv, self.start = nn.Conv2d(2, 4, 3, padding=1), nn.ConvTranspose2d(4, 3, 3, stride=2), start
+
+    def forward(self, x):
+        return torch.relu(self.deconv(self.conv(x))[:, :, self.start:self.start + 10, self.start:self.start + 10])
+
+
 def keras_branches():
     """Two branches of one shape from one input, concatenated: Keras runs `a` first."""
     _seeded()
@@ -161,6 +180,16 @@ def test_a_faithful_rewrite_is_one_network(make, inputs, n_layers):
     assert report.verdict().startswith("SAME:") and len(report.layers) == n_layers
     assert all(r.keras == r.torch for r in report.layers)  # the rewrites name their modules as Keras its layers
     assert report.render().count("\noutput ") == len(report.outputs)  # every output has its line
+
+
+def test_a_transposed_convolution_cropped_in_forward_is_compared_at_the_pixels_kept():
+    report = xdl.twin(keras_upsampler(), TorchUpsampler(), _rand(3, 5, 5, 2))
+    assert report.same, report.render()
+    assert report.layers[1].at == "before its activation, PyTorch's first 10x10 (forward() crops it)"
+    # the last 10 kept, where Keras keeps the first: the layer agrees, what follows it does not
+    report = xdl.twin(keras_upsampler(), TorchUpsampler(start=1), _rand(3, 5, 5, 2))
+    assert report.exit_code == EXIT_PARITY and report.first is None
+    assert report.verdict().endswith("(what follows the last layer with weights differs)")
 
 
 def test_two_outputs_are_each_compared_and_rendered():

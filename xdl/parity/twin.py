@@ -219,6 +219,19 @@ def _keras_side(k: np.ndarray, shape: tuple, channels_first: bool) -> np.ndarray
     return k
 
 
+def _cropped(t: np.ndarray, k: np.ndarray, channels_first: bool, at: str) -> tuple[np.ndarray, str]:
+    """PyTorch's activation cut to Keras's size where it is larger along the image or sequence
+    axes only: a transposed convolution without Keras's 'same' gives a pixel more, which
+    forward() crops (t[:, :, :14, :14]) where no hook sees it; the first pixels are compared."""
+    if not channels_first or t.ndim != k.ndim or t.ndim not in (3, 4):
+        return t, at
+    want = np.moveaxis(k, -1, 1).shape
+    if t.shape == want or t.shape[:2] != want[:2] or any(a < b for a, b in zip(t.shape[2:], want[2:])):
+        return t, at
+    size = "x".join(map(str, want[2:]))
+    return t[(..., *(slice(0, n) for n in want[2:]))], f"{at}, PyTorch's first {size} (forward() crops it)"
+
+
 def _compare_layer(p: pairing.Pair, k_layers, t_layers, k_ends, t_ends, criteria) -> LayerResult:
     k_end, t_end = k_ends[p.keras.name], t_ends[p.torch.name]
     keras_acts = explain.unit_activations(k_layers, p.keras, True)
@@ -232,6 +245,7 @@ def _compare_layer(p: pairing.Pair, k_layers, t_layers, k_ends, t_ends, criteria
         return LayerResult(p.keras.name, p.torch.name, p.keras.kind, p.how, at, [], None, False,
                            "an output that is no tensor cannot be compared")
     torch = _torch_side(torch, keras, p.torch)
+    torch, at = _cropped(torch, keras, p.torch.kind in pairing.CHANNELS_FIRST, at)
     keras = _keras_side(keras, torch.shape, p.torch.kind in pairing.CHANNELS_FIRST)
     scale = max(1.0, float(np.abs(keras).max())) if keras.size else 1.0
     c = verify.judge(torch, keras, verify.policy.looser(criteria, atol_scale=scale))
