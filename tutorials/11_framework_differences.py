@@ -56,6 +56,43 @@ ax.legend()
 save_figure(fig, "11_batchnorm_momentum")
 
 # %% [markdown]
+# ## Checking your own port: `xdl.twin`
+# Rewrite a Keras model in PyTorch and these differences are yours to get right. `xdl.twin`
+# copies the Keras weights into the PyTorch model, runs both on the same inputs and compares them
+# layer by layer: either they are one network, or it names the first layer where they part and
+# why (docs/twin.md). Below, a rewrite that keeps PyTorch's BatchNorm defaults: its `why:` line
+# names the epsilon, which changes every output; its `note:` line the momentum, which only
+# training would show.
+
+# %% keras: a small classifier with BatchNorm
+keras.utils.set_random_seed(0)
+keras_net = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="hidden"),
+                              keras.layers.BatchNormalization(name="bn"), keras.layers.Dense(3, name="out")],
+                             name="keras_net")
+
+
+# %% torch: the rewrite, BatchNorm1d left at its defaults (eps 1e-5, momentum 0.1)
+class TorchNet(torch.nn.Module):
+    def __init__(self, eps=1e-5, momentum=0.1):
+        super().__init__()
+        self.hidden = torch.nn.Linear(8, 16)
+        self.bn = torch.nn.BatchNorm1d(16, eps=eps, momentum=momentum)
+        self.out = torch.nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.out(self.bn(self.hidden(x)))
+
+
+# %%
+import xdl
+
+x = np.random.default_rng(0).random((32, 8), dtype=np.float32)
+report = xdl.twin(keras_net, TorchNet(), x)
+print(report.render())
+fixed = xdl.twin(keras_net, TorchNet(eps=1e-3, momentum=0.01), x)  # Keras's epsilon and momentum
+print("\nwith eps=1e-3, momentum=0.01:", fixed.verdict())
+
+# %% [markdown]
 # ## And the optimizer that cannot be matched exactly
 # Keras's RMSprop divides by sqrt(v + eps), PyTorch's by sqrt(v) + eps. With the same eps
 # (1e-7) the updates differ where v is tiny, so two twins started from the same weights drift
