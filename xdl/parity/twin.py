@@ -278,15 +278,15 @@ def _explain(report: TwinReport, pairs, k_layers, t_layers) -> None:
         return
     p = next(p for p in pairs if p.keras.name == first.keras)
     report.explanation = explain.notes(p, k_layers, t_layers)
-    if not report.explanation:
+    # an activation PyTorch may have left out shows only at the next layer
+    for q in pairs[:pairs.index(p)][-1:]:
+        report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
+    if not report.explanation:  # no setting xdl sees: what is known to differ at such a layer
         rows = {d.topic: d for d in differences.DIFFERENCES}
         for topic in explain.topics(p):
             keras_says, torch_says = rows[topic].read()
             report.explanation.append(f"no setting of theirs differs; a known difference at a {p.keras.kind} layer, "
                                       f"{topic}: Keras {keras_says}; PyTorch {torch_says}")
-    # an activation PyTorch may have left out shows only at the next layer
-    for q in pairs[:pairs.index(p)][-1:]:
-        report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
 
 
 STEP_TARGET = 1e-4  # the losses' relative difference allowed at each step (as `xdl parity steps`)
@@ -334,11 +334,11 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     k_ends, t_ends = pairing.units(k_layers), pairing.units(t_layers)
     report.layers = [_compare_layer(p, k_layers, t_layers, k_ends, t_ends, criteria) for p in pairs]
     _explain(report, pairs, k_layers, t_layers)
-    if train_steps:
-        report.steps = _steps(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), train_steps, lr)
-    if export:
+    if export:  # before training: the files are of the weights the outputs above were computed with
         report.exports = _exports(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), kind,
                                   providers, required)
+    if train_steps:
+        report.steps = _steps(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), train_steps, lr)
     return report
 
 
@@ -442,10 +442,13 @@ def load_table(where: str) -> list:
     import os
     import sys
 
+    from xdl.exporting import capture
+
     module, _, name = where.partition(":")
     sys.path.insert(0, os.getcwd())
     try:
-        table = getattr(importlib.import_module(module), name or "TABLE")
+        with capture.captured():  # TensorFlow's start-up lines, where the table's module imports Keras
+            table = getattr(importlib.import_module(module), name or "TABLE")
     except Exception as exc:  # the user's module: missing, failing, or without that name
         raise InputError(f"cannot load the port table {where}: {type(exc).__name__}: {first_line(exc)}") from None
     if not isinstance(table, (list, tuple)) or not all(isinstance(rule, engine.Rule) for rule in table):

@@ -234,8 +234,7 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
         debug: write what the exporter printed and logged (kept out of the report) to stderr.
         save, factory: a folder to keep the checked model in, whatever the verdict, as an artifact
             for `xdl verify`, and the MODULE:FACTORY it came from, recorded there (xdl.parity.saving).
-        channels_first: the images (4-d inputs, by name) a Keras model reads channels last that the
-            ONNX graph takes channels first, as its PyTorch twin's does (xdl twin: one contract).
+        channels_first: the 4-d inputs (names) of a Keras model to export channels first (xdl twin).
 
     Returns:
         The Report: per provider, batch size and output, errors against the tolerance.
@@ -250,23 +249,15 @@ def check(model, example_inputs, *, providers=("cpu",), required=(), kind: str =
     routes = _routes(fw, framework, route)
     feeds, keywords = as_arrays(example_inputs)
     axes = _dynamic_axes(dynamic, feeds)
-    name = model_name(model, framework)
-    moved = _channels_first(channels_first, feeds, framework)
+    name, moved = model_name(model, framework), _channels_first(channels_first, feeds, framework)
     with _modes_kept(model, framework):
         runs = _runs(feeds, axes, lambda inputs: _native_outputs(
             fw, model, inputs if keywords else list(inputs.values()), name))
-        contract = Contract(  # dynamic: the batch, and every axis whose size differs between the runs
-            inputs=tuple(TensorSpec(n, _in_layout(_dynamic([r[0][n].shape for r in runs]), n in moved), x.dtype.name,
-                                    layout="NCHW" if n in moved else "") for n, x in feeds.items()),
-            outputs=tuple(TensorSpec(n, _dynamic([r[1][n].shape for r in runs]), y.dtype.name, kind=kind)
-                          for n, y in runs[0][1].items()),
-        )
+        contract = _contract(runs, moved, kind)
         proto, used = _export(fw, model, contract, list(feeds) if keywords else None, framework, name,
                               routes, _trace_example(feeds), debug, opset)
-    if moved:  # what the graph takes: the images channels first
-        runs = [({t.name: np.ascontiguousarray(t.to_contract(x[t.name])) for t in contract.inputs}, outputs)
-                for x, outputs in runs]
-        feeds = runs[0][0]
+    runs = [({t.name: np.ascontiguousarray(t.to_contract(x[t.name])) for t in contract.inputs}, y) for x, y in runs]
+    feeds = runs[0][0]  # the inputs as the graph takes them: a moved image channels first
     if save is not None:  # kept whatever the verdict, which verify gives again
         saving.save(save, proto, contract, feeds, runs[0][1], framework, name, tolerance_override, factory)
     result = verify.Report()
@@ -346,6 +337,18 @@ def _runs(feeds: dict, axes: dict[str, int], native) -> list[tuple[dict, dict]]:
                    for k, x in feeds.items()}
         runs.append((shorter, native(shorter)))
     return runs
+
+
+def _contract(runs, moved: set[str], kind: str) -> Contract:
+    """The contract the runs show: dynamic, the batch and every axis whose size differs between
+    them; the `moved` images channels first."""
+    inputs, outputs = runs[0]
+    return Contract(
+        inputs=tuple(TensorSpec(n, _in_layout(_dynamic([r[0][n].shape for r in runs]), n in moved), x.dtype.name,
+                                layout="NCHW" if n in moved else "") for n, x in inputs.items()),
+        outputs=tuple(TensorSpec(n, _dynamic([r[1][n].shape for r in runs]), y.dtype.name, kind=kind)
+                      for n, y in outputs.items()),
+    )
 
 
 def _channels_first(names, feeds: dict[str, np.ndarray], framework: str) -> set[str]:
