@@ -1043,8 +1043,9 @@ def _loggers():
 
 @pytest.fixture
 def xdl_here(monkeypatch, request):
-    """`xdl ARGS` in this process, run in `cwd` with `env` and PYTHONPATH=`users` (a user's own
-    modules) as the subprocess had them: (exit code, stdout and stderr, file descriptors too).
+    """`xdl ARGS` in this process, run in `cwd` with `env` and a user's own modules importable
+    from `users`, as a subprocess would run it: a CompletedProcess (exit code, stdout, stderr;
+    file descriptors too). Also imported by test_cli.py and test_paths.py.
     What a command may change in the process is put back, so that no case sees another's and no
     other test sees any: the environment (keras sets KERAS_BACKEND), the working folder, sys.path
     (the factory loader adds the working folder), the user's modules, the limits (from flags and
@@ -1053,10 +1054,10 @@ def xdl_here(monkeypatch, request):
     outer = {"stdout": sys.stdout, "stderr": sys.stderr}
     capfd = request.getfixturevalue("capfd")  # after `outer`: those are the streams it replaces
 
-    def run(args, cwd, env, users):
+    def run(args, cwd=ROOT, env=None, users=None):
         monkeypatch.chdir(cwd)
-        monkeypatch.syspath_prepend(str(users))  # sys.path as it was is put back afterwards
-        for name, value in env.items():
+        monkeypatch.syspath_prepend(str(users or cwd))  # sys.path as it was is put back afterwards
+        for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(limits, "_current", None)  # read afresh from this case's flags and variables
         environ, modules, handlers = dict(os.environ), set(sys.modules), logging.root.handlers[:]
@@ -1068,7 +1069,7 @@ def xdl_here(monkeypatch, request):
             code = exc.code
         finally:
             for name in set(sys.modules) - modules:  # a later case's usernet.py is not this one's
-                if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(users)):
+                if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(users or cwd)):
                     del sys.modules[name]
             for name in set(os.environ) - set(environ):
                 del os.environ[name]
@@ -1086,7 +1087,7 @@ def xdl_here(monkeypatch, request):
         assert arena or not limits._arena_registered or \
             limits.current().max_memory == limits._memory_cap(limits.DEFAULT_MAX_MEMORY_GB)[0], \
             "the case fixed ORT's arena at its own --max-memory for this whole process: put it in OWN_PROCESS"
-        return code, out + err
+        return subprocess.CompletedProcess(args, code, out, err)
     return run
 
 
@@ -1097,7 +1098,8 @@ def test_bad_input(tmp_path, xdl_here, setup, code, phrase):
     if setup in OWN_PROCESS:
         returncode, out = _in_a_subprocess(args, ROOT, {"PYTHONPATH": str(tmp_path), **ENV.get(setup, {})})
     else:
-        returncode, out = xdl_here(args, ROOT, ENV.get(setup, {}), tmp_path)
+        r = xdl_here(args, env=ENV.get(setup, {}), users=tmp_path)
+        returncode, out = r.returncode, r.stdout + r.stderr
     assert returncode == code, out
     assert "Traceback" not in out, out
     lines = [line for line in out.splitlines() if phrase in line]
@@ -1110,8 +1112,8 @@ def test_bad_input(tmp_path, xdl_here, setup, code, phrase):
 
 @pytest.mark.parametrize("setup", PASSING, ids=[NAMES[c] for c in PASSING])
 def test_good_input_in_an_odd_place_passes(tmp_path, xdl_here, setup):
-    code, out = xdl_here(setup(tmp_path), tmp_path, {}, tmp_path)
-    assert code == 0, out
+    r = xdl_here(setup(tmp_path), cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_the_corpus_is_at_least_eighty_distinct_cases():
