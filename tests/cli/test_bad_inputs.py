@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -1056,7 +1057,11 @@ def xdl_here(monkeypatch, request):
 
     def run(args, cwd=ROOT, env=None, users=None):
         monkeypatch.chdir(cwd)
-        monkeypatch.syspath_prepend(str(users or cwd))  # sys.path as it was is put back afterwards
+        monkeypatch.setattr(sys, "path", list(sys.path))  # the list as it was is put back afterwards
+        if users:
+            sys.path.insert(0, str(users))  # what PYTHONPATH=users gives a subprocess
+        # the user's modules there or in the working folder (the factory loader imports from it)
+        theirs = [Path(p).resolve() for p in (users, cwd) if p and Path(p).resolve() != ROOT]
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setattr(limits, "_current", None)  # read afresh from this case's flags and variables
@@ -1069,7 +1074,8 @@ def xdl_here(monkeypatch, request):
             code = exc.code
         finally:
             for name in set(sys.modules) - modules:  # a later case's usernet.py is not this one's
-                if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(users or cwd)):
+                file = getattr(sys.modules[name], "__file__", None)
+                if file and any(folder in Path(file).resolve().parents for folder in theirs):
                     del sys.modules[name]
             for name in set(os.environ) - set(environ):
                 del os.environ[name]
