@@ -1097,6 +1097,7 @@ def xdl_here(monkeypatch, request):
     return run
 
 
+@pytest.mark.timeout(300)  # the bound each case had as a subprocess: a case that hangs fails
 @pytest.mark.parametrize("setup,code,phrase", CASES, ids=[NAMES[c[0]] for c in CASES])
 def test_bad_input(tmp_path, xdl_here, setup, code, phrase):
     args = setup(tmp_path)
@@ -1116,6 +1117,7 @@ def test_bad_input(tmp_path, xdl_here, setup, code, phrase):
     assert after == handed, "the command changed a file it was handed"
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("setup", PASSING, ids=[NAMES[c] for c in PASSING])
 def test_good_input_in_an_odd_place_passes(tmp_path, xdl_here, setup):
     r = xdl_here(setup(tmp_path), cwd=tmp_path)
