@@ -1,5 +1,6 @@
-"""The bad-input corpus: each case runs the real CLI and must give one clear line saying what is
-wrong, the documented exit code, no traceback, and leave every file it was handed unchanged.
+"""The bad-input corpus: each case runs the real CLI (cli.main, in this process unless the case
+needs its own: OWN_PROCESS) and must give one clear line saying what is wrong, the documented
+exit code, no traceback, and leave every file it was handed unchanged.
 
 Artifact cases work on a private copy of the committed mlp artifact; the committed folder's
 hashes are checked before and after the whole module.
@@ -7,11 +8,14 @@ hashes are checked before and after the whole module.
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -19,7 +23,7 @@ import pytest
 from onnx import numpy_helper
 
 from conftest import COMMITTED, ROOT
-from xdl import artifacts
+from xdl import artifacts, cli, limits
 
 
 def _tree_hash(root):
@@ -1017,15 +1021,93 @@ PASSING = [c_path_through_a_dot_folder, c_path_with_dot_dot]
 NAMES = {case: name[2:] for name, case in list(globals().items()) if name.startswith("c_") and callable(case)}
 
 
+# Cases that need a process of their own, and why; every other case runs in this one (cheaper:
+# no interpreter, numpy, onnx and torch start per case), through the same cli.main that
+# `python -m xdl` runs.
+OWN_PROCESS = {
+    # ORT's CPU arena is registered once per process, capped at the --max-memory in force then
+    # (limits.session_options): here the first case to run a model would fix the cap for the
+    # others, and a 1 GiB cap would stay for every later test in this process.
+    c_allocates_from_the_batch,
+}
+
+
+def _in_a_subprocess(args, cwd, env):
+    r = subprocess.run([sys.executable, "-m", "xdl", *map(str, args)], capture_output=True, text=True,
+                       cwd=cwd, timeout=300, env={**os.environ, **env})
+    return r.returncode, r.stdout + r.stderr
+
+
+def _loggers():
+    return [logging.root, *(v for v in logging.Logger.manager.loggerDict.values() if isinstance(v, logging.Logger))]
+
+
+@pytest.fixture
+def xdl_here(monkeypatch, request):
+    """`xdl ARGS` in this process, run in `cwd` with `env` and a user's own modules importable
+    from `users`, as a subprocess would run it: a CompletedProcess (exit code, stdout, stderr;
+    file descriptors too). Also imported by test_cli.py and test_paths.py.
+    What a command may change in the process is put back, so that no case sees another's and no
+    other test sees any: the environment (keras sets KERAS_BACKEND), the working folder, sys.path
+    (the factory loader adds the working folder), the user's modules, the limits (from flags and
+    XDL_* variables), the root logger's handlers, and the stream of a handler made meanwhile
+    (torch makes its loggers' handlers when first imported, on the sys.stderr of that moment)."""
+    outer = {"stdout": sys.stdout, "stderr": sys.stderr}
+    capfd = request.getfixturevalue("capfd")  # after `outer`: those are the streams it replaces
+
+    def run(args, cwd=ROOT, env=None, users=None):
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "path", list(sys.path))  # the list as it was is put back afterwards
+        if users:
+            sys.path.insert(0, str(users))  # what PYTHONPATH=users gives a subprocess
+        # the user's modules there or in the working folder (the factory loader imports from it)
+        theirs = [Path(p).resolve() for p in (users, cwd) if p and Path(p).resolve() != ROOT]
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(limits, "_current", None)  # read afresh from this case's flags and variables
+        environ, modules, handlers = dict(os.environ), set(sys.modules), logging.root.handlers[:]
+        arena = limits._arena_registered
+        capfd.readouterr()
+        try:
+            code = cli.main([*map(str, args)])
+        except SystemExit as exc:  # argparse's usage errors: what `python -m xdl` exits with
+            code = exc.code
+        finally:
+            for name in set(sys.modules) - modules:  # a later case's usernet.py is not this one's
+                file = getattr(sys.modules[name], "__file__", None)
+                if file and any(folder in Path(file).resolve().parents for folder in theirs):
+                    del sys.modules[name]
+            for name in set(os.environ) - set(environ):
+                del os.environ[name]
+            os.environ.update(environ)
+            logging.root.handlers[:] = handlers
+            captured = {"stdout": sys.stdout, "stderr": sys.stderr}
+            for handler in (h for logger in _loggers() for h in logger.handlers):
+                if type(handler) is logging.StreamHandler:
+                    for name, stream in captured.items():
+                        if handler.stream is stream:
+                            handler.setStream(outer[name])
+        out, err = capfd.readouterr()
+        running = [t.name for t in threading.enumerate() if t.name in ("xdl-ort-run", "xdl-isolated-run")]
+        assert not running, f"a model run outlived the command: {running}"
+        assert arena or not limits._arena_registered or \
+            limits.current().max_memory == limits._memory_cap(limits.DEFAULT_MAX_MEMORY_GB)[0], \
+            "the case fixed ORT's arena at its own --max-memory for this whole process: put it in OWN_PROCESS"
+        return subprocess.CompletedProcess(args, code, out, err)
+    return run
+
+
+@pytest.mark.timeout(300)  # the bound each case had as a subprocess: a case that hangs fails
 @pytest.mark.parametrize("setup,code,phrase", CASES, ids=[NAMES[c[0]] for c in CASES])
-def test_bad_input(tmp_path, setup, code, phrase):
+def test_bad_input(tmp_path, xdl_here, setup, code, phrase):
     args = setup(tmp_path)
     handed = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink()}
-    r = subprocess.run([sys.executable, "-m", "xdl", *map(str, args)], capture_output=True, text=True,
-                       cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(tmp_path),  # a user's own modules
-                                                   **ENV.get(setup, {})})
-    out = r.stdout + r.stderr
-    assert r.returncode == code, out
+    if setup in OWN_PROCESS:
+        returncode, out = _in_a_subprocess(args, ROOT, {"PYTHONPATH": str(tmp_path), **ENV.get(setup, {})})
+    else:
+        r = xdl_here(args, env=ENV.get(setup, {}), users=tmp_path)
+        returncode, out = r.returncode, r.stdout + r.stderr
+    assert returncode == code, out
     assert "Traceback" not in out, out
     lines = [line for line in out.splitlines() if phrase in line]
     assert len(lines) == 1, f"expected one line with {phrase!r}:\n{out}"
@@ -1035,10 +1117,10 @@ def test_bad_input(tmp_path, setup, code, phrase):
     assert after == handed, "the command changed a file it was handed"
 
 
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("setup", PASSING, ids=[NAMES[c] for c in PASSING])
-def test_good_input_in_an_odd_place_passes(tmp_path, setup):
-    r = subprocess.run([sys.executable, "-m", "xdl", *map(str, setup(tmp_path))], capture_output=True, text=True,
-                       cwd=tmp_path, timeout=300)
+def test_good_input_in_an_odd_place_passes(tmp_path, xdl_here, setup):
+    r = xdl_here(setup(tmp_path), cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -1,4 +1,6 @@
-"""The command line, run as a user runs it: in a subprocess, reading exit codes and stderr."""
+"""The command line, run as a user runs it, reading exit codes and stderr: in a subprocess, or
+through cli.main in this process (`xdl_here`) where a command imports PyTorch or TensorFlow,
+which costs seconds per process."""
 
 import json
 import shutil
@@ -7,9 +9,12 @@ import sys
 
 import numpy as np
 import pytest
+import test_bad_inputs
 
 from conftest import COMMITTED, ROOT
 from xdl import verify
+
+xdl_here = test_bad_inputs.xdl_here  # the fixture
 
 
 def xdl(*args, cwd=ROOT):
@@ -69,13 +74,13 @@ def test_missing_data_set_exits_2(tmp_path):
     assert "not available offline" in _one_clean_line(r)
 
 
-def test_train_on_a_real_data_set_file(tmp_path):
+def test_train_on_a_real_data_set_file(tmp_path, xdl_here):
     rng = np.random.default_rng(0)
     np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (160, 28, 28), np.uint8),
              y_train=np.arange(160) % 10, x_test=rng.integers(0, 256, (20, 28, 28), np.uint8),
              y_test=np.arange(20) % 10)
-    r = xdl("train", "mlp", "--framework", "torch", "--dataset", "mnist", "--data-dir", tmp_path,
-            "--quick", "--runs", tmp_path / "runs")
+    r = xdl_here(["train", "mlp", "--framework", "torch", "--dataset", "mnist", "--data-dir", tmp_path,
+                  "--quick", "--runs", tmp_path / "runs"])
     assert r.returncode == 0, r.stderr
     metrics = json.loads((tmp_path / "runs" / "mlp" / "torch" / "metrics.json").read_text())
     assert metrics["dataset"] == "mnist" and metrics["train_samples"] == 160
@@ -88,8 +93,8 @@ def test_data_set_the_model_cannot_use_exits_2(tmp_path):
     assert "mlp cannot train on 'cifar10'" in _one_clean_line(r)
 
 
-def test_export_before_training_exits_2(tmp_path):
-    r = xdl("export", "cnn", "--framework", "keras", "--runs", tmp_path, "--out", tmp_path / "out")
+def test_export_before_training_exits_2(tmp_path, xdl_here):
+    r = xdl_here(["export", "cnn", "--framework", "keras", "--runs", tmp_path, "--out", tmp_path / "out"])
     assert r.returncode == 2
     assert "xdl train cnn" in _one_clean_line(r)
     assert not (tmp_path / "out").exists()
@@ -131,8 +136,8 @@ def test_verify_cuda_skipped_or_required():
     assert "FAILED (exit 3)" in r.stdout
 
 
-def test_verify_live_reruns_the_native_twins():
-    r = xdl("verify", "exported_models/mlp", "--providers", "cpu", "--live", "mlp")
+def test_verify_live_reruns_the_native_twins(xdl_here):
+    r = xdl_here(["verify", "exported_models/mlp", "--providers", "cpu", "--live", "mlp"])
     assert r.returncode == 0, r.stdout + r.stderr
     for n in (1, 2, 7, 64):
         assert f"probs [{n}, 10]" in r.stdout
@@ -171,10 +176,10 @@ def test_verify_report_to_an_unwritable_place_exits_2(tmp_path):
     assert "cannot write the junit report" in _one_clean_line(r) and "is a file, not a folder" in _one_clean_line(r)
 
 
-def test_bench_runs_and_reports(tmp_path):
+def test_bench_runs_and_reports(tmp_path, xdl_here):
     """Benchmarks are measured, never asserted: this checks that bench runs and reports."""
-    r = xdl("bench", "mlp", "--quick", "--batch-sizes", "1,4", "--providers", "cpu,cuda",
-            "--format", "json", "--output", tmp_path / "b.json", "--output", tmp_path / "b.png")
+    r = xdl_here(["bench", "mlp", "--quick", "--batch-sizes", "1,4", "--providers", "cpu,cuda",
+                  "--format", "json", "--output", tmp_path / "b.json", "--output", tmp_path / "b.png"])
     assert r.returncode == 0, r.stdout + r.stderr
     result = json.loads((tmp_path / "b.json").read_text())
     paths = {t["path"] for t in result["timings"]}
@@ -257,10 +262,10 @@ def test_int_lists_refuse_empty_items():
     assert r.returncode == 2 and "--batch-sizes takes comma-separated integers" in _one_clean_line(r)
 
 
-def test_export_check_is_the_old_export_dash_dash_check(tmp_path):
+def test_export_check_is_the_old_export_dash_dash_check(tmp_path, xdl_here):
     shutil.copytree(COMMITTED / "mlp" / "torch", tmp_path / "mlp" / "torch")  # one artifact: the spelling is the point
-    new = xdl("export", "check", "mlp", "--out", tmp_path)
-    old = xdl("export", "--check", "mlp", "--out", tmp_path)
+    new = xdl_here(["export", "check", "mlp", "--out", tmp_path])
+    old = xdl_here(["export", "--check", "mlp", "--out", tmp_path])
     assert new.returncode == old.returncode and new.stdout == old.stdout, new.stdout + new.stderr + old.stderr
     assert "xdl: note" not in new.stderr and "xdl: note: --check is deprecated" in old.stderr
 
@@ -341,17 +346,13 @@ def zero_head():
 '''
 
 
-def _check(tmp_path, *args):
-    import os
-
+def _check(xdl_here, tmp_path, *args):
     (tmp_path / "tokens.py").write_text(_TOKEN_NET)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "xdl", "check", *map(str, args), "--providers", "cpu"],
-                          capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    return xdl_here(["check", *args, "--providers", "cpu"], users=tmp_path)
 
 
-def test_check_takes_named_integer_inputs_a_dynamic_length_and_real_samples(tmp_path):
-    r = _check(tmp_path, "tokens:build", "--input", "input_ids=3,6:int64:0:50", "--input",
+def test_check_takes_named_integer_inputs_a_dynamic_length_and_real_samples(tmp_path, xdl_here):
+    r = _check(xdl_here, tmp_path, "tokens:build", "--input", "input_ids=3,6:int64:0:50", "--input",
                "attention_mask=3,6:float32", "--dynamic", "input_ids:1", "--dynamic", "attention_mask:1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert [line.split()[3:5] for line in r.stdout.splitlines()[:3]] == [["logits", "[1,"], ["logits", "[3,"],
@@ -359,12 +360,12 @@ def test_check_takes_named_integer_inputs_a_dynamic_length_and_real_samples(tmp_
     assert "[3, 5, 2]" in r.stdout  # the length one shorter
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "samples.npz", input_ids=rng.integers(0, 50, (2, 4)), attention_mask=np.ones((2, 4), np.float32))
-    r = _check(tmp_path, "tokens:build", "--inputs", tmp_path / "samples.npz")
+    r = _check(xdl_here, tmp_path, "tokens:build", "--inputs", tmp_path / "samples.npz")
     assert r.returncode == 0 and "logits [2, 4, 2]" in r.stdout, r.stdout + r.stderr
 
 
-def test_check_says_nothing_meaningful_was_compared(tmp_path):
-    r = _check(tmp_path, "tokens:zero_head", "--input-shape", "4,3")
+def test_check_says_nothing_meaningful_was_compared(tmp_path, xdl_here):
+    r = _check(xdl_here, tmp_path, "tokens:zero_head", "--input-shape", "4,3")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "EMPTY" in r.stdout and "nothing meaningful was compared: every expected value is within" in r.stdout
     assert "nothing meaningful was compared in 2 check(s)" in r.stdout

@@ -13,11 +13,14 @@ import subprocess
 import sys
 
 import pytest
+import test_bad_inputs
 
 from conftest import COMMITTED, ROOT
 from xdl import report
 from xdl.errors import EXIT_INPUT
 from xdl.verify import Check, Report
+
+xdl_here = test_bad_inputs.xdl_here  # the fixture: `check` of a torch model imports PyTorch, seconds per process
 
 
 def _xdl(*args, cwd=ROOT, env=None):
@@ -103,12 +106,12 @@ def test_export_check_escapes_a_folder_name_that_would_forge_a_line(tmp_path):
 
 # --- check: the user's code may exit, but nothing checked is no success -----------------------
 
-def test_a_model_that_exits_in_its_forward_is_a_failure(tmp_path):
+def test_a_model_that_exits_in_its_forward_is_a_failure(tmp_path, xdl_here):
     pytest.importorskip("torch")
     (tmp_path / "quits.py").write_text(
         "import sys\nimport torch\n\nclass Quits(torch.nn.Module):\n    def forward(self, x):\n"
         "        sys.exit(0)\n\ndef build():\n    return Quits()\n")
-    r = _xdl("check", "quits:build", "--input-shape", "2,3", "--providers", "cpu", cwd=tmp_path)
+    r = xdl_here(["check", "quits:build", "--input-shape", "2,3", "--providers", "cpu"], cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Quits fails on inputs of shape [2, 3]: SystemExit" in r.stderr and "Traceback" not in r.stderr
 

@@ -20,10 +20,13 @@ import threading
 from pathlib import Path
 
 import pytest
+import test_bad_inputs
 
 from conftest import COMMITTED, ROOT
 from xdl import artifacts, cli
 from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, XdlError
+
+xdl_here = test_bad_inputs.xdl_here  # the fixture: port imports PyTorch and TensorFlow, seconds per process
 
 
 def xdl(*args, timeout=300, **kwargs):
@@ -90,13 +93,13 @@ def test_a_full_device_is_a_full_disk_exit_3(tmp_path):
     assert stat.S_ISCHR(os.lstat(full).st_mode)
 
 
-def test_ported_weights_to_a_device_are_written_through(tmp_path):
+def test_ported_weights_to_a_device_are_written_through(tmp_path, xdl_here):
     null = _device(tmp_path, "null", 3)
-    r = xdl("port", "mlp", "--from", "torch", "--output", null)
+    r = xdl_here(["port", "mlp", "--from", "torch", "--output", null])
     assert r.returncode == 0, r.stdout + r.stderr
     assert stat.S_ISCHR(os.lstat(null).st_mode)
     full = _device(tmp_path, "full", 7)
-    r = xdl("port", "mlp", "--from", "keras", "--output", full)
+    r = xdl_here(["port", "mlp", "--from", "keras", "--output", full])
     assert r.returncode == EXIT_ENVIRONMENT, r.stdout + r.stderr
     _one_line(r, "the disk is full")
 
@@ -303,14 +306,14 @@ def test_port_refuses_to_write_into_an_artifact(models):
     assert _tree(models) == before
 
 
-def test_port_refuses_to_overwrite_its_source_or_a_runs_own_files(tmp_path):
+def test_port_refuses_to_overwrite_its_source_or_a_runs_own_files(tmp_path, xdl_here):
     run = _run_from_artifact(COMMITTED / "mlp" / "torch", tmp_path / "runs")
     before = _tree(run)
     source = run / "model.safetensors"
-    r = xdl("port", "mlp", "--from", "torch", "--weights-file", source, "--output", source)
+    r = xdl_here(["port", "mlp", "--from", "torch", "--weights-file", source, "--output", source])
     assert r.returncode == EXIT_INPUT, r.stdout + r.stderr
     _one_line(r, "is the source weights file")
-    r = xdl("port", "mlp", "--from", "torch", "--weights-file", source, "--output", run / "metrics.json")
+    r = xdl_here(["port", "mlp", "--from", "torch", "--weights-file", source, "--output", run / "metrics.json"])
     assert r.returncode == EXIT_INPUT, r.stdout + r.stderr
     _one_line(r, "is a file of the training run")
     assert _tree(run) == before
