@@ -67,13 +67,21 @@ def test_the_files_of_two_different_networks_do_not_reproduce_each_other():
     assert crossed["keras.onnx vs keras"] == "pass" and crossed["keras.onnx vs torch"] == "fail"
 
 
-def test_train_steps_agree_for_one_network_and_part_for_two():
+def test_train_steps_agree_for_one_network_and_part_where_only_training_differs():
     import xdl
 
     x = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
     same = xdl.twin(*_pair(0.2), x, train_steps=3)
     assert same.exit_code == 0 and [s["step"] for s in same.steps] == [1, 2, 3], same.render()
     assert all(s["rel"] <= 1e-4 for s in same.steps) and same.steps[0]["keras"] > same.steps[-1]["keras"]
-    # two networks that differ part at the first step's loss already
+    # a frozen Keras layer computes alike and learns otherwise: the first step agrees, the second not
+    keras_model, torch_model = _pair(0.2)
+    keras_model.get_layer("hidden").trainable = False
+    frozen = xdl.twin(keras_model, torch_model, x, train_steps=2)
+    assert frozen.exit_code == 1 and frozen.steps[0]["ok"] and not frozen.steps[1]["ok"], frozen.render()
+    assert frozen.verdict().startswith("DIFFER: Keras 'kmlp' and PyTorch 'Sequential' agree in inference but part in "
+                                       "training at step 2")
+    # models that differ already are not trained: their losses would say nothing more
     other = xdl.twin(*_pair(0.01), x, train_steps=2)
-    assert other.exit_code == 1 and not other.steps[0]["ok"], other.render()
+    assert other.exit_code == 1 and not other.steps
+    assert "not trained (2 steps asked): the models differ before training" in other.warnings

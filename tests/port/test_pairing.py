@@ -112,11 +112,18 @@ def _residual(torch_names):
     return keras, torch
 
 
-def test_branches_run_in_another_order_pair_by_kind_shape_and_name():
+def test_layers_of_the_very_same_names_pair_by_name_whatever_their_order():
     keras, torch = _residual(["block.short", "block.short_bn", "block.main", "block.main_bn"])
     assert _pairs(keras, torch) == [
-        ("stem", "stem", "kind and shape"), ("main", "block.main", "kind and shape"),
-        ("main_bn", "block.main_bn", "name"), ("short", "block.short", "kind and shape"),
+        ("stem", "stem", "name"), ("main", "block.main", "name"), ("main_bn", "block.main_bn", "name"),
+        ("short", "block.short", "name"), ("short_bn", "block.short_bn", "name")]
+
+
+def test_branches_run_in_another_order_pair_by_kind_shape_and_name():
+    keras, torch = _residual(["block.s", "block.short_bn", "block.m", "block.main_bn"])
+    assert _pairs(keras, torch) == [
+        ("stem", "stem", "kind and shape"), ("main", "block.m", "kind and shape"),
+        ("main_bn", "block.main_bn", "name"), ("short", "block.s", "kind and shape"),
         ("short_bn", "block.short_bn", "kind and shape")]  # the one left
 
 
@@ -131,7 +138,8 @@ def test_two_modules_that_fit_alike_without_a_deciding_name_are_refused():
 
 def test_call_order_that_the_names_contradict_is_refused():
     keras = [_dense("a", 4, 4), _dense("b", 4, 4)]
-    torch = [_linear("b", 4, 4), _linear("a", 4, 4)]
+    torch = [_linear("b", 4, 4), _linear("a", 4, 4), _linear("c", 4, 4)]  # no name for the Keras model's third
+    keras.append(_dense("z", 4, 4))
     with pytest.raises(pairing.Ambiguous, match="Keras layer 'a' pairs by call order with PyTorch module 'b' but by "
                                                 "name with 'a'"):
         pairing.pair(keras, torch)
@@ -139,9 +147,23 @@ def test_call_order_that_the_names_contradict_is_refused():
 
 def test_a_port_table_decides_and_the_rest_pair_by_call_order():
     keras = [_dense("a", 4, 4), _dense("b", 4, 4), _dense("c", 4, 2)]
-    torch = [_linear("b", 4, 4), _linear("a", 4, 4), _linear("c", 4, 2)]
+    torch = [_linear("b", 4, 4), _linear("a", 4, 4), _linear("fc", 4, 2)]
     table = [engine.Rule("a", "a", engine.Dense()), engine.Rule("b", "b", engine.Dense())]
-    assert _pairs(keras, torch, table) == [("a", "a", "port table"), ("b", "b", "port table"), ("c", "c", "call order")]
+    assert _pairs(keras, torch, table) == [("a", "a", "port table"), ("b", "b", "port table"), ("c", "fc", "call order")]
+
+
+def test_a_port_table_naming_a_layer_twice_is_refused():
+    keras, torch = [_dense("a", 4, 4), _dense("b", 4, 4)], [_linear("a", 4, 4), _linear("b", 4, 4)]
+    table = [engine.Rule("a", "a", engine.Dense()), engine.Rule("b", "a", engine.Dense())]
+    with pytest.raises(InputError, match="the port table names PyTorch module 'a' twice"):
+        pairing.pair(keras, torch, table)
+
+
+def test_a_stacked_recurrent_module_asks_for_a_table():
+    keras = [Layer("l1", "LSTM", "lstm", {"kernel": (3, 16)}), Layer("l2", "LSTM", "lstm", {"kernel": (4, 16)})]
+    torch = [Layer("lstm", "LSTM", "lstm", {"weight_ih_l0": (16, 3)}, {"num_layers": 2})]
+    with pytest.raises(pairing.Ambiguous, match="stacks 2 recurrent layers in one"):
+        pairing.pair(keras, torch)
 
 
 @pytest.mark.parametrize("rule, message", [
@@ -163,7 +185,7 @@ def test_a_layer_of_unknown_kind_needs_a_port_table():
                                                 "itself; name it in a port table"):
         pairing.pair(keras, torch)
     assert _pairs(keras, torch, [engine.Rule("bias", "bias", engine.Embedding())]) == [
-        ("d", "d", "call order"), ("bias", "bias", "port table")]
+        ("d", "d", "name"), ("bias", "bias", "port table")]
 
 
 def _flattened(torch_before):
@@ -252,7 +274,7 @@ def test_batchnorm_epsilon_note_gives_pytorchs_eps():
     assert explain.notes(p, [p.keras], [p.torch]) == ["epsilon: Keras 'bn' 0.001, PyTorch 'bn' 1e-05: give PyTorch "
                                                       "eps=0.001"]
     assert explain.training_notes(p) == []
-    assert explain.topics(p) == ("BatchNorm epsilon", "BatchNorm momentum")
+    assert explain.topics(p, [p.keras]) == ("BatchNorm epsilon", "BatchNorm momentum")
 
 
 @pytest.mark.parametrize("momentum", [0.1, None])

@@ -47,10 +47,15 @@ def _config(layer, kind: str) -> dict:
         cls = type(layer).__name__
         if cls == "LeakyReLU" or (cls == "ReLU" and c.get("negative_slope")):
             return {"activation": "leaky_relu", "slope": float(c["negative_slope"])}
+        if cls == "ReLU" and (c.get("max_value") is not None or c.get("threshold")):
+            top, floor = c.get("max_value"), c.get("threshold") or 0
+            return {"activation": "relu6" if top == 6 and not floor else f"relu(max {top}, threshold {floor})"}
+        if cls == "ELU" and c.get("alpha", 1.0) != 1.0:
+            return {"activation": f"elu(alpha={c['alpha']:g})"}
         return {"activation": {"ReLU": "relu", "Softmax": "softmax", "ELU": "elu"}.get(cls) or _name(c["activation"])}
     keep = ("activation", "recurrent_activation", "epsilon", "momentum", "kernel_size", "strides", "padding",
             "dilation_rate", "groups", "reset_after", "go_backwards", "return_sequences", "pool_size", "data_format",
-            "merge_mode", "axis")
+            "merge_mode", "axis", "rate", "mask_zero", "kernel_regularizer", "bias_regularizer", "activity_regularizer")
     found = {k: c[k] for k in keep if k in c}
     if "activation" in found:
         found["activation"] = _name(found["activation"])

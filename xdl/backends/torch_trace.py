@@ -46,13 +46,17 @@ def _kind(module: nn.Module) -> str | None:
 def _config(module: nn.Module, kind: str) -> dict:
     if kind == ACTIVATION:
         name = next(n for cls, n in _ACTIVATIONS.items() if isinstance(module, cls))
+        if name == "elu" and module.alpha != 1.0:
+            name = f"elu(alpha={module.alpha:g})"
+        if name == "gelu" and module.approximate != "none":
+            name = f"gelu({module.approximate})"
         return {"activation": name, **({"slope": float(module.negative_slope)} if name == "leaky_relu" else {})}
     if kind == "pool":
         name = type(module).__name__
         return {"op": "max" if "Max" in name else "avg", "global": name.startswith("Adaptive"),
                 **{k: getattr(module, k) for k in ("kernel_size", "stride", "padding", "output_size") if hasattr(module, k)}}
     keep = ("kernel_size", "stride", "padding", "dilation", "groups", "padding_mode", "eps", "momentum",
-            "batch_first", "num_layers", "track_running_stats", "affine", "num_heads")
+            "batch_first", "num_layers", "track_running_stats", "affine", "num_heads", "p")
     return {k: getattr(module, k) for k in keep if hasattr(module, k)}
 
 
@@ -114,11 +118,16 @@ def trace(net: nn.Module, inputs) -> tuple[list[Layer], dict[str, np.ndarray]]:
     return order, outputs
 
 
+def weight_keys(net: nn.Module) -> list[str]:
+    """The module's state-dict keys: every weight and buffer a port must fill."""
+    return list(net.state_dict())
+
+
 def first_convolution(net: nn.Module) -> tuple[str, str, int] | None:
     """(name, class, input channels) of the first convolution the module registers, or None: a
     convolution reading the input tells its layout, channels first."""
     for name, module in net.named_modules():
-        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)):
             return name, type(module).__name__, module.in_channels
     return None
 

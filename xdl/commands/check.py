@@ -51,15 +51,16 @@ def add_parser(sub) -> None:
     sp.set_defaults(func=run)
 
 
-def input_options(sp) -> None:
-    """--input-shape, --input and --inputs: what a user's model is run on (check, twin)."""
+def input_options(sp, floats: str = "[0, 1)") -> None:
+    """--input-shape, --input and --inputs: what a user's model is run on (check, twin); `floats`
+    says the range random floats are drawn from by default."""
     sp.add_argument("--input-shape", action="append", default=[], metavar="N,D1,...",
-                    help="a float32 input's shape, batch first, in the model's own layout, values in [0, 1); "
+                    help=f"a float32 input's shape, batch first, in the model's own layout, values in {floats}; "
                          "repeat for more inputs (passed by position)")
     sp.add_argument("--input", action="append", default=[], metavar="NAME=SHAPE[:DTYPE[:LOW:HIGH]]",
                     help="an input by name (the keyword the model takes, and the ONNX input's name), e.g. "
                          "input_ids=2,16:int64:0:1000; DTYPE one of float16, float32 (default), float64, int32, "
-                         "int64, bool; floats drawn in [LOW, HIGH) (default [0, 1)), integers in [LOW, HIGH) "
+                         f"int64, bool; floats drawn in [LOW, HIGH) (default {floats}), integers in [LOW, HIGH) "
                          "(required); the names input_0, input_1... stand for positions; repeatable")
     sp.add_argument("--inputs", metavar="FILE.npz",
                     help="real samples, one array per input name (np.savez(FILE, input_ids=..., attention_mask=...)); "
@@ -169,14 +170,17 @@ def dynamic_axis(text: str) -> tuple[str, int]:
     return name, int(axis)
 
 
-def example(args, users):
-    """The inputs to check on: random ones from --input-shape or --input, or the --inputs file's;
-    a tuple (positions) or a dict (keywords), as users.by_position says of their names."""
+def example(args, users, floats: tuple[float, float] = (0.0, 1.0)):
+    """The inputs to check on: random ones from --input-shape or --input (floats drawn from
+    `floats` unless LOW:HIGH says), or the --inputs file's; a tuple (positions) or a dict
+    (keywords), as users.by_position says of their names."""
     import numpy as np
 
     specs = [input_spec(s) for s in args.input]
     specs += [(f"input_{i}", common.int_list(s, "--input-shape", what="positive comma-separated integers, batch first"),
                "float32", None, None) for i, s in enumerate(args.input_shape)]
+    specs = [(n, shape, d, *(floats if low is None and d.startswith("float") else (low, high)))
+             for n, shape, d, low, high in specs]
     if args.input_shape and (args.input or args.inputs):
         raise InputError("--input-shape takes no --input or --inputs: name every input with --input NAME=SHAPE")
     if not specs and not args.inputs:

@@ -15,7 +15,11 @@ def add_parser(sub) -> None:
                         "compare them layer by layer: one network, or where they part and why")
     sp.add_argument("keras", metavar="KERAS_MODULE:FACTORY", help="a function returning the keras.Model")
     sp.add_argument("torch", metavar="TORCH_MODULE:FACTORY", help="a function returning the torch.nn.Module")
-    check.input_options(sp)
+    check.input_options(sp, floats="[-1, 1)")
+    sp.add_argument("--torch-layout", choices=("auto", "channels-first", "same"), default="auto",
+                    help="how the PyTorch model takes images and sequences: auto (channels first where its first "
+                         "convolution reads the input's channels), channels-first, or same (as Keras: a model that "
+                         "permutes inside)")
     sp.add_argument("--from", dest="source", choices=("keras", "torch"), default="keras",
                     help="whose weights are ported into the other (default: keras); the other's are replaced")
     sp.add_argument("--port-table", metavar="MODULE[:TABLE]",
@@ -39,12 +43,13 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from xdl.parity import twin, users
 
-    inputs = check.example(args, users)  # bad arguments fail before the models are loaded
+    # signed: a function that is the identity on values >= 0 (a ReLU on the input) must show
+    inputs = check.example(args, users, floats=(-1.0, 1.0))  # bad arguments fail before the models are loaded
     debug = args.debug or os.environ.get("XDL_DEBUG", "") not in ("", "0")
     table = twin.load_table(args.port_table) if args.port_table else ()
     keras_model, torch_model = users.load_factory(args.keras, debug), users.load_factory(args.torch, debug)
     result = twin.twin(keras_model, torch_model, inputs, source=args.source, port_table=table, kind=args.kind,
                        export=args.export, providers=common.names(args.providers), required=common.names(args.require),
-                       train_steps=args.train_steps, lr=args.lr)
+                       train_steps=args.train_steps, lr=args.lr, torch_layout=args.torch_layout)
     common.emit(args, {"text": lambda: result.render() + "\n", "json": lambda: result.to_json() + "\n"}, "the report")
     return result.exit_code

@@ -57,6 +57,7 @@ class TwinReport:
     source: str  # whose weights were ported into the other
     inputs: list[str] = field(default_factory=list)  # each input's layout, and how it was known
     unpaired: str = ""  # why the layers could not be paired ("" when they were)
+    settings: list[str] = field(default_factory=list)  # settings that differ, shown by the inputs or not
     layers: list[LayerResult] = field(default_factory=list)
     outputs: list[dict] = field(default_factory=list)  # {"name", "shape", "max_abs", "ok", "detail"}
     explanation: list[str] = field(default_factory=list)  # why the first pair that parts does
@@ -71,7 +72,7 @@ class TwinReport:
     @property
     def same(self) -> bool:
         return (not self.unpaired and all(o["ok"] for o in self.outputs) and self.first is None
-                and all(s["ok"] for s in self.steps))
+                and not self.settings and all(s["ok"] for s in self.steps))
 
     @property
     def exit_code(self) -> int:
@@ -87,15 +88,18 @@ class TwinReport:
             f = self.first
             return (f"DIFFER: {names} part at Keras layer {f.keras!r} / PyTorch module {f.torch!r} ({f.kind}, "
                     f"{f.at}): {f.detail}")
+        if not all(o["ok"] for o in self.outputs):
+            bad = next(o for o in self.outputs if not o["ok"])
+            return (f"DIFFER: every paired layer agrees, output {bad['name']!r} does not: {bad['detail']} (what "
+                    f"follows the last layer with weights differs)")
+        if self.settings:
+            return (f"DIFFER: {names} agree on these inputs, but their layers are set differently (other inputs, "
+                    f"or training, would show it): {self.settings[0]}")
         if not all(s["ok"] for s in self.steps):
             bad = next(s for s in self.steps if not s["ok"])
             return (f"DIFFER: {names} agree in inference but part in training at step {bad['step']}: loss "
                     f"{bad['keras']:.6g} (Keras) vs {bad['torch']:.6g} (PyTorch), relative {bad['rel']:.1e} > "
                     f"{STEP_TARGET:g}")
-        if not all(o["ok"] for o in self.outputs):
-            bad = next(o for o in self.outputs if not o["ok"])
-            return (f"DIFFER: every paired layer agrees, output {bad['name']!r} does not: {bad['detail']} (what "
-                    f"follows the last layer with weights differs)")
         return (f"SAME: {names} are one network: {len(self.layers)} paired layers and {len(self.outputs)} "
                 f"output(s) agree within tolerance, with {self.source}'s weights in both")
 
@@ -129,6 +133,7 @@ class TwinReport:
         if self.same and self.exports and self.exit_code:
             lines.append("  but the ONNX files do not reproduce both frameworks (the lines above)")
         lines += [f"  why: {note}" for note in self.explanation]
+        lines += [f"  set differently: {note}" for note in self.settings[1:]]
         lines += [f"  note: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -141,11 +146,17 @@ def _fits(declared: tuple, shape: tuple) -> bool:
     return len(declared) == len(shape) and all(d is None or d == s for d, s in zip(declared[1:], shape[1:]))
 
 
-def _layouts(keras_model, torch_model, feeds: dict[str, np.ndarray]):
+LAYOUTS = ("auto", "channels-first", "same")  # how PyTorch takes the images and sequences: torch_layout=
+
+
+def _layouts(keras_model, torch_model, feeds: dict[str, np.ndarray], torch_layout: str = "auto"):
     """Each input for Keras and for PyTorch, and a line per image or sequence input saying how
-    its layout was known: the Keras model's declared shapes, PyTorch's first convolution."""
+    its layout was known: the Keras model's declared shapes, PyTorch's first convolution (or
+    `torch_layout`, where the user says)."""
     from xdl.backends import keras_trace, torch_trace
 
+    if torch_layout not in LAYOUTS:
+        raise InputError(f"torch_layout {torch_layout!r}: give one of {', '.join(LAYOUTS)}")
     declared = keras_trace.declared_shapes(keras_model) or []
     conv = torch_trace.first_convolution(torch_model)
     for_keras, for_torch, lines = {}, {}, []
@@ -160,13 +171,15 @@ def _layouts(keras_model, torch_model, feeds: dict[str, np.ndarray]):
         elif i < len(declared):
             said = f"Keras declares {_shape(declared[i])}; "
         x = for_keras[name]
-        if conv is not None and x.shape[-1] == conv[2]:
-            for_torch[name] = np.ascontiguousarray(np.moveaxis(x, -1, 1))
-            lines.append(f"{name}: {said}{list(x.shape)} to Keras, {list(for_torch[name].shape)} to PyTorch (its "
-                         f"first convolution {conv[0]!r}, {conv[1]}, reads {conv[2]} channels first)")
+        if torch_layout != "auto":
+            moved = torch_layout == "channels-first"
+            how = f"--torch-layout {torch_layout}"
         else:
-            lines.append(f"{name}: {said}{list(x.shape)} to both (no PyTorch convolution reads {x.shape[-1]} "
-                         f"channels first)")
+            moved = conv is not None and x.shape[-1] == conv[2]
+            how = (f"its first convolution {conv[0]!r}, {conv[1]}, reads {conv[2]} channels first" if moved else
+                   f"no PyTorch convolution reads {x.shape[-1]} channels first")
+        for_torch[name] = np.ascontiguousarray(np.moveaxis(x, -1, 1)) if moved else x
+        lines.append(f"{name}: {said}{list(x.shape)} to Keras, {list(for_torch[name].shape)} to PyTorch ({how})")
     return for_keras, for_torch, lines
 
 
@@ -229,29 +242,39 @@ def _cropped(t: np.ndarray, k: np.ndarray, channels_first: bool, at: str) -> tup
     if t.shape == want or t.shape[:2] != want[:2] or any(a < b for a, b in zip(t.shape[2:], want[2:])):
         return t, at
     size = "x".join(map(str, want[2:]))
-    return t[(..., *(slice(0, n) for n in want[2:]))], f"{at}, PyTorch's first {size} (forward() crops it)"
+    return t[(..., *(slice(0, n) for n in want[2:]))], f"{at}, at PyTorch's first {size} only (forward() crops it?)"
 
 
 def _compare_layer(p: pairing.Pair, k_layers, t_layers, k_ends, t_ends, criteria) -> LayerResult:
     k_end, t_end = k_ends[p.keras.name], t_ends[p.torch.name]
     keras_acts = explain.unit_activations(k_layers, p.keras, True)
     torch_acts = explain.unit_activations(t_layers, p.torch, False)
-    if keras_acts and not torch_acts and p.keras.pre is not None:
-        # PyTorch applies it in forward() (F.relu), where no hook sees it: compare before it
-        keras, torch, at = p.keras.pre, p.torch.output, "before its activation"
+    if keras_acts and not torch_acts:
+        # PyTorch applies it in forward() (F.relu), where no hook sees it: compare before it (a
+        # fused activation's input, or the layer's own output before Keras's activation layers)
+        keras = p.keras.pre if p.keras.pre is not None else p.keras.output
+        torch, at = p.torch.output, "before its activation"
     else:
         keras, torch, at = k_end.output, t_end.output, "after its activation" if keras_acts or torch_acts else "output"
     if keras is None or torch is None:
         return LayerResult(p.keras.name, p.torch.name, p.keras.kind, p.how, at, [], None, False,
                            "an output that is no tensor cannot be compared")
     torch = _torch_side(torch, keras, p.torch)
-    torch, at = _cropped(torch, keras, p.torch.kind in pairing.CHANNELS_FIRST, at)
+    # only a transposed convolution's extra pixel is cropped so; any other size is a difference
+    torch, at = _cropped(torch, keras, p.torch.kind == "conv2d_transpose", at)
     keras = _keras_side(keras, torch.shape, p.torch.kind in pairing.CHANNELS_FIRST)
-    scale = max(1.0, float(np.abs(keras).max())) if keras.size else 1.0
-    c = verify.judge(torch, keras, verify.policy.looser(criteria, atol_scale=scale))
+    c = verify.judge(torch, keras, _at_magnitude(criteria, keras))
     ok = c.ok or bool(c.empty)  # a layer of constant activations (a dead ReLU) agrees; the outputs carry the signal
     return LayerResult(p.keras.name, p.torch.name, p.keras.kind, p.how, at, list(torch.shape), c.max_abs, ok,
                        c.detail if not c.empty else "agrees (constant activations)")
+
+
+def _at_magnitude(criteria, reference: np.ndarray):
+    """The criteria for values of the reference's size: two float32 runs of one network differ
+    in proportion to their values, so outputs of ~1e-3 are held to what outputs of ~1 are (an
+    absolute atol would let a 5 % error through) and activations of ~50 are not held to more."""
+    finite = np.abs(reference[np.isfinite(reference)]) if reference.dtype.kind == "f" else np.zeros(1)
+    return verify.policy.at_magnitude(criteria, float(finite.max()) if finite.size else 0.0)
 
 
 def _compare_outputs(keras_out: dict, torch_out: dict, criteria) -> list[dict]:
@@ -259,12 +282,18 @@ def _compare_outputs(keras_out: dict, torch_out: dict, criteria) -> list[dict]:
         raise_line = (f"the Keras model returns {len(keras_out)} output(s) ({', '.join(keras_out)}), the PyTorch "
                       f"model {len(torch_out)} ({', '.join(torch_out)})")
         return [{"name": "-", "shape": [], "max_abs": None, "ok": False, "detail": raise_line, "empty": ""}]
+    # by name where both name them alike (dicts in another order), else by position
+    torch_values = [torch_out[n] for n in keras_out] if set(keras_out) == set(torch_out) else list(torch_out.values())
     found = []
-    for (name, k), t in zip(keras_out.items(), torch_out.values()):
-        k = _keras_side(k, t.shape, False) if k.dtype.kind == "f" else k
-        c = verify.judge(t, k, criteria)
+    for (name, k), t in zip(keras_out.items(), torch_values):
+        moved = _keras_side(k, t.shape, False) if k.dtype.kind == "f" else k
+        c = verify.judge(t, moved, _at_magnitude(criteria, moved))
+        said = f"Keras's {list(k.shape)} moved to PyTorch's layout" if moved.shape != k.shape else ""
         found.append({"name": name, "shape": list(t.shape), "max_abs": c.max_abs, "ok": c.ok,
-                      "detail": c.detail, "empty": c.empty})
+                      "detail": "; ".join(filter(None, [c.detail, said])), "empty": c.empty})
+    if any(o["ok"] for o in found):  # an output without signal beside one that carries it (verify's rule)
+        for o in found:
+            o["ok"] = o["ok"] or bool(o["empty"])
     return found
 
 
@@ -273,31 +302,59 @@ def _explain(report: TwinReport, pairs, k_layers, t_layers) -> None:
 
     for p in pairs:
         report.warnings += explain.training_notes(p)
+        report.settings += explain.settings(p, k_layers, t_layers)
+    report.warnings += explain.dropout_note(k_layers, t_layers) + explain.regulariser_notes(k_layers)
     first = report.first
     if first is None:
         return
+    alike = _alike_by_order(pairs)
+    if alike:  # said first: a wrong pairing makes every later line wrong
+        report.explanation.append(f"{', '.join(alike)} are alike (one kind, one shape) and were paired by call order: "
+                                  f"if the PyTorch model runs them in another order than Keras, the pairing is wrong; "
+                                  f"give a port table (--port-table)")
     p = next(p for p in pairs if p.keras.name == first.keras)
-    report.explanation = explain.notes(p, k_layers, t_layers)
+    report.explanation += explain.notes(p, k_layers, t_layers)
     # an activation PyTorch may have left out shows only at the next layer
     for q in pairs[:pairs.index(p)][-1:]:
         report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
-    if not report.explanation:  # no setting xdl sees: what is known to differ at such a layer
-        rows = {d.topic: d for d in differences.DIFFERENCES}
-        for topic in explain.topics(p):
-            keras_says, torch_says = rows[topic].read()
-            report.explanation.append(f"no setting of theirs differs; a known difference at a {p.keras.kind} layer, "
-                                      f"{topic}: Keras {keras_says}; PyTorch {torch_says}")
+    if report.explanation[len(alike) > 0:]:
+        return
+    before = pairs[pairs.index(p) - 1] if pairs.index(p) else None
+    if before is not None and next(r for r in report.layers if r.keras == before.keras.name).ok:
+        report.explanation.append(
+            f"no setting xdl reads differs, and the layer before agrees: what runs between {before.keras.name!r} and "
+            f"{p.keras.name!r} differs (a function in forward(): an addition, a concatenation, F.pad, a pooling), "
+            f"or the layer's input does")
+    rows = {d.topic: d for d in differences.DIFFERENCES}
+    for topic in explain.topics(p, k_layers):  # what is known to differ at such a layer, by default
+        keras_says, torch_says = rows[topic].read()
+        report.explanation.append(f"worth checking at a {p.keras.kind} layer, {topic}: by default Keras "
+                                  f"{keras_says}; PyTorch {torch_says}")
+
+
+def _alike_by_order(pairs) -> list[str]:
+    """The Keras layers paired by call order that share kind and shapes with another such layer:
+    two branches of one shape that forward() runs in the other order would swap partners."""
+    groups: dict[tuple, list[str]] = {}
+    for p in pairs:
+        if p.how == "call order":
+            groups.setdefault((p.keras.kind, tuple(p.keras.params.values())), []).append(repr(p.keras.name))
+    return [name for names in groups.values() if len(names) > 1 for name in names]
 
 
 STEP_TARGET = 1e-4  # the losses' relative difference allowed at each step (as `xdl parity steps`)
 
 
 def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=(), kind: str = "logits",
-         export: bool = False, providers=("cpu",), required=(), train_steps: int = 0, lr: float = 0.01) -> TwinReport:
+         export: bool = False, providers=("cpu",), required=(), train_steps: int = 0, lr: float = 0.01,
+         torch_layout: str = "auto") -> TwinReport:
     """Ports `source`'s weights into the other model and compares the two, output and layer by
     layer (the module docstring says how). `inputs`: an array, a tuple of arrays (positions) or
     a dict (keywords), in the Keras model's layout (channels last) or, for an image or sequence
-    the Keras model declares, PyTorch's. With `export`, both models are exported to ONNX (as
+    the Keras model declares, PyTorch's; `torch_layout` ("channels-first", "same") says how the
+    PyTorch model takes them where its first convolution cannot tell. The source's BatchNorm
+    statistics and biases still at their initial values (an identity BatchNorm and a zero bias
+    hide where they sit) are first given seeded random values. With `export`, both models are exported to ONNX (as
     xdl.check does, each on its own inputs' layout) and each file run on ONNX Runtime on every
     provider against both frameworks' outputs. With `train_steps` K, both then take K plain-SGD
     steps (learning rate `lr`, dropout off) on the inputs towards one seeded random target (mean
@@ -308,12 +365,14 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
             ambiguous (pairing.Ambiguous), a port table that names what the models lack.
         NothingCompared: the outputs carry no signal (all ~0, identical rows): nothing was shown.
     """
-    if users.framework_of(keras_model) != "keras" or users.framework_of(torch_model) != "torch":
-        raise InputError("xdl twin takes a keras.Model and a torch.nn.Module, in that order")
+    for model, framework, which in ((keras_model, "keras", "keras.Model"), (torch_model, "torch", "torch.nn.Module")):
+        if _framework(model) != framework:
+            raise InputError(f"xdl twin takes a keras.Model, then a torch.nn.Module; the {framework} model given is "
+                             f"a {type(model).__name__}, not a {which}")
     if source not in ("keras", "torch"):
         raise InputError(f"port from keras or torch, not {source!r}")
     feeds, keywords = users.as_arrays(inputs)
-    k_feeds, t_feeds, lines = _layouts(keras_model, torch_model, feeds)
+    k_feeds, t_feeds, lines = _layouts(keras_model, torch_model, feeds, torch_layout)
     names = users.model_name(keras_model, "keras"), users.model_name(torch_model, "torch")
     report = TwinReport(*names, source, lines)
     k_layers, _ = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
@@ -323,10 +382,16 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     except pairing.Unpaired as exc:
         report.unpaired = str(exc)
         return report
+    _unused(torch_model, pairs)
+    report.warnings += _enliven(source, keras_model, torch_model, pairs)
     _port(source, keras_model, torch_model, [p.rule for p in pairs])
     k_layers, k_out = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
     t_layers, t_out = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
-    pairs = pairing.pair(k_layers, t_layers, port_table)  # the same pairs, over the new run's records
+    try:
+        pairs = pairing.pair(k_layers, t_layers, port_table)  # the same pairs, over the new run's records
+    except pairing.Unpaired as exc:  # forward() branches on values: other layers ran with the new weights
+        report.unpaired = f"with the ported weights the models ran other layers than before: {exc}"
+        return report
     criteria = verify.policy.criteria_for("float32", "cpu", kind)
     report.outputs = _compare_outputs(k_out, t_out, criteria)
     if report.outputs and all(o.get("empty") for o in report.outputs):
@@ -337,9 +402,65 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     if export:  # before training: the files are of the weights the outputs above were computed with
         report.exports = _exports(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), kind,
                                   providers, required)
-    if train_steps:
+    if train_steps and not report.same:
+        report.warnings.append(f"not trained ({train_steps} steps asked): the models differ before training")
+    elif train_steps:
         report.steps = _steps(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), train_steps, lr)
     return report
+
+
+def _framework(model) -> str | None:
+    try:
+        return users.framework_of(model)
+    except InputError:
+        return None
+
+
+def _unused(torch_model, pairs) -> None:
+    """Refuses PyTorch weights that did not run on these inputs: nothing ported could show that
+    they are right, and no Keras layer can be their partner."""
+    from xdl.backends import torch_trace
+
+    paired = {p.torch.name for p in pairs}
+    idle = [key for key in torch_trace.weight_keys(torch_model)
+            if not any(key.startswith(name + ".") for name in paired)]
+    if idle:
+        said = ", ".join(idle[:4]) + (f" and {len(idle) - 4} more" if len(idle) > 4 else "")
+        raise InputError(f"the PyTorch model holds weights no paired layer owns ({said}): a module "
+                         f"or parameter that did not run on these inputs, or one xdl cannot pair; remove it, or pair "
+                         f"it with a port table")
+
+
+def _enliven(source: str, keras_model, torch_model, pairs) -> list[str]:
+    """Seeded random values for the source's BatchNorm statistics and biases still at their
+    initial values: a BatchNorm of mean 0, variance 1, scale 1 and shift 0 divides by a constant
+    (so a ReLU before or after it agrees), and a zero bias adds nothing anywhere; either would
+    hide where it sits. Returns the note saying which, or nothing."""
+    rng = np.random.default_rng(0)
+    fw = backends.load(source)
+    weights = fw.get_weights(keras_model if source == "keras" else torch_model)
+    touched = []
+    for p in pairs:
+        name = p.keras.name if source == "keras" else p.torch.name
+        if p.keras.kind == "batchnorm":
+            keys = [0, 1, 2, 3] if source == "keras" else [f"{name}.{k}" for k in ("weight", "bias", "running_mean",
+                                                                                    "running_var")]
+            arrays = weights[name] if source == "keras" else weights
+            fresh = [(1.0, 0.5, 1.5), (0.0, -0.2, 0.2), (0.0, -0.2, 0.2), (1.0, 0.5, 1.5)]
+            if all(np.all(arrays[k] == v) for k, (v, _, _) in zip(keys, fresh)):
+                for k, (_, low, high) in zip(keys, fresh):
+                    arrays[k] = rng.uniform(low, high, np.shape(arrays[k])).astype(arrays[k].dtype)
+                touched.append(name)
+        elif p.keras.kind in explain.FUSED and len(p.keras.params) > 1:
+            arrays, key = (weights[name], 1) if source == "keras" else (weights, f"{name}.bias")
+            if not np.any(arrays[key]):
+                arrays[key] = rng.uniform(-0.2, 0.2, np.shape(arrays[key])).astype(arrays[key].dtype)
+                touched.append(name)
+    if not touched:
+        return []
+    fw.set_weights(keras_model if source == "keras" else torch_model, weights)
+    return [f"the {source} model's {', '.join(touched)} held initial values (BatchNorm statistics of an identity, zero "
+            f"biases), which would hide where those layers sit: given seeded random values, then ported"]
 
 
 def _steps(keras_model, torch_model, feeds, keywords: bool, outputs, steps: int, lr: float) -> list[dict]:
@@ -394,9 +515,14 @@ def _exports(keras_model, torch_model, feeds, keywords: bool, outputs, kind: str
     with tempfile.TemporaryDirectory(prefix="xdl-twin-") as tmp:
         for fw, model, inputs, own, other, channels_first in sides:
             folder, theirs = Path(tmp) / fw, "torch" if fw == "keras" else "keras"
-            said = users.check(model, dict(inputs) if keywords else tuple(inputs.values()), providers=providers,
-                               required=required, kind=kind, raise_on_failure=False, save=folder,
-                               channels_first=channels_first)
+            try:
+                said = users.check(model, dict(inputs) if keywords else tuple(inputs.values()), providers=providers,
+                                   required=required, kind=kind, raise_on_failure=False, save=folder,
+                                   channels_first=channels_first)
+            except InputError as exc:  # the exporter cannot: said as this file's check, the report kept
+                checks.append(verify.Check(users.model_name(model, fw), f"{fw}.onnx", "-", "error",
+                                           exit_code=exc.exit_code, detail=str(exc)))
+                continue
             checks += [dataclasses.replace(c, framework=f"{fw}.onnx vs {fw}") for c in said.checks]
             model_bytes, name = (folder / "model.onnx").read_bytes(), users.model_name(model, fw)
             signatures[fw] = _signature(onnx.load_from_string(model_bytes))
@@ -409,6 +535,8 @@ def _exports(keras_model, torch_model, feeds, keywords: bool, outputs, kind: str
                 criteria = {n: verify.policy.criteria_for("float32", provider, kind) for n in own}
                 checks += verify.run_checks(sess, dict(feeds[1]), _in_layout(other, own), model=name,
                                             framework=f"{fw}.onnx vs {theirs}", provider=provider, criteria=criteria)
+    if len(signatures) < 2:
+        return checks
     same = signatures["keras"] == signatures["torch"]
     checks.append(verify.Check("both", "one contract", "-", "pass" if same else "fail",
                                exit_code=EXIT_OK if same else EXIT_PARITY,

@@ -32,11 +32,15 @@ def _activation(layer: Layer) -> tuple[str, float | None]:
     return name, slope
 
 
+FUSED = ("dense", "conv1d", "conv2d", "conv2d_transpose")  # Keras layers whose activation= ends their call
+
+
 def unit_activations(layers: list[Layer], layer: Layer, fused: bool) -> list[tuple[str, float | None]]:
     """The activations a layer's unit applies, in order: Keras's own `activation=` first (when
-    `fused`), then the activation layers called right after it."""
+    `fused`, for the layers that apply one at the end of their call; a recurrent layer's is
+    inside its cell), then the activation layers called right after it."""
     found = []
-    if fused and layer.config.get("activation") not in (None, "linear"):
+    if fused and layer.kind in FUSED and layer.config.get("activation") not in (None, "linear"):
         found.append(_activation(layer))
     return found + [_activation(a) for a in activations_of(layers, layer)]
 
@@ -191,13 +195,50 @@ def _pooling_note(p: Pair, k_layers, t_layers) -> list[str]:
             f"{', '.join(map(_pool, torch)) or 'none'}"]
 
 
+def settings(p: Pair, k_layers: list[Layer], t_layers: list[Layer]) -> list[str]:
+    """The settings in which `p`'s two layers, or the activations right after them, certainly
+    differ in inference, each read from a layer both frameworks recorded: a difference here is
+    one whether or not the inputs showed it (a relu6 and a relu agree below 6)."""
+    return _settings_note(p) + _activation_note(p, k_layers, t_layers)
+
+
 def notes(p: Pair, k_layers: list[Layer], t_layers: list[Layer]) -> list[str]:
-    """Every setting in which `p`'s two layers (and the pooling just before them, and the
-    activations just after) differ in inference, one line each; [] when xdl sees none."""
-    return (_padding_note(p, k_layers, t_layers) + _settings_note(p) + _activation_note(p, k_layers, t_layers)
-            + _pooling_note(p, k_layers, t_layers))
+    """Every setting in which `p`'s two layers (and the padding and pooling just before them,
+    and the activations just after) differ in inference, one line each; [] when xdl sees none.
+    Padding and pooling may be written as functions in forward() (F.pad, F.max_pool2d), which
+    no hook sees: their notes can only explain a difference the activations show."""
+    return _padding_note(p, k_layers, t_layers) + settings(p, k_layers, t_layers) + _pooling_note(p, k_layers, t_layers)
 
 
-def topics(p: Pair) -> tuple[str, ...]:
-    """The rows of `xdl differences` worth reading where `p` parts and no setting explains why."""
-    return TOPICS.get(p.keras.kind, ())
+def topics(p: Pair, k_layers: list[Layer]) -> tuple[str, ...]:
+    """The rows of `xdl differences` worth reading where `p` parts and no setting explains why
+    (the flatten order only where a Flatten feeds the Dense)."""
+    found = TOPICS.get(p.keras.kind, ())
+    if p.keras.kind == "dense" and not _fed_by_flatten(k_layers, p.keras):
+        found = tuple(t for t in found if t != "flatten order")
+    return found
+
+
+def _fed_by_flatten(layers: list[Layer], layer: Layer) -> bool:
+    for before in reversed(layers[:layers.index(layer)]):
+        if before.kind not in ("dropout", ACTIVATION):
+            return before.kind == "flatten"
+    return False
+
+
+def dropout_note(k_layers: list[Layer], t_layers: list[Layer]) -> list[str]:
+    """Dropout rates in call order, where they differ: inference never shows them."""
+    keras = [layer.config.get("rate") for layer in k_layers if layer.kind == "dropout" and not layer.call]
+    torch = [layer.config.get("p") for layer in t_layers if layer.kind == "dropout" and not layer.call]
+    if keras == torch:
+        return []
+    return [f"dropout: Keras's rates {keras or 'none'}, PyTorch's {torch or 'none'} (in call order): training "
+            f"differs, inference does not show it"]
+
+
+def regulariser_notes(k_layers: list[Layer]) -> list[str]:
+    """Keras regularisers add to the loss; a PyTorch model has none of its own (weight_decay
+    belongs to the optimizer): training differs."""
+    return [f"Keras {layer.name!r} has a {key} (PyTorch puts L2 in the optimizer's weight_decay): training differs"
+            for layer in k_layers if not layer.call
+            for key in ("kernel_regularizer", "bias_regularizer", "activity_regularizer") if layer.config.get(key)]

@@ -195,6 +195,10 @@ def _from_table(table, keras_layers: list[Layer], torch_layers: list[Layer]) -> 
             raise InputError(f"the port table names PyTorch module {rule.torch!r}, which the PyTorch model did not "
                              f"run (its modules with weights: {', '.join(l.name for l in weighted(torch_layers))})")
         pairs.append(Pair(by_keras[rule.keras], by_torch[rule.torch], rule.transform, "port table"))
+    for side, names in (("Keras layer", [r.keras for r in table]), ("PyTorch module", [r.torch for r in table])):
+        twice = next((n for n in names if names.count(n) > 1), None)
+        if twice is not None:
+            raise InputError(f"the port table names {side} {twice!r} twice; each layer has one partner")
     return pairs
 
 
@@ -212,8 +216,10 @@ def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=()) -> list
     _unknown(torch_layers, "PyTorch module", taken_t)
     ks = [layer for layer in weighted(keras_layers) if layer.name not in taken_k]
     ts = [layer for layer in weighted(torch_layers) if layer.name not in taken_t]
+    _refuse_stacked(ts)
+    found = _by_exact_name(ks, ts, keras_layers, torch_layers)
     try:
-        found = _by_order(ks, ts, keras_layers, torch_layers)
+        found = found or _by_order(ks, ts, keras_layers, torch_layers)
     except Unpaired as walked:
         # Branches run in another order by each framework (a residual block's shortcut before or
         # after its main path) stop the walk; kind, shape and names may still pair every layer.
@@ -226,6 +232,31 @@ def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=()) -> list
     for n, layer in enumerate(keras_layers):
         order.setdefault(layer.name, n)
     return sorted(pairs, key=lambda p: order[p.keras.name])
+
+
+def _refuse_stacked(ts: list[Layer]) -> None:
+    for t in ts:
+        if t.kind in ("lstm", "bilstm", "gru", "bigru") and t.config.get("num_layers", 1) > 1:
+            raise Ambiguous(f"PyTorch module {t.name!r} stacks {t.config['num_layers']} recurrent layers in one "
+                            f"(num_layers={t.config['num_layers']}), which Keras writes as that many layers; xdl "
+                            f"pairs one layer with one: write them as separate modules, or give a port table")
+
+
+def _by_exact_name(ks, ts, keras_layers, torch_layers) -> list[Pair]:
+    """Every Keras layer paired with the PyTorch module of its very name (`conv1` and `conv1`
+    or `model.conv1`) where each has exactly one and fits it: the strongest evidence there is,
+    whatever order forward() runs them in. [] where any layer lacks such a partner."""
+    by_short: dict[str, list[Layer]] = {}
+    for t in ts:
+        by_short.setdefault(_short(t.name), []).append(t)
+    pairs = []
+    for k in ks:
+        named = by_short.get(k.name, [])
+        transform = _fits(k, keras_layers, named[0], torch_layers) if len(named) == 1 else None
+        if transform is None:
+            return []
+        pairs.append(Pair(k, named[0], transform, "name"))
+    return pairs if len(pairs) == len(ts) else []
 
 
 def _by_order(ks, ts, keras_layers, torch_layers) -> list[Pair]:

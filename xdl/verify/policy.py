@@ -248,6 +248,14 @@ def for_user_artifact(manifest: Manifest, model: onnx.ModelProto, provider: str)
     return for_contract(manifest.contract, provider, kinds.pop(), override)
 
 
+def at_magnitude(criteria: Criteria, magnitude: float) -> Criteria:
+    """`criteria` for values of `magnitude` (max |reference|): atol scaled with it, down as well as
+    up, so that two runs of one network in float32 (xdl twin), whose differences grow with their
+    values, are held to one relative precision whatever their scale. A floor keeps a reference
+    of zeros from demanding exact equality."""
+    return dataclasses.replace(criteria, atol=criteria.atol * max(magnitude, 1e-6))
+
+
 def looser(first: Criteria, *others: Criteria, atol_scale: float = 1.0) -> Criteria:
     """The loosest of `first` and `others`, number by number: two runs compared with each other
     are held to the looser of their tolerances (a CUDA TF32 run to TF32's, whatever it is paired
