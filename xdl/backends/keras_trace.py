@@ -93,7 +93,8 @@ def trace(net, inputs) -> tuple[list[Layer], dict[str, np.ndarray]]:
                             {_weight_name(layer, w): tuple(int(d) for d in w.shape) for w in layer.weights},
                             configs[id(layer)], shape, np.asarray(_first(out)), before_activation.pop(id(layer), None),
                             call=0 if earlier is None else earlier.calls - 1,
-                            input=np.asarray(first) if kinds[id(layer)] == ACTIVATION and first is not None else None)
+                            input=np.asarray(first) if kinds[id(layer)] in (ACTIVATION, "dense") and first is not None
+                            else None)
             seen.setdefault(id(layer), record_)
             order.append(record_)
             return out

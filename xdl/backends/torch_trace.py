@@ -104,7 +104,7 @@ def trace(net: nn.Module, inputs) -> tuple[list[Layer], dict[str, np.ndarray]]:
             layer = Layer(name, type(module).__name__, kind, _params(module, kind), _config(module, kind),
                           tuple(first.shape) if isinstance(first, torch.Tensor) else None, _array(output),
                           call=0 if earlier is None else earlier.calls - 1,
-                          input=_array(first) if kind == ACTIVATION else None)
+                          input=_array(first) if kind in (ACTIVATION, "dense") else None)
             seen.setdefault(id(module), layer)
             order.append(layer)
         return record

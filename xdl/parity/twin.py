@@ -389,6 +389,12 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     t_layers, t_out = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
     try:
         pairs = pairing.pair(k_layers, t_layers, port_table)  # the same pairs, over the new run's records
+        fixed = pairing.flatten_orders(pairs, k_layers)
+        if fixed:  # a Dense after a Flatten guessed the other order: ported again as the run showed
+            _port(source, keras_model, torch_model, [p.rule for p in pairing.pair(k_layers, t_layers, port_table, fixed)])
+            k_layers, k_out = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
+            t_layers, t_out = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
+            pairs = pairing.pair(k_layers, t_layers, port_table, fixed)
     except pairing.Unpaired as exc:  # forward() branches on values: other layers ran with the new weights
         report.unpaired = f"with the ported weights the models ran other layers than before: {exc}"
         return report

@@ -50,7 +50,7 @@ class Layer:
     input_shape: tuple[int, ...] | None = None
     output: np.ndarray | None = None
     pre: np.ndarray | None = None  # a Keras layer's output before its own activation, where it has one
-    input: np.ndarray | None = None  # an activation's input: is it the output of the layer before?
+    input: np.ndarray | None = None  # an activation's or a Dense's input (after the layer before? flattened how?)
     call: int = 0  # which call of the layer this record is
     calls: int = 1  # how many times the layer ran (on the first call's record)
 
@@ -202,8 +202,10 @@ def _from_table(table, keras_layers: list[Layer], torch_layers: list[Layer]) -> 
     return pairs
 
 
-def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=()) -> list[Pair]:
-    """Pairs every Keras layer with weights with one PyTorch module, in Keras call order.
+def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=(), fixed=None) -> list[Pair]:
+    """Pairs every Keras layer with weights with one PyTorch module, in Keras call order;
+    `fixed` {Keras layer: transform} replaces the transforms chosen for those layers (the flatten
+    order a run has shown, flatten_orders).
 
     Raises:
         Unpaired: a layer has no partner, or two layers at one place differ (the networks differ).
@@ -226,7 +228,8 @@ def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=()) -> list
         found = _by_kind_and_shape(ks, ts, keras_layers, torch_layers)
         if found is None:
             raise walked from None
-    pairs = given + found
+    pairs = given + [Pair(p.keras, p.torch, fixed[p.keras.name], f"{p.how}, flatten order seen")
+                     if p.keras.name in (fixed or {}) else p for p in found]
     _refuse_crossed_names(pairs, keras_layers, torch_layers)
     order = {}
     for n, layer in enumerate(keras_layers):
@@ -368,3 +371,27 @@ def units(layers: list[Layer]) -> dict[str, Layer]:
     """{name of a layer with weights: the record whose output ends its unit}: the layer's first
     call itself, or the last activation of its unit (activations_of): like is compared with like."""
     return {layer.name: (activations_of(layers, layer) or [layer])[-1] for layer in weighted(layers)}
+
+
+def flatten_orders(pairs: list[Pair], keras_layers: list[Layer]) -> dict[str, engine.Transform]:
+    """{Keras Dense after a Flatten: the transform its PyTorch partner's input shows}, where the
+    transform chosen before the port guessed the other order. Once ported, the partner's input
+    holds Keras's flattened numbers either in Keras's order (H, W, C: a PyTorch model that
+    permutes to channels last first) or in PyTorch's (C, H, W), whichever way forward() wrote the
+    flatten (nn.Flatten, x.view, after a functional pooling): the run decides, not a guess."""
+    found = {}
+    for p in pairs:
+        hwc = _flattened_from(keras_layers, p.keras) if p.keras.kind == "dense" else None
+        k, t = p.keras.input, p.torch.input
+        if hwc is None or k is None or t is None or k.shape != t.shape or len(p.keras.params) < 2:
+            continue
+        hwc = (1, *hwc) if len(hwc) == 2 else hwc
+        chw = k.reshape(len(k), *hwc).transpose(0, 3, 1, 2).reshape(k.shape)
+        scale = max(float(np.abs(k).max()), 1e-6)
+        as_keras, as_torch = (np.allclose(t, order, rtol=1e-4, atol=1e-5 * scale) for order in (k, chw))
+        reordered = isinstance(p.transform, engine.DenseAfterFlatten)
+        if as_keras and not as_torch and reordered:
+            found[p.keras.name] = engine.Dense()
+        elif as_torch and not as_keras and not reordered:
+            found[p.keras.name] = engine.DenseAfterFlatten(*hwc)
+    return found
