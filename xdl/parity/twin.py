@@ -376,7 +376,20 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     names = users.model_name(keras_model, "keras"), users.model_name(torch_model, "torch")
     report = TwinReport(*names, source, lines)
     k_layers, _ = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
-    t_layers, _ = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
+    try:
+        t_layers, _ = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
+    except InputError as refused:
+        # the first convolution registered need not read the input (an LSTM before a Conv1d):
+        # where channels first fails and the Keras layout runs, that is the layout
+        if torch_layout != "auto" or all(t_feeds[n] is k_feeds[n] for n in feeds):
+            raise
+        try:
+            t_layers, _ = _trace("torch", torch_model, _call(k_feeds, keywords), names[1])
+        except InputError:
+            raise refused from None
+        t_feeds = k_feeds
+        report.inputs = [line.split(" to Keras, ")[0] + f" to both (PyTorch fails on them channels first: "
+                         f"{str(refused).split(': ', 1)[-1][:120]})" for line in lines]
     try:
         pairs = pairing.pair(k_layers, t_layers, port_table)
     except pairing.Unpaired as exc:
