@@ -329,3 +329,12 @@ def test_pooling_before_the_layer_that_parts_is_compared():
     assert explain.notes(p, k_layers, t_layers) == ["pooling before it: Keras max pooling 2; PyTorch avg pooling 2"]
     t_layers[1] = Layer("pool", "MaxPool2d", "pool", config={"op": "max", "global": False, "kernel_size": 2})
     assert explain.notes(p, k_layers, t_layers) == []
+
+
+def test_a_keras_embedding_masking_zero_is_a_setting_pytorch_lacks():
+    keras = [Layer("emb", "Embedding", "embedding", {"embeddings": (20, 4)}, {"mask_zero": True})]
+    torch = [Layer("emb", "Embedding", "embedding", {"weight": (20, 4)})]
+    p = pairing.pair(keras, torch)[0]
+    assert explain.settings(p, keras, torch) == [
+        "Keras 'emb' has mask_zero=True: the layers after it skip the steps of id 0; PyTorch 'emb' masks nothing "
+        "(padding_idx only keeps that row at zero)"]

@@ -142,6 +142,9 @@ def _settings_note(p: Pair) -> list[str]:
         if keras_key in k and torch_key in t and tuple(k[keras_key]) != tuple(t[torch_key]):
             notes.append(f"{torch_key}: Keras {p.keras.name!r} {tuple(k[keras_key])}, PyTorch {p.torch.name!r} "
                          f"{tuple(t[torch_key])}")
+    if p.keras.kind == "embedding" and k.get("mask_zero"):
+        notes.append(f"Keras {p.keras.name!r} has mask_zero=True: the layers after it skip the steps of id 0; "
+                     f"PyTorch {p.torch.name!r} masks nothing (padding_idx only keeps that row at zero)")
     if p.keras.kind in ("lstm", "bilstm", "gru", "bigru"):
         for key, torch_has in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
             if k.get(key, torch_has) != torch_has:
@@ -192,7 +195,7 @@ def _pooling_note(p: Pair, k_layers, t_layers) -> list[str]:
     if [_pool(x) for x in keras] == [_pool(x) for x in torch]:
         return []
     return [f"pooling before it: Keras {', '.join(map(_pool, keras)) or 'none'}; PyTorch "
-            f"{', '.join(map(_pool, torch)) or 'none'}"]
+            f"{', '.join(map(_pool, torch)) or 'no pooling module (a function in forward() is not seen)'}"]
 
 
 def settings(p: Pair, k_layers: list[Layer], t_layers: list[Layer]) -> list[str]:
