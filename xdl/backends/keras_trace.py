@@ -147,9 +147,9 @@ def _as_is(value):
     return value
 
 
-def sgd_steps(net, inputs, target: np.ndarray, steps: int, lr: float) -> list[float]:
-    """`steps` plain-SGD steps on one batch, the mean squared error between the model's first
-    output and `target`, dropout off (its masks cannot be shared with PyTorch); each step's loss
+def sgd_steps(net, inputs, output: str, target: np.ndarray, steps: int, lr: float) -> list[float]:
+    """`steps` plain-SGD steps on one batch, the mean squared error between the model's output
+    named `output` (xdl.backends.named_outputs) and `target`, dropout off (its masks cannot be shared with PyTorch); each step's loss
     (before the step)."""
     import tensorflow as tf
 
@@ -159,7 +159,7 @@ def sgd_steps(net, inputs, target: np.ndarray, steps: int, lr: float) -> list[fl
     losses = []
     for _ in range(steps):
         with tf.GradientTape() as tape:
-            out = next(iter(named_outputs(net(arg, training=True), _as_is).values()))
+            out = named_outputs(net(arg, training=True), _as_is)[output]
             loss = keras.ops.mean(keras.ops.square(out - target))
         grads = tape.gradient(loss, net.trainable_variables)
         opt.apply_gradients(zip(grads, net.trainable_variables))

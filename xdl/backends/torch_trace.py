@@ -136,9 +136,9 @@ def _as_is(value):
     return value
 
 
-def sgd_steps(net: nn.Module, inputs, target: np.ndarray, steps: int, lr: float) -> list[float]:
-    """`steps` plain-SGD steps on one batch, the mean squared error between the module's first
-    output and `target`, dropout off (its masks cannot be shared with Keras); each step's loss
+def sgd_steps(net: nn.Module, inputs, output: str, target: np.ndarray, steps: int, lr: float) -> list[float]:
+    """`steps` plain-SGD steps on one batch, the mean squared error between the module's output
+    named `output` (xdl.backends.named_outputs) and `target`, dropout off (its masks cannot be shared with Keras); each step's loss
     (before the step). The module is left in eval mode."""
     backend.disable_dropout(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr)
@@ -150,7 +150,7 @@ def sgd_steps(net: nn.Module, inputs, target: np.ndarray, steps: int, lr: float)
     try:
         for _ in range(steps):
             out = net(**tensors) if isinstance(tensors, dict) else net(*tensors)
-            loss = torch.mean((next(iter(named_outputs(out, _as_is).values())) - goal) ** 2)
+            loss = torch.mean((named_outputs(out, _as_is)[output] - goal) ** 2)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -488,13 +488,16 @@ def _steps(keras_model, torch_model, feeds, keywords: bool, outputs, steps: int,
 
     if steps < 1 or not lr > 0:
         raise InputError(f"--train-steps takes a count >= 1 and --lr a rate > 0 (got {steps}, {lr})")
-    first = next(iter(outputs[1].values()))  # PyTorch's layout; moved for Keras below
+    # Keras's first output, and PyTorch's of that name where both name them alike (else its first)
+    keras_name = next(iter(outputs[0]))
+    torch_name = keras_name if set(outputs[0]) == set(outputs[1]) else next(iter(outputs[1]))
+    first = outputs[1][torch_name]  # PyTorch's layout; moved for Keras below
     if first.dtype.kind != "f":
         raise InputError("--train-steps trains on the first output, which must be floating point")
     target = np.random.default_rng(0).normal(size=first.shape).astype(first.dtype)
-    keras_target = _in_layout({"t": target}, {"k": next(iter(outputs[0].values()))})["k"]
-    k = keras_trace.sgd_steps(keras_model, _call(feeds[0], keywords), keras_target, steps, lr)
-    t = torch_trace.sgd_steps(torch_model, _call(feeds[1], keywords), target, steps, lr)
+    keras_target = _in_layout({"t": target}, {"k": outputs[0][keras_name]})["k"]
+    k = keras_trace.sgd_steps(keras_model, _call(feeds[0], keywords), keras_name, keras_target, steps, lr)
+    t = torch_trace.sgd_steps(torch_model, _call(feeds[1], keywords), torch_name, target, steps, lr)
     rows = []
     for n, (a, b) in enumerate(zip(k, t), 1):
         rel = abs(a - b) / max(abs(a), 1e-12)
