@@ -354,9 +354,9 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     the Keras model declares, PyTorch's; `torch_layout` ("channels-first", "same") says how the
     PyTorch model takes them where its first convolution cannot tell. The source's BatchNorm
     statistics and biases still at their initial values (an identity BatchNorm and a zero bias
-    hide where they sit) are first given seeded random values. With `export`, both models are exported to ONNX (as
-    xdl.check does, each on its own inputs' layout) and each file run on ONNX Runtime on every
-    provider against both frameworks' outputs. With `train_steps` K, both then take K plain-SGD
+    hide where they sit) are first given seeded random values. With `export`, both models are
+    exported to ONNX on one contract (as xdl.check does; the Keras graph takes its images channels
+    first) and each file run on ONNX Runtime on every provider against both frameworks' outputs. With `train_steps` K, both then take K plain-SGD
     steps (learning rate `lr`, dropout off) on the inputs towards one seeded random target (mean
     squared error on the first output), the loss compared at every step.
 
@@ -365,31 +365,13 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
             ambiguous (pairing.Ambiguous), a port table that names what the models lack.
         NothingCompared: the outputs carry no signal (all ~0, identical rows): nothing was shown.
     """
-    for model, framework, which in ((keras_model, "keras", "keras.Model"), (torch_model, "torch", "torch.nn.Module")):
-        if _framework(model) != framework:
-            raise InputError(f"xdl twin takes a keras.Model, then a torch.nn.Module; the {framework} model given is "
-                             f"a {type(model).__name__}, not a {which}")
-    if source not in ("keras", "torch"):
-        raise InputError(f"port from keras or torch, not {source!r}")
+    _check_models(keras_model, torch_model, source)
     feeds, keywords = users.as_arrays(inputs)
     k_feeds, t_feeds, lines = _layouts(keras_model, torch_model, feeds, torch_layout)
     names = users.model_name(keras_model, "keras"), users.model_name(torch_model, "torch")
     report = TwinReport(*names, source, lines)
-    k_layers, _ = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
-    try:
-        t_layers, _ = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
-    except InputError as refused:
-        # the first convolution registered need not read the input (an LSTM before a Conv1d):
-        # where channels first fails and the Keras layout runs, that is the layout
-        if torch_layout != "auto" or all(t_feeds[n] is k_feeds[n] for n in feeds):
-            raise
-        try:
-            t_layers, _ = _trace("torch", torch_model, _call(k_feeds, keywords), names[1])
-        except InputError:
-            raise refused from None
-        t_feeds = k_feeds
-        report.inputs = [line.split(" to Keras, ")[0] + f" to both (PyTorch fails on them channels first: "
-                         f"{str(refused).split(': ', 1)[-1][:120]})" for line in lines]
+    run = _Run(keras_model, torch_model, [k_feeds, t_feeds], keywords, names)
+    k_layers, _, t_layers, _ = run.first(torch_layout, report)
     try:
         pairs = pairing.pair(k_layers, t_layers, port_table)
     except pairing.Unpaired as exc:
@@ -397,17 +379,8 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
         return report
     _unused(torch_model, pairs)
     report.warnings += _enliven(source, keras_model, torch_model, pairs)
-    _port(source, keras_model, torch_model, [p.rule for p in pairs])
-    k_layers, k_out = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
-    t_layers, t_out = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
     try:
-        pairs = pairing.pair(k_layers, t_layers, port_table)  # the same pairs, over the new run's records
-        fixed = pairing.flatten_orders(pairs, k_layers)
-        if fixed:  # a Dense after a Flatten guessed the other order: ported again as the run showed
-            _port(source, keras_model, torch_model, [p.rule for p in pairing.pair(k_layers, t_layers, port_table, fixed)])
-            k_layers, k_out = _trace("keras", keras_model, _call(k_feeds, keywords), names[0])
-            t_layers, t_out = _trace("torch", torch_model, _call(t_feeds, keywords), names[1])
-            pairs = pairing.pair(k_layers, t_layers, port_table, fixed)
+        pairs, (k_layers, k_out, t_layers, t_out) = run.ported(source, pairs, port_table)
     except pairing.Unpaired as exc:  # forward() branches on values: other layers ran with the new weights
         report.unpaired = f"with the ported weights the models ran other layers than before: {exc}"
         return report
@@ -419,13 +392,77 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     report.layers = [_compare_layer(p, k_layers, t_layers, k_ends, t_ends, criteria) for p in pairs]
     _explain(report, pairs, k_layers, t_layers)
     if export:  # before training: the files are of the weights the outputs above were computed with
-        report.exports = _exports(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), kind,
+        report.exports = _exports(keras_model, torch_model, run.feeds, keywords, (k_out, t_out), kind,
                                   providers, required)
     if train_steps and not report.same:
         report.warnings.append(f"not trained ({train_steps} steps asked): the models differ before training")
     elif train_steps:
-        report.steps = _steps(keras_model, torch_model, (k_feeds, t_feeds), keywords, (k_out, t_out), train_steps, lr)
+        report.steps = _steps(keras_model, torch_model, run.feeds, keywords, (k_out, t_out), train_steps, lr)
     return report
+
+
+def _check_models(keras_model, torch_model, source: str) -> None:
+    for model, framework, which in ((keras_model, "keras", "keras.Model"), (torch_model, "torch", "torch.nn.Module")):
+        if _framework(model) != framework:
+            raise InputError(f"xdl twin takes a keras.Model, then a torch.nn.Module; the {framework} model given is "
+                             f"a {type(model).__name__}, not a {which}")
+    if source not in ("keras", "torch"):
+        raise InputError(f"port from keras or torch, not {source!r}")
+
+
+@dataclass
+class _Run:
+    """The two models, the inputs each takes (Keras's, PyTorch's), and how: what every run of
+    them needs."""
+
+    keras: object
+    torch: object
+    feeds: list  # [Keras's inputs, PyTorch's], by name
+    keywords: bool
+    names: tuple[str, str]
+
+    def trace(self):
+        """(Keras's layers, its outputs, PyTorch's layers, its outputs) of one run of both."""
+        k_layers, k_out = _trace("keras", self.keras, _call(self.feeds[0], self.keywords), self.names[0])
+        t_layers, t_out = _trace("torch", self.torch, _call(self.feeds[1], self.keywords), self.names[1])
+        return k_layers, k_out, t_layers, t_out
+
+    def first(self, torch_layout: str, report: TwinReport):
+        """The first run. The first convolution registered need not read the input (an LSTM
+        before a Conv1d): where PyTorch fails on the input moved channels first and runs on
+        Keras's layout, that is its layout, and the report's input lines say so."""
+        try:
+            return self.trace()
+        except InputError as refused:
+            k_feeds, t_feeds = self.feeds
+            if torch_layout != "auto" or all(t_feeds[n] is k_feeds[n] for n in k_feeds):
+                raise
+            self.feeds[1] = k_feeds
+            try:
+                found = self.trace()
+            except InputError:
+                raise refused from None
+            report.inputs = [line.split(" to Keras, ")[0] + f" to both (PyTorch fails on them channels first: "
+                             f"{str(refused).split(': ', 1)[-1][:120]})" for line in report.inputs]
+            return found
+
+    def ported(self, source: str, pairs, port_table):
+        """Ports `source`'s weights by `pairs` and runs both again: the pairs over the new run's
+        records, and the run. A Dense after a Flatten whose partner's input shows the other
+        order than guessed (pairing.flatten_orders) is ported again, as the run showed.
+
+        Raises:
+            pairing.Unpaired: forward() branches on values, and other layers ran this time.
+        """
+        _port(source, self.keras, self.torch, [p.rule for p in pairs])
+        found = self.trace()
+        pairs = pairing.pair(found[0], found[2], port_table)
+        fixed = pairing.flatten_orders(pairs, found[0])
+        if fixed:
+            _port(source, self.keras, self.torch, [p.rule for p in pairing.pair(found[0], found[2], port_table, fixed)])
+            found = self.trace()
+            pairs = pairing.pair(found[0], found[2], port_table, fixed)
+        return pairs, found
 
 
 def _framework(model) -> str | None:
