@@ -338,3 +338,9 @@ def test_a_keras_embedding_masking_zero_is_a_setting_pytorch_lacks():
     assert explain.settings(p, keras, torch) == [
         "Keras 'emb' has mask_zero=True: the layers after it skip the steps of id 0; PyTorch 'emb' masks nothing "
         "(padding_idx only keeps that row at zero)"]
+
+
+@pytest.mark.parametrize("axis, shape, named", [(-1, (4, 3), "softmax"), (1, (4, 3), "softmax"),
+                                                (0, (4, 3), "softmax(axis 0)"), (1, (2, 5, 3), "softmax(axis 1)")])
+def test_a_softmax_over_another_axis_than_the_last_is_named_so(axis, shape, named):
+    assert pairing.softmax_axis({"activation": "softmax"}, axis, shape) == {"activation": named}

@@ -13,7 +13,7 @@ import numpy as np
 
 from xdl.backends import keras as backend
 from xdl.backends import named_outputs
-from xdl.port.pairing import ACTIVATION, Layer
+from xdl.port.pairing import ACTIVATION, Layer, softmax_axis
 
 _KINDS = {
     "Dense": "dense", "Conv1D": "conv1d", "Conv2D": "conv2d", "Conv2DTranspose": "conv2d_transpose",
@@ -91,7 +91,9 @@ def trace(net, inputs) -> tuple[list[Layer], dict[str, np.ndarray]]:
                 earlier.calls += 1
             record_ = Layer(layer.name, type(layer).__name__, kinds[id(layer)],
                             {_weight_name(layer, w): tuple(int(d) for d in w.shape) for w in layer.weights},
-                            configs[id(layer)], shape, np.asarray(_first(out)), before_activation.pop(id(layer), None),
+                            softmax_axis(configs[id(layer)], layer.get_config().get("axis") if kinds[id(layer)] ==
+                                         ACTIVATION else None, shape),
+                            shape, np.asarray(_first(out)), before_activation.pop(id(layer), None),
                             call=0 if earlier is None else earlier.calls - 1,
                             input=np.asarray(first) if kinds[id(layer)] in (ACTIVATION, "dense") and first is not None
                             else None)

@@ -14,7 +14,7 @@ from torch import nn
 
 from xdl.backends import named_outputs
 from xdl.backends import torch as backend
-from xdl.port.pairing import ACTIVATION, Layer
+from xdl.port.pairing import ACTIVATION, Layer, softmax_axis
 
 _ACTIVATIONS = {nn.ReLU: "relu", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Softmax: "softmax", nn.GELU: "gelu",
                 nn.ELU: "elu", nn.SiLU: "silu", nn.ReLU6: "relu6", nn.Softplus: "softplus", nn.LogSoftmax: "log_softmax",
@@ -101,8 +101,9 @@ def trace(net: nn.Module, inputs) -> tuple[list[Layer], dict[str, np.ndarray]]:
             earlier = seen.get(id(module))
             if earlier is not None:
                 earlier.calls += 1
-            layer = Layer(name, type(module).__name__, kind, _params(module, kind), _config(module, kind),
-                          tuple(first.shape) if isinstance(first, torch.Tensor) else None, _array(output),
+            shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
+            config = softmax_axis(_config(module, kind), getattr(module, "dim", None), shape)
+            layer = Layer(name, type(module).__name__, kind, _params(module, kind), config, shape, _array(output),
                           call=0 if earlier is None else earlier.calls - 1,
                           input=_array(first) if kind in (ACTIVATION, "dense") else None)
             seen.setdefault(id(module), layer)

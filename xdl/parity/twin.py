@@ -133,7 +133,10 @@ class TwinReport:
         if self.same and self.exports and self.exit_code:
             lines.append("  but the ONNX files do not reproduce both frameworks (the lines above)")
         lines += [f"  why: {note}" for note in self.explanation]
-        lines += [f"  set differently: {note}" for note in self.settings[1:]]
+        said = 1 if self.verdict().startswith(f"DIFFER: Keras {self.keras_model!r} and PyTorch {self.torch_model!r} "
+                                              f"agree on these inputs") else 0  # the verdict gives the first
+        lines += [f"  set differently: {note}" for note in self.settings[said:]
+                  if note not in self.explanation and f"before it, {note}" not in self.explanation]
         lines += [f"  note: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -314,7 +317,10 @@ def _explain(report: TwinReport, pairs, k_layers, t_layers) -> None:
                                   f"give a port table (--port-table)")
     p = next(p for p in pairs if p.keras.name == first.keras)
     report.explanation += explain.notes(p, k_layers, t_layers)
-    # an activation PyTorch may have left out shows only at the next layer
+    # a setting of a layer before it, which its input carries; an activation PyTorch may have left
+    # out, which shows only at the next layer
+    for q in pairs[:pairs.index(p)]:
+        report.explanation += [f"before it, {note}" for note in explain.settings(q, k_layers, t_layers)]
     for q in pairs[:pairs.index(p)][-1:]:
         report.explanation += [f"before it, {note}" for note in explain.unseen_activation(q, k_layers, t_layers)]
     if report.explanation[len(alike) > 0:]:

@@ -79,6 +79,16 @@ class Unpaired(ParityError):
     """A layer with no partner, or two that meet and differ: the models are not one network."""
 
 
+def softmax_axis(config: dict, axis, shape) -> dict:
+    """An activation's config with a softmax over any axis but the last named so ("softmax(axis
+    0)"): PyTorch's nn.Softmax(dim=0) and Keras's softmax over the last axis are two functions.
+    `axis` may count from the end; `shape` (its input's) says which axis it is."""
+    if config.get("activation") != "softmax" or axis is None or shape is None:
+        return config
+    axis %= len(shape)
+    return config if axis == len(shape) - 1 else {**config, "activation": f"softmax(axis {axis})"}
+
+
 def weighted(layers: list[Layer]) -> list[Layer]:
     """The first call of every layer with weights, in call order."""
     return [layer for layer in layers if layer.params and layer.call == 0]
