@@ -407,6 +407,30 @@ def twin(keras_model, torch_model, inputs, *, source: str = "keras", port_table=
     return report
 
 
+def _flatten_orders(pairs, keras_layers) -> dict:
+    """{Keras Dense after a Flatten: the transform its PyTorch partner's input shows}, where the
+    transform chosen before the port guessed the other order. Once ported, the partner's input
+    holds Keras's flattened numbers either in Keras's order (H, W, C: a PyTorch model that
+    permutes to channels last first) or in PyTorch's (C, H, W), whichever way forward() wrote the
+    flatten (nn.Flatten, x.view, after a functional pooling): the run decides, not a guess."""
+    criteria = verify.policy.criteria_for("float32", "cpu", "features")
+    found = {}
+    for p in pairs:
+        hwc = pairing.flattened_from(keras_layers, p.keras) if p.keras.kind == "dense" else None
+        k, t = p.keras.input, p.torch.input
+        if hwc is None or k is None or t is None or k.shape != t.shape or len(p.keras.params) < 2:
+            continue
+        hwc = (1, *hwc) if len(hwc) == 2 else hwc
+        chw = k.reshape(len(k), *hwc).transpose(0, 3, 1, 2).reshape(k.shape)
+        as_keras, as_torch = (verify.judge(t, order, _at_magnitude(criteria, order)).ok for order in (k, chw))
+        reordered = isinstance(p.transform, engine.DenseAfterFlatten)
+        if as_keras and not as_torch and reordered:
+            found[p.keras.name] = engine.Dense()
+        elif as_torch and not as_keras and not reordered:
+            found[p.keras.name] = engine.DenseAfterFlatten(*hwc)
+    return found
+
+
 def _check_models(keras_model, torch_model, source: str) -> None:
     for model, framework, which in ((keras_model, "keras", "keras.Model"), (torch_model, "torch", "torch.nn.Module")):
         if _framework(model) != framework:
@@ -455,7 +479,7 @@ class _Run:
     def ported(self, source: str, pairs, port_table):
         """Ports `source`'s weights by `pairs` and runs both again: the pairs over the new run's
         records, and the run. A Dense after a Flatten whose partner's input shows the other
-        order than guessed (pairing.flatten_orders) is ported again, as the run showed.
+        order than guessed (_flatten_orders) is ported again, as the run showed.
 
         Raises:
             pairing.Unpaired: forward() branches on values, and other layers ran this time.
@@ -463,7 +487,7 @@ class _Run:
         _port(source, self.keras, self.torch, [p.rule for p in pairs])
         found = self.trace()
         pairs = pairing.pair(found[0], found[2], port_table)
-        fixed = pairing.flatten_orders(pairs, found[0])
+        fixed = _flatten_orders(pairs, found[0])
         if fixed:
             _port(source, self.keras, self.torch, [p.rule for p in pairing.pair(found[0], found[2], port_table, fixed)])
             found = self.trace()

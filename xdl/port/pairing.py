@@ -114,7 +114,7 @@ def _channels_first_before(torch_layers: list[Layer], module: Layer, hwc: tuple[
     return False
 
 
-def _flattened_from(keras_layers: list[Layer], layer: Layer) -> tuple[int, ...] | None:
+def flattened_from(keras_layers: list[Layer], layer: Layer) -> tuple[int, ...] | None:
     """The (h, w, c) or (w, c) a Keras Flatten before `layer` flattened, skipping the layers
     that do not move numbers (dropout, activations); None when no Flatten feeds it."""
     for before in reversed(keras_layers[:keras_layers.index(layer)]):
@@ -137,7 +137,7 @@ def transform_for(k: Layer, keras_layers: list[Layer], t: Layer, torch_layers: l
                        f"in call order but are different kinds of layer ({k.kind} vs {t.kind})")
     bias = len(k.params) > 1
     if k.kind == "dense":
-        hwc = _flattened_from(keras_layers, k)
+        hwc = flattened_from(keras_layers, k)
         if hwc is not None and bias and _channels_first_before(torch_layers, t, hwc):
             # a (w, c) sequence is an image one row high: the same reorder, C before W
             return engine.DenseAfterFlatten(*((1, *hwc) if len(hwc) == 2 else hwc))
@@ -215,7 +215,7 @@ def _from_table(table, keras_layers: list[Layer], torch_layers: list[Layer]) -> 
 def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=(), fixed=None) -> list[Pair]:
     """Pairs every Keras layer with weights with one PyTorch module, in Keras call order;
     `fixed` {Keras layer: transform} replaces the transforms chosen for those layers (the flatten
-    order a run has shown, flatten_orders).
+    order a run has shown: xdl.parity.twin).
 
     Raises:
         Unpaired: a layer has no partner, or two layers at one place differ (the networks differ).
@@ -382,26 +382,3 @@ def units(layers: list[Layer]) -> dict[str, Layer]:
     call itself, or the last activation of its unit (activations_of): like is compared with like."""
     return {layer.name: (activations_of(layers, layer) or [layer])[-1] for layer in weighted(layers)}
 
-
-def flatten_orders(pairs: list[Pair], keras_layers: list[Layer]) -> dict[str, engine.Transform]:
-    """{Keras Dense after a Flatten: the transform its PyTorch partner's input shows}, where the
-    transform chosen before the port guessed the other order. Once ported, the partner's input
-    holds Keras's flattened numbers either in Keras's order (H, W, C: a PyTorch model that
-    permutes to channels last first) or in PyTorch's (C, H, W), whichever way forward() wrote the
-    flatten (nn.Flatten, x.view, after a functional pooling): the run decides, not a guess."""
-    found = {}
-    for p in pairs:
-        hwc = _flattened_from(keras_layers, p.keras) if p.keras.kind == "dense" else None
-        k, t = p.keras.input, p.torch.input
-        if hwc is None or k is None or t is None or k.shape != t.shape or len(p.keras.params) < 2:
-            continue
-        hwc = (1, *hwc) if len(hwc) == 2 else hwc
-        chw = k.reshape(len(k), *hwc).transpose(0, 3, 1, 2).reshape(k.shape)
-        scale = max(float(np.abs(k).max()), 1e-6)
-        as_keras, as_torch = (np.allclose(t, order, rtol=1e-4, atol=1e-5 * scale) for order in (k, chw))
-        reordered = isinstance(p.transform, engine.DenseAfterFlatten)
-        if as_keras and not as_torch and reordered:
-            found[p.keras.name] = engine.Dense()
-        elif as_torch and not as_keras and not reordered:
-            found[p.keras.name] = engine.DenseAfterFlatten(*hwc)
-    return found
