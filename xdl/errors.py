@@ -98,6 +98,8 @@ def first_line(exc: BaseException, limit: int = 200) -> str:
 
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # exporters colour their messages
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Exception encountered when calling"):
+        lines = lines[1:]  # Keras's wrapper: the cause ("expected axis -1 ... to have value 6") follows it
     return lines[0][:limit] if lines else type(exc).__name__
 
 

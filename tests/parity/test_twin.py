@@ -399,3 +399,9 @@ def test_cli_missing_factory_is_one_line(factories, capsys):
     assert cli.main(["twin", f"{factories}:keras_mlp", f"{factories}:nowhere", "--input-shape", "3,12"]) == EXIT_INPUT
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("xdl: error:") and "nowhere" in err[0], err
+
+
+def test_inputs_a_keras_model_cannot_take_say_what_it_expected():
+    with pytest.raises(InputError, match=r"fails on inputs of shape \[\[3, 7\]\]: ValueError: Input 0 .* expected axis "
+                                         r"-1 of input shape to have value 12, but received input with shape \(3, 7\)"):
+        xdl.twin(keras_mlp(), torch_mlp(), _rand(3, 7))

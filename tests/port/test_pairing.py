@@ -344,3 +344,21 @@ def test_a_keras_embedding_masking_zero_is_a_setting_pytorch_lacks():
                                                 (0, (4, 3), "softmax(axis 0)"), (1, (2, 5, 3), "softmax(axis 1)")])
 def test_a_softmax_over_another_axis_than_the_last_is_named_so(axis, shape, named):
     assert pairing.softmax_axis({"activation": "softmax"}, axis, shape) == {"activation": named}
+
+
+def test_a_layer_frozen_on_one_side_only_is_a_training_note():
+    keras = [_dense("d", 4, 4, trainable=False)]
+    torch = [_linear("d", 4, 4, trainable=True)]
+    p = pairing.pair(keras, torch)[0]
+    assert explain.training_notes(p) == ["Keras's 'd' is frozen, PyTorch's learns (trainable=False / "
+                                         "requires_grad=False on one side only): training differs"]
+
+
+def test_a_layer_without_partner_beside_a_shared_one_says_the_other_runs_it_twice():
+    shared = _dense("d", 4, 4)
+    shared.calls = 2  # one encoder for two inputs
+    keras = [shared, _dense("out", 8, 2)]
+    torch = [_linear("d", 4, 4), _linear("d2", 4, 4), _linear("out", 8, 2)]
+    with pytest.raises(pairing.Unpaired, match=r"has no Keras partner.* \(Keras runs 'd' 2 times: one layer, its "
+                                               r"weights shared; if PyTorch has a layer per call, share one"):
+        pairing.pair(keras, torch)

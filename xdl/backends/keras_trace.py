@@ -55,7 +55,8 @@ def _config(layer, kind: str) -> dict:
         return {"activation": {"ReLU": "relu", "Softmax": "softmax", "ELU": "elu"}.get(cls) or _name(c["activation"])}
     keep = ("activation", "recurrent_activation", "epsilon", "momentum", "kernel_size", "strides", "padding",
             "dilation_rate", "groups", "reset_after", "go_backwards", "return_sequences", "pool_size", "data_format",
-            "merge_mode", "axis", "rate", "mask_zero", "kernel_regularizer", "bias_regularizer", "activity_regularizer")
+            "merge_mode", "axis", "rate", "mask_zero", "kernel_regularizer", "bias_regularizer", "activity_regularizer",
+            "trainable")
     found = {k: c[k] for k in keep if k in c}
     if "activation" in found:
         found["activation"] = _name(found["activation"])

@@ -57,7 +57,11 @@ def _config(module: nn.Module, kind: str) -> dict:
                 **{k: getattr(module, k) for k in ("kernel_size", "stride", "padding", "output_size") if hasattr(module, k)}}
     keep = ("kernel_size", "stride", "padding", "dilation", "groups", "padding_mode", "eps", "momentum",
             "batch_first", "num_layers", "track_running_stats", "affine", "num_heads", "p")
-    return {k: getattr(module, k) for k in keep if hasattr(module, k)}
+    found = {k: getattr(module, k) for k in keep if hasattr(module, k)}
+    weights = list(module.parameters())
+    if weights:  # as Keras's trainable: a module whose parameters all have requires_grad=False is frozen
+        found["trainable"] = any(w.requires_grad for w in weights)
+    return found
 
 
 def _layers(net: nn.Module) -> list[tuple[str, nn.Module, str]]:

@@ -160,6 +160,10 @@ def training_notes(p: Pair) -> list[str]:
     """Differences that leave inference alike and show in training: BatchNorm's momentum (Keras
     weighs the old average by m, PyTorch the new batch by m)."""
     k, t = p.keras.config, p.torch.config
+    if k.get("trainable", True) != t.get("trainable", True):
+        frozen, learns = (("Keras", "PyTorch") if not k.get("trainable", True) else ("PyTorch", "Keras"))
+        return [f"{frozen}'s {p.keras.name if frozen == 'Keras' else p.torch.name!r} is frozen, {learns}'s learns "
+                f"(trainable=False / requires_grad=False on one side only): training differs"]
     if p.keras.kind != "batchnorm" or "momentum" not in k or "momentum" not in t:
         return []
     if t["momentum"] is None or not math.isclose(1 - k["momentum"], t["momentum"], rel_tol=1e-6):

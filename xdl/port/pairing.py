@@ -237,7 +237,7 @@ def pair(keras_layers: list[Layer], torch_layers: list[Layer], table=(), fixed=N
         # after its main path) stop the walk; kind, shape and names may still pair every layer.
         found = _by_kind_and_shape(ks, ts, keras_layers, torch_layers)
         if found is None:
-            raise walked from None
+            raise Unpaired(f"{walked}{_shared(ks, 'Keras', ts, 'PyTorch')}") from None
     pairs = given + [Pair(p.keras, p.torch, fixed[p.keras.name], f"{p.how}, flatten order seen")
                      if p.keras.name in (fixed or {}) else p for p in found]
     _refuse_crossed_names(pairs, keras_layers, torch_layers)
@@ -289,6 +289,17 @@ def _by_order(ks, ts, keras_layers, torch_layers) -> list[Pair]:
                        f"with weights after {ks[-1].name!r}" if ks else f"PyTorch module {ts[j].describe()} has no "
                        f"Keras partner: the Keras model has no layer with weights")
     return pairs
+
+
+def _shared(ks, k_side: str, ts, t_side: str) -> str:
+    """Where one side runs a layer more than once (one encoder for two inputs) and the other
+    does not, what a layer "without partner" may be: a module per call on the other side."""
+    for layers, side, other in ((ks, k_side, t_side), (ts, t_side, k_side)):
+        again = next((layer for layer in layers if layer.calls > 1), None)
+        if again is not None:
+            return (f" ({side} runs {again.name!r} {again.calls} times: one layer, its weights shared; if {other} has "
+                    f"a layer per call, share one, or pair them in a port table)")
+    return ""
 
 
 def _normal(name: str) -> str:
