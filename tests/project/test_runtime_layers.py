@@ -46,8 +46,8 @@ def test_verify_loads_no_model_or_data_set_code(after_verify):
 _IMPORTS_BY_VARIABLE = {
     "xdl.errors": "an optional third-party package its caller names (tensorflow, sklearn...)",
     "xdl.data": "a loader of its own _LOADERS table, all of them xdl.data modules (checked below)",
-    "xdl.parity.users": "the user's own module, named on `xdl check`'s command line",
-    "xdl.parity.twin": "the user's port table module, named on `xdl twin --port-table`",
+    "xdl.parity.users": "the user's own module: a factory (`xdl check`, `xdl twin`) or a port table "
+                        "(`xdl twin --port-table`)",
     "xdl.backends.keras_on_torch": "in the child process, the modules defining the net's own layer classes, "
                                    "named by the parent from the net it was handed",
 }

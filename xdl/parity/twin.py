@@ -9,7 +9,7 @@ Steps, each in the report:
   1. the inputs, given once in the Keras model's layout, are moved for PyTorch where its first
      convolution reads channels first (and the report says how that was known);
   2. both models run once, traced layer by layer (xdl/backends/*_trace.py), and their layers with
-     weights are paired in call order by kind and shape (xdl/port/pairing.py), or by a port table;
+     weights are paired by name, call order, kind and shape (xdl/port/pairing.py), or by a port table;
   3. the source model's weights are ported into the other through the port engine's transforms
      (the target model's own weights are replaced: that is the comparison);
   4. the outputs are judged under the tolerance policy, then every paired layer's activations
@@ -41,13 +41,12 @@ class LayerResult:
     keras: str
     torch: str
     kind: str
-    how: str  # paired by "call order" or "port table"
+    how: str  # paired by "name", "call order", "kind and shape" or "port table"
     at: str  # where the activations were taken: "after its activation", "before its activation"
     shape: list
     max_abs: float | None
     ok: bool
     detail: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -80,6 +79,11 @@ class TwinReport:
             return EXIT_PARITY
         return verify.Report(self.exports).exit_code if self.exports else EXIT_OK
 
+    @property
+    def _settings_verdict(self) -> bool:
+        """Whether the verdict is the first setting that differs: nothing before it parted."""
+        return bool(not self.unpaired and self.first is None and all(o["ok"] for o in self.outputs) and self.settings)
+
     def verdict(self) -> str:
         names = f"Keras {self.keras_model!r} and PyTorch {self.torch_model!r}"
         if self.unpaired:
@@ -92,7 +96,7 @@ class TwinReport:
             bad = next(o for o in self.outputs if not o["ok"])
             return (f"DIFFER: every paired layer agrees, output {bad['name']!r} does not: {bad['detail']} (what "
                     f"follows the last layer with weights differs)")
-        if self.settings:
+        if self._settings_verdict:
             return (f"DIFFER: {names} agree on these inputs, but their layers are set differently (other inputs, "
                     f"or training, would show it): {self.settings[0]}")
         if not all(s["ok"] for s in self.steps):
@@ -133,9 +137,7 @@ class TwinReport:
         if self.same and self.exports and self.exit_code:
             lines.append("  but the ONNX files do not reproduce both frameworks (the lines above)")
         lines += [f"  why: {note}" for note in self.explanation]
-        said = 1 if self.verdict().startswith(f"DIFFER: Keras {self.keras_model!r} and PyTorch {self.torch_model!r} "
-                                              f"agree on these inputs") else 0  # the verdict gives the first
-        lines += [f"  set differently: {note}" for note in self.settings[said:]
+        lines += [f"  set differently: {note}" for note in self.settings[self._settings_verdict:]
                   if note not in self.explanation and f"before it, {note}" not in self.explanation]
         lines += [f"  note: {warning}" for warning in self.warnings]
         return "\n".join(lines)
@@ -654,20 +656,13 @@ def load_table(where: str) -> list:
 
     Raises:
         InputError: the module cannot be imported, or the name is no list of Rules.
+        EnvironmentProblem: the module imports an optional package that is not installed.
     """
-    import importlib
-    import os
-    import sys
-
     from xdl.exporting import capture
 
     module, _, name = where.partition(":")
-    sys.path.insert(0, os.getcwd())
-    try:
-        with capture.captured():  # TensorFlow's start-up lines, where the table's module imports Keras
-            table = getattr(importlib.import_module(module), name or "TABLE")
-    except Exception as exc:  # the user's module: missing, failing, or without that name
-        raise InputError(f"cannot load the port table {where}: {type(exc).__name__}: {first_line(exc)}") from None
+    with capture.captured():  # TensorFlow's start-up lines, where the table's module imports Keras
+        table = users.import_attribute(module, name or "TABLE", f"the port table {where}")
     if not isinstance(table, (list, tuple)) or not all(isinstance(rule, engine.Rule) for rule in table):
         raise InputError(f"the port table {where} is no list of xdl.port.engine.Rule (see xdl/models/cnn/port.py)")
     return list(table)

@@ -50,19 +50,30 @@ def _show(log: capture.Captured, debug: bool, what: str) -> None:
         sys.stderr.write(f"xdl: what was written while {what}:\n{log.text.strip()}\n")
 
 
+def import_attribute(target: str, attribute: str, what: str):
+    """`target.attribute`, the module imported from the working directory as `python -m` would:
+    a user's factory (check, twin) or port table (twin), `what` naming it in an error.
+
+    Raises:
+        InputError: the module is missing, raises or exits while imported, or lacks the name.
+        EnvironmentProblem: it imports an optional package that is not installed (missing_extra).
+    """
+    sys.path.insert(0, os.getcwd())
+    try:
+        return getattr(importlib.import_module(target), attribute)
+    except SystemExit as exc:  # a script's sys.exit() at import: nothing was checked, so no exit 0
+        raise InputError(f"cannot load {what}: importing {target} called sys.exit({exc.code!r}); "
+                         f"move the script's code under `if __name__ == '__main__':`") from None
+    except Exception as exc:  # the user's module: missing, or raising while it is imported
+        raise missing_extra(exc) or InputError(
+            f"cannot load {what}: {type(exc).__name__}: {first_line(exc)}") from None
+
+
 def _load_factory(factory: str):
     target, _, attribute = factory.partition(":")
     if not attribute:
         raise InputError(f"{factory!r} is not MODULE:FACTORY, e.g. mypkg.models:build_net")
-    sys.path.insert(0, os.getcwd())
-    try:
-        build = getattr(importlib.import_module(target), attribute)
-    except SystemExit as exc:  # a script's sys.exit() at import: nothing was checked, so no exit 0
-        raise InputError(f"cannot load {factory}: importing {target} called sys.exit({exc.code!r}); "
-                         f"move the script's code under `if __name__ == '__main__':`") from None
-    except Exception as exc:  # the user's module: missing, or raising while it is imported
-        raise missing_extra(exc) or InputError(
-            f"cannot load {factory}: {type(exc).__name__}: {first_line(exc)}") from None
+    build = import_attribute(target, attribute, factory)
     try:
         return build()
     except SystemExit as exc:  # returning nothing to check is a failure, whatever the code
