@@ -44,8 +44,7 @@ def save_figure(fig, name: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
-    ipython = sys.modules.get("IPython")
-    if ipython is not None and ipython.get_ipython() is not None:
+    if in_notebook():
         from IPython.display import Image, display
 
         display(Image(filename=str(path)))
@@ -64,8 +63,43 @@ def pyplot():
 
 
 def source(obj) -> str:
-    """The source code of a twin (a function, class or module), to print next to the other."""
+    """The source code of a twin (a function, class or module), as its file has it."""
     return inspect.getsource(obj)
+
+
+def in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (a rendered tutorial) rather than as a script."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def show_code(obj) -> None:
+    """Shows a twin's code: in a notebook highlighted, without its comments (the prose around it
+    says what differs), each wrapped line indented as its first part; as a script, printed as its
+    file has it."""
+    if not in_notebook():
+        print(source(obj))
+        return
+    from IPython.display import HTML, display
+
+    from xdl.teach.code import highlighted
+
+    display(HTML(highlighted(source(obj))))
+
+
+def glue(name: str, value):
+    """Records `value` under `name` for the lesson's prose and returns it: the site writes it
+    where the prose says {glue:text}`name` (or `name:.2f`), so a number in the text is the number
+    the cell computed (myst-nb's glue). Numpy scalars are recorded as Python numbers. As a
+    script, or without myst-nb, it only returns the value."""
+    plain = value.item() if hasattr(value, "item") and getattr(value, "shape", None) == () else value
+    if in_notebook():
+        try:
+            from myst_nb import glue as record
+        except ImportError:  # a notebook opened in a Jupyter without myst-nb: nothing to record for
+            return value
+        record(name, plain, display=False)
+    return value
 
 
 def exported_models() -> Path:
