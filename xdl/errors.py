@@ -43,12 +43,13 @@ EXIT_CODES = {
 }
 
 
-def exit_codes_text(width: int = 100) -> str:
-    """EXIT_CODES as `--help` shows them: the code, then its meaning wrapped under it."""
+def exit_codes_text(width: int = 100, codes: dict[int, str] | None = None) -> str:
+    """EXIT_CODES (or a command's own `codes`) as `--help` shows them: the code, then its meaning
+    wrapped under it."""
     import textwrap
 
     lines = ["exit codes:"]
-    for code, meaning in EXIT_CODES.items():
+    for code, meaning in (EXIT_CODES if codes is None else codes).items():
         wrapped = textwrap.wrap(meaning.replace("`", ""), width - 7)
         lines += [f"{code:>5}  {wrapped[0]}", *(f"{'':7}{line}" for line in wrapped[1:])]
     return "\n".join(lines)
@@ -123,9 +124,11 @@ OPTIONAL = {
     "onnxconverter_common": ("onnxconverter-common", ("variants",)),
     "jupytext": ("jupytext", ("dev",)),
     "nbclient": ("nbclient", ("dev",)),
-    "nbconvert": ("nbconvert", ("dev",)),
     "nbformat": ("nbclient", ("dev",)),  # nbformat comes with nbclient
     "ipykernel": ("ipykernel", ("dev",)),
+    "sphinx": ("sphinx", ("site",)),
+    "myst_nb": ("myst-nb", ("site",)),
+    "furo": ("furo", ("site",)),
 }
 
 

@@ -1,5 +1,7 @@
-"""Every tutorial runs to the end, shows numbers and at least one figure, and renders to HTML;
-together they teach every concept in the course's list."""
+"""Every tutorial runs to the end as a notebook, shows numbers and at least one figure; the
+committed notebooks (the site's pages) are full runs of the tutorials as they are now; together the
+tutorials teach every concept in the course's list, the concepts the articles teach by code with
+code that runs in both frameworks and checks itself."""
 
 import json
 import os
@@ -14,8 +16,9 @@ from conftest import ROOT
 from xdl.spec import registry
 from xdl.teach.helpers import QUICK
 
-# what a page rendered in quick mode says (render.QUICK_NOTE), as the HTML spells it
-QUICK_WORDS = "Rendered in quick mode for the test suite"
+from xdl.teach.render import QUICK_NOTE
+
+NOTEBOOKS = ROOT / "tutorials" / "notebooks"  # the committed full runs (`xdl tutorials`)
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 EACH = [pytest.param(t, id=t.stem) for t in TUTORIALS]
 
@@ -27,21 +30,21 @@ def test_every_model_is_taught_by_the_tutorial_its_spec_names():
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """One folder of rendered pages for the whole session, pytest-xdist workers included: the tests
-    that render a page and those that open it share it, whichever worker runs them."""
+def runs(tmp_path_factory):
+    """One folder of quick runs for the whole session, pytest-xdist workers included: the tests that
+    run a tutorial and those that read its notebook share it, whichever worker runs them."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):  # each worker's basetemp is a folder of the run's own
         base = base.parent
-    (base / "site").mkdir(exist_ok=True)
-    return base / "site"
+    (base / "runs").mkdir(exist_ok=True)
+    return base / "runs"
 
 
 def _render(tutorial, site) -> dict:
-    """The render of `tutorial` into `site` (returncode, stdout, stderr), run once per session
-    whichever worker asks first (a lock per tutorial, as the `quick` fixture trains): a render
-    takes up to a minute. In quick mode (xdl.teach.helpers.lesson_size): the suite checks that every
-    cell runs, not what the full-length training teaches."""
+    """The quick run of `tutorial` into `site` (returncode, stdout, stderr), once per session
+    whichever worker asks first (a lock per tutorial, as the `quick` fixture trains): a run takes up
+    to a minute. In quick mode (xdl.teach.helpers.lesson_size): the suite checks that every cell
+    runs, not what the full-length training teaches (the committed notebooks are full runs)."""
     from filelock import FileLock
 
     done = site / f"{tutorial.stem}.render.json"
@@ -53,102 +56,66 @@ def _render(tutorial, site) -> dict:
     return json.loads(done.read_text())
 
 
+def _outputs(notebook) -> list:
+    return [o for cell in notebook.cells for o in cell.get("outputs", [])]
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # the render's own limit is 900 s
+@pytest.mark.timeout(1800)  # the run's own limit is 900 s
 @pytest.mark.parametrize("tutorial", EACH)
-def test_tutorial_runs_and_renders(tutorial, site):
-    r = _render(tutorial, site)
+def test_tutorial_runs(tutorial, runs):
+    r = _render(tutorial, runs)
     assert r["returncode"] == 0, r["stdout"] + r["stderr"][-3000:]
-    outputs = [o for cell in nbformat.read(site / f"{tutorial.stem}.ipynb", as_version=4).cells
-               for o in cell.get("outputs", [])]
+    text = (runs / f"{tutorial.stem}.ipynb").read_text()
+    notebook = nbformat.reads(text, as_version=4)
+    outputs = _outputs(notebook)
     assert not [o for o in outputs if o.output_type == "error"]
     assert not [o.text[:300] for o in outputs if o.output_type == "stream" and o.name == "stderr"], \
         "a learner reads no library noise"
     assert any(o.output_type == "stream" for o in outputs), "a tutorial prints its numbers"
     assert any("image/png" in o.get("data", {}) for o in outputs), "a tutorial shows at least one figure"
-    page = (site / f"{tutorial.stem}.html").read_text()
-    assert QUICK_WORDS in page, "a quick render says so at the top of its page"
-    assert "data:image/png;base64," in page, "figures are embedded in the page"
-    assert 'class="pair"' in page, "Keras and PyTorch side by side"
-    assert str(site) not in page and str(ROOT) not in page, "the page names no path of the machine that rendered it"
-    assert not re.search(r"<script[^>]+src=", page), "the page loads no script from elsewhere"
-    assert list((site / tutorial.stem).glob("*.png"))
+    assert notebook.cells[0].source == QUICK_NOTE, "a quick run says so at its top"
+    assert notebook.metadata["xdl"]["quick"] is True and notebook.metadata["xdl"]["seconds"] > 0
+    assert str(runs) not in text and str(ROOT) not in text, "a notebook names no path of the machine that ran it"
+    for cell in notebook.cells:  # the concepts taught by code check themselves (test_concepts_run_...)
+        if any(tag.startswith("concept:") for tag in cell.metadata.get("tags", [])):
+            assert cell.get("outputs"), f"the concept cell {cell.metadata.get('title')!r} shows nothing"
 
 
-def _browser():
-    """Headless Chromium through Selenium, or the reason there is none (.ci/run installs Debian's
-    chromium and chromium-driver)."""
-    import shutil
-
-    try:
-        from selenium import webdriver
-    except ImportError:
-        return None, "selenium is not installed (pip install -e '.[dev]')"
-    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver")
-    if not binary or not driver:
-        return None, "no chromium and chromedriver here (Debian: apt-get install chromium chromium-driver)"
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver)), ""
+def _cells(notebook) -> list[tuple[str, str]]:
+    return [(cell.cell_type, cell.source) for cell in notebook.cells]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    driver, why_not = _browser()
-    if driver is None:
-        pytest.skip(why_not)
-    yield driver
-    driver.quit()
-
-
-@pytest.mark.browser
-@pytest.mark.timeout(1800)  # renders the page first where no test has yet
 @pytest.mark.parametrize("tutorial", EACH)
-def test_rendered_page_reads_well_in_a_browser(tutorial, site, browser):
-    """In headless Chromium, wide and narrow: every image loads, no script error, no code block
-    runs off to the right behind a scrollbar."""
-    r = _render(tutorial, site)
-    assert r["returncode"] == 0, r["stdout"] + r["stderr"][-3000:]
-    page = site / f"{tutorial.stem}.html"
-    for width in (1280, 640):
-        browser.set_window_size(width, 900)
-        browser.get(page.as_uri())
-        broken = browser.execute_script(
-            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
-            ".map(i => i.alt || i.src.slice(0, 60))")
-        assert not broken, f"images that do not load at width {width}: {broken}"
-        assert browser.execute_script("return document.images.length") >= 1
-        wide = browser.execute_script(
-            "return Array.from(document.querySelectorAll('pre')).filter(p => p.scrollWidth > p.clientWidth + 1)"
-            ".map(p => p.textContent.slice(0, 80))")
-        assert not wide, f"code that overflows at width {width}: {wide}"
-        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-        assert not errors, errors
+def test_the_committed_notebook_is_a_full_run_of_the_tutorial_as_it_is(tutorial):
+    """tutorials/notebooks/NN_name.ipynb, which the site shows, ran the tutorial's current cells in
+    full, without an error: a tutorial changed since is a stale page (`xdl tutorials NN` renews it)."""
+    import jupytext
+
+    committed = NOTEBOOKS / f"{tutorial.stem}.ipynb"
+    assert committed.is_file(), f"no {committed.relative_to(ROOT)}: run `xdl tutorials {tutorial.stem[:2]}`"
+    notebook = nbformat.read(committed, as_version=4)
+    facts = notebook.metadata.get("xdl", {})
+    assert facts.get("quick") is False and facts.get("error") == "", f"{committed.name} is not a full, clean run"
+    assert _cells(notebook) == _cells(jupytext.read(tutorial)), \
+        f"{committed.name} is stale: {tutorial.name} changed since it ran; run `xdl tutorials {tutorial.stem[:2]}`"
+    outputs = _outputs(notebook)
+    assert not [o for o in outputs if o.output_type == "error" or getattr(o, "name", "") == "stderr"]
+    assert str(ROOT) not in committed.read_text(), "a committed notebook names no path of the machine that ran it"
 
 
 @pytest.mark.slow
-def test_a_tutorial_is_a_plain_script(tmp_path):
-    """`python tutorials/NN_name.py` works without the renderer (figures go to $XDL_TUTORIAL_OUT)."""
-    tutorial = ROOT / "tutorials" / "11_framework_differences.py"
-    env = {**os.environ, "XDL_TUTORIAL_OUT": str(tmp_path)}
-    r = subprocess.run([sys.executable, str(tutorial)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert "| BatchNorm epsilon |" in r.stdout and list(tmp_path.glob("*.png"))
-
-
-@pytest.mark.slow
-def test_the_cli_renders_an_index(tmp_path):
+@pytest.mark.timeout(600)
+def test_the_cli_runs_a_tutorial_from_outside_the_checkout(tmp_path):
+    """`xdl tutorials` finds the checkout xdl is installed from, writes the executed notebook with
+    its run time, and runs the lesson's full sizes (not quick mode)."""
     full = {name: value for name, value in os.environ.items() if name != QUICK}
-    r = subprocess.run([sys.executable, "-m", "xdl", "tutorials", "11", "--html", str(tmp_path)], capture_output=True,
-                       text=True, cwd=ROOT, timeout=600, env=full)
+    r = subprocess.run([sys.executable, "-m", "xdl", "tutorials", "11", "--out", str(tmp_path / "nb")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600, env=full)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "11_framework_differences.html" in (tmp_path / "index.html").read_text()
-    page = (tmp_path / "11_framework_differences.html").read_text()
-    assert QUICK_WORDS not in page, "the course's pages are full runs"
+    notebook = nbformat.read(tmp_path / "nb" / "11_framework_differences.ipynb", as_version=4)
+    assert notebook.metadata["xdl"]["quick"] is False and notebook.metadata["xdl"]["seconds"] > 0
+    assert "`xdl site`" in r.stdout
 
 
 # SEEDS.md's concepts, each with words that show a tutorial teaches it (in its prose or code).
@@ -197,3 +164,41 @@ def test_tutorials_open_as_notebooks():
         kinds = {cell.cell_type for cell in notebook.cells}
         assert kinds == {"markdown", "code"}, tutorial.stem
         assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# ")
+
+
+# The concepts the articles teach by code, each taught here by code in both frameworks: a "keras: ..."
+# cell and a "torch: ..." cell tagged concept:NAME, each checking what it teaches with an assert
+# against the framework's own result (a neuron by hand against a Dense layer...). test_tutorial_runs
+# runs them; the committed notebooks show them run in full.
+CODE_CONCEPTS = ("neuron", "chain-rule", "optimizers", "dropout", "normalisation", "lstm-gates", "device",
+                 "vanishing-gradients")
+
+
+@pytest.mark.parametrize("concept", CODE_CONCEPTS)
+def test_concept_is_taught_by_code_that_checks_itself_in_both_frameworks(concept):
+    import ast
+
+    import jupytext
+
+    checks = {"keras": [], "torch": []}
+    for tutorial in TUTORIALS:
+        for cell in jupytext.read(tutorial).cells:
+            if f"concept:{concept}" in cell.metadata.get("tags", []):
+                side = cell.metadata.get("title", "").split(":")[0]
+                asserts = [node for node in ast.walk(ast.parse(cell.source)) if isinstance(node, ast.Assert)]
+                checks.setdefault(side, []).append(bool(asserts))
+    for side in ("keras", "torch"):
+        assert checks[side], f"no '{side}: ...' cell is tagged concept:{concept}"
+        assert all(checks[side]), f"a '{side}: ...' cell tagged concept:{concept} checks nothing (no assert)"
+
+
+@pytest.mark.parametrize("tutorial", EACH)
+def test_every_lesson_states_its_goals_prerequisites_and_exercises(tutorial):
+    import jupytext
+
+    cells = [cell.source for cell in jupytext.read(tutorial).cells if cell.cell_type == "markdown"]
+    assert "**Goals**" in cells[0] and "**Prerequisites**" in cells[0], f"{tutorial.name}: its first cell"
+    exercises = [text for text in cells if text.lstrip().startswith("## Exercises")]
+    assert exercises, f"{tutorial.name} ends without exercises"
+    items = [line for line in exercises[-1].splitlines() if re.match(r"\s*(\d+\.|-)\s", line)]
+    assert 2 <= len(items) <= 4, f"{tutorial.name}: {len(items)} exercises"

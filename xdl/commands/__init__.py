@@ -26,6 +26,7 @@ from xdl.commands import (
     routes,
     scaling,
     sign,
+    site,
     train,
     tutorials,
     twin,
@@ -33,7 +34,7 @@ from xdl.commands import (
 )
 
 # in the order `xdl --help` lists them: looking around, the course's flow, tools, everything
-MODULES = (list_, doctor, differences, tutorials, train, export, sign, verify, port, parity, diff, check, twin, bench,
+MODULES = (list_, doctor, differences, tutorials, site, train, export, sign, verify, port, parity, diff, check, twin, bench,
            routes, scaling, all_)
 
 

@@ -19,10 +19,13 @@ EPILOG = exit_codes_text() + "\nset XDL_DEBUG=1 (or pass --debug before the comm
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")  # an --output with one of these is the chart of a command that draws one
 
 
-def command(sub, name: str, summary: str, description: str | None = None) -> argparse.ArgumentParser:
-    """A subcommand's parser, with the exit codes in its --help."""
+def command(sub, name: str, summary: str, description: str | None = None,
+            exit_codes: dict[int, str] | None = None) -> argparse.ArgumentParser:
+    """A subcommand's parser, with the exit codes in its --help: xdl's, or the command's own where
+    its codes mean something narrower (`exit_codes`)."""
+    epilog = EPILOG if exit_codes is None else exit_codes_text(codes=exit_codes) + EPILOG[EPILOG.index("\nset "):]
     return sub.add_parser(name, help=summary, description=description or summary[:1].upper() + summary[1:],
-                          epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                          epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 # --- argument types --------------------------------------------------------------------------

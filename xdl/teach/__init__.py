@@ -1,2 +1,2 @@
-"""Teaching: the tutorials' helpers (helpers.py) and their rendering to notebooks and HTML
-pages with jupytext, nbclient and nbconvert (render.py)."""
+"""Teaching: what the tutorials share (helpers.py, code.py), running them as notebooks (render.py)
+and the course site built from those runs (book.py, with Sphinx's configuration in site/)."""

@@ -1,65 +1,46 @@
-"""Runs a tutorial as a notebook and renders it as one self-contained HTML page.
+"""Runs a tutorial as a notebook and writes the executed notebook, its run time recorded in it.
 
 A tutorial is a plain Python file in jupytext's percent format: `python tutorials/01_first_network.py`
-runs it, Jupyter (with jupytext) opens it as a notebook, and this module reads it with jupytext,
-executes it in a Jupyter kernel with nbclient and renders it with nbconvert (figures embedded),
-with Keras and PyTorch cells side by side:
+runs it, Jupyter (with jupytext) opens it as a notebook, and this module reads it with jupytext and
+executes it in a Jupyter kernel with nbclient:
 
-    # %% [markdown]          a prose cell: the comment lines are Markdown
+    # %% [markdown]          a prose cell: the comment lines are MyST Markdown
     # %% keras: training     a code cell titled "keras: ..." and the "torch: ..." cell right
-    # %% torch: training     after it are shown in two columns
+    # %% torch: training     after it are shown side by side on the site
 
-    python -m xdl.teach.render tutorials/01_first_network.py site/     (or: xdl tutorials --html site)
+    python -m xdl.teach.render tutorials/01_first_network.py tutorials/notebooks   (or: xdl tutorials)
 
-It writes site/<name>.html, the executed notebook site/<name>.ipynb, and the figures the
-tutorial saves (xdl.teach.helpers.save_figure) into site/<name>/. With $XDL_TUTORIAL_QUICK set (the
-test suite's renders) the tutorials train for a token number of epochs (xdl.teach.helpers.lesson_size)
-and the page says so at its top.
+It writes <out>/<name>.ipynb with every output (figures embedded) and, in its metadata under "xdl",
+how long it ran, when, on how many cores, and whether in quick mode. The course's notebooks,
+committed in tutorials/notebooks/, are full runs: `xdl site` builds the site from them without running
+anything. With $XDL_TUTORIAL_QUICK set (the test suite's renders) the tutorials train for a token
+number of epochs (xdl.teach.helpers.lesson_size) and the notebook says so at its top.
 """
 
 from __future__ import annotations
 
-import html
+import datetime
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from xdl.artifacts import write_text
 from xdl.errors import OPTIONAL, EnvironmentProblem, InputError, install_advice
 from xdl.teach.helpers import quick_mode
 
-TEMPLATES = Path(__file__).parent / "templates"
 CELL_TIMEOUT = 900  # seconds; the longest tutorial cell trains for about a minute
 # What running a tutorial takes beyond the core: the notebook tools, both frameworks, plots and
 # scikit-learn's metrics and digits. Without one, every tutorial fails in its first cells.
-NEEDS = ("jupytext", "nbclient", "nbconvert", "ipykernel", "tensorflow", "keras", "torch", "safetensors",
-         "matplotlib", "sklearn")
+NEEDS = ("jupytext", "nbclient", "ipykernel", "tensorflow", "keras", "torch", "safetensors", "matplotlib",
+         "sklearn")
 
 
-# Above the title of a page rendered in quick mode (xdl.teach.helpers.quick_mode): a reader must not
+# Above the title of a notebook run in quick mode (xdl.teach.helpers.quick_mode): a reader must not
 # take its numbers for the lesson's.
-QUICK_NOTE = ("**Rendered in quick mode for the test suite:** fewer epochs and steps than the text says; "
+QUICK_NOTE = ("**Run in quick mode for the test suite:** fewer epochs and steps than the text says; "
               "the numbers are not the lesson's.")
-
-
-@dataclass
-class Rendered:
-    page: Path  # the HTML page
-    seconds: float
-    figures: list[str]  # file names of the PNGs the tutorial saved
-    error: str = ""  # the failing cell's error, in one line; "" when every cell ran
-
-
-def pair_cells(nb) -> None:
-    """Marks each "keras: ..." code cell followed by a "torch: ..." one, for the two columns."""
-    cells = nb.cells
-    for first, second in zip(cells, cells[1:]):
-        if (first.cell_type == second.cell_type == "code" and first.metadata.get("title", "").startswith("keras")
-                and second.metadata.get("title", "").startswith("torch")):
-            first.metadata["xdl_pair"], second.metadata["xdl_pair"] = "keras", "torch"
 
 
 def note_quick_mode(nb) -> None:
@@ -83,39 +64,34 @@ def execute(nb, cwd: Path) -> str:
         # oneDNN and grappler notes) stays out of the cells; Python's print() still lands there.
         NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(cwd)}},
                        extra_arguments=["--IPKernelApp.capture_fd_output=False"]).execute(**quiet)
-    except CellExecutionError as exc:  # the tutorial's own error: the page shows it in its cell
+    except CellExecutionError as exc:  # the tutorial's own error: the notebook shows it in its cell
         lines = [line for line in str(exc).strip().splitlines() if line.strip()]
         return lines[-1] if lines else type(exc).__name__
     return ""
 
 
-def to_html(nb, title: str) -> str:
-    from nbconvert import HTMLExporter
-
-    exporter = HTMLExporter(template_name="xdl", extra_template_basedirs=[str(TEMPLATES)])
-    nb.metadata["title"] = title
-    body, _ = exporter.from_notebook_node(nb)
-    return body
-
-
-def render(path: Path, out_dir: Path) -> Rendered:
-    """Executes one tutorial and writes out_dir/<name>.html, .ipynb and out_dir/<name>/*.png."""
+def render(path: Path, out_dir: Path) -> tuple[Path, float, str]:
+    """Executes one tutorial and writes out_dir/<name>.ipynb; returns (that notebook, seconds, the
+    failing cell's error in one line or "")."""
     import jupytext
     import nbformat
 
     path, out_dir = Path(path).resolve(), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    figures = out_dir / path.stem
-    figures.mkdir(parents=True, exist_ok=True)
-    os.environ["XDL_TUTORIAL_OUT"] = str(figures.resolve())  # the kernel inherits it
     nb = jupytext.read(path)
-    pair_cells(nb)
     note_quick_mode(nb)
-    error = execute(nb, path.parent)
-    nbformat.write(nb, out_dir / f"{path.stem}.ipynb")
-    page = out_dir / f"{path.stem}.html"
-    page.write_text(to_html(nb, path.stem.replace("_", " ")))
-    return Rendered(page, time.perf_counter() - start, sorted(p.name for p in figures.glob("*.png")), error)
+    # The figures a tutorial saves as files (helpers.save_figure) are shown in its cells too: the
+    # notebook carries them, the files are not kept.
+    with tempfile.TemporaryDirectory(prefix="xdl-figures-") as figures:
+        os.environ["XDL_TUTORIAL_OUT"] = figures  # the kernel inherits it
+        error = execute(nb, path.parent)
+    seconds = time.perf_counter() - start
+    nb.metadata["xdl"] = {"seconds": round(seconds, 1), "cores": os.cpu_count(), "quick": quick_mode(),
+                          "date": datetime.date.today().isoformat(), "error": error}
+    notebook = out_dir / f"{path.stem}.ipynb"
+    nbformat.write(nb, notebook)
+    return notebook, seconds, error
 
 
 def find(folder: Path, names: list[str]) -> list[Path]:
@@ -158,8 +134,8 @@ def require_tools() -> None:
 
 
 def render_each(tutorials: list[Path], out_dir: Path):
-    """Renders each tutorial in a process of its own (each starts from a clean TensorFlow and
-    PyTorch), yielding (tutorial, its one-line result, ok) as each finishes; then writes the index.
+    """Runs each tutorial in a process of its own (each starts from a clean TensorFlow and
+    PyTorch), yielding (tutorial, its one-line result, ok) as each finishes.
 
     Raises:
         EnvironmentProblem: a package the tutorials need is not installed (before any runs).
@@ -167,30 +143,12 @@ def render_each(tutorials: list[Path], out_dir: Path):
     require_tools()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    seconds = {}
     for tutorial in tutorials:
-        start = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(out_dir)],
                            capture_output=True, text=True)
-        seconds[tutorial.stem] = time.perf_counter() - start
         # a traceback's last line, when the renderer crashed rather than reporting a failed cell
         crashed = f"FAILED {tutorial}: " + (r.stderr.strip().splitlines() or [f"the renderer exited {r.returncode}"])[-1]
         yield tutorial, r.stdout.strip() or crashed, r.returncode == 0
-    write_index(out_dir, seconds)
-
-
-def write_index(out_dir: Path, seconds: dict[str, float]) -> Path:
-    """index.html: every rendered tutorial with its run time (this run's) and its figures."""
-    items = []
-    for stem in sorted({p.stem for p in out_dir.glob("[0-9][0-9]_*.html")}):
-        figures = sorted(p.name for p in (out_dir / stem).glob("*.png"))
-        links = ", ".join(f'<a href="{html.escape(stem)}/{html.escape(f)}">{html.escape(f)}</a>' for f in figures)
-        took = f"{seconds[stem]:.0f} s" if stem in seconds else "-"
-        items.append(f'<tr><td><a href="{html.escape(stem)}.html">{html.escape(stem.replace("_", " "))}</a></td>'
-                     f'<td>{took}</td><td>{links or "-"}</td></tr>')
-    page = ("<!doctype html><meta charset='utf-8'><title>xdl tutorials</title><h1>xdl tutorials</h1>"
-            "<table><tr><th>tutorial</th><th>run time</th><th>figures</th></tr>" + "".join(items) + "</table>\n")
-    return write_text(out_dir / "index.html", page)
 
 
 def main(argv=None) -> int:
@@ -203,11 +161,11 @@ def main(argv=None) -> int:
     except EnvironmentProblem as exc:
         print(f"xdl: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    r = render(Path(args[0]), Path(args[1]))
-    if r.error:
-        print(f"FAILED {args[0]}: {r.error} (see {r.page})")
+    notebook, seconds, error = render(Path(args[0]), Path(args[1]))
+    if error:
+        print(f"FAILED {args[0]}: {error} (see {notebook})")
         return 1
-    print(f"ok {args[0]} -> {r.page} ({r.seconds:.0f} s, {len(r.figures)} figures)")
+    print(f"ok {args[0]} -> {notebook} ({seconds:.0f} s)")
     return 0
 
 
