@@ -118,11 +118,13 @@ def test_a_model_that_exits_in_its_forward_is_a_failure(tmp_path, xdl_here):
 
 # --- tutorials: say why ------------------------------------------------------------------------
 
-def test_tutorials_outside_the_repository_say_where_to_run_them(tmp_path):
-    r = _xdl("tutorials", "01", cwd=tmp_path)
+def test_tutorials_outside_the_checkout_are_found_and_a_folder_without_any_says_so(tmp_path):
+    r = _xdl("tutorials", "99", cwd=tmp_path)  # the checkout xdl is installed from: its lessons are named
+    assert r.returncode == 2 and r.stderr.startswith("xdl: error: no tutorial matches 99; have: 01_first_network"), r.stderr
+    r = _xdl("tutorials", "01", "--dir", tmp_path, cwd=tmp_path)
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines() == ["xdl: error: no tutorials (NN_name.py) in tutorials; run from the "
-                                             "repository root or pass --dir"]
+    assert r.stderr.strip().splitlines() == [f"xdl: error: no tutorials (NN_name.py) in {tmp_path}; pass --dir "
+                                             "the folder that holds them"]
 
 
 def test_a_tutorial_whose_renderer_crashes_says_why(tmp_path):
@@ -133,7 +135,7 @@ def test_a_tutorial_whose_renderer_crashes_says_why(tmp_path):
     if render.missing():
         pytest.skip(f"the tutorials need {', '.join(render.missing())}")
     (tmp_path / "tutorials" / "01_broken.py").mkdir(parents=True)
-    r = _xdl("tutorials", "--dir", tmp_path / "tutorials", "--html", tmp_path / "site", cwd=tmp_path)
+    r = _xdl("tutorials", "--dir", tmp_path / "tutorials", "--out", tmp_path / "notebooks", cwd=tmp_path)
     assert r.returncode == 1, r.stdout + r.stderr
     line = r.stdout.splitlines()[0]
     assert line.startswith("FAILED ") and "01_broken.py" in line and "IsADirectoryError" in line, r.stdout

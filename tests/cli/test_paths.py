@@ -319,12 +319,21 @@ def test_port_refuses_to_overwrite_its_source_or_a_runs_own_files(tmp_path, xdl_
     assert _tree(run) == before
 
 
-def test_tutorials_refuse_html_among_the_tutorials(tmp_path):
+def test_tutorials_refuse_an_out_that_is_a_file(tmp_path):
     (tmp_path / "01_first.py").write_text("print('hello')\n")
     before = _tree(tmp_path)
-    r = xdl("tutorials", "01", "--dir", tmp_path, "--html", tmp_path)
+    r = xdl("tutorials", "01", "--dir", tmp_path, "--out", tmp_path / "01_first.py")
     assert r.returncode == EXIT_INPUT, r.stdout + r.stderr
-    _one_line(r, "writing it would replace what this command reads")
+    _one_line(r, "is not a folder")
+    assert _tree(tmp_path) == before
+
+
+def test_site_never_replaces_a_folder_it_did_not_build(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    before = _tree(tmp_path)
+    r = xdl("site", "--out", tmp_path)
+    assert r.returncode in (EXIT_INPUT, 3), r.stdout + r.stderr  # 3: Sphinx is not installed here
+    _one_line(r, "no `xdl site` wrote" if r.returncode == EXIT_INPUT else "pip install")
     assert _tree(tmp_path) == before
 
 

@@ -220,13 +220,13 @@ def build(out: Path, root: Path | None = None, notebooks: Path | None = None) ->
         EnvironmentProblem: Sphinx, myst-nb, Furo or web/node_modules missing.
         XdlError: Sphinx failed (its last lines are in the message).
     """
-    root = Path(root) if root else repository()
-    found = lessons(Path(notebooks) if notebooks else root / "tutorials" / "notebooks")
-    require_tools()
     out = Path(out)
     if out.is_dir() and any(out.iterdir()) and not (out / MARK).is_file():
         raise InputError(f"--out {out} is a folder with files that no `xdl site` wrote: the site's folder is "
                          "replaced whole; name a new or empty folder")
+    root = Path(root) if root else repository()
+    found = lessons(Path(notebooks) if notebooks else root / "tutorials" / "notebooks")
+    require_tools()
     with tempfile.TemporaryDirectory(prefix="xdl-site-") as tmp:
         stage, static = Path(tmp) / "src", Path(tmp) / "static"
         stage.mkdir()

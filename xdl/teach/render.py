@@ -103,7 +103,7 @@ def find(folder: Path, names: list[str]) -> list[Path]:
     """
     found = sorted(Path(folder).glob("[0-9][0-9]_*.py"))
     if not found:
-        raise InputError(f"no tutorials (NN_name.py) in {folder}; run from the repository root or pass --dir")
+        raise InputError(f"no tutorials (NN_name.py) in {folder}; pass --dir the folder that holds them")
     chosen = [f for f in found if not names or any(f.stem.startswith(n) or n in f.stem for n in names)]
     if not chosen:
         raise InputError(f"no tutorial matches {', '.join(names)}; have: {', '.join(f.stem for f in found)}")
