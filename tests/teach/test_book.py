@@ -66,7 +66,16 @@ def test_the_index_quotes_glued_numbers_as_the_lesson_recorded_them(tmp_path):
 
 def test_no_lessons_and_no_checkout_are_one_line_each(tmp_path, monkeypatch):
     with pytest.raises(InputError, match="run `xdl tutorials` first"):
-        book.lessons(tmp_path)
+        book.lessons(tmp_path, tmp_path)
+    _lesson(tmp_path)
+    with pytest.raises(InputError, match="has no tutorial 01_a_lesson.py"):
+        book.lessons(tmp_path, tmp_path)
+    (tmp_path / "01_a_lesson.py").write_text("")
+    assert book.lessons(tmp_path, tmp_path) == [tmp_path / "01_a_lesson.ipynb"]
+    (tmp_path / "02_broken.ipynb").write_text("{not json")
+    (tmp_path / "02_broken.py").write_text("")
+    with pytest.raises(InputError, match="02_broken.ipynb is not an executed lesson"):
+        book.lessons(tmp_path, tmp_path)
     monkeypatch.chdir(tmp_path)
     assert book.repository() == ROOT, "found from the installed package when the folder is elsewhere"
 

@@ -52,15 +52,26 @@ def repository() -> Path:
     raise InputError("no xdl checkout here or above (tutorials/ and docs/): run inside a clone of xdl")
 
 
-def lessons(notebooks: Path) -> list[Path]:
-    """The lessons' executed notebooks, in course order.
+def lessons(notebooks: Path, sources: Path) -> list[Path]:
+    """The lessons' executed notebooks, in course order, each read and checked: a notebook with a
+    title, and its tutorial's source in `sources`.
 
     Raises:
-        InputError: there are none.
+        InputError: there are none, or one is not such a notebook.
     """
+    import nbformat
+
     found = sorted(Path(notebooks).glob("[0-9][0-9]_*.ipynb"))
     if not found:
         raise InputError(f"no executed lessons (NN_name.ipynb) in {notebooks}: run `xdl tutorials` first")
+    for notebook in found:
+        try:
+            title_and_summary(nbformat.read(notebook, as_version=4))
+        except (OSError, ValueError, AttributeError, StopIteration) as exc:  # unreadable, not JSON, no notebook
+            why = "no '# title' in a Markdown cell" if isinstance(exc, StopIteration) else type(exc).__name__
+            raise InputError(f"{notebook} is not an executed lesson ({why}): run `xdl tutorials` again") from None
+        if not (Path(sources) / f"{notebook.stem}.py").is_file():
+            raise InputError(f"{notebook} has no tutorial {notebook.stem}.py in {sources}: a lesson links to its source")
     return found
 
 
@@ -246,12 +257,12 @@ def build(out: Path, root: Path | None = None, notebooks: Path | None = None) ->
         EnvironmentProblem: Sphinx, myst-nb, Furo or web/node_modules missing.
         XdlError: Sphinx failed (its last lines are in the message).
     """
-    out = Path(out)
+    out = Path(os.path.realpath(out))  # a link to the site's folder: the folder is what is replaced
     if out.is_dir() and any(out.iterdir()) and not (out / MARK).is_file():
         raise InputError(f"--out {out} is a folder with files that no `xdl site` wrote: the site's folder is "
                          "replaced whole; name a new or empty folder")
     root = Path(root) if root else repository()
-    found = lessons(Path(notebooks) if notebooks else root / "tutorials" / "notebooks")
+    found = lessons(Path(notebooks) if notebooks else root / "tutorials" / "notebooks", root / "tutorials")
     require_tools()
     with tempfile.TemporaryDirectory(prefix="xdl-site-") as tmp:
         stage, static = Path(tmp) / "src", Path(tmp) / "static"
