@@ -1,0 +1,124 @@
+"""The models running in the pages (xdl/teach/demos.py): what build() writes, and, in headless
+Chromium, that both exports in the page reproduce their artifact's test vectors."""
+
+import functools
+import http.server
+import json
+import threading
+
+import pytest
+
+from conftest import COMMITTED, ROOT
+from test_tutorials import _browser
+from xdl import artifacts, verify
+from xdl.errors import EnvironmentProblem
+from xdl.teach import demos
+
+NODE_MODULES = ROOT / "web" / "node_modules"
+needs_npm = pytest.mark.skipif(not (NODE_MODULES / demos.ORT_DIST).is_dir(),
+                               reason="web/node_modules is absent: cd web && npm ci")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A site's shape: _static/demos/ as build() writes it, and a page in tutorials/ that holds
+    every fragment (the lessons' pages sit there too)."""
+    root = tmp_path_factory.mktemp("site")
+    fragments = demos.build(root / "_static", NODE_MODULES, COMMITTED)
+    page = root / "tutorials" / "demos.html"
+    page.parent.mkdir()
+    page.write_text("<!DOCTYPE html><html><head><meta charset='utf-8'><title>demos</title><link rel='icon' href='data:,'></head><body>\n"
+                    + "\n".join(f"<h2>{stem}</h2>\n{html}" for stem, html in sorted(fragments.items()))
+                    + "</body></html>\n")
+    return root, fragments
+
+
+@needs_npm
+@pytest.mark.timeout(120)
+def test_build_writes_what_the_fragments_name(site):
+    root, fragments = site
+    assert set(fragments) == {registry_lesson(m) for m in demos.DEMOS}
+    page_dir = root / "tutorials"
+    for stem, html in fragments.items():
+        sources = [s for s in _sources(html)]
+        assert sources and all(s.startswith("../_static/demos/") for s in sources), html
+        for src in sources:
+            assert (page_dir / src).resolve().is_file(), f"{stem}: {src} was not written"
+    out = root / "_static" / "demos"
+    for model, folders in demos.DEMOS.items():
+        vectors = json.loads((out / "vectors" / f"{model}.json").read_text())
+        assert set(vectors) == set(demos.FRAMEWORKS)
+        for framework in demos.FRAMEWORKS:
+            script = (out / "models" / f"{model}-{framework}.js").read_text()
+            assert script.startswith(f'window.xdlDemoModels["{model}/{framework}"] = ')
+    assert (out / demos.ORT_SCRIPT).read_bytes() == (NODE_MODULES / demos.ORT_DIST / demos.ORT_SCRIPT).read_bytes()
+
+
+def registry_lesson(model):
+    from xdl.spec import registry
+    return registry.get(model).lesson.tutorial
+
+
+def _sources(html):
+    import re
+    return re.findall(r'(?:src|href)="([^"]+)"', html)
+
+
+def test_missing_onnxruntime_web_says_how_to_install_it(tmp_path):
+    with pytest.raises(EnvironmentProblem, match=r"cd web && npm ci") as raised:
+        demos.build(tmp_path / "_static", tmp_path / "node_modules", COMMITTED)
+    assert "\n" not in str(raised.value)
+    assert not (tmp_path / "_static").exists()
+
+
+@pytest.fixture(scope="module")
+def served(site):
+    """The site on a local server (127.0.0.1, a free port), in a thread."""
+    root, _ = site
+    handler = functools.partial(Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/tutorials/demos.html"
+    server.shutdown()
+
+
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test's output is the verdicts, not the requests
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver, why_not = _browser()
+    if driver is None:
+        pytest.skip(why_not)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+RUN = """const [model, inputs, done] = arguments;
+window.xdlDemos[model].run(inputs).then(done, (e) => done({error: String(e && e.stack || e)}));"""
+
+
+@needs_npm
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("how", ["server", "file"])
+def test_the_page_s_models_reproduce_the_test_vectors(how, site, served, browser):
+    """Each demo's models, run by onnxruntime-web in the page, give each artifact's test-vector
+    outputs within the artifact's tolerance, from a local server and from file://."""
+    root, _ = site
+    browser.get(served if how == "server" else (root / "tutorials" / "demos.html").as_uri())
+    for model, folders in demos.DEMOS.items():
+        vectors = json.loads((root / "_static" / "demos" / "vectors" / f"{model}.json").read_text())
+        for framework, folder in folders.items():
+            result = browser.execute_async_script(RUN, model, vectors[framework]["inputs"])
+            assert "error" not in result, result["error"]
+            art = artifacts.load(COMMITTED / model / folder)
+            criteria = verify.policy.for_manifest(art.manifest, "cpu")
+            for name, expected in art.outputs.items():
+                c = verify.judge(result[framework][name], expected, criteria[name])
+                assert c.ok, f"{model}/{framework} {name} in the page ({how}): {c.verdict} {c.detail}, max_abs {c.max_abs}"
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

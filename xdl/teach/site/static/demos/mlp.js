@@ -1,0 +1,142 @@
+// mlp: draw a digit; both exports' class probabilities side by side. The drawing is made into
+// what the model was trained on (xdl/data/digits.py): scikit-learn's digits are 32x32 bitmaps
+// counted in 4x4 blocks (0..16), divided by 16, enlarged 8x8 -> 20x20 bilinearly
+// (scipy.ndimage.zoom, order 1) and centred in a 28x28 frame.
+(function () {
+  const SIZE = 224;
+
+  // The ink's bounding box, scaled so its longer side fills the 32x32 bitmap, centred, thresholded.
+  function bitmap(canvas) {
+    const ctx = canvas.getContext("2d");
+    const pixels = ctx.getImageData(0, 0, SIZE, SIZE).data;
+    let x0 = SIZE, y0 = SIZE, x1 = -1, y1 = -1;
+    for (let y = 0; y < SIZE; y++) {
+      for (let x = 0; x < SIZE; x++) {
+        if (pixels[(y * SIZE + x) * 4 + 3] > 0) {
+          x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+        }
+      }
+    }
+    if (x1 < 0) return null;
+    const w = x1 - x0 + 1, h = y1 - y0 + 1, scale = 32 / Math.max(w, h);
+    const small = document.createElement("canvas");
+    small.width = small.height = 32;
+    const sctx = small.getContext("2d");
+    sctx.drawImage(canvas, x0, y0, w, h, (32 - w * scale) / 2, (32 - h * scale) / 2, w * scale, h * scale);
+    const data = sctx.getImageData(0, 0, 32, 32).data;
+    const bits = new Float32Array(32 * 32);
+    for (let i = 0; i < 32 * 32; i++) bits[i] = data[i * 4 + 3] >= 128 ? 1 : 0;
+    return bits;
+  }
+
+  function digitInput(bits) {
+    const eight = new Float32Array(64);
+    for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) eight[(y >> 2) * 8 + (x >> 2)] += bits[y * 32 + x];
+    for (let i = 0; i < 64; i++) eight[i] /= 16;
+    const image = [];
+    for (let y = 0; y < 28; y++) image.push(new Array(28).fill(0));
+    for (let oy = 0; oy < 20; oy++) {
+      const fy = (oy * 7) / 19, iy = Math.min(Math.floor(fy), 6), dy = fy - iy;
+      for (let ox = 0; ox < 20; ox++) {
+        const fx = (ox * 7) / 19, ix = Math.min(Math.floor(fx), 6), dx = fx - ix;
+        const at = (r, c) => eight[r * 8 + c];
+        const v = (1 - dy) * ((1 - dx) * at(iy, ix) + dx * at(iy, ix + 1)) +
+          dy * ((1 - dx) * at(iy + 1, ix) + dx * at(iy + 1, ix + 1));
+        image[4 + oy][4 + ox] = Math.min(1, Math.max(0, v));
+      }
+    }
+    return [[image]]; // NCHW: one sample, one channel
+  }
+
+  function bars(col) {
+    const list = document.createElement("div");
+    list.className = "xdl-demo-bars";
+    const rows = [];
+    for (let k = 0; k < 10; k++) {
+      const row = document.createElement("div");
+      row.className = "xdl-demo-bar";
+      const label = document.createElement("span");
+      label.textContent = String(k);
+      const bar = document.createElement("span");
+      bar.className = "xdl-demo-fill";
+      const value = document.createElement("span");
+      value.className = "xdl-demo-value";
+      row.append(label, bar, value);
+      list.append(row);
+      rows.push({ bar, value, row });
+    }
+    col.append(list);
+    return rows;
+  }
+
+  function show(rows, probs) {
+    const best = probs.indexOf(Math.max(...probs));
+    probs.forEach((p, k) => {
+      rows[k].bar.style.width = (p * 10).toFixed(2) + "em";
+      rows[k].value.textContent = p.toFixed(3);
+      rows[k].row.classList.toggle("xdl-demo-best", k === best);
+    });
+  }
+
+  window.xdlDemo.mount("mlp", (box) => {
+    const pad = document.createElement("div");
+    pad.className = "xdl-demo-pad";
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = SIZE;
+    canvas.className = "xdl-demo-canvas";
+    const seen = document.createElement("canvas");
+    seen.width = seen.height = 28;
+    seen.className = "xdl-demo-seen";
+    seen.title = "what the models see: 28x28, as in training";
+    const clear = document.createElement("button");
+    clear.textContent = "Clear";
+    const hint = document.createElement("p");
+    hint.className = "xdl-demo-status";
+    hint.textContent = "Draw a digit, 0 to 9, filling the box; the small square is what the models see.";
+    pad.append(canvas, seen, clear);
+    box.append(hint, pad);
+    const parts = window.xdlDemo.columns(box, bars);
+    const ctx = canvas.getContext("2d");
+    ctx.lineWidth = 18;
+    ctx.lineCap = ctx.lineJoin = "round";
+    ctx.strokeStyle = "#000";
+    let drawing = false;
+
+    async function predict() {
+      const bits = bitmap(canvas);
+      if (!bits) return;
+      const input = digitInput(bits);
+      const sctx = seen.getContext("2d");
+      const img = sctx.createImageData(28, 28);
+      input[0][0].flat().forEach((v, i) => {
+        img.data.set([255 * (1 - v), 255 * (1 - v), 255 * (1 - v), 255], i * 4);
+      });
+      sctx.putImageData(img, 0, 0);
+      const out = await window.xdlDemos.mlp.run({ x: input });
+      show(parts.keras, out.keras.probs[0]);
+      show(parts.torch, out.torch.probs[0]);
+    }
+    const at = (e) => {
+      const r = canvas.getBoundingClientRect();
+      return [(e.clientX - r.left) * (SIZE / r.width), (e.clientY - r.top) * (SIZE / r.height)];
+    };
+    canvas.addEventListener("pointerdown", (e) => {
+      drawing = true;
+      canvas.setPointerCapture(e.pointerId);
+      ctx.beginPath();
+      ctx.moveTo(...at(e));
+      ctx.lineTo(...at(e));
+      ctx.stroke();
+    });
+    canvas.addEventListener("pointermove", (e) => {
+      if (!drawing) return;
+      ctx.lineTo(...at(e));
+      ctx.stroke();
+    });
+    canvas.addEventListener("pointerup", () => { drawing = false; predict(); });
+    clear.addEventListener("click", () => {
+      ctx.clearRect(0, 0, SIZE, SIZE);
+      seen.getContext("2d").clearRect(0, 0, 28, 28);
+    });
+  });
+})();

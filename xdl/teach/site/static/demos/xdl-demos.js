@@ -1,0 +1,160 @@
+// What every demo shares: loading ONNX Runtime Web and a model's two exports on demand, from
+// classic scripts only (a page opened from disk may not fetch() or import modules), and
+// window.xdlDemos[model].run, which runs both exports on the same inputs.
+(function () {
+  if (window.xdlDemo) return; // a page with two demos loads this script twice
+  window.xdlDemos = window.xdlDemos || {};
+  window.xdlDemoModels = window.xdlDemoModels || {};
+  const base = document.currentScript.src.replace(/[^/]*$/, "");
+  const loaded = {};
+
+  function loadScript(name) {
+    if (!loaded[name]) {
+      loaded[name] = new Promise((resolve, reject) => {
+        const s = document.createElement("script");
+        s.src = base + name;
+        s.onload = resolve;
+        s.onerror = () => reject(new Error("could not load " + base + name));
+        document.head.appendChild(s);
+      });
+    }
+    return loaded[name];
+  }
+
+  function bytes(b64) {
+    const text = atob(b64);
+    const out = new Uint8Array(text.length);
+    for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+    return out;
+  }
+
+  let runtime = null;
+  function ort() {
+    if (!runtime) {
+      runtime = (async () => {
+        await loadScript("ort.wasm.min.js");
+        await loadScript("ort-runtime.js");
+        const env = window.ort.env.wasm;
+        env.numThreads = 1; // threads need a cross-origin isolated page, which these are not
+        env.proxy = false;
+        env.wasmBinary = bytes(window.xdlOrtRuntime.wasm);
+        // ONNX Runtime imports its Emscripten glue; a blob: URL is importable from file:// too.
+        const glue = new Blob([window.xdlOrtRuntime.glue], { type: "text/javascript" });
+        env.wasmPaths = { mjs: URL.createObjectURL(glue) };
+        return window.ort;
+      })();
+    }
+    return runtime;
+  }
+
+  const sessions = {};
+  function session(model, framework) {
+    const key = model + "/" + framework;
+    if (!sessions[key]) {
+      sessions[key] = (async () => {
+        const o = await ort();
+        await loadScript("models/" + model + "-" + framework + ".js");
+        const m = window.xdlDemoModels[key];
+        const s = await o.InferenceSession.create(bytes(m.onnx), { executionProviders: ["wasm"] });
+        return { session: s, inputs: m.inputs, outputs: m.outputs };
+      })();
+    }
+    return sessions[key];
+  }
+
+  function shapeOf(value) {
+    const shape = [];
+    for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
+    return shape;
+  }
+
+  function tensor(o, spec, value) {
+    const flat = Array.isArray(value) ? value.flat(Infinity) : [value];
+    const shape = shapeOf(value);
+    if (spec.dtype === "int64") return new o.Tensor("int64", BigInt64Array.from(flat, (x) => BigInt(x)), shape);
+    return new o.Tensor("float32", Float32Array.from(flat), shape);
+  }
+
+  function nested(t) {
+    const flat = Array.from(t.data, Number);
+    let out = flat;
+    for (let d = t.dims.length - 1; d > 0; d--) {
+      const size = t.dims[d];
+      const rows = [];
+      for (let i = 0; i < out.length; i += size) rows.push(out.slice(i, i + size));
+      out = rows;
+    }
+    return out;
+  }
+
+  // Both exports on the same inputs: {keras: {output: nested array}, torch: {...}}.
+  async function run(model, inputs) {
+    const result = {};
+    for (const framework of ["keras", "torch"]) {
+      const { session: s, inputs: specs } = await session(model, framework);
+      const o = window.ort;
+      const feeds = {};
+      for (const spec of specs) feeds[spec.name] = tensor(o, spec, inputs[spec.name]);
+      const outs = await s.run(feeds);
+      result[framework] = {};
+      for (const name of Object.keys(outs)) result[framework][name] = nested(outs[name]);
+    }
+    return result;
+  }
+
+  function register(model) {
+    window.xdlDemos[model] = { run: (inputs) => run(model, inputs) };
+  }
+
+  // The demo's box, with a button that loads the models: nothing heavy loads with the page.
+  function mount(model, build) {
+    register(model);
+    for (const box of document.querySelectorAll('.xdl-demo[data-model="' + model + '"]')) {
+      box.textContent = "";
+      const button = document.createElement("button");
+      button.className = "xdl-demo-start";
+      button.textContent = "Run the Keras and PyTorch models in this page (loads about 20 MB)";
+      const status = document.createElement("p");
+      status.className = "xdl-demo-status";
+      box.append(button, status);
+      button.addEventListener("click", async () => {
+        button.disabled = true;
+        status.textContent = "Loading ONNX Runtime Web and both models...";
+        try {
+          await session(model, "keras");
+          await session(model, "torch");
+        } catch (e) {
+          status.textContent = location.protocol === "file:"
+            ? "The demo could not start from a file: serve the site instead (xdl site --serve, or python -m http.server -d site)."
+            : "The demo could not start: " + e.message;
+          console.warn(e);
+          return;
+        }
+        button.remove();
+        status.textContent = "";
+        build(box);
+      });
+    }
+  }
+
+  // Two columns, Keras then PyTorch, each with a title and an element the demo fills.
+  function columns(box, make) {
+    const row = document.createElement("div");
+    row.className = "xdl-demo-columns";
+    const parts = {};
+    for (const [framework, title] of [["keras", "Keras export"], ["torch", "PyTorch export"]]) {
+      const col = document.createElement("div");
+      col.className = "xdl-demo-column";
+      const h = document.createElement("p");
+      h.className = "xdl-demo-title";
+      h.textContent = title;
+      col.append(h);
+      parts[framework] = make(col, framework);
+      row.append(col);
+    }
+    box.append(row);
+    return parts;
+  }
+
+  window.xdlDemo = { run, mount, columns, loadScript };
+})();
