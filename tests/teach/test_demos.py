@@ -122,3 +122,62 @@ def test_the_page_s_models_reproduce_the_test_vectors(how, site, served, browser
                 assert c.ok, f"{model}/{framework} {name} in the page ({how}): {c.verdict} {c.detail}, max_abs {c.max_abs}"
     errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def page(site, browser):
+    """The harness page, from file://, for the tests that call a demo's own functions."""
+    root, _ = site
+    browser.get((root / "tutorials" / "demos.html").as_uri())
+    return browser
+
+
+@needs_npm
+@pytest.mark.browser
+@pytest.mark.timeout(60)
+def test_a_drawn_digit_is_made_into_what_the_mlp_was_trained_on(page):
+    """The demo's enlargement of 8x8 block counts gives the mlp artifact's own test inputs from
+    their scikit-learn sources (digits.load's zoom and 28x28 frame)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    model_selection = pytest.importorskip("sklearn.model_selection")
+    digits = datasets.load_digits()
+    # digits.load's split, on indices: which 8x8 image each test sample came from
+    _, test = model_selection.train_test_split(range(len(digits.target)), test_size=0.2, stratify=digits.target,
+                                               random_state=0)
+    expected = artifacts.load(COMMITTED / "mlp" / "keras").inputs["x"]
+    sources = [(digits.images[i] / 16.0).ravel().tolist() for i in test[:len(expected)]]
+    made = page.execute_script("return arguments[0].map((e) => window.xdlDemos.mlp.enlarge(e)[0]);", sources)
+    c = verify.judge(made, expected, verify.policy.criteria_for("float32", "cpu", "reconstruction"))
+    assert c.ok, f"{c.verdict} {c.detail}, max_abs {c.max_abs}"
+
+
+@needs_npm
+@pytest.mark.browser
+@pytest.mark.timeout(60)
+def test_the_page_s_cartpole_is_gymnasium_s(page):
+    """The demo's CartPole steps as gymnasium's CartPole-v1 does, and ends its episodes where
+    gymnasium does, on random pushes from random starts."""
+    gymnasium = pytest.importorskip("gymnasium")
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    env = gymnasium.make("CartPole-v1").unwrapped
+    for seed in range(5):
+        env.reset(seed=seed)
+        start = env.state.tolist()
+        actions = rng.integers(0, 2, 200).tolist()
+        theirs, ends = [], []
+        for action in actions:
+            observation, _, terminated, _, _ = env.step(action)
+            theirs.append(observation)
+            ends.append(terminated)
+            if terminated:
+                break
+        ours = page.execute_script("""let state = arguments[0], out = [];
+            for (const a of arguments[1]) { const s = window.xdlDemos.dqn.step(state, a);
+              out.push([s.state, s.terminated]); state = s.state; if (s.terminated) break; }
+            return out;""", start, actions)
+        assert [t for _, t in ours] == ends, f"seed {seed}: the episodes end at different steps"
+        c = verify.judge(np.float32([s for s, _ in ours]), np.stack(theirs),
+                         verify.policy.criteria_for("float32", "cpu", "regression"))
+        assert c.ok, f"seed {seed}: {c.verdict} {c.detail}, max_abs {c.max_abs}"

@@ -43,6 +43,8 @@ COMMON = ("xdl-demos.js", "xdl-demos.css")
 # demo samples its generator).
 DEMOS = {
     "mlp": {"keras": "keras", "torch": "torch"},
+    "gan": {"keras": "keras-generator", "torch": "torch-generator"},
+    "dqn": {"keras": "keras", "torch": "torch"},
 }
 
 

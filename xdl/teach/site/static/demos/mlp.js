@@ -29,10 +29,15 @@
     return bits;
   }
 
-  function digitInput(bits) {
+  // The 32x32 bitmap counted in 4x4 blocks, as scikit-learn's digits were made, over 16.
+  function blocks(bits) {
     const eight = new Float32Array(64);
     for (let y = 0; y < 32; y++) for (let x = 0; x < 32; x++) eight[(y >> 2) * 8 + (x >> 2)] += bits[y * 32 + x];
-    for (let i = 0; i < 64; i++) eight[i] /= 16;
+    return Array.from(eight, (v) => v / 16);
+  }
+
+  // 8x8 values in [0, 1] -> the model's input, [[28 rows of 28]]: digits.load's zoom and frame.
+  function enlarge(eight) {
     const image = [];
     for (let y = 0; y < 28; y++) image.push(new Array(28).fill(0));
     for (let oy = 0; oy < 20; oy++) {
@@ -105,7 +110,7 @@
     async function predict() {
       const bits = bitmap(canvas);
       if (!bits) return;
-      const input = digitInput(bits);
+      const input = enlarge(blocks(bits));
       const sctx = seen.getContext("2d");
       const img = sctx.createImageData(28, 28);
       input[0][0].flat().forEach((v, i) => {
@@ -139,4 +144,5 @@
       seen.getContext("2d").clearRect(0, 0, 28, 28);
     });
   });
+  window.xdlDemos.mlp.enlarge = enlarge; // for the test that checks it against digits.load
 })();
