@@ -181,3 +181,38 @@ def test_the_page_s_cartpole_is_gymnasium_s(page):
         c = verify.judge(np.float32([s for s, _ in ours]), np.stack(theirs),
                          verify.policy.criteria_for("float32", "cpu", "regression"))
         assert c.ok, f"seed {seed}: {c.verdict} {c.detail}, max_abs {c.max_abs}"
+
+
+@needs_npm
+@pytest.mark.browser
+@pytest.mark.timeout(90)
+def test_each_demo_starts_on_a_press_and_shows_both_exports(page):
+    """Nothing loads with the page; a press on a demo's button loads its two models, and a
+    stroke on a canvas (mlp, cnn), the first sample (gan) or the first steps (dqn) fill both
+    columns, without a console error."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    page.refresh()  # a fresh page: nothing loaded by the tests before
+    assert page.execute_script("return typeof window.ort") == "undefined", "ONNX Runtime loaded with the page"
+    shown = {
+        "mlp": "return box.querySelectorAll('.xdl-demo-best').length === 2",
+        "cnn": "return box.querySelectorAll('.xdl-demo-best').length === 2",
+        "gan": "return box.querySelectorAll('canvas').length === 16 && box.querySelector('.xdl-demo-status').textContent.includes('seed')",
+        "dqn": "return Array.from(box.querySelectorAll('canvas')).every((c) => Number(c.dataset.steps) >= 3)",
+    }
+    assert set(shown) == set(demos.DEMOS)
+    for model, done in shown.items():
+        box = page.find_element(By.CSS_SELECTOR, f'.xdl-demo[data-model="{model}"]')
+        box.find_element(By.CSS_SELECTOR, "button.xdl-demo-start").click()
+        WebDriverWait(page, 30).until(lambda d: not box.find_elements(By.CSS_SELECTOR, "button.xdl-demo-start"))
+        canvases = box.find_elements(By.CSS_SELECTOR, "canvas.xdl-demo-canvas")
+        if canvases:  # a stroke down the middle
+            page.execute_script("arguments[0].scrollIntoView()", canvases[0])
+            ActionChains(page).move_to_element(canvases[0]).move_by_offset(0, -60).click_and_hold() \
+                .move_by_offset(10, 60).move_by_offset(-10, 60).release().perform()
+        WebDriverWait(page, 30).until(lambda d: d.execute_script(f"const box = arguments[0]; {done}", box),
+                                      f"{model}: {box.text}")
+    errors = [e["message"] for e in page.get_log("browser") if e["level"] == "SEVERE"]
+    assert not errors, errors

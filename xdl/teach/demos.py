@@ -15,6 +15,7 @@ Framework-free: numpy, onnx (through xdl.artifacts) and the standard library onl
 from __future__ import annotations
 
 import base64
+import html
 import json
 import shutil
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from xdl import artifacts
-from xdl.data import paraphrases, sentiment
+from xdl.data import paraphrases, sentiment, shapes
 from xdl.errors import EnvironmentProblem
 from xdl.spec import registry
 
@@ -45,7 +46,10 @@ DEMOS = {
     "mlp": {"keras": "keras", "torch": "torch"},
     "gan": {"keras": "keras-generator", "torch": "torch-generator"},
     "dqn": {"keras": "keras", "torch": "torch"},
+    "cnn": {"keras": "keras", "torch": "torch"},
 }
+# What a demo's box carries besides its model: the class names it shows.
+LABELS = {"cnn": shapes.CLASSES}
 
 
 def _b64(data: bytes) -> str:
@@ -100,7 +104,8 @@ def _model(model: str, folders: dict[str, str], exported: Path, out: Path) -> No
 def fragment(model: str) -> str:
     """The HTML that puts `model`'s demo on a page in site/tutorials/."""
     base = "../_static/demos"
-    return (f'<div class="xdl-demo" data-model="{model}"><p class="xdl-demo-note">This demo runs the committed Keras '
+    labels = f' data-labels="{html.escape(json.dumps(list(LABELS[model])))}"' if model in LABELS else ""
+    return (f'<div class="xdl-demo" data-model="{model}"{labels}><p class="xdl-demo-note">This demo runs the committed Keras '
             f'and PyTorch exports in your browser (ONNX Runtime Web); it needs JavaScript.</p></div>\n'
             f'<script src="{base}/xdl-demos.js"></script>\n'
             f'<link rel="stylesheet" href="{base}/xdl-demos.css">\n'

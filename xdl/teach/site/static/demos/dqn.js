@@ -41,6 +41,7 @@
     ctx.font = "14px sans-serif";
     const end = over ? (steps >= MAX_STEPS ? " (500: the episode's limit)" : " (the pole fell or the cart left)") : "";
     ctx.fillText("steps: " + steps + end, 8, 18);
+    canvas.dataset.steps = steps; // the count, readable by a reader's tools (and the page's test)
   }
 
   window.xdlDemo.mount("dqn", (box) => {

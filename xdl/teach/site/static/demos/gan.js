@@ -52,7 +52,7 @@
     let seed = 1;
     async function draw() {
       const noise = latents(seed);
-      status.textContent = `Latents of seed ${seed}: the same ${COUNT} vectors of ${LATENT} normal numbers go into both generators.`;
+      status.textContent = `Latents of seed ${seed}: the same ${COUNT} vectors of ${LATENT} normal numbers go into both generators (two generators trained apart: the same latent need not give the same digit).`;
       const out = await window.xdlDemos.gan.run({ noise });
       for (const framework of ["keras", "torch"]) {
         out[framework].image.forEach((image, i) => paint(parts[framework][i], image[0]));

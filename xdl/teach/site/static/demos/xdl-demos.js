@@ -131,7 +131,7 @@
           return;
         }
         button.remove();
-        status.textContent = "";
+        status.remove();
         build(box);
       });
     }
