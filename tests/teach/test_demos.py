@@ -188,7 +188,8 @@ def test_the_page_s_cartpole_is_gymnasium_s(page):
 @pytest.mark.timeout(90)
 def test_each_demo_starts_on_a_press_and_shows_both_exports(page):
     """Nothing loads with the page; a press on a demo's button loads its two models, and a
-    stroke on a canvas (mlp, cnn), the first sample (gan) or the first steps (dqn) fill both
+    stroke on a canvas (mlp, cnn), the first sample (gan), the first steps (dqn) or the example
+    sentences (textcnn, similarity) fill both
     columns, without a console error."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -201,6 +202,8 @@ def test_each_demo_starts_on_a_press_and_shows_both_exports(page):
         "cnn": "return box.querySelectorAll('.xdl-demo-best').length === 2",
         "gan": "return box.querySelectorAll('canvas').length === 16 && box.querySelector('.xdl-demo-status').textContent.includes('seed')",
         "dqn": "return Array.from(box.querySelectorAll('canvas')).every((c) => Number(c.dataset.steps) >= 3)",
+        "textcnn": "return Array.from(box.querySelectorAll('.xdl-demo-answer')).every((p) => p.textContent.includes('P('))",
+        "similarity": "return Array.from(box.querySelectorAll('.xdl-demo-answer')).every((p) => p.textContent.includes('P('))",
     }
     assert set(shown) == set(demos.DEMOS)
     for model, done in shown.items():
@@ -216,3 +219,25 @@ def test_each_demo_starts_on_a_press_and_shows_both_exports(page):
                                       f"{model}: {box.text}")
     errors = [e["message"] for e in page.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+@needs_npm
+@pytest.mark.browser
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("model", ["textcnn", "similarity"])
+def test_a_typed_sentence_becomes_the_ids_the_python_side_makes(model, page):
+    """The test vectors' sentences, written out as words, are encoded by the page into the very
+    ids the data set made (textcnn: 500 of them, pre-padded; similarity: the lesson's encode,
+    unpadded)."""
+    import numpy as np
+
+    vocabulary = demos.vocabulary()
+    word = {i: w for w, i in vocabulary["index"].items()}
+    rows = np.concatenate(list(artifacts.load(COMMITTED / model / "keras").inputs.values()))
+    sentences = [" ".join(word[i] for i in row if i in word) for row in rows.tolist()]
+    made = page.execute_async_script("""const [model, sentences, done] = arguments;
+        window.xdlDemo.loadScript("vocabulary.js").then(() => done(sentences.map((s) => window.xdlDemo.encode(model, s).ids)));""",
+                                     model, sentences)
+    if vocabulary["models"][model]["length"] is None:
+        rows = [row[np.argmax(row != vocabulary["pad"]):] for row in rows]
+    assert made == [row.tolist() for row in rows]

@@ -47,6 +47,8 @@ DEMOS = {
     "gan": {"keras": "keras-generator", "torch": "torch-generator"},
     "dqn": {"keras": "keras", "torch": "torch"},
     "cnn": {"keras": "keras", "torch": "torch"},
+    "textcnn": {"keras": "keras", "torch": "torch"},
+    "similarity": {"keras": "keras", "torch": "torch"},
 }
 # What a demo's box carries besides its model: the class names it shows.
 LABELS = {"cnn": shapes.CLASSES}
@@ -69,11 +71,13 @@ def _tensor_record(tensors) -> list[dict]:
 def vocabulary() -> dict:
     """How the text models' Python side turns a sentence into ids (xdl/data/sentiment.py): a
     word's id from FIRST_WORD on, START first, OOV for a word the vocabulary lacks or one at or
-    beyond the model's input dim; pre-padded (and pre-truncated) to the model's length."""
+    beyond the model's input dim; pre-padded (and pre-truncated) to the model's length, if it
+    has one (textcnn's; similarity's inputs take any length, as tutorial 12 feeds them)."""
     index = {w: i + sentiment.FIRST_WORD for i, w in enumerate(sentiment.vocabulary())}
     return {"index": index, "pad": sentiment.PAD, "start": sentiment.START, "oov": sentiment.OOV,
             "models": {"textcnn": {"length": sentiment.MAX_LENGTH, "num_words": sentiment.NUM_WORDS},
-                       "similarity": {"length": paraphrases.MAX_LENGTH, "num_words": paraphrases.NUM_WORDS}}}
+                       # the lesson's encode: no padding (its inputs take any length)
+                       "similarity": {"length": None, "num_words": paraphrases.NUM_WORDS}}}
 
 
 def _runtime(node_modules: Path, out: Path) -> None:

@@ -106,8 +106,24 @@
     window.xdlDemos[model] = { run: (inputs) => run(model, inputs) };
   }
 
-  // The demo's box, with a button that loads the models: nothing heavy loads with the page.
-  function mount(model, build) {
+  // A sentence as the text models' Python side makes it (xdl/data/sentiment.py, the lessons'
+  // encode): lower-cased words split at spaces (a word's surrounding punctuation dropped), START
+  // first, OOV for a word outside the model's vocabulary, pre-padded and pre-truncated to the
+  // model's length where it has one. Needs vocabulary.js (mount's `scripts`).
+  function encode(model, sentence) {
+    const v = window.xdlDemoVocabulary, m = v.models[model];
+    const words = sentence.toLowerCase().split(/\s+/).map((w) => w.replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, "")).filter(Boolean);
+    const known = (w) => Object.prototype.hasOwnProperty.call(v.index, w) && v.index[w] < m.num_words;
+    const ids = [v.start, ...words.map((w) => (known(w) ? v.index[w] : v.oov))];
+    const unknown = words.filter((w) => !known(w));
+    if (!m.length) return { ids, unknown };
+    const kept = ids.slice(-m.length);
+    return { ids: new Array(m.length - kept.length).fill(v.pad).concat(kept), unknown };
+  }
+
+  // The demo's box, with a button that loads the models (and `scripts`): nothing heavy loads
+  // with the page.
+  function mount(model, build, scripts = []) {
     register(model);
     for (const box of document.querySelectorAll('.xdl-demo[data-model="' + model + '"]')) {
       box.textContent = "";
@@ -123,6 +139,7 @@
         try {
           await session(model, "keras");
           await session(model, "torch");
+          for (const name of scripts) await loadScript(name);
         } catch (e) {
           status.textContent = location.protocol === "file:"
             ? "The demo could not start from a file: serve the site instead (xdl site --serve, or python -m http.server -d site)."
@@ -156,5 +173,5 @@
     return parts;
   }
 
-  window.xdlDemo = { run, mount, columns, loadScript };
+  window.xdlDemo = { run, mount, columns, loadScript, encode };
 })();
