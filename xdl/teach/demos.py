@@ -90,6 +90,14 @@ def _runtime(node_modules: Path, out: Path) -> None:
             {"glue": (dist / ORT_GLUE).read_text(encoding="utf-8"), "wasm": _b64((dist / ORT_WASM).read_bytes())})
 
 
+def _listed(array: np.ndarray) -> list:
+    """Nested lists for JSON; a float32 in the 9 significant digits that give it back exactly
+    (not float64's 17, which would double the files)."""
+    if array.dtype != np.float32:
+        return array.tolist()
+    return np.char.mod("%.9g", array).astype(np.float64).tolist()
+
+
 def _model(model: str, folders: dict[str, str], exported: Path, out: Path) -> None:
     """The two exports as scripts, and their test vectors as JSON (for the browser test)."""
     vectors = {}
@@ -99,8 +107,8 @@ def _model(model: str, folders: dict[str, str], exported: Path, out: Path) -> No
         _script(out / "models" / f"{model}-{framework}.js", f"window.xdlDemoModels[{json.dumps(f'{model}/{framework}')}]",
                 {"onnx": _b64(art.model_bytes), "inputs": _tensor_record(contract.inputs),
                  "outputs": _tensor_record(contract.outputs)})
-        vectors[framework] = {"inputs": {k: np.asarray(v).tolist() for k, v in art.inputs.items()},
-                              "outputs": {k: np.asarray(v).tolist() for k, v in art.outputs.items()}}
+        vectors[framework] = {"inputs": {k: _listed(v) for k, v in art.inputs.items()},
+                              "outputs": {k: _listed(v) for k, v in art.outputs.items()}}
     (out / "vectors").mkdir(parents=True, exist_ok=True)
     (out / "vectors" / f"{model}.json").write_text(json.dumps(vectors), encoding="utf-8")
 
