@@ -5,6 +5,8 @@ import functools
 import http.server
 import json
 import re
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -63,6 +65,14 @@ def test_missing_onnxruntime_web_says_how_to_install_it(tmp_path):
         demos.build(tmp_path / "_static", tmp_path / "node_modules", COMMITTED)
     assert "\n" not in str(raised.value)
     assert not (tmp_path / "_static").exists()
+
+
+def test_the_builder_imports_no_framework():
+    """demos.build runs where only the site is built: no TensorFlow, PyTorch or ONNX Runtime."""
+    code = ("import sys, xdl.teach.demos; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('tensorflow', 'keras', 'torch', 'onnxruntime', 'jax')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr
 
 
 @pytest.fixture(scope="module")

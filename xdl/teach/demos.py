@@ -80,11 +80,7 @@ def vocabulary() -> dict:
                        "similarity": {"length": None, "num_words": paraphrases.NUM_WORDS}}}
 
 
-def _runtime(node_modules: Path, out: Path) -> None:
-    dist = node_modules / ORT_DIST
-    missing = [name for name in (ORT_SCRIPT, ORT_GLUE, ORT_WASM) if not (dist / name).is_file()]
-    if missing:
-        raise EnvironmentProblem(f"onnxruntime-web is not installed ({dist / missing[0]} is missing): run `cd web && npm ci`")
+def _runtime(dist: Path, out: Path) -> None:
     shutil.copyfile(dist / ORT_SCRIPT, out / ORT_SCRIPT)
     _script(out / "ort-runtime.js", "window.xdlOrtRuntime",
             {"glue": (dist / ORT_GLUE).read_text(encoding="utf-8"), "wasm": _b64((dist / ORT_WASM).read_bytes())})
@@ -131,11 +127,12 @@ def build(static_dir: Path, node_modules: Path, exported: Path) -> dict[str, str
         EnvironmentProblem: onnxruntime-web is not installed under `node_modules`.
         InputError: an artifact is missing or does not match its manifest.
     """
-    out = Path(static_dir) / "demos"
-    if not (Path(node_modules) / ORT_DIST).is_dir():
-        raise EnvironmentProblem(f"no onnxruntime-web under {node_modules}: run `cd web && npm ci`")
+    out, dist = Path(static_dir) / "demos", Path(node_modules) / ORT_DIST
+    missing = [name for name in (ORT_SCRIPT, ORT_GLUE, ORT_WASM) if not (dist / name).is_file()]
+    if missing:
+        raise EnvironmentProblem(f"onnxruntime-web is not installed ({dist / missing[0]} is missing): run `cd web && npm ci`")
     out.mkdir(parents=True, exist_ok=True)
-    _runtime(Path(node_modules), out)
+    _runtime(dist, out)
     for name in COMMON:
         shutil.copyfile(HERE / name, out / name)
     _script(out / "vocabulary.js", "window.xdlDemoVocabulary", vocabulary())
