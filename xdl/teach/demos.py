@@ -95,7 +95,9 @@ def _listed(array: np.ndarray) -> list:
 
 
 def _model(model: str, folders: dict[str, str], exported: Path, out: Path) -> None:
-    """The two exports as scripts, and their test vectors as JSON (for the browser test)."""
+    """The two exports as scripts, and their test vectors as JSON in a script, which a page (the
+    browser test's, a reader's console) can load from file:// too: window.xdlDemo.loadScript(
+    "vectors/<model>.js") sets window.xdlDemoVectors[model][framework] = {inputs, outputs}."""
     vectors = {}
     for framework, folder in folders.items():
         art = artifacts.load(exported / model / folder)
@@ -105,15 +107,15 @@ def _model(model: str, folders: dict[str, str], exported: Path, out: Path) -> No
                  "outputs": _tensor_record(contract.outputs)})
         vectors[framework] = {"inputs": {k: _listed(v) for k, v in art.inputs.items()},
                               "outputs": {k: _listed(v) for k, v in art.outputs.items()}}
-    (out / "vectors").mkdir(parents=True, exist_ok=True)
-    (out / "vectors" / f"{model}.json").write_text(json.dumps(vectors), encoding="utf-8")
+    _script(out / "vectors" / f"{model}.js", f"window.xdlDemoVectors[{json.dumps(model)}]", vectors)
 
 
-def fragment(model: str) -> str:
-    """The HTML that puts `model`'s demo on a page in site/tutorials/."""
+def fragment(model: str, megabytes: int) -> str:
+    """The HTML that puts `model`'s demo on a page in site/tutorials/ (`megabytes`: what its
+    button loads, said on the button)."""
     base = "../_static/demos"
     labels = f' data-labels="{html.escape(json.dumps(list(LABELS[model])))}"' if model in LABELS else ""
-    return (f'<div class="xdl-demo" data-model="{model}"{labels}><p class="xdl-demo-note">This demo runs the committed Keras '
+    return (f'<div class="xdl-demo" data-model="{model}" data-megabytes="{megabytes}"{labels}><p class="xdl-demo-note">This demo runs the committed Keras '
             f'and PyTorch exports in your browser (ONNX Runtime Web); it needs JavaScript.</p></div>\n'
             f'<script src="{base}/xdl-demos.js"></script>\n'
             f'<link rel="stylesheet" href="{base}/xdl-demos.css">\n'
@@ -140,5 +142,6 @@ def build(static_dir: Path, node_modules: Path, exported: Path) -> dict[str, str
     for model, folders in DEMOS.items():
         shutil.copyfile(HERE / f"{model}.js", out / f"{model}.js")
         _model(model, folders, Path(exported), out)
-        fragments[registry.get(model).lesson.tutorial] = fragment(model)
+        loads = [out / "ort-runtime.js", out / ORT_SCRIPT, *(out / "models").glob(f"{model}-*.js")]
+        fragments[registry.get(model).lesson.tutorial] = fragment(model, round(sum(p.stat().st_size for p in loads) / 1e6))
     return fragments

@@ -5,6 +5,7 @@
   if (window.xdlDemo) return; // a page with two demos loads this script twice
   window.xdlDemos = window.xdlDemos || {};
   window.xdlDemoModels = window.xdlDemoModels || {};
+  window.xdlDemoVectors = window.xdlDemoVectors || {};
   const base = document.currentScript.src.replace(/[^/]*$/, "");
   const loaded = {};
 
@@ -129,7 +130,7 @@
       box.textContent = "";
       const button = document.createElement("button");
       button.className = "xdl-demo-start";
-      button.textContent = "Run the Keras and PyTorch models in this page (loads about 20 MB)";
+      button.textContent = "Run the Keras and PyTorch models in this page (loads " + box.dataset.megabytes + " MB)";
       const status = document.createElement("p");
       status.className = "xdl-demo-status";
       box.append(button, status);
