@@ -207,8 +207,8 @@ def test_the_page_s_cartpole_is_gymnasium_s(page):
 def test_each_demo_starts_on_a_press_and_shows_both_exports(page):
     """Nothing loads with the page; a press on a demo's button loads its two models, and a
     stroke on a canvas (mlp, cnn), the first sample (gan), the first steps (dqn) or the example
-    sentences (textcnn, similarity) fill both
-    columns, without a console error."""
+    sentences (textcnn, similarity) fill both columns, without a console error; every demo fits a
+    narrow page."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -236,6 +236,11 @@ def test_each_demo_starts_on_a_press_and_shows_both_exports(page):
                 .move_by_offset(10, 60).move_by_offset(-10, 60).release().perform()
         WebDriverWait(page, 30).until(lambda d: d.execute_script(f"const box = arguments[0]; {done}", box),
                                       f"{model}: {box.text}")
+    page.set_window_size(420, 900)  # a phone's width: the columns stack, nothing runs off to the right
+    wide = page.execute_script("return Array.from(document.querySelectorAll('.xdl-demo'))"
+                               ".filter((b) => b.scrollWidth > b.clientWidth + 1).map((b) => b.dataset.model)")
+    page.set_window_size(1280, 900)
+    assert not wide, f"demos wider than a narrow page: {wide}"
     errors = [e["message"] for e in page.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
 
