@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import COMMITTED, ROOT
-from test_tutorials import _browser
+from test_book import _browser
 from xdl import artifacts, verify
 from xdl.errors import EnvironmentProblem
 from xdl.spec import registry
