@@ -283,15 +283,20 @@ def build(out: Path, root: Path | None = None, notebooks: Path | None = None) ->
         warnings = [line for line in r.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
         (building / MARK).write_text("built by `xdl site`: the next build replaces this folder whole\n")
         (building / "build-warnings.json").write_text(json.dumps(warnings, indent=1))
+        # the old site moves aside and goes only once the new one is in its place
+        old = Path(tmp) / "previous"
         if out.exists():
-            shutil.rmtree(out)
+            shutil.move(out, old)
         shutil.move(building, out)
     return out / "index.html"
 
 
 def demo_fragments(static: Path, root: Path) -> dict[str, str]:
-    """The HTML of each lesson's models in the page (none until xdl.teach.demos exists)."""
-    return {}
+    """The HTML of each lesson's models in the page, their scripts and models copied into `static`
+    (xdl.teach.demos)."""
+    from xdl.teach import demos
+
+    return demos.build(static, root / "web" / "node_modules", root / "exported_models")
 
 
 def _environment(static: Path) -> dict[str, str]:
