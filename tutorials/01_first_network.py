@@ -470,7 +470,8 @@ save_figure(fig, "01_hyperparameter_search")
 # ## Exercises
 # 1. In the neuron cells, change the activation to `"relu"` in Keras and `torch.relu` in PyTorch,
 #    and the check to $\max(0, w \cdot x + b)$. Make $w \cdot x + b$ negative (set the bias to
-#    -2): what do the neuron and its gradient become?
+#    -2): what does the neuron output, and why does a ReLU neuron that outputs this for every
+#    input stop learning?
 # 2. In the chain-rule cells, replace `relu` by `tanh` in the hand computation (its derivative is
 #    $1 - \tanh^2 z_1$) and build the twins with `activation="tanh"` (Keras) and `nn.Tanh()`
 #    (PyTorch) instead of `models.build`; the checks must still pass.
