@@ -6,6 +6,15 @@
 # runtime can execute. Deployment then rests on one question: does the exported graph compute
 # what the framework computed? This tutorial answers it for the committed artifacts, on CPU and,
 # where a GPU and onnxruntime-gpu are present, on CUDA.
+#
+# **Goals**
+# - save and restore a model's weights in Keras (`.weights.h5`) and PyTorch (safetensors), and
+#   check that the restored model computes what was stored
+# - place a model and its inputs on a GPU in both frameworks, and know what happens without one
+# - verify ONNX exports against the frameworks with `xdl verify`, and read its tolerances
+#
+# **Prerequisites**: lesson 2, `02_convolution` (the `cnn` model used here, checkpoints); any
+# lesson that ends with an ONNX export helps.
 
 # %%
 from pathlib import Path
@@ -15,8 +24,8 @@ import numpy as np
 from xdl import artifacts, verify
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), where the
-# repository's exported_models/ is (exported_models)
-from xdl.teach.helpers import exported_models, pyplot, save_figure
+# repository's exported_models/ is (exported_models), a number recorded for the prose (glue)
+from xdl.teach.helpers import exported_models, glue, pyplot, save_figure
 
 plt = pyplot()
 root = exported_models()
@@ -84,6 +93,56 @@ print("exit code:", report.exit_code)
 print({p: verify.provider_status(p) for p in verify.PROVIDERS})
 
 # %% [markdown]
+# ## The same model on a GPU, in both frameworks
+# The frameworks place work on a device too. TensorFlow lists the GPUs it sees with
+# `tf.config.list_physical_devices("GPU")` and runs the operations under `with tf.device(...)`
+# there (by default it already puts them on the first GPU); PyTorch asks
+# `torch.cuda.is_available()` and moves the model and every input with `.to(device)`, and the
+# output back with `.cpu()` before NumPy can read it. Without a GPU both lists are empty and the
+# same code runs on the CPU. Either way the outputs must be the artifact's stored ones, within the
+# float32 tolerance: TF32 is switched off so a GPU computes in float32 as the CPU does.
+
+# %% keras: tf.config and tf.device tags=["concept:device"]
+import tensorflow as tf
+
+tf.config.experimental.enable_tensor_float_32_execution(False)  # float32 products on a GPU, as on the CPU
+gpus = tf.config.list_physical_devices("GPU")
+keras_device = "/GPU:0" if gpus else "/CPU:0"
+print("GPUs TensorFlow sees:", gpus or "none: it runs on the CPU")
+with tf.device(keras_device):
+    on_device = np.asarray(keras_model(x, training=False))
+with tf.device("/CPU:0"):
+    on_cpu = np.asarray(keras_model(x, training=False))
+keras_device_gap = np.abs(on_device - keras_art.outputs["probs"]).max()
+print(f"on {keras_device}: largest difference to the stored outputs {keras_device_gap:.1e}, "
+      f"to the CPU's {np.abs(on_device - on_cpu).max():.1e}")
+assert keras_device_gap < 1e-5 and np.abs(on_device - on_cpu).max() < 1e-5, "the device changed Keras's outputs"
+
+# %% torch: torch.cuda and .to(device) tags=["concept:device"]
+torch.backends.cuda.matmul.allow_tf32 = False  # float32 products on a GPU, as on the CPU
+torch.backends.cudnn.allow_tf32 = False  # the convolutions' switch (PyTorch allows TF32 there by default)
+torch_device = "cuda" if torch.cuda.is_available() else "cpu"
+print("GPU available to PyTorch:", torch.cuda.is_available(), "-> device", torch_device)
+inputs = torch.from_numpy(art.inputs["x"].copy())
+with torch.no_grad():
+    on_device = torch.softmax(torch_model.to(torch_device)(inputs.to(torch_device)), dim=1).cpu().numpy()
+    on_cpu = torch.softmax(torch_model.cpu()(inputs), dim=1).numpy()
+torch_device_gap = np.abs(on_device - art.outputs["probs"]).max()
+print(f"on {torch_device}: largest difference to the stored outputs {torch_device_gap:.1e}, "
+      f"to the CPU's {np.abs(on_device - on_cpu).max():.1e}")
+assert torch_device_gap < 1e-5 and np.abs(on_device - on_cpu).max() < 1e-5, "the device changed PyTorch's outputs"
+
+# %%
+glue("verify_keras_device", keras_device)
+glue("verify_torch_device", torch_device)
+glue("verify_device_gap", max(keras_device_gap, torch_device_gap))
+
+# %% [markdown]
+# Here Keras ran on {glue:text}`verify_keras_device:s` and PyTorch on
+# {glue:text}`verify_torch_device:s`, and both reproduced the stored outputs within
+# {glue:text}`verify_device_gap:.1e`. On a GPU the first call is slower (kernels load, memory is
+# reserved); it pays off on large batches and models, not on one 32x32 image.
+#
 # ## How close is close?
 # The largest |ONNX Runtime - native| of each check on the float32 artifacts. (The fp16 and int8
 # variants are held to their own, looser tolerances: `xdl/spec/tolerance.py`.)
@@ -99,3 +158,21 @@ ax.set_ylabel("checks")
 ax.legend()
 save_figure(fig, "10_parity_errors")
 print(f"{len(errors)} checks; worst {max(errors):.1e}, median {np.median(errors):.1e}")
+glue("verify_checks", len(errors))
+glue("verify_worst", max(errors))
+
+# %% [markdown]
+# Of the {glue:text}`verify_checks:d` float32 checks the worst is {glue:text}`verify_worst:.1e`:
+# ONNX Runtime and the frameworks sum in different orders, and float32 rounding does the rest.
+# A check passes when every value is within $\text{atol} + \text{rtol} \cdot |\text{expected}|$
+# (1e-5 each for float32), so an error a little above the red line passes on large outputs.
+#
+# ## Exercises
+# 1. Restore the Keras weights into a model built with one more unit in its last layer
+#    (`cnn_keras.build` copied, `Dense(11)`): what does `load_weights` say, and why is that better
+#    than loading silently?
+# 2. Run `xdl verify exported_models/cnn --require cuda` on this machine: what exit code does it
+#    give without a GPU (`echo $?`), and what does it print?
+# 3. In the device cells, leave TF32 on (delete the two `allow_tf32` lines and the
+#    `enable_tensor_float_32_execution` call) and run on a GPU: how large is the difference to the
+#    CPU now?
