@@ -102,6 +102,10 @@ def test_the_committed_notebook_is_a_full_run_of_the_tutorial_as_it_is(tutorial)
     outputs = _outputs(notebook)
     assert not [o for o in outputs if o.output_type == "error" or getattr(o, "name", "") == "stderr"]
     assert str(ROOT) not in committed.read_text(), "a committed notebook names no path of the machine that ran it"
+    echoes = [cell.source.splitlines()[-1] for cell in notebook.cells if cell.cell_type == "code" and cell.source
+              and cell.source.splitlines()[-1].startswith("glue(") and any(o.output_type == "execute_result"
+                                                                            for o in cell.outputs)]
+    assert not echoes, f"a cell ending in glue() shows the value as a stray output: {echoes}"
 
 
 @pytest.mark.slow
