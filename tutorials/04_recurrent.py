@@ -356,12 +356,11 @@ save_figure(fig, "04_gru_training")
 # %% [markdown]
 # After {glue:text}`gru_epochs:d` epochs the GRUs reach {glue:text}`gru_keras_acc:.2f` (Keras) and
 # {glue:text}`gru_torch_acc:.2f` (PyTorch) on the test set, and their validation curves are still
-# climbing: a GRU reading 40 values one by one spends its first epochs on a plateau before the
-# gradient through time finds the digits' shapes, and each framework leaves it at its own epoch
-# (different initial weights and shuffles, as lesson 2 explains). The committed twins run the
-# spec's full recipe, up to 40 epochs with early stopping, and reach
-# {glue:text}`gru_keras_committed:.2f` and {glue:text}`gru_torch_committed:.2f`: the gap here is the
-# short run's, not the model's.
+# climbing, a few points apart from epoch to epoch (each framework draws its own initial weights
+# and shuffles, as lesson 2 explains): the run stops halfway to keep the lesson short. The
+# committed twins run the spec's full recipe, up to 40 epochs with early stopping, and reach
+# {glue:text}`gru_keras_committed:.2f` and {glue:text}`gru_torch_committed:.2f`: the difference
+# is the short run's, not the model's.
 
 # %% [markdown]
 # ## Any length: the exports keep the sequence dimension dynamic

@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 7. Generative models: a convolutional autoencoder
 #
+# **Goals**
+# - train an encoder and a decoder to copy digits through a 16-number code: `fit(x, x)` against `MSELoss()(model(x), x)`;
+# - see why two twins' errors differ after a short run (the plateau) and agree after the full one;
+# - use the decoder alone as a generator, walking between two codes.
+#
+# **Prerequisites**: lesson 2 (convolutions) and lesson 1 (squared error, Adam).
+#
 # An autoencoder learns to copy its input through a bottleneck: an **encoder** squeezes each
 # 28x28 digit into 16 numbers (a code), a **decoder** rebuilds the image from the code. No
 # labels are needed (unsupervised learning). The decoder alone is a small **generative** model:
@@ -15,10 +22,10 @@ import torch
 
 from xdl import data
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's
-# source, the committed twins' test metric (committed)
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a twin's
+# code (show_code), a number recorded for the prose (glue), the committed twins' test metric (committed)
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import committed, lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import committed, glue, lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("autoencoder")
@@ -27,12 +34,12 @@ digits = data.load("digits", seed=0, validation_split=0.1)
 # %% keras: encoder and decoder, each a model of its own
 from xdl.models.autoencoder import keras as ae_keras
 
-print(source(ae_keras.build))
+show_code(ae_keras.build)
 
 # %% torch: the same, with TensorFlow's padding and cropping spelled out
 from xdl.models.autoencoder import torch as ae_torch
 
-print(source(ae_torch.Decoder))
+show_code(ae_torch.Decoder)
 
 # %% [markdown]
 # ## Training: the input is the target
@@ -122,3 +129,12 @@ for ax, image in zip(axes, images):
     ax.axis("off")
 save_figure(fig, "07_generated")
 print("code of the 3:", codes[0].round(2))
+
+# %% [markdown]
+# ## Exercises
+# 1. Shrink the code from 16 numbers to 4 and to 2 in both twins: how does the test error change, and
+#    what do the reconstructions lose first?
+# 2. Train on noisy digits (`x + 0.3 * noise`, clipped to [0, 1]) with the clean digits as targets
+#    (`fit(noisy, x)`, `MSELoss()(model(noisy), x)`): a denoising autoencoder. Show a few cleaned digits.
+# 3. Decode random codes drawn from a normal distribution with the codes' mean and spread: do they look
+#    like digits? Compare with the GAN of lesson 14.

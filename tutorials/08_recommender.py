@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 8. Recommendation: embeddings of users and items
 #
+# **Goals**
+# - build a two-input model (user id, item id) from embeddings and biases in both frameworks;
+# - train it on ratings and compare it with always predicting the mean;
+# - recommend with ONNX Runtime through two named inputs.
+#
+# **Prerequisites**: lesson 3 (embeddings) and lesson 1 (squared error, Adam); the dot product.
+#
 # A recommender predicts how much a user will like an item from past ratings. Matrix
 # factorisation gives every user and every item a vector of 16 learned **taste** numbers; the
 # predicted rating is their dot product plus a user bias (a harsh or generous rater), an item
@@ -14,9 +21,9 @@ import torch
 
 from xdl import backends, data
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a twin's code (show_code)
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("recommender")
@@ -28,12 +35,12 @@ print("always predicting the mean rating gives RMSE",
 # %% keras: a functional model with two inputs
 from xdl.models.recommender import keras as rec_keras
 
-print(source(rec_keras.build))
+show_code(rec_keras.build)
 
 # %% torch: forward(user, item)
 from xdl.models.recommender import torch as rec_torch
 
-print(source(rec_torch.Recommender))
+show_code(rec_torch.Recommender)
 
 # %% [markdown]
 # ## Training: squared error on the stars
@@ -116,3 +123,12 @@ session = verify.session(proto.SerializeToString(), "cpu")
 onnx_scores = session.run(None, spec.feeds(everything))[0].ravel()
 print("ONNX inputs:", [(i.name, i.type, i.shape) for i in session.get_inputs()])
 print(f"ONNX Runtime vs PyTorch, all 1,682 items: max abs difference {np.abs(onnx_scores - scores).max():.1e}")
+
+# %% [markdown]
+# ## Exercises
+# 1. Set the taste vectors to 4 and to 64 numbers: which size overfits, by the training and
+#    validation curves?
+# 2. Add L2 regularisation to the embeddings (`embeddings_regularizer` in Keras, `weight_decay` on
+#    the embeddings' parameter group in PyTorch, remembering lesson 2's factor of 2) and compare the RMSE.
+# 3. Find the five items whose embeddings are closest (cosine similarity) to item 0's: do users who
+#    rated one rate the others alike?

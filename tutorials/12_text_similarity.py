@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 12. Text similarity: a siamese network
 #
+# **Goals**
+# - build a siamese network: one encoder called on both sentences, its parameters counted once;
+# - check that a shared layer's gradient is the sum of both branches' (`stop_gradient` / `.detach()`);
+# - export a model with two inputs of independent lengths.
+#
+# **Prerequisites**: lesson 3 (embeddings, 1-D convolutions, binary cross-entropy).
+#
 # Do two sentences mean the same? A **siamese** network answers with one encoder that reads both
 # sentences: the same embedding, the same convolution, the **same weights**, called twice. Each
 # sentence becomes 32 numbers; a small head compares the two encodings through their absolute
@@ -25,9 +32,9 @@ import torch
 from xdl import data
 from xdl.data import sentiment
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a twin's code (show_code)
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("similarity")
@@ -46,12 +53,12 @@ print("pairs:", pairs.x_train.shape, "(pair, sentence, token);", f"{pairs.y_trai
 # %% keras: one encoder model, called on both inputs
 from xdl.models.similarity import keras as similarity_keras
 
-print(source(similarity_keras.build))
+show_code(similarity_keras.build)
 
 # %% torch: one encoder module, called twice in forward()
 from xdl.models.similarity import torch as similarity_torch
 
-print(source(similarity_torch.Similarity))
+show_code(similarity_torch.Similarity)
 
 # %% [markdown]
 # ## One set of weights, counted once
@@ -225,3 +232,12 @@ with torch.no_grad():
 print(f"lengths {short.shape[1]} and {long.shape[1]}: ONNX Runtime {onnx_p[0, 0]:.6f}, PyTorch {native[0, 0]:.6f}")
 swapped = session.run(None, {"a": long, "b": short})[0]
 print(f"swapped: {swapped[0, 0]:.6f} (the head is symmetric)")
+
+# %% [markdown]
+# ## Exercises
+# 1. Replace the head's features $|a - b|$ and $a \odot b$ with the concatenation $[a, b]$: is the model
+#    still symmetric (swap the sentences), and does the AUC change?
+# 2. Give the model two encoders (two separate `encoder` layers / modules): count the parameters and
+#    compare the test AUC after the same training.
+# 3. Write three sentence pairs of your own that the model gets wrong, and say which of the near-miss
+#    kinds (subject, adjective's direction, negation) each one is.
