@@ -79,13 +79,22 @@ with torch.no_grad():
 # %%
 for name, error in errors.items():
     print(f"{name}: test reconstruction error (MSE per pixel) {error:.4f}")
+    glue(f"ae_{name}_error", error)
+average = ((digits.x_test - digits.x_train.mean(axis=0)) ** 2).mean()  # every test digit drawn as the average one
+print(f"drawing the average training digit for every test digit: {average:.4f}")
+glue("ae_average_digit_error", average)
+for name, curve in losses.items():
+    glue(f"ae_{name}_first_epoch", curve[0])
 
 # %% [markdown]
 # ## Why the twins' errors differ here
-# Both start on a plateau near 0.025, the error of drawing a blurry average digit, and leave it
-# once the code starts to tell digits apart. When that happens depends on each twin's own random
+# Both start on a plateau near {glue:text}`ae_average_digit_error:.3f`, the error of drawing the
+# blurry average digit whatever the input (the first epoch's training error:
+# {glue:text}`ae_keras_first_epoch:.3f` in Keras, {glue:text}`ae_torch_first_epoch:.3f` in PyTorch),
+# and leave it once the code starts to tell digits apart. When that happens depends on each twin's own random
 # initial weights (each framework draws them with its own generator): after 15 epochs one may be
-# falling fast while the other is still leaving the plateau. The committed twins,
+# falling fast while the other is still leaving the plateau (here their test errors are
+# {glue:text}`ae_keras_error:.4f` and {glue:text}`ae_torch_error:.4f`). The committed twins,
 # trained until the validation error stops improving (up to 40 epochs), end within the margin
 # their spec states:
 

@@ -101,9 +101,10 @@ print("\nwith eps=1e-3, momentum=0.01:", fixed.verdict())
 
 # %% [markdown]
 # ## And the optimizer that cannot be matched exactly
-# Keras's RMSprop divides by sqrt(v + eps), PyTorch's by sqrt(v) + eps. With the same eps
-# (1e-7) the updates differ where v is tiny, so two twins started from the same weights drift
-# apart slowly (`xdl parity steps mlp --steps 20 --optimizer spec` measures it).
+# Both keep $v$, a moving average of the squared gradient $g^2$, and step by $\eta\,g$ divided by
+# its root, but not the same root: Keras's RMSprop divides by $\sqrt{v + \epsilon}$, PyTorch's by
+# $\sqrt{v} + \epsilon$. With the same $\epsilon$ (1e-7) the updates differ where $v$ is tiny, so
+# two twins started from the same weights drift apart slowly (`xdl parity steps mlp --steps 20 --optimizer spec` measures it).
 
 # %%
 v = np.logspace(-16, -4, 7)

@@ -93,7 +93,7 @@ print("whole model:", count, " encoder:", encoder_count, " with two encoders it 
 a, b = pairs.x_train[:64, 0], pairs.x_train[:64, 1]
 same = pairs.y_train[:64].astype("float32").reshape(-1, 1)
 
-# %% keras: tf.GradientTape, one branch stopped at a time
+# %% keras: tf.GradientTape, one branch stopped at a time tags=["concept:siamese-gradients"]
 def keras_loss(cut=None):
     ea, eb = encoder_k(a), encoder_k(b)
     ea = keras.ops.stop_gradient(ea) if cut == "a" else ea
@@ -109,10 +109,11 @@ for cut in (None, "b", "a"):
     with tf.GradientTape() as tape:
         loss = keras_loss(cut)
     grads_k[cut] = tf.convert_to_tensor(tape.gradient(loss, table_k)).numpy()  # sparse rows -> a dense table
-print("keras: |from a + from b - both| =", float(np.abs(grads_k["b"] + grads_k["a"] - grads_k[None]).max()),
-      " |both| =", float(np.abs(grads_k[None]).max()))
+gap = float(np.abs(grads_k["b"] + grads_k["a"] - grads_k[None]).max())
+print("keras: |from a + from b - both| =", gap, " |both| =", float(np.abs(grads_k[None]).max()))
+assert gap <= 1e-5 * np.abs(grads_k[None]).max(), "the shared embedding's gradient is not the sum of its branches'"
 
-# %% torch: backward(), one branch detached at a time
+# %% torch: backward(), one branch detached at a time tags=["concept:siamese-gradients"]
 def torch_loss(cut=None):
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     ea, eb = torch_model.encoder(ta), torch_model.encoder(tb)
@@ -128,8 +129,9 @@ for cut in (None, "b", "a"):
     torch_model.zero_grad()
     torch_loss(cut).backward()
     grads_t[cut] = torch_model.encoder.embedding.weight.grad.numpy().copy()
-print("torch: |from a + from b - both| =", float(np.abs(grads_t["b"] + grads_t["a"] - grads_t[None]).max()),
-      " |both| =", float(np.abs(grads_t[None]).max()))
+gap = float(np.abs(grads_t["b"] + grads_t["a"] - grads_t[None]).max())
+print("torch: |from a + from b - both| =", gap, " |both| =", float(np.abs(grads_t[None]).max()))
+assert gap <= 1e-5 * np.abs(grads_t[None]).max(), "the shared embedding's gradient is not the sum of its branches'"
 
 # %% [markdown]
 # ## Training: two inputs, one label

@@ -181,11 +181,15 @@ for name, images in after_40.items():
     distance = tasks.frechet_distance(images, digits.x_test)
     print(f"{name} after {EPOCHS} epochs: Frechet distance {distance:.2f}")
     glue(f"{name}_fid_here", distance)
+glue("gan_epochs", EPOCHS)
 mean_digit = np.repeat(real.mean(axis=0, keepdims=True), len(digits.x_test), axis=0)
 print(f"for scale: real training digits {tasks.frechet_distance(real[:360], digits.x_test):.2f}, the mean digit "
       f"repeated {tasks.frechet_distance(mean_digit + 1e-3 * np.random.default_rng(0).random(mean_digit.shape), digits.x_test):.2f}")
 
 # %% [markdown]
+# After this page's {glue:text}`gan_epochs:d` epochs the generators score
+# {glue:text}`keras_fid_here:.2f` (Keras) and {glue:text}`torch_fid_here:.2f` (PyTorch).
+#
 # ## The committed generators, side by side
 # `xdl train gan` runs 100 epochs. Its two generators are exported on their own (`gan/keras-generator`,
 # `gan/torch-generator`: noise in, an image out) and run here by ONNX Runtime, on the same noise. The
