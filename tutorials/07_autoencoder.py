@@ -2,7 +2,8 @@
 # # 7. Generative models: a convolutional autoencoder
 #
 # **Goals**
-# - train an encoder and a decoder to copy digits through a 16-number code: `fit(x, x)` against `MSELoss()(model(x), x)`;
+# - train an encoder and a decoder to copy digits through a 16-number code: `fit(x, x)` against
+#   `MSELoss()(model(x), x)`;
 # - see why two twins' errors differ after a short run (the plateau) and agree after the full one;
 # - use the decoder alone as a generator, walking between two codes.
 #
@@ -91,8 +92,8 @@ for name, curve in losses.items():
 # Both start on a plateau near {glue:text}`ae_average_digit_error:.3f`, the error of drawing the
 # blurry average digit whatever the input (the first epoch's training error:
 # {glue:text}`ae_keras_first_epoch:.3f` in Keras, {glue:text}`ae_torch_first_epoch:.3f` in PyTorch),
-# and leave it once the code starts to tell digits apart. When that happens depends on each twin's own random
-# initial weights (each framework draws them with its own generator): after 15 epochs one may be
+# and leave it once the code starts to tell digits apart. When that happens depends on each twin's
+# own random initial weights (each framework draws them with its own generator): after 15 epochs one may be
 # falling fast while the other is still leaving the plateau (here their test errors are
 # {glue:text}`ae_keras_error:.4f` and {glue:text}`ae_torch_error:.4f`). The committed twins,
 # trained until the validation error stops improving (up to 40 epochs), end within the margin

@@ -199,7 +199,8 @@ from xdl import artifacts
 for framework in ("keras", "torch"):
     manifest = artifacts.read_manifest(exported_models() / "dqn" / framework)  # read and checked
     check, mean_return = manifest.policy_check, manifest.metrics["test_mean_return"]
-    verdict = "solves CartPole" if mean_return >= cartpole.SOLVED else f"does not solve CartPole (that takes {cartpole.SOLVED:.0f})"
+    verdict = ("solves CartPole" if mean_return >= cartpole.SOLVED
+               else f"does not solve CartPole (that takes {cartpole.SOLVED:.0f})")
     print(f"{framework}: mean return over 100 greedy episodes {mean_return:.1f}: {verdict}; "
           f"the exported policy under ONNX Runtime: "
           f"{check['onnx_mean_return']:.1f}, {check['actions_differ']} of {check['steps']} actions differ, "
@@ -213,7 +214,8 @@ for framework in ("keras", "torch"):
 # policy's {glue:text}`random_return:.1f` but short of 475: it does **not** solve CartPole. Both came
 # from the same recipe; which run ends up solving it is the instability described above (on seven
 # training seeds PyTorch solved it three times, Keras twice: `xdl/spec/zoo/dqn.py`). The spec asks
-# only for 195, CartPole-v0's old threshold, and allows the twins a gap of 250 for that reason. The agents trained in this page, with
+# only for 195, CartPole-v0's old threshold, and allows the twins a gap of 250 for that reason.
+# The agents trained in this page, with
 # 12,000 steps instead of 25,000 and no best round kept, reached {glue:text}`dqn_keras_here:.1f`
 # (Keras) and {glue:text}`dqn_torch_here:.1f` (PyTorch) over 20 greedy episodes.
 #

@@ -149,7 +149,7 @@ ax.axhline(2 * np.log(2), color="black", linestyle=":", label="2 ln 2 (D at 1/2)
 ax.axhline(np.log(2), color="grey", linestyle=":", label="ln 2 (D at 1/2)")
 ax.set_xlabel("step")
 ax.set_ylabel("binary cross-entropy")
-ax.legend(ncol=3, fontsize=8)
+ax.legend(ncol=2, fontsize=8, loc="upper right")
 save_figure(fig, "14_gan_losses")
 
 # %% [markdown]
@@ -161,9 +161,10 @@ save_figure(fig, "14_gan_losses")
 #
 # the dotted lines in the figure. Over the last epoch the losses average
 # {glue:text}`keras_d_loss_last:.2f` and {glue:text}`keras_g_loss_last:.2f` in Keras,
-# {glue:text}`torch_d_loss_last:.2f` and {glue:text}`torch_g_loss_last:.2f` in PyTorch: the
-# discriminator still tells the digits apart, more or less, and the losses wander around that
-# balance rather than settling on it. Neither number says how good the digits are.
+# {glue:text}`torch_d_loss_last:.2f` and {glue:text}`torch_g_loss_last:.2f` in PyTorch. For most
+# of the run the discriminators' losses stay below $2\ln 2$ and the generators' above $\ln 2$: the
+# discriminator keeps telling real from generated digits, better in one framework than in the
+# other, and the game never settles at its balance. Neither number says how good the digits are.
 
 # %% [markdown]
 # ## Judging the drawings
