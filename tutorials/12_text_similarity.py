@@ -188,7 +188,7 @@ for name, p in probs.items():
     print(f"{name}: test AUC {auc:.4f}, accuracy at 0.5 {((p > 0.5) == pairs.y_test).mean():.4f}")
     glue(f"similarity_{name}_auc", auc)
 full = committed("similarity")  # xdl.teach.helpers: the committed twins' test AUC, from their manifests
-print(f"committed (5 epochs): keras {full['keras']:.4f}, torch {full['torch']:.4f}")
+print(f"committed (up to 5 epochs): keras {full['keras']:.4f}, torch {full['torch']:.4f}")
 glue("similarity_keras_committed", full["keras"])
 glue("similarity_torch_committed", full["torch"])
 print("(5% of the labels are flipped on purpose: a perfect reader scores about 0.95)")
