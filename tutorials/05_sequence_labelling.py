@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 5. Sequence labelling: named entities with a bidirectional LSTM
 #
+# **Goals**
+# - give every token a label with a bidirectional LSTM, in both frameworks;
+# - compute the per-token loss: Keras's (batch, time, classes) against PyTorch's classes on axis 1;
+# - see context resolve an ambiguous word, and where the tagger errs.
+#
+# **Prerequisites**: lessons 3 (vocabularies, embeddings) and 4 (LSTMs).
+#
 # Named-entity recognition gives every word a tag: a person (PER), a place (LOC), an
 # organisation (ORG), something else named (MISC), or nothing (O); B- starts a name, I-
 # continues it (CoNLL-2003's scheme). The output is one class distribution **per token**. Some
@@ -14,9 +21,9 @@ import torch
 from xdl import backends, data
 from xdl.data import entities
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a twin's code (show_code)
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("tagger")
@@ -28,12 +35,12 @@ print(" ".join(f"{vocab[w]}/{entities.TAGS[t]}" for w, t in zip(x0, y0) if w))
 # %% keras: the model
 from xdl.models.tagger import keras as tagger_keras
 
-print(source(tagger_keras.build))
+show_code(tagger_keras.build)
 
 # %% torch: the model
 from xdl.models.tagger import torch as tagger_torch
 
-print(source(tagger_torch.Tagger))
+show_code(tagger_torch.Tagger)
 
 # %% [markdown]
 # ## The per-token loss
@@ -104,3 +111,12 @@ save_figure(fig, "05_per_tag_accuracy")
 unknown = real & (corpus.x_test == entities.OOV)
 print(f"accuracy on unknown words {(pred[unknown] == corpus.y_test[unknown]).mean():.3f}, "
       f"on known words {(pred[real & ~unknown] == corpus.y_test[real & ~unknown]).mean():.3f}")
+
+# %% [markdown]
+# ## Exercises
+# 1. Drop `Bidirectional` (Keras) and `bidirectional=True` (PyTorch, with the head's input halved):
+#    which tags suffer most, and does "Jordan said" still come out a person?
+# 2. Exclude padding from the loss as well as from the score: Keras's `sample_weight=(x > 0)` in `fit`,
+#    PyTorch's `CrossEntropyLoss(ignore_index=...)` with padding labelled -100. Does the accuracy change?
+# 3. Count the test errors by (true tag, predicted tag) in a confusion matrix: are B- tags mistaken
+#    for I- tags of the same kind, or for other kinds?

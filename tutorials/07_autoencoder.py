@@ -1,6 +1,14 @@
 # %% [markdown]
 # # 7. Generative models: a convolutional autoencoder
 #
+# **Goals**
+# - train an encoder and a decoder to copy digits through a 16-number code: `fit(x, x)` against
+#   `MSELoss()(model(x), x)`;
+# - see why two twins' errors differ after a short run (the plateau) and agree after the full one;
+# - use the decoder alone as a generator, walking between two codes.
+#
+# **Prerequisites**: lesson 2 (convolutions) and lesson 1 (squared error, Adam).
+#
 # An autoencoder learns to copy its input through a bottleneck: an **encoder** squeezes each
 # 28x28 digit into 16 numbers (a code), a **decoder** rebuilds the image from the code. No
 # labels are needed (unsupervised learning). The decoder alone is a small **generative** model:
@@ -15,10 +23,10 @@ import torch
 
 from xdl import data
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's
-# source, the committed twins' test metric (committed)
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a twin's
+# code (show_code), a number recorded for the prose (glue), the committed twins' test metric (committed)
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import committed, lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import committed, glue, lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("autoencoder")
@@ -27,12 +35,12 @@ digits = data.load("digits", seed=0, validation_split=0.1)
 # %% keras: encoder and decoder, each a model of its own
 from xdl.models.autoencoder import keras as ae_keras
 
-print(source(ae_keras.build))
+show_code(ae_keras.build)
 
 # %% torch: the same, with TensorFlow's padding and cropping spelled out
 from xdl.models.autoencoder import torch as ae_torch
 
-print(source(ae_torch.Decoder))
+show_code(ae_torch.Decoder)
 
 # %% [markdown]
 # ## Training: the input is the target
@@ -72,19 +80,25 @@ with torch.no_grad():
 # %%
 for name, error in errors.items():
     print(f"{name}: test reconstruction error (MSE per pixel) {error:.4f}")
+    glue(f"ae_{name}_error", error)
+average = ((digits.x_test - digits.x_train.mean(axis=0)) ** 2).mean()  # every test digit drawn as the average one
+print(f"drawing the average training digit for every test digit: {average:.4f}")
+glue("ae_average_digit_error", average)
 
 # %% [markdown]
 # ## Why the twins' errors differ here
-# Both start on a plateau near 0.025, the error of drawing a blurry average digit, and leave it
-# once the code starts to tell digits apart. When that happens depends on each twin's own random
-# initial weights (each framework draws them with its own generator): after 15 epochs one may be
-# falling fast while the other is still leaving the plateau. The committed twins,
+# Both fall within a few epochs to a plateau near {glue:text}`ae_average_digit_error:.3f`, the
+# error of drawing the blurry average digit whatever the input (the training errors per epoch
+# below), and leave it once the code starts to tell digits apart. When that happens depends on each twin's
+# own random initial weights (each framework draws them with its own generator): after 15 epochs one may be
+# falling fast while the other is still leaving the plateau (here their test errors are
+# {glue:text}`ae_keras_error:.4f` and {glue:text}`ae_torch_error:.4f`). The committed twins,
 # trained until the validation error stops improving (up to 40 epochs), end within the margin
 # their spec states:
 
 # %%
 for name, curve in losses.items():
-    print(f"{name}: training error, last five epochs: " + ", ".join(f"{v:.4f}" for v in curve[-5:]))
+    print(f"{name}: training error per epoch: " + ", ".join(f"{v:.4f}" for v in curve))
 full = committed("autoencoder")  # xdl.teach.helpers: the committed twins' test metric, from their manifests
 print(f"here: gap {abs(errors['keras'] - errors['torch']):.4f}; committed: keras {full['keras']:.4f}, "
       f"torch {full['torch']:.4f}, gap {abs(full['keras'] - full['torch']):.4f} (the spec's margin {spec.expectations.margin})")
@@ -122,3 +136,12 @@ for ax, image in zip(axes, images):
     ax.axis("off")
 save_figure(fig, "07_generated")
 print("code of the 3:", codes[0].round(2))
+
+# %% [markdown]
+# ## Exercises
+# 1. Shrink the code from 16 numbers to 4 and to 2 in both twins: how does the test error change, and
+#    what do the reconstructions lose first?
+# 2. Train on noisy digits (`x + 0.3 * noise`, clipped to [0, 1]) with the clean digits as targets
+#    (`fit(noisy, x)`, `MSELoss()(model(noisy), x)`): a denoising autoencoder. Show a few cleaned digits.
+# 3. Decode random codes drawn from a normal distribution with the codes' mean and spread: do they look
+#    like digits? Compare with the GAN of lesson 14.

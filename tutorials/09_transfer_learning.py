@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 9. Transfer learning and fine-tuning
 #
+# **Goals**
+# - freeze a pretrained backbone, train a new head, then fine-tune: `trainable` against `requires_grad`;
+# - see what "frozen" means for BatchNorm in each framework, and put PyTorch's in `eval()` by hand;
+# - compare a short run's twins with the committed ones.
+#
+# **Prerequisites**: lesson 2 (convolutions, overfitting) and lesson 6 (batch normalisation, `train()` / `eval()`).
+#
 # A network trained on one task has learned features (edges, corners, curves) that serve other
 # tasks too. **Transfer learning** reuses it: freeze the pretrained layers, put a new head on top,
 # train only the head on the new task. **Fine-tuning** then thaws the top of the backbone and
@@ -118,3 +125,11 @@ ax.set_ylim(0, 1)
 ax.legend()
 ax.set_title("after pretraining the head is random: chance is 0.2")
 save_figure(fig, "09_transfer_phases")
+
+# %% [markdown]
+# ## Exercises
+# 1. Skip the pretraining phase (start the backbone from random weights): how much accuracy on the new
+#    classes does pretraining buy after the head and fine-tuning phases?
+# 2. In the PyTorch loop, remove the lines that put frozen BatchNorms in `eval()`: print a BatchNorm's
+#    `running_mean` before and after the head phase, and the accuracy, with and without them.
+# 3. Fine-tune at ten times the recipe's learning rate: does the accuracy on the new classes rise or fall?

@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 11. Every place Keras and PyTorch differ
 #
+# **Goals**
+# - read the generated table of every default that differs between Keras and PyTorch;
+# - translate BatchNorm momentum and see a slow running average;
+# - check a port of your own with `xdl.twin`, and see why RMSprop cannot match exactly.
+#
+# **Prerequisites**: lessons 1 (optimizers) and 6 (batch normalisation).
+#
 # The twins compute the same function because each difference below is handled somewhere in
 # xdl. The table is not typed in: every value is read from the Keras and PyTorch installed right
 # now, from a default in a signature or by building a layer and looking at it
@@ -94,9 +101,10 @@ print("\nwith eps=1e-3, momentum=0.01:", fixed.verdict())
 
 # %% [markdown]
 # ## And the optimizer that cannot be matched exactly
-# Keras's RMSprop divides by sqrt(v + eps), PyTorch's by sqrt(v) + eps. With the same eps
-# (1e-7) the updates differ where v is tiny, so two twins started from the same weights drift
-# apart slowly (`xdl parity steps mlp --steps 20 --optimizer spec` measures it).
+# Both keep $v$, a moving average of the squared gradient $g^2$, and step by $\eta\,g$ divided by
+# its root, but not the same root: Keras's RMSprop divides by $\sqrt{v + \epsilon}$, PyTorch's by
+# $\sqrt{v} + \epsilon$. With the same $\epsilon$ (1e-7) the updates differ where $v$ is tiny, so
+# two twins started from the same weights drift apart slowly (`xdl parity steps mlp --steps 20 --optimizer spec` measures it).
 
 # %%
 v = np.logspace(-16, -4, 7)
@@ -104,3 +112,11 @@ keras_step = 1 / np.sqrt(v + 1e-7)
 torch_step = 1 / (np.sqrt(v) + 1e-7)
 for vi, k, t in zip(v, keras_step, torch_step):
     print(f"v = {vi:.0e}: Keras scale {k:10.1f}   PyTorch scale {t:12.1f}")
+
+# %% [markdown]
+# ## Exercises
+# 1. Add a `Dropout(0.5)` to both nets of the `xdl.twin` example: what does the report say, and why do
+#    the outputs still agree at inference?
+# 2. Pick a row of the table (for example the LeakyReLU slope or the embedding initialiser) and write a
+#    Keras layer and a PyTorch one that differ only in it: how large is the difference in their outputs?
+# 3. Plot Keras's and PyTorch's RMSprop scale for eps 1e-7 and 1e-3: where do they part?

@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 12. Text similarity: a siamese network
 #
+# **Goals**
+# - build a siamese network: one encoder called on both sentences, its parameters counted once;
+# - check that a shared layer's gradient is the sum of both branches' (`stop_gradient` / `.detach()`);
+# - export a model with two inputs of independent lengths.
+#
+# **Prerequisites**: lesson 3 (embeddings, 1-D convolutions, binary cross-entropy).
+#
 # Do two sentences mean the same? A **siamese** network answers with one encoder that reads both
 # sentences: the same embedding, the same convolution, the **same weights**, called twice. Each
 # sentence becomes 32 numbers; a small head compares the two encodings through their absolute
@@ -25,9 +32,10 @@ import torch
 from xdl import data
 from xdl.data import sentiment
 from xdl.spec import registry
-# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a function's source
+# xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a twin's code
+# (show_code), a number recorded for the prose (glue), the committed twins' test metric (committed)
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import committed, glue, lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("similarity")
@@ -46,12 +54,12 @@ print("pairs:", pairs.x_train.shape, "(pair, sentence, token);", f"{pairs.y_trai
 # %% keras: one encoder model, called on both inputs
 from xdl.models.similarity import keras as similarity_keras
 
-print(source(similarity_keras.build))
+show_code(similarity_keras.build)
 
 # %% torch: one encoder module, called twice in forward()
 from xdl.models.similarity import torch as similarity_torch
 
-print(source(similarity_torch.Similarity))
+show_code(similarity_torch.Similarity)
 
 # %% [markdown]
 # ## One set of weights, counted once
@@ -86,7 +94,7 @@ print("whole model:", count, " encoder:", encoder_count, " with two encoders it 
 a, b = pairs.x_train[:64, 0], pairs.x_train[:64, 1]
 same = pairs.y_train[:64].astype("float32").reshape(-1, 1)
 
-# %% keras: tf.GradientTape, one branch stopped at a time
+# %% keras: tf.GradientTape, one branch stopped at a time tags=["concept:siamese-gradients"]
 def keras_loss(cut=None):
     ea, eb = encoder_k(a), encoder_k(b)
     ea = keras.ops.stop_gradient(ea) if cut == "a" else ea
@@ -102,10 +110,11 @@ for cut in (None, "b", "a"):
     with tf.GradientTape() as tape:
         loss = keras_loss(cut)
     grads_k[cut] = tf.convert_to_tensor(tape.gradient(loss, table_k)).numpy()  # sparse rows -> a dense table
-print("keras: |from a + from b - both| =", float(np.abs(grads_k["b"] + grads_k["a"] - grads_k[None]).max()),
-      " |both| =", float(np.abs(grads_k[None]).max()))
+gap = float(np.abs(grads_k["b"] + grads_k["a"] - grads_k[None]).max())
+print("keras: |from a + from b - both| =", gap, " |both| =", float(np.abs(grads_k[None]).max()))
+assert gap <= 1e-5 * np.abs(grads_k[None]).max(), "the shared embedding's gradient is not the sum of its branches'"
 
-# %% torch: backward(), one branch detached at a time
+# %% torch: backward(), one branch detached at a time tags=["concept:siamese-gradients"]
 def torch_loss(cut=None):
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     ea, eb = torch_model.encoder(ta), torch_model.encoder(tb)
@@ -121,13 +130,16 @@ for cut in (None, "b", "a"):
     torch_model.zero_grad()
     torch_loss(cut).backward()
     grads_t[cut] = torch_model.encoder.embedding.weight.grad.numpy().copy()
-print("torch: |from a + from b - both| =", float(np.abs(grads_t["b"] + grads_t["a"] - grads_t[None]).max()),
-      " |both| =", float(np.abs(grads_t[None]).max()))
+gap = float(np.abs(grads_t["b"] + grads_t["a"] - grads_t[None]).max())
+print("torch: |from a + from b - both| =", gap, " |both| =", float(np.abs(grads_t[None]).max()))
+assert gap <= 1e-5 * np.abs(grads_t[None]).max(), "the shared embedding's gradient is not the sum of its branches'"
 
 # %% [markdown]
 # ## Training: two inputs, one label
 # Binary cross-entropy as in lesson 3, on pairs. Adam at the recipe's 2e-3, batch 64, 3 epochs
-# (the recipe's 5 add little). Keras's `fit` takes the two inputs as a list; PyTorch's forward
+# (the recipe's 5 add little: the committed twins reach a test AUC of
+# {glue:text}`similarity_keras_committed:.3f` and {glue:text}`similarity_torch_committed:.3f`, this
+# page's {glue:text}`similarity_keras_auc:.3f` and {glue:text}`similarity_torch_auc:.3f`). Keras's `fit` takes the two inputs as a list; PyTorch's forward
 # takes two arguments. Both keep the weights of the epoch with the lowest validation loss.
 
 # %% keras: compile() and fit([a, b], same)
@@ -172,7 +184,13 @@ with torch.no_grad():
     probs = {"keras": keras_model.predict([test_a, test_b], verbose=0).ravel(),
              "torch": torch.sigmoid(torch_model(torch.from_numpy(test_a), torch.from_numpy(test_b))).numpy().ravel()}
 for name, p in probs.items():
-    print(f"{name}: test AUC {roc_auc_score(pairs.y_test, p):.4f}, accuracy at 0.5 {((p > 0.5) == pairs.y_test).mean():.4f}")
+    auc = roc_auc_score(pairs.y_test, p)
+    print(f"{name}: test AUC {auc:.4f}, accuracy at 0.5 {((p > 0.5) == pairs.y_test).mean():.4f}")
+    glue(f"similarity_{name}_auc", auc)
+full = committed("similarity")  # xdl.teach.helpers: the committed twins' test AUC, from their manifests
+print(f"committed (up to 5 epochs): keras {full['keras']:.4f}, torch {full['torch']:.4f}")
+glue("similarity_keras_committed", full["keras"])
+glue("similarity_torch_committed", full["torch"])
 print("(5% of the labels are flipped on purpose: a perfect reader scores about 0.95)")
 fig, ax = plt.subplots(figsize=(6, 3.5))
 for name, losses in curves.items():
@@ -225,3 +243,12 @@ with torch.no_grad():
 print(f"lengths {short.shape[1]} and {long.shape[1]}: ONNX Runtime {onnx_p[0, 0]:.6f}, PyTorch {native[0, 0]:.6f}")
 swapped = session.run(None, {"a": long, "b": short})[0]
 print(f"swapped: {swapped[0, 0]:.6f} (the head is symmetric)")
+
+# %% [markdown]
+# ## Exercises
+# 1. Replace the head's features $|a - b|$ and $a \odot b$ with the concatenation $[a, b]$: is the model
+#    still symmetric (swap the sentences), and does the AUC change?
+# 2. Give the model two encoders (two separate `encoder` layers / modules): count the parameters and
+#    compare the test AUC after the same training.
+# 3. Write three sentence pairs of your own that the model gets wrong, and say which of the near-miss
+#    kinds (subject, adjective's direction, negation) each one is.

@@ -1,21 +1,33 @@
 # %% [markdown]
 # # 13. Reinforcement learning: a deep Q-network on CartPole
 #
+# **Goals**
+# - write the Bellman target and the TD step with a `GradientTape` and with PyTorch's loop;
+# - train a DQN with a replay buffer, a target network and epsilon-greedy exploration;
+# - see why DQN is unstable, and run the exported policy under ONNX Runtime.
+#
+# **Prerequisites**: lesson 1 (a dense network, losses, Adam) and lesson 10 (ONNX exports);
+# expected values and discounting.
+#
 # In **reinforcement learning** nobody labels the data: an agent acts in an environment, gets a
 # reward after each action, and must learn which actions pay off later. In CartPole a cart carries
 # a hinged pole; each step the agent pushes the cart left or right and earns 1 while the pole stays
 # up (at most 500 steps). The state is four numbers: cart position and velocity, pole angle and
 # angular velocity.
 #
-# **Q-learning** learns Q(s, a), the return to expect after taking action a in state s and acting
-# well afterwards. It satisfies the Bellman equation Q(s, a) = r + gamma * max_a' Q(s', a'), so
-# each observed step (s, a, r, s') gives a target to move Q(s, a) towards: the **temporal-
-# difference (TD) error**. A **deep Q-network** (DQN) is a neural network computing Q(s, .) for
+# **Q-learning** learns $Q(s, a)$, the return to expect after taking action $a$ in state $s$ and
+# acting well afterwards. It satisfies the Bellman equation
+#
+# $$Q(s, a) = r + \gamma \max_{a'} Q(s', a')$$
+#
+# with a discount $\gamma < 1$, so each observed step $(s, a, r, s')$ gives a target to move
+# $Q(s, a)$ towards; the difference $\delta = r + \gamma \max_{a'} Q(s', a') - Q(s, a)$ is the
+# **temporal-difference (TD) error**. A **deep Q-network** (DQN) is a neural network computing Q(s, .) for
 # every action at once, with two tricks that make this stable: a **replay buffer** (learn from
 # random old steps, not only the last, correlated ones) and a **target network** (a frozen copy
 # that computes the targets, refreshed every few hundred steps, so the target does not move with
 # every update). The agent explores **epsilon-greedily**: a random action with probability epsilon,
-# decaying from 1 to 0.02, else the best one by Q.
+# $\varepsilon$, decaying from 1 to 0.02, else the best one by $Q$.
 
 # %%
 import keras
@@ -26,9 +38,9 @@ import torch
 from xdl.data import cartpole
 from xdl.spec import registry
 # xdl.teach.helpers: matplotlib for files (pyplot), a figure saved and shown (save_figure), a
-# function's source, the committed artifacts' folder
+# function's code shown (show_code), a number recorded for the prose (glue), the committed artifacts' folder
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
-from xdl.teach.helpers import exported_models, lesson_size, pyplot, save_figure, source
+from xdl.teach.helpers import exported_models, glue, lesson_size, pyplot, save_figure, show_code
 
 plt = pyplot()
 spec = registry.get("dqn")
@@ -45,21 +57,22 @@ for episode in range(20):
         total, done = total + reward, terminated or truncated
     random_returns.append(total)
 print(f"a random policy keeps the pole up for {np.mean(random_returns):.1f} steps on average")
+glue("random_return", np.mean(random_returns))
 
 # %% keras: the Q-network
 from xdl.models.dqn import keras as dqn_keras
 
-print(source(dqn_keras.build))
+show_code(dqn_keras.build)
 
 # %% torch: the Q-network
 from xdl.models.dqn import torch as dqn_torch
 
-print(source(dqn_torch.QNetwork))
+show_code(dqn_torch.QNetwork)
 
 # %% [markdown]
 # ## The update: one TD step
-# Both frameworks compute the same thing: the target r + gamma * max Q_target(s') (zero future
-# after the pole fell), the Q-value of the action actually taken, and a Huber loss between them
+# Both frameworks compute the same thing: the target $r + \gamma \max_{a'} Q_\text{target}(s', a')$
+# (no future term after the pole fell), the Q-value of the action actually taken, and a Huber loss between them
 # (squared for small errors, linear for large ones, so one surprising step cannot blow up the
 # weights). Keras: a `GradientTape` around the forward pass, `tf.gather` to pick the action's
 # Q-value, `apply_gradients`. PyTorch: the target under `no_grad()`, `gather(1, ...)`, `backward()`
@@ -67,8 +80,7 @@ print(source(dqn_torch.QNetwork))
 
 # %%
 GAMMA, BATCH, LR = 0.99, 64, 1e-3
-replay_source = source(cartpole.Replay)  # the replay buffer: plain numpy, shared by both
-print(replay_source)
+show_code(cartpole.Replay)  # the replay buffer: plain numpy, shared by both
 
 # %% keras: GradientTape
 keras.utils.set_random_seed(0)
@@ -161,6 +173,7 @@ greedy = {"keras": lambda s: keras_agent["q_values"](s).numpy(), "torch": lambda
 for name in curves:
     returns, _ = cartpole.greedy_episodes(greedy[name], seeds=np.arange(20))
     print(f"{name}: {len(curves[name])} training episodes; 20 greedy episodes after training: mean return {returns.mean():.1f}")
+    glue(f"dqn_{name}_here", returns.mean())
 fig, ax = plt.subplots(figsize=(7, 3.5))
 for name, returns in curves.items():
     ax.plot(np.cumsum([0, *returns])[1:], returns, label=f"{name} (exploring)")
@@ -185,13 +198,27 @@ from xdl import artifacts
 
 for framework in ("keras", "torch"):
     manifest = artifacts.read_manifest(exported_models() / "dqn" / framework)  # read and checked
-    check = manifest.policy_check
-    print(f"{framework}: mean return over 100 greedy episodes {manifest.metrics['test_mean_return']:.1f} "
-          f"(solved at {cartpole.SOLVED:.0f}); the exported policy under ONNX Runtime: "
+    check, mean_return = manifest.policy_check, manifest.metrics["test_mean_return"]
+    verdict = ("solves CartPole" if mean_return >= cartpole.SOLVED
+               else f"does not solve CartPole (that takes {cartpole.SOLVED:.0f})")
+    print(f"{framework}: mean return over 100 greedy episodes {mean_return:.1f}: {verdict}; "
+          f"the exported policy under ONNX Runtime: "
           f"{check['onnx_mean_return']:.1f}, {check['actions_differ']} of {check['steps']} actions differ, "
           f"{check['episodes_diverged']} episodes parted, {check['returns_differ']} returns differ")
+    glue(f"dqn_{framework}_committed", mean_return)
 
 # %% [markdown]
+# CartPole counts as **solved** at a mean return of 475 over 100 episodes (gymnasium's threshold;
+# an episode ends at 500). PyTorch's committed policy averages {glue:text}`dqn_torch_committed:.1f`,
+# so it solves it; Keras's averages {glue:text}`dqn_keras_committed:.1f`, well above the random
+# policy's {glue:text}`random_return:.1f` but short of 475: it does **not** solve CartPole. Both came
+# from the same recipe; which run ends up solving it is the instability described above (on seven
+# training seeds PyTorch solved it three times, Keras twice: `xdl/spec/zoo/dqn.py`). The spec asks
+# only for 195, CartPole-v0's old threshold, and allows the twins a gap of 250 for that reason.
+# The agents trained in this page, with
+# 12,000 steps instead of 25,000 and no best round kept, reached {glue:text}`dqn_keras_here:.1f`
+# (Keras) and {glue:text}`dqn_torch_here:.1f` (PyTorch) over 20 greedy episodes.
+#
 # ## Deploying the policy
 # The exported Q-network is the whole policy: feed the state, take the argmax. ONNX Runtime drives
 # the environment here with the committed artifact. When its actions differ from the native
@@ -205,3 +232,12 @@ art = artifacts.load(exported_models() / "dqn" / "torch")
 session = verify.session(art.model_bytes, "cpu")
 returns, actions = cartpole.greedy_episodes(lambda s: session.run(None, {"state": s})[0], seeds=[7])
 print(f"ONNX Runtime's policy, seed 7: return {returns[0]:.0f}; first actions {actions[0, :20].tolist()}")
+
+# %% [markdown]
+# ## Exercises
+# 1. Set `GAMMA` to 0.9 and to 0.999 and train again: how far ahead does each agent look
+#    ($1 / (1 - \gamma)$ steps), and how does that change the returns?
+# 2. Remove the target network (use `q_keras` / `q_torch` for the targets too, no `sync`): does
+#    training still climb, and is it steadier or less so?
+# 3. Replace the Huber loss with squared error (`keras.losses.MeanSquaredError`,
+#    `torch.nn.MSELoss`) and print the largest TD error of each batch: which loss keeps the updates small?
