@@ -50,6 +50,8 @@ print(f"{len(digits.x_train)} training and {len(digits.x_test)} test images of s
 import keras
 import torch
 
+torch.set_num_threads(1)  # small models: one thread is faster, by far beside a busy program (benchmarks/threads.md)
+
 x_one = np.array([[0.5, -1.0, 2.0]], np.float32)  # one example, three inputs
 w_one = np.array([0.2, 0.4, -0.1], np.float32)
 b_one = np.float32(0.3)

@@ -33,6 +33,8 @@ from xdl.spec import registry
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
 from xdl.teach.helpers import committed, glue, lesson_size, pyplot, save_figure, show_code
 
+torch.set_num_threads(1)  # small models: one thread is faster, by far beside a busy program (benchmarks/threads.md)
+
 plt = pyplot()
 spec = registry.get("cnn")
 shapes = data.load("shapes", seed=0, validation_split=0.1).subset(train=1200, test=500)

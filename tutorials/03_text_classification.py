@@ -34,6 +34,8 @@ from xdl.spec import registry
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
 from xdl.teach.helpers import committed, glue, lesson_size, pyplot, save_figure, show_code
 
+torch.set_num_threads(1)  # small models: one thread is faster, by far beside a busy program (benchmarks/threads.md)
+
 plt = pyplot()
 spec = registry.get("textcnn")
 reviews = data.load("sentiment", seed=0, validation_split=0.1).subset(train=lesson_size(9_000, quick=2_000))

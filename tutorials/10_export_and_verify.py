@@ -60,6 +60,8 @@ from safetensors.torch import load_file, save_file
 
 from xdl.models.cnn import torch as cnn_torch
 
+torch.set_num_threads(1)  # small models: one thread is faster, by far beside a busy program (benchmarks/threads.md)
+
 torch_model = cnn_torch.build(spec)
 torch_model.load_state_dict(load_file(root / "cnn" / "torch" / "model.safetensors"))
 copy = Path(tempfile.mkdtemp()) / "copy.safetensors"

@@ -41,6 +41,8 @@ print("Keras", keras_bn.momentum, "weighs the old average")
 # %% torch: the same layer
 import torch
 
+torch.set_num_threads(1)  # small models: one thread is faster, by far beside a busy program (benchmarks/threads.md)
+
 torch_bn = torch.nn.BatchNorm1d(4, eps=1e-3, momentum=0.1)  # new = 0.9 * old + 0.1 * batch
 print("PyTorch", torch_bn.momentum, "weighs the new batch; eps set to Keras's", torch_bn.eps)
 

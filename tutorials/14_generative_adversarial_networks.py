@@ -36,6 +36,8 @@ from xdl.spec import registry, tasks
 # lesson_size(n) is n; only the test suite's quick render (XDL_TUTORIAL_QUICK) trains less
 from xdl.teach.helpers import exported_models, glue, lesson_size, pyplot, save_figure, show_code
 
+torch.set_num_threads(1)  # small models: one thread is faster, by far beside a busy program (benchmarks/threads.md)
+
 plt = pyplot()
 spec = registry.get("gan")
 digits = data.load("digits", seed=0)
