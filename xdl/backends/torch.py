@@ -478,6 +478,22 @@ def threads() -> dict:
     return {"torch_threads": torch.get_num_threads()}
 
 
+@contextlib.contextmanager
+def training_threads():
+    """One intra-op thread while a twin trains (unless OMP_NUM_THREADS chooses), the setting as it
+    was afterwards. xdl's models are small: split over two threads, each op's share is too little
+    to pay for the threads meeting at its end, and when another process holds a core, every
+    meeting waits for it to be scheduled: one epoch of tutorial 04's GRU took 39 s on two threads
+    beside a busy loop, 1.4 s on one; `xdl train cnn --quick` 32 s and 8.7 s (benchmarks/threads.md)."""
+    before = torch.get_num_threads()
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def versions(route: str = EXPORT_ROUTES[0]) -> dict:
     """Versions of everything this back-end's results (exported by `route`) depend on."""
     import onnxscript
