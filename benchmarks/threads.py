@@ -239,8 +239,11 @@ def render(result: dict) -> str:
                   for c in ("quiet", "loaded")]
         lines.append(f"| {w['what']} | {w['framework']} | " + " | ".join(cells) + f" | {others[0]} | {others[1]} |")
     loads = [v for r in result["rows"] for v in r["loadavg_1min"]]
-    lines += ["", f"1-minute load average during the measurements: {min(loads):.2f} to {max(loads):.2f} (the busy loop "
-              "adds about 1). Every run's times, load averages and process times: benchmarks/threads.json."]
+    quiet = [r["others_cores"] for r in result["rows"] if r["condition"] == "quiet"]
+    lines += ["", f"How quiet \"quiet\" was: other processes used {min(quiet):.2f} to {max(quiet):.2f} of the "
+              f"{env['cpu_count']} cores while a quiet setting ran; the 1-minute load average over all measurements "
+              f"was {min(loads):.2f} to {max(loads):.2f} (the busy loop adds about 1). Every run's times, load averages "
+              "and process times: benchmarks/threads.json."]
     return "\n".join(lines)
 
 
