@@ -1,6 +1,6 @@
 """One PyTorch thread or two? Small models' training timed with each, on a quiet machine and under load.
 
-    python benchmarks/threads.py              # everything -> benchmarks/threads.json, .md (about 10 minutes)
+    python benchmarks/threads.py              # everything, added as a run to benchmarks/threads.json, .md (< 10 min)
     python benchmarks/threads.py --only NAME  # some workloads, printed (nothing written)
     python benchmarks/threads.py --render     # rewrite threads.md from threads.json
 
@@ -16,7 +16,9 @@ learner's first epoch pays it too).
 Two conditions: "quiet", as quiet as the machine gets (other people's processes are not ours to
 stop: each measurement records the load average and the CPU that processes other than ours used
 while it ran), and "loaded", with a busy loop of this script's pinned to one core for the whole
-condition, standing in for a second job, a browser or a test run beside a lesson.
+condition, standing in for a second job, a browser or a test run beside a lesson. On a shared
+machine one run is one hour's weather: each run is added to threads.json beside the earlier ones
+(delete the file to start afresh), and threads.md shows them all.
 
 A script, not an `xdl` command: it imports torch and tensorflow directly (pyproject.toml's layers
 allow that only the back ends and the models).
@@ -203,7 +205,7 @@ def _environment() -> dict:
     return {"machine": platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
             "torch_default_threads": torch.get_num_threads(),
             "versions": {name: versions.installed(name) for name in ("torch", "tensorflow", "keras")},
-            "date": time.strftime("%Y-%m-%d", time.gmtime())}
+            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -215,20 +217,28 @@ def _cell(row: dict | None) -> str:
     if "error" in row:
         return f"failed: {row['error']}"
     runs = len(row["seconds"])
-    return f"{row['median_s']:.2f}" + ("" if runs == REPEATS else f" ({runs} run{'s' if runs > 1 else ''})")
+    return f"{row['median_s']:.2f}" + ("" if runs == REPEATS else f" ({runs} repeat{'s' if runs > 1 else ''})")
 
 
-def render(result: dict) -> str:
-    """The Markdown table of a run's JSON (what benchmarks/threads.md holds)."""
+def render(runs: list[dict]) -> str:
+    """threads.md: the Markdown tables of threads.json's runs, the latest first."""
+    env = runs[-1]["environment"]
+    lines = [
+        f"Training time (s, median of {runs[-1]['repeats']} repeats in one process per setting) with 1 and 2 "
+        f"intra-op threads, on {env['cpu_count']} {env['machine']} cores (PyTorch's default here: "
+        f"{env['torch_default_threads']}), by `python benchmarks/threads.py`. Loaded: a busy loop pinned to one "
+        "core. Others: the cores that processes other than the benchmark's used meanwhile, per setting "
+        "(1 thread, 2 threads): 0 is quiet.",
+    ]
+    for number, result in reversed(list(enumerate(runs, 1))):
+        lines += ["", f"## Run {number}, started {result['environment']['started']}", ""] + _table(result)
+    return "\n".join(lines)
+
+
+def _table(result: dict) -> list[str]:
     rows = {(r["workload"], r["threads"], r["condition"]): r for r in result["rows"]}
     env = result["environment"]
     lines = [
-        f"Training time (s, median of {result['repeats']} runs in one process per setting) with 1 and 2 intra-op "
-        f"threads, on {env['cpu_count']} {env['machine']} cores (PyTorch's default here: "
-        f"{env['torch_default_threads']}); measured {env['date']} by `python benchmarks/threads.py`.",
-        "Loaded: a busy loop pinned to one core (benchmarks/threads.py). Others: the cores that processes other "
-        "than the benchmark's used meanwhile (0 = quiet), per setting.",
-        "",
         "| workload | framework | quiet, 1 thread | quiet, 2 threads | loaded, 1 thread | loaded, 2 threads "
         "| others (cores), quiet | others (cores), loaded |",
         "|---|---|---|---|---|---|---|---|",
@@ -242,9 +252,9 @@ def render(result: dict) -> str:
     quiet = [r["others_cores"] for r in result["rows"] if r["condition"] == "quiet"]
     lines += ["", f"How quiet \"quiet\" was: other processes used {min(quiet):.2f} to {max(quiet):.2f} of the "
               f"{env['cpu_count']} cores while a quiet setting ran; the 1-minute load average over all measurements "
-              f"was {min(loads):.2f} to {max(loads):.2f} (the busy loop adds about 1). Every run's times, load averages "
-              "and process times: benchmarks/threads.json."]
-    return "\n".join(lines)
+              f"was {min(loads):.2f} to {max(loads):.2f} (the busy loop adds about 1). Every repeat's time, the load "
+              "averages and process times: benchmarks/threads.json."]
+    return lines
 
 
 def main(argv=None) -> int:
@@ -257,15 +267,17 @@ def main(argv=None) -> int:
     if args.child:
         print(json.dumps(child(args.child[0], int(args.child[1]))))
         return 0
+    runs = json.loads(JSON.read_text())["runs"] if JSON.exists() else []
     if args.render:
-        MARKDOWN.write_text(render(json.loads(JSON.read_text())) + "\n")
+        MARKDOWN.write_text(render(runs) + "\n")
         return 0
     result = run(args.only or list(WORKLOADS), progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.only:
-        print(render(result))
+        print(render([result]))
         return 0
-    JSON.write_text(json.dumps(result, indent=1) + "\n")
-    MARKDOWN.write_text(render(result) + "\n")
+    runs.append(result)
+    JSON.write_text(json.dumps({"runs": runs}, indent=1) + "\n")
+    MARKDOWN.write_text(render(runs) + "\n")
     print(f"wrote {JSON} and {MARKDOWN}")
     return 0
 

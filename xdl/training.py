@@ -122,9 +122,9 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
     fw = backends.load(framework)
     checkpoint = folder / f"best.{fw.WEIGHTS_FILE}"
     start = time.perf_counter()
-    # PyTorch trains xdl's small models faster on one thread, and far faster beside another busy
-    # process (backends/torch.py, benchmarks/threads.md). TensorFlow's two threads lose far less
-    # there (7 s against 5 s), and its setting is fixed once it has started: it is left as it is.
+    # PyTorch trains xdl's small models on one thread: a little slower on an idle machine, many
+    # times faster beside another busy process (backends/torch.py, benchmarks/threads.md).
+    # TensorFlow's one and two threads were within 45% of each other either way: left as it is.
     with fw.training_threads() if framework == "torch" else contextlib.nullcontext():
         if spec.recipe.phases:
             history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
