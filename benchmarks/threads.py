@@ -145,8 +145,8 @@ def _busy_loop() -> subprocess.Popen:
 
 
 def _chosen(name: str, threads: int) -> dict:
-    """The environment that says the threads are chosen: xdl's training keeps PyTorch's setting
-    then (backends/torch.py's training_threads) instead of its own one thread."""
+    """The environment that fixes PyTorch's threads for the whole child, whatever a library it
+    imports would set."""
     return {"OMP_NUM_THREADS": str(threads)} if WORKLOADS[name][0] == "torch" else {}
 
 

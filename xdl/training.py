@@ -4,7 +4,6 @@ metrics published into runs/<model>/<framework>/ as one unit, and read back, che
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
 import time
@@ -122,18 +121,14 @@ def _train_into(folder: Path, spec, framework: str, net, data, *, dataset, data_
     fw = backends.load(framework)
     checkpoint = folder / f"best.{fw.WEIGHTS_FILE}"
     start = time.perf_counter()
-    # PyTorch trains xdl's small models on one thread: a little slower on an idle machine, many
-    # times faster beside another busy process (backends/torch.py, benchmarks/threads.md).
-    # TensorFlow's one and two threads were within 45% of each other either way: left as it is.
-    with fw.training_threads() if framework == "torch" else contextlib.nullcontext():
-        if spec.recipe.phases:
-            history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
-                                   epochs=epochs_override, show_progress=show_progress)
-        else:
-            # The task says what trains: the back end's supervised loop, or the twin's own (dqn: an
-            # agent learning from its environment; gan: two networks in turn); same arguments and history.
-            fit = tasks.get(spec.task).trainer(fw, models.twin(spec.name, framework))
-            history = fit(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
+    if spec.recipe.phases:
+        history = train_phases(spec, framework, net, checkpoint=checkpoint, data_dir=data_dir, quick=quick,
+                               epochs=epochs_override, show_progress=show_progress)
+    else:
+        # The task says what trains: the back end's supervised loop, or the twin's own (dqn: an
+        # agent learning from its environment; gan: two networks in turn); same arguments and history.
+        fit = tasks.get(spec.task).trainer(fw, models.twin(spec.name, framework))
+        history = fit(net, spec, data, epochs=epochs, checkpoint=checkpoint, show_progress=show_progress)
     return record(folder, spec, framework, net, data, history, time.perf_counter() - start,
                   dataset=dataset, data_dir=data_dir, quick=quick)
 

@@ -478,24 +478,6 @@ def threads() -> dict:
     return {"torch_threads": torch.get_num_threads()}
 
 
-@contextlib.contextmanager
-def training_threads():
-    """One intra-op thread while a twin trains (unless OMP_NUM_THREADS chooses), the setting as it
-    was afterwards. xdl's models are small: split over two threads, each op's share is small, and
-    when another process holds a core, every op's end waits for the thread that process displaced.
-    One epoch of tutorial 04's GRU: on an idle machine 0.31 s on two threads, 0.44 s on one; beside
-    a busy loop 22-39 s on two, 1.1-1.4 s on one (`xdl train cnn --quick`: 8.5-32 s, 4.1-8.7 s).
-    One thread loses a little when nothing else runs and wins 1.3-27 times when anything does
-    (benchmarks/threads.md)."""
-    before = torch.get_num_threads()
-    if not os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def versions(route: str = EXPORT_ROUTES[0]) -> dict:
     """Versions of everything this back-end's results (exported by `route`) depend on."""
     import onnxscript
