@@ -175,7 +175,7 @@ def test_tutorials_open_as_notebooks():
 # against the framework's own result (a neuron by hand against a Dense layer...). test_tutorial_runs
 # runs them; the committed notebooks show them run in full.
 CODE_CONCEPTS = ("neuron", "chain-rule", "optimizers", "dropout", "normalisation", "lstm-gates", "device",
-                 "vanishing-gradients")
+                 "vanishing-gradients", "exploding-gradients", "siamese-gradients")
 
 
 @pytest.mark.parametrize("concept", CODE_CONCEPTS)
