@@ -55,8 +55,10 @@ def nchw(images: np.ndarray) -> torch.Tensor:
 # {glue:text}`cnn_dense_equivalent_weights:,d`.
 
 # %%
-conv2_weights = glue("cnn_conv2_weights", 3 * 3 * 32 * 64 + 64)
-dense_weights = glue("cnn_dense_equivalent_weights", 13 * 13 * 32 * 13 * 13 * 64 + 13 * 13 * 64)
+conv2_weights = 3 * 3 * 32 * 64 + 64
+dense_weights = 13 * 13 * 32 * 13 * 13 * 64 + 13 * 13 * 64
+glue("cnn_conv2_weights", conv2_weights)
+glue("cnn_dense_equivalent_weights", dense_weights)
 print(f"conv2: {conv2_weights:,} weights; dense equivalent: {dense_weights:,}")
 
 # %% keras: the model

@@ -108,7 +108,8 @@ for name, p in outputs.items():
     # a model that calls no review positive has no precision: 0, as scikit-learn counts it
     precision, recall = (tp / (tp + fp) if tp + fp else 0.0), tp / (tp + fn)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    auc = glue(f"textcnn_{name}_auc", roc_auc_score(y, p))
+    auc = roc_auc_score(y, p)
+    glue(f"textcnn_{name}_auc", auc)
     glue(f"textcnn_{name}_acc", (predicted == y).mean())
     print(f"{name}: accuracy {(predicted == y).mean():.4f}  precision {precision:.4f}  recall {recall:.4f}  "
           f"F1 {f1:.4f}  AUC {auc:.4f}")

@@ -149,7 +149,9 @@ def first_layer_gradient(residual: bool) -> float:
     return float(layers[0].weight.grad.norm())
 
 
-plain, residual = glue("resnet_grad_plain", first_layer_gradient(False)), glue("resnet_grad_residual", first_layer_gradient(True))
+plain, residual = first_layer_gradient(False), first_layer_gradient(True)
+glue("resnet_grad_plain", plain)
+glue("resnet_grad_residual", residual)
 print(f"first-layer gradient norm: plain {plain:.2e}, residual {residual:.2e}")
 
 # %% [markdown]

@@ -87,19 +87,19 @@ def show_code(obj) -> None:
     display(HTML(highlighted(source(obj))))
 
 
-def glue(name: str, value):
-    """Records `value` under `name` for the lesson's prose and returns it: the site writes it
-    where the prose says {glue:text}`name` (or `name:.2f`), so a number in the text is the number
-    the cell computed (myst-nb's glue). Numpy scalars are recorded as Python numbers. As a
-    script, or without myst-nb, it only returns the value."""
+def glue(name: str, value) -> None:
+    """Records `value` under `name` for the lesson's prose: the site writes it where the prose
+    says {glue:text}`name` (or `name:.2f`), so a number in the text is the number the cell
+    computed (myst-nb's glue). Numpy scalars are recorded as Python numbers. As a script, or
+    without myst-nb, it does nothing. It returns nothing, so a cell that ends with it shows no
+    stray value."""
     plain = value.item() if hasattr(value, "item") and getattr(value, "shape", None) == () else value
     if in_notebook():
         try:
             from myst_nb import glue as record
         except ImportError:  # a notebook opened in a Jupyter without myst-nb: nothing to record for
-            return value
+            return
         record(name, plain, display=False)
-    return value
 
 
 def exported_models() -> Path:
