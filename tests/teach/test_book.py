@@ -23,7 +23,7 @@ NODE_MODULES = ROOT / "web" / "node_modules"
 def _lesson(tmp_path, goals=True) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# 1. A lesson\n\nWhat it is about.\n\n**Goals**\n- build a net\n- train it\n\n"
+        nbformat.v4.new_markdown_cell("# 1. A lesson\n\nWhat it is about.\n\n**Goals**\n- build a net\n- train it in both\n  frameworks\n\n"
                                       "**Prerequisites**: none" if goals else "# 1. A lesson\n\nWhat it is about."),
         nbformat.v4.new_code_cell("x = 1", metadata={"title": "keras: the model"}),
         nbformat.v4.new_code_cell("x = 2", metadata={"title": "torch: the model"}),
@@ -37,7 +37,7 @@ def _lesson(tmp_path, goals=True) -> Path:
 
 def test_a_lessons_title_summary_and_goals_are_read_from_its_first_cell(tmp_path):
     nb = nbformat.read(_lesson(tmp_path), as_version=4)
-    assert book.title_and_summary(nb) == ("1. A lesson", "What it is about.", ["build a net", "train it"])
+    assert book.title_and_summary(nb) == ("1. A lesson", "What it is about.", ["build a net", "train it in both frameworks"])
     assert book.run_time(nb) == "42 s on 2 cores, 2026-12-04"
     assert book.title_and_summary(nbformat.read(_lesson(tmp_path, goals=False), as_version=4))[2] == []
 
@@ -52,7 +52,7 @@ def test_keras_and_torch_cells_are_paired_and_titled(tmp_path):
 
 def test_the_index_lists_each_lesson_with_its_model_and_run_time(tmp_path):
     row = next(line for line in book.index([_lesson(tmp_path)], ROOT).splitlines() if line.startswith("| [1."))
-    assert row == "| [1. A lesson](tutorials/01_a_lesson.ipynb) | build a net<br>train it | - | 42 s on 2 cores |"
+    assert row == "| [1. A lesson](tutorials/01_a_lesson.ipynb) | • build a net<br>• train it in both frameworks | - | 42 s on 2 cores |"
 
 
 def test_the_index_quotes_glued_numbers_as_the_lesson_recorded_them(tmp_path):

@@ -83,11 +83,15 @@ def title_and_summary(nb) -> tuple[str, str, list[str]]:
     title = lines[0].lstrip("# ").strip()
     paragraphs = [p.strip() for p in "\n".join(lines[1:]).split("\n\n") if p.strip()]
     summary = next((" ".join(p.split()) for p in paragraphs if not p.startswith(("**", "-", "*"))), "")
-    goals = []
+    goals: list[str] = []
     if "**Goals**" in text:
-        after = text.split("**Goals**", 1)[1]
-        goals = [line.strip()[2:].strip() for line in after.splitlines()[1:] if line.strip().startswith(("- ", "* "))]
-        goals = goals[:next((i for i, line in enumerate(goals) if not line), len(goals))]
+        for line in text.split("**Goals**", 1)[1].splitlines()[1:]:
+            if line.lstrip().startswith(("- ", "* ")):
+                goals.append(line.strip()[2:].strip())
+            elif goals and line.startswith(" ") and line.strip():  # a bullet's wrapped line
+                goals[-1] += " " + line.strip()
+            elif goals or line.strip():  # the list ended, or something else came first
+                break
     return title, summary, goals
 
 
@@ -192,7 +196,7 @@ def index(notebooks: list[Path], root: Path) -> str:
     for notebook in notebooks:
         nb = nbformat.read(notebook, as_version=4)
         title, summary, goals = title_and_summary(nb)
-        learn = glued("<br>".join(goals) or summary, nb)
+        learn = glued("<br>".join(f"• {goal}" for goal in goals) or summary, nb)
         models = ", ".join(taught.get(notebook.stem, [])) or "-"
         rows.append(f"| [{title}](tutorials/{notebook.stem}.ipynb) | {learn} | {models} | "
                     f"{run_time(nb).split(',')[0]} |")
