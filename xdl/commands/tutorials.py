@@ -6,13 +6,14 @@ import sys
 from pathlib import Path
 
 from xdl.commands import common
-from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_OK, EXIT_PARITY
+from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARITY
 
 EXIT_CODES = {
     EXIT_OK: "every chosen tutorial ran to its end",
     EXIT_PARITY: "a tutorial failed: a cell raised (its notebook is still written, the error in that cell)",
-    EXIT_INPUT: "no xdl checkout here or above, or no tutorial matches a NAME",
+    EXIT_INPUT: "no xdl checkout here or above, no tutorial in --dir or none matches a NAME, or --out is not a folder",
     EXIT_ENVIRONMENT: "jupytext, nbclient, ipykernel or a framework is not installed (named in the message)",
+    EXIT_INTERRUPTED: "Ctrl-C: the notebooks already written stay whole, the one running is not written",
 }
 
 

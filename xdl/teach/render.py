@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from xdl.artifacts import write_text
 from xdl.errors import OPTIONAL, EnvironmentProblem, InputError, install_advice
 from xdl.teach.helpers import quick_mode
 
@@ -90,7 +91,7 @@ def render(path: Path, out_dir: Path) -> tuple[Path, float, str]:
     nb.metadata["xdl"] = {"seconds": round(seconds, 1), "cores": os.cpu_count(), "quick": quick_mode(),
                           "date": datetime.date.today().isoformat(), "error": error}
     notebook = out_dir / f"{path.stem}.ipynb"
-    nbformat.write(nb, notebook)
+    write_text(notebook, nbformat.writes(nb) + "\n", what="the notebook")  # whole or not at all
     return notebook, seconds, error
 
 
