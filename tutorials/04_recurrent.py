@@ -365,7 +365,7 @@ save_figure(fig, "04_gru_training")
 # climbing, a few points apart from epoch to epoch (each framework draws its own initial weights
 # and shuffles, as lesson 2 explains): the run stops halfway to keep the lesson short. The
 # committed twins run the spec's full recipe, up to 40 epochs with early stopping, and reach
-# {glue:text}`gru_keras_committed:.2f` and {glue:text}`gru_torch_committed:.2f`: the difference
+# {glue:text}`gru_keras_committed:.3f` and {glue:text}`gru_torch_committed:.3f`: the difference
 # is the short run's, not the model's.
 
 # %% [markdown]
@@ -397,5 +397,5 @@ for length in (20, 60):
 #    gradient 20 steps back fall to PyTorch's? Then scale the orthogonal matrix by 1.5 and watch it explode.
 # 2. Extend the by-hand LSTM step to a GRU: Keras's `GRU(4, reset_after=True)` and `torch.nn.GRU`
 #    store the gate blocks as z, r, h and r, z, n. Write both steps and check them against the layers.
-# 3. Train the GRU with `clipnorm=1.0` in Keras and `clip_grad_norm_(..., 1.0)` in PyTorch: does
+# 3. Train the GRU with `global_clipnorm=1.0` in Keras and `clip_grad_norm_(..., 1.0)` in PyTorch: does
 #    clipping change the curves on MNIST-1D? Print the largest gradient norm seen per epoch.

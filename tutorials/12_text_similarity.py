@@ -177,6 +177,7 @@ for epoch in range(lesson_size(3)):
     if curves["torch"][-1] == min(curves["torch"]):
         best_state = {k: v.clone() for k, v in torch_model.state_dict().items()}
 torch_model.load_state_dict(best_state)
+torch_model.eval()  # the restored best weights, for inference (and no stray return value shown)
 
 # %%
 from sklearn.metrics import roc_auc_score

@@ -121,6 +121,8 @@ def test_a_model_that_exits_in_its_forward_is_a_failure(tmp_path, xdl_here):
 def test_tutorials_outside_the_checkout_are_found_and_a_folder_without_any_says_so(tmp_path):
     r = _xdl("tutorials", "99", cwd=tmp_path)  # the checkout xdl is installed from: its lessons are named
     assert r.returncode == 2 and r.stderr.startswith("xdl: error: no tutorial matches 99; have: 01_first_network"), r.stderr
+    r = _xdl("tutorials", "", cwd=tmp_path)  # an empty shell variable: not "every lesson"
+    assert r.returncode == 2 and "an empty NAME matches every tutorial" in r.stderr, r.stderr
     r = _xdl("tutorials", "01", "--dir", tmp_path, cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [f"xdl: error: no tutorials (NN_name.py) in {tmp_path}; pass --dir "

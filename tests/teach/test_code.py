@@ -19,3 +19,10 @@ def test_each_line_is_a_highlighted_block_with_its_indentation():
     page = highlighted(CODE)
     assert page.count('class="line"') == 4 and page.count("--indent: 4ch") == 3
     assert '<span class="k">def</span>' in page and "porting note" not in page
+
+
+def test_a_line_never_breaks_between_its_indentation_and_its_first_token():
+    page = highlighted("def f():\n    keras.Input(shape=(1,))\n")
+    assert '<span class="lead">    <span class="n">keras</span></span>' in page
+    words = highlighted('x = (\n    "a string of words"\n)\n')
+    assert '--indent: 4ch">    <span class="s2">' in words, "a string of several words may wrap at its spaces"

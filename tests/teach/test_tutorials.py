@@ -106,6 +106,9 @@ def test_the_committed_notebook_is_a_full_run_of_the_tutorial_as_it_is(tutorial)
               and cell.source.splitlines()[-1].startswith("glue(") and any(o.output_type == "execute_result"
                                                                             for o in cell.outputs)]
     assert not echoes, f"a cell ending in glue() shows the value as a stray output: {echoes}"
+    strays = [o.data["text/plain"] for o in outputs if o.output_type == "execute_result"
+              and o.data.get("text/plain", "").startswith("<All keys matched")]
+    assert not strays, "a cell ending in load_state_dict() shows its return value"
 
 
 @pytest.mark.slow

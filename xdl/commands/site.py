@@ -10,8 +10,10 @@ from xdl.errors import EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK
 
 EXIT_CODES = {
     EXIT_OK: "the site was built (its pages, search, maths and models in the page all ship inside it)",
-    EXIT_INPUT: "no xdl checkout here or above, no executed lessons (run `xdl tutorials`), --out not a "
-                "folder or inside the sources, or Sphinx refused a page (its lines in the message)",
+    EXIT_INPUT: "no xdl checkout here or above; no executed lessons (run `xdl tutorials`), or one that ran with "
+                "an error; --out not a folder, overlapping the sources or --notebooks, or a folder `xdl site` did "
+                "not build; Sphinx warned (a number the prose names missing, a broken link: the first in the "
+                "message); the --serve port taken",
     EXIT_ENVIRONMENT: "Sphinx, myst-nb or Furo (pip install -e '.[site]') or web/node_modules (cd web && npm ci) "
                       "is missing",
     EXIT_INTERRUPTED: "Ctrl-C: how --serve ends; a build stopped before its end leaves the previous site as it was",
@@ -47,6 +49,8 @@ def run(args) -> int:
         raise InputError(f"--out {args.out} is not a folder: name a folder for the site")
     for inside in ("tutorials", "docs", "xdl", "exported_models", "web"):  # the out folder is replaced whole
         artifacts.overlap(args.out, "--out", {"the checkout's " + inside: root / inside})
+    if args.notebooks:  # the site's folder is replaced whole: the lessons it is built from must lie elsewhere
+        artifacts.overlap(args.out, "--out", {"--notebooks": args.notebooks})
     if args.out.resolve() in (root, *root.parents):
         raise InputError(f"--out {args.out} holds the checkout: the site's folder is replaced whole; choose another")
     page = book.build(args.out, root, args.notebooks)

@@ -18,7 +18,6 @@ the docs still points where it did:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -27,15 +26,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from xdl.errors import OPTIONAL, EnvironmentProblem, InputError, XdlError, install_advice
+from xdl.errors import OPTIONAL, EnvironmentProblem, InputError, install_advice
 
 CONF = Path(__file__).parent / "site"
 # Markdown pages of the repository the site carries besides docs/ (the docs link to them)
 PAGES = ("README.md", "benchmarks/README.md", "exported_models/README.md")
 LINK = re.compile(r"\]\((?!https?:|mailto:|#)([^)\s#]+)(#[^)\s]*)?\)")
-# MathJax's SVG build and what it loads on demand (TeX extensions, the menu, the accessibility helpers)
 MARK = ".xdl-site"  # in a folder `xdl site` built, which the next build may replace
-MATHJAX = ("tex-svg.js", "input/tex/extensions", "ui", "a11y")
+# MathJax's SVG build and what it loads on demand: TeX extensions, the menu, and what the menu's
+# accessibility settings load (the explorer, MathML input, the speech rule engine and its maps)
+MATHJAX = ("tex-svg.js", "input/tex/extensions", "ui", "a11y", "input/mml.js", "input/mml", "sre")
 
 
 def repository() -> Path:
@@ -54,7 +54,7 @@ def repository() -> Path:
 
 def lessons(notebooks: Path, sources: Path) -> list[Path]:
     """The lessons' executed notebooks, in course order, each read and checked: a notebook with a
-    title, and its tutorial's source in `sources`.
+    title that ran without an error, and its tutorial's source in `sources`.
 
     Raises:
         InputError: there are none, or one is not such a notebook.
@@ -70,6 +70,13 @@ def lessons(notebooks: Path, sources: Path) -> list[Path]:
         except (OSError, ValueError, AttributeError, StopIteration) as exc:  # unreadable, not JSON, no notebook
             why = "no '# title' in a Markdown cell" if isinstance(exc, StopIteration) else type(exc).__name__
             raise InputError(f"{notebook} is not an executed lesson ({why}): run `xdl tutorials` again") from None
+        nb = nbformat.read(notebook, as_version=4)
+        failed = nb.metadata.get("xdl", {}).get("error") or next(
+            (o.get("evalue") or o.get("ename") for c in nb.cells for o in c.get("outputs", [])
+             if o.get("output_type") == "error"), None)
+        if failed:
+            raise InputError(f"{notebook} ran with an error ({str(failed)[:120]}): fix the lesson and run "
+                             f"`xdl tutorials {notebook.stem[:2]}` again; a page shows no failed run")
         if not (Path(sources) / f"{notebook.stem}.py").is_file():
             raise InputError(f"{notebook} has no tutorial {notebook.stem}.py in {sources}: a lesson links to its source")
     return found
@@ -259,7 +266,7 @@ def build(out: Path, root: Path | None = None, notebooks: Path | None = None) ->
     Raises:
         InputError: no checkout or no executed lessons.
         EnvironmentProblem: Sphinx, myst-nb, Furo or web/node_modules missing.
-        XdlError: Sphinx failed (its last lines are in the message).
+        InputError: Sphinx failed or warned (the first warning is in the message).
     """
     out = Path(os.path.realpath(out))  # a link to the site's folder: the folder is what is replaced
     if out.is_dir() and any(out.iterdir()) and not (out / MARK).is_file():
@@ -279,14 +286,17 @@ def build(out: Path, root: Path | None = None, notebooks: Path | None = None) ->
             prepare(notebook, stage, root / "tutorials" / f"{notebook.stem}.py", demos.get(notebook.stem, ""))
         (stage / "index.md").write_text(index(found, root))
         building = Path(tmp) / "html"
-        r = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "-c", str(CONF), str(stage),
-                            str(building)], capture_output=True, text=True, env=_environment(static))
-        if r.returncode != 0:
-            tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
-            raise XdlError(f"Sphinx could not build the site: {tail}")
-        warnings = [line for line in r.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
+        r = subprocess.run([sys.executable, "-m", "sphinx", "-b", "html", "-q", "--keep-going", "-c", str(CONF),
+                            str(stage), str(building)], capture_output=True, text=True, env=_environment(static))
+        # A warning fails the build: a number the prose names that its notebook did not record
+        # would print as a blank, a broken link would lead nowhere.
+        warnings = [line.replace(f"{stage}{os.sep}", "") for line in r.stderr.splitlines()
+                    if "WARNING" in line or "ERROR" in line]
+        if r.returncode != 0 or warnings:
+            said = warnings or (r.stderr or r.stdout).strip().splitlines()[-1:]
+            more = f" (and {len(said) - 1} more)" if len(said) > 1 else ""
+            raise InputError(f"Sphinx refused the site: {said[0] if said else 'it failed'}{more}")
         (building / MARK).write_text("built by `xdl site`: the next build replaces this folder whole\n")
-        (building / "build-warnings.json").write_text(json.dumps(warnings, indent=1))
         # the old site moves aside and goes only once the new one is in its place
         old = Path(tmp) / "previous"
         if out.exists():

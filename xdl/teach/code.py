@@ -6,8 +6,12 @@ part keeps the line's indentation, so that a long line wraps at a space and stil
 from __future__ import annotations
 
 import io
+import re
 import tokenize
 
+# a line's leading spaces (plain, or Pygments' whitespace token) and its first token, where that
+# token is one word (a string of several words may still wrap at its spaces)
+LEAD = re.compile(r'^((?: *|<span class="w"> *</span>)(?:<span class="[^"]*">[^< ]*</span>|[^ <]+))')
 # the page's style sheet (xdl/teach/site/static/xdl.css) gives `.xdl-code .line` its hanging indent
 CSS_CLASS = "xdl-code"
 
@@ -44,5 +48,8 @@ def highlighted(code: str) -> str:
     rows = []
     for line, text in zip(body, plain):
         indent = len(text) - len(text.lstrip(" "))
+        # The indentation and the first token never part: a line breaks at a later space, or its
+        # first word runs on (and the box scrolls), but it never starts on a row of its own.
+        line = LEAD.sub(r'<span class="lead">\1</span>', line, count=1)
         rows.append(f'<span class="line" style="--indent: {indent}ch">{line or " "}</span>')
     return (f'<div class="{CSS_CLASS} highlight"><pre>' + "".join(rows) + "</pre></div>")

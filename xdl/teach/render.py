@@ -96,8 +96,7 @@ def render(path: Path, out_dir: Path) -> tuple[Path, float, str]:
 
 
 def find(folder: Path, names: list[str]) -> list[Path]:
-    """The tutorials (NN_name.py) in `folder` whose stem starts with or contains one of `names`
-    (all of them when `names` is empty).
+    """The tutorials (NN_name.py) in `folder` that `names` name (all of them when there are none).
 
     Raises:
         InputError: no tutorial there, or none matches.
@@ -105,10 +104,17 @@ def find(folder: Path, names: list[str]) -> list[Path]:
     found = sorted(Path(folder).glob("[0-9][0-9]_*.py"))
     if not found:
         raise InputError(f"no tutorials (NN_name.py) in {folder}; pass --dir the folder that holds them")
-    chosen = [f for f in found if not names or any(f.stem.startswith(n) or n in f.stem for n in names)]
+    if any(not n.strip() for n in names):
+        raise InputError("an empty NAME matches every tutorial: name a number like 03 or part of a name, or none")
+    chosen = [f for f in found if not names or any(_matches(f.stem, n) for n in names)]
     if not chosen:
         raise InputError(f"no tutorial matches {', '.join(names)}; have: {', '.join(f.stem for f in found)}")
     return chosen
+
+
+def _matches(stem: str, name: str) -> bool:
+    """A number names the lesson of that number (3 and 03 are lesson 3, not 13); words match part of a name."""
+    return int(name) == int(stem[:2]) if name.isdigit() else name in stem
 
 
 def missing() -> list[str]:
@@ -134,6 +140,19 @@ def require_tools() -> None:
                                  f"{install_advice(OPTIONAL[m][1][0] for m in absent)}")
 
 
+def _die_with_parent() -> None:
+    """In a lesson's process: end when `xdl tutorials` ends, however it ends (a `timeout`'s
+    SIGTERM reaches only xdl), rather than write into --out after it (Linux; elsewhere a no-op).
+    Its kernel follows: ipykernel exits when its parent does."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def render_each(tutorials: list[Path], out_dir: Path):
     """Runs each tutorial in a process of its own (each starts from a clean TensorFlow and
     PyTorch), yielding (tutorial, its one-line result, ok) as each finishes.
@@ -146,7 +165,7 @@ def render_each(tutorials: list[Path], out_dir: Path):
     out_dir.mkdir(parents=True, exist_ok=True)
     for tutorial in tutorials:
         r = subprocess.run([sys.executable, "-m", "xdl.teach.render", str(tutorial), str(out_dir)],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, preexec_fn=_die_with_parent)
         # a traceback's last line, when the renderer crashed rather than reporting a failed cell
         crashed = f"FAILED {tutorial}: " + (r.stderr.strip().splitlines() or [f"the renderer exited {r.returncode}"])[-1]
         yield tutorial, r.stdout.strip() or crashed, r.returncode == 0

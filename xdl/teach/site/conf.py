@@ -21,6 +21,7 @@ myst_heading_anchors = 3  # README.md#exit-codes and the docs' own section links
 html_theme = "furo"
 html_static_path = [os.environ["XDL_SITE_STATIC"], os.path.join(os.path.dirname(__file__), "static")]
 html_css_files = ["xdl.css"]
+html_favicon = os.path.join(os.path.dirname(__file__), "static", "favicon.svg")  # a served page asks for one
 # MathJax 3 with SVG output: its glyphs are in the script, so no font file has to load (Chromium
 # refuses web fonts from file:// pages); copied into _static by book.py
 mathjax_path = "mathjax/tex-svg.js"

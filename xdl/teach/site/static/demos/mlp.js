@@ -98,7 +98,8 @@
     clear.textContent = "Clear";
     const hint = document.createElement("p");
     hint.className = "xdl-demo-status";
-    hint.textContent = "Draw a digit, 0 to 9, filling the box; the small square is what the models see.";
+    hint.textContent = "Draw a digit, 0 to 9, tall as on a form (the data set's 0 is an upright oval, not a circle); " +
+      "the small square is what the models see.";
     pad.append(canvas, seen, clear);
     box.append(hint, pad);
     const parts = window.xdlDemo.columns(box, bars);
