@@ -50,6 +50,7 @@ TOUCHES = [
     "xdl/models/{name}/torch.py",
     "xdl/models/{name}/port.py",
     "tutorials/{lesson}.py",
+    "tutorials/notebooks/{lesson}.ipynb",
     "exported_models/{name}/keras/manifest.json",
     "exported_models/{name}/keras/model.onnx",
     "exported_models/{name}/keras/model.weights.h5",
