@@ -54,13 +54,10 @@ def test_the_index_lists_each_lesson_with_its_model_and_run_time(tmp_path):
     assert row == "| [1. A lesson](tutorials/01_a_lesson.ipynb) | • build a net<br>• train it in both frameworks | - | 42 s on 2 cores |"
 
 
-def test_the_index_quotes_glued_numbers_as_the_lesson_recorded_them(tmp_path):
-    nb = nbformat.read(_lesson(tmp_path), as_version=4)
-    record = {"application/papermill.record/text/plain": "0.73125"}
-    nb.cells[3].outputs = [nbformat.v4.new_output("display_data", data=record,
-                                                  metadata={"scrapbook": {"name": "acc", "mime_prefix": ""}})]
-    text = "accuracy {glue:text}`acc:.2f`, raw {glue:text}`acc`, unknown {glue:text}`nope:.1f`"
-    assert book.glued(text, nb) == "accuracy 0.73, raw 0.73125, unknown {glue:text}`nope:.1f`"
+def test_the_index_quotes_a_lessons_glued_numbers_from_its_notebook():
+    text = "accuracy {glue:text}`acc:.2f` and {glue}`n`"
+    assert book.glued_from("01_a.ipynb", text) == \
+        "accuracy {glue:text}`tutorials/01_a.ipynb::acc:.2f` and {glue:text}`tutorials/01_a.ipynb::n`"
 
 
 def test_no_lessons_and_no_checkout_are_one_line_each(tmp_path, monkeypatch):

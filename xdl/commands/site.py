@@ -47,12 +47,10 @@ def run(args) -> int:
     root = book.repository()
     if args.out.exists() and not args.out.is_dir():
         raise InputError(f"--out {args.out} is not a folder: name a folder for the site")
-    for inside in ("tutorials", "docs", "xdl", "exported_models", "web"):  # the out folder is replaced whole
-        artifacts.overlap(args.out, "--out", {"the checkout's " + inside: root / inside})
-    if args.notebooks:  # the site's folder is replaced whole: the lessons it is built from must lie elsewhere
-        artifacts.overlap(args.out, "--out", {"--notebooks": args.notebooks})
-    if args.out.resolve() in (root, *root.parents):
-        raise InputError(f"--out {args.out} holds the checkout: the site's folder is replaced whole; choose another")
+    # The site's folder is replaced whole: what it is built from must lie outside it (and it
+    # outside them; holding the checkout too).
+    sources = {f"the checkout's {name}": root / name for name in ("tutorials", "docs", "xdl", "exported_models", "web")}
+    artifacts.overlap(args.out, "--out", {**sources, **({"--notebooks": args.notebooks} if args.notebooks else {})})
     page = book.build(args.out, root, args.notebooks)
     if args.serve is None:
         print(f"site built: {page} (open it, or serve it: xdl site --serve)")

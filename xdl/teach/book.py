@@ -66,11 +66,11 @@ def lessons(notebooks: Path, sources: Path) -> list[Path]:
         raise InputError(f"no executed lessons (NN_name.ipynb) in {notebooks}: run `xdl tutorials` first")
     for notebook in found:
         try:
-            title_and_summary(nbformat.read(notebook, as_version=4))
+            nb = nbformat.read(notebook, as_version=4)
+            title_and_summary(nb)
         except (OSError, ValueError, AttributeError, StopIteration) as exc:  # unreadable, not JSON, no notebook
             why = "no '# title' in a Markdown cell" if isinstance(exc, StopIteration) else type(exc).__name__
             raise InputError(f"{notebook} is not an executed lesson ({why}): run `xdl tutorials` again") from None
-        nb = nbformat.read(notebook, as_version=4)
         failed = nb.metadata.get("xdl", {}).get("error") or next(
             (o.get("evalue") or o.get("ename") for c in nb.cells for o in c.get("outputs", [])
              if o.get("output_type") == "error"), None)
@@ -102,30 +102,14 @@ def title_and_summary(nb) -> tuple[str, str, list[str]]:
     return title, summary, goals
 
 
-GLUE = re.compile(r"\{glue(?::text)?\}`([^`:]+)(?::([^`]*))?`")
+GLUE = re.compile(r"\{glue(?::text)?\}`([^`]+)`")
 
 
-def glued(text: str, nb) -> str:
-    """`text` with each {glue:text}`key:fmt` role replaced by the value the notebook recorded under
-    key, formatted: the index quotes a lesson's prose on a page that has no glue data of its own."""
-    values = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
-            plain = next((v for k, v in output.get("data", {}).items() if k.endswith("text/plain")), None)
-            if name and plain is not None:
-                values[name] = plain
-
-    def paste(match) -> str:
-        value, spec = values.get(match.group(1)), match.group(2)
-        if value is None:
-            return match.group(0)  # left to Sphinx, which warns: the test suite fails on it
-        try:
-            return format(float(value) if spec and spec[-1] in "eEfFgG%" else int(value) if spec and spec[-1] == "d"
-                          else value, spec or "")
-        except ValueError:
-            return value
-    return GLUE.sub(paste, text)
+def glued_from(notebook: str, text: str) -> str:
+    """`text` (a lesson's prose) with each {glue:text}`key` role pointing at the lesson's notebook
+    (`tutorials/NN.ipynb::key`, myst-nb's glue across pages): the index quotes the lesson's prose
+    on a page that recorded no numbers of its own."""
+    return GLUE.sub(lambda m: f"{{glue:text}}`tutorials/{notebook}::{m.group(1)}`", text)
 
 
 def run_time(nb) -> str:
@@ -203,7 +187,7 @@ def index(notebooks: list[Path], root: Path) -> str:
     for notebook in notebooks:
         nb = nbformat.read(notebook, as_version=4)
         title, summary, goals = title_and_summary(nb)
-        learn = glued("<br>".join(f"• {goal}" for goal in goals) or summary, nb)
+        learn = glued_from(notebook.name, "<br>".join(f"• {goal}" for goal in goals) or summary)
         models = ", ".join(taught.get(notebook.stem, [])) or "-"
         rows.append(f"| [{title}](tutorials/{notebook.stem}.ipynb) | {learn} | {models} | "
                     f"{run_time(nb).split(',')[0]} |")

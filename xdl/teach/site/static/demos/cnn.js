@@ -39,25 +39,8 @@
     clear.textContent = "New colours";
     pad.append(canvas, clear);
     box.append(hint, pad);
-    const parts = window.xdlDemo.columns(box, (col) => {
-      const list = document.createElement("div");
-      list.className = "xdl-demo-bars";
-      const rows = labels.map((name) => {
-        const row = document.createElement("div");
-        row.className = "xdl-demo-bar";
-        const label = document.createElement("span");
-        label.textContent = name.padEnd(13, "\u00a0");
-        const bar = document.createElement("span");
-        bar.className = "xdl-demo-fill";
-        const value = document.createElement("span");
-        value.className = "xdl-demo-value";
-        row.append(label, bar, value);
-        list.append(row);
-        return { row, bar, value };
-      });
-      col.append(list);
-      return rows;
-    });
+    const names = labels.map((name) => name.padEnd(13, "\u00a0"));
+    const parts = window.xdlDemo.columns(box, (col) => window.xdlDemo.bars(col, names));
     const ctx = canvas.getContext("2d");
     ctx.lineWidth = 28;
     ctx.lineCap = ctx.lineJoin = "round";
@@ -68,38 +51,12 @@
       ctx.strokeStyle = fg;
     }
     reset();
-    function show(rows, probs) {
-      const best = probs.indexOf(Math.max(...probs));
-      probs.forEach((p, k) => {
-        rows[k].bar.style.width = (p * 10).toFixed(2) + "em";
-        rows[k].value.textContent = p.toFixed(3);
-        rows[k].row.classList.toggle("xdl-demo-best", k === best);
-      });
-    }
     async function predict() {
       const out = await window.xdlDemos.cnn.run({ x: input(canvas) });
-      show(parts.keras, out.keras.probs[0]);
-      show(parts.torch, out.torch.probs[0]);
+      window.xdlDemo.showBars(parts.keras, out.keras.probs[0]);
+      window.xdlDemo.showBars(parts.torch, out.torch.probs[0]);
     }
-    let drawing = false;
-    const at = (e) => {
-      const r = canvas.getBoundingClientRect();
-      return [(e.clientX - r.left) * (SIZE / r.width), (e.clientY - r.top) * (SIZE / r.height)];
-    };
-    canvas.addEventListener("pointerdown", (e) => {
-      drawing = true;
-      canvas.setPointerCapture(e.pointerId);
-      ctx.beginPath();
-      ctx.moveTo(...at(e));
-      ctx.lineTo(...at(e));
-      ctx.stroke();
-    });
-    canvas.addEventListener("pointermove", (e) => {
-      if (!drawing) return;
-      ctx.lineTo(...at(e));
-      ctx.stroke();
-    });
-    canvas.addEventListener("pointerup", () => { drawing = false; predict(); });
+    window.xdlDemo.sketch(canvas, SIZE, predict);
     clear.addEventListener("click", reset);
   });
 })();

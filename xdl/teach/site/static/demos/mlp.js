@@ -54,36 +54,6 @@
     return [[image]]; // NCHW: one sample, one channel
   }
 
-  function bars(col) {
-    const list = document.createElement("div");
-    list.className = "xdl-demo-bars";
-    const rows = [];
-    for (let k = 0; k < 10; k++) {
-      const row = document.createElement("div");
-      row.className = "xdl-demo-bar";
-      const label = document.createElement("span");
-      label.textContent = String(k);
-      const bar = document.createElement("span");
-      bar.className = "xdl-demo-fill";
-      const value = document.createElement("span");
-      value.className = "xdl-demo-value";
-      row.append(label, bar, value);
-      list.append(row);
-      rows.push({ bar, value, row });
-    }
-    col.append(list);
-    return rows;
-  }
-
-  function show(rows, probs) {
-    const best = probs.indexOf(Math.max(...probs));
-    probs.forEach((p, k) => {
-      rows[k].bar.style.width = (p * 10).toFixed(2) + "em";
-      rows[k].value.textContent = p.toFixed(3);
-      rows[k].row.classList.toggle("xdl-demo-best", k === best);
-    });
-  }
-
   window.xdlDemo.mount("mlp", (box) => {
     const pad = document.createElement("div");
     pad.className = "xdl-demo-pad";
@@ -102,12 +72,12 @@
       "the small square is what the models see.";
     pad.append(canvas, seen, clear);
     box.append(hint, pad);
-    const parts = window.xdlDemo.columns(box, bars);
+    const digits = Array.from({ length: 10 }, (_, k) => String(k));
+    const parts = window.xdlDemo.columns(box, (col) => window.xdlDemo.bars(col, digits));
     const ctx = canvas.getContext("2d");
     ctx.lineWidth = 18;
     ctx.lineCap = ctx.lineJoin = "round";
     ctx.strokeStyle = "#000";
-    let drawing = false;
 
     async function predict() {
       const bits = bitmap(canvas);
@@ -120,30 +90,15 @@
       });
       sctx.putImageData(img, 0, 0);
       const out = await window.xdlDemos.mlp.run({ x: input });
-      show(parts.keras, out.keras.probs[0]);
-      show(parts.torch, out.torch.probs[0]);
+      window.xdlDemo.showBars(parts.keras, out.keras.probs[0]);
+      window.xdlDemo.showBars(parts.torch, out.torch.probs[0]);
     }
-    const at = (e) => {
-      const r = canvas.getBoundingClientRect();
-      return [(e.clientX - r.left) * (SIZE / r.width), (e.clientY - r.top) * (SIZE / r.height)];
-    };
-    canvas.addEventListener("pointerdown", (e) => {
-      drawing = true;
-      canvas.setPointerCapture(e.pointerId);
-      ctx.beginPath();
-      ctx.moveTo(...at(e));
-      ctx.lineTo(...at(e));
-      ctx.stroke();
-    });
-    canvas.addEventListener("pointermove", (e) => {
-      if (!drawing) return;
-      ctx.lineTo(...at(e));
-      ctx.stroke();
-    });
-    canvas.addEventListener("pointerup", () => { drawing = false; predict(); });
+    window.xdlDemo.sketch(canvas, SIZE, predict);
     clear.addEventListener("click", () => {
       ctx.clearRect(0, 0, SIZE, SIZE);
       seen.getContext("2d").clearRect(0, 0, 28, 28);
+      window.xdlDemo.showBars(parts.keras, null);
+      window.xdlDemo.showBars(parts.torch, null);
     });
   });
   window.xdlDemos.mlp.enlarge = enlarge; // for the test that checks it against digits.load

@@ -18,12 +18,7 @@
     const ids = document.createElement("p");
     ids.className = "xdl-demo-ids";
     box.append(hint, ...inputs, ids);
-    const parts = window.xdlDemo.columns(box, (col) => {
-      const p = document.createElement("p");
-      p.className = "xdl-demo-answer";
-      col.append(p);
-      return p;
-    });
+    const parts = window.xdlDemo.columns(box, window.xdlDemo.answer);
     async function ask() {
       const [a, b] = inputs.map((t) => window.xdlDemo.encode("similarity", t.value));
       const unknown = a.unknown.concat(b.unknown);

@@ -15,12 +15,7 @@
     const ids = document.createElement("p");
     ids.className = "xdl-demo-ids";
     box.append(hint, text, ids);
-    const parts = window.xdlDemo.columns(box, (col) => {
-      const p = document.createElement("p");
-      p.className = "xdl-demo-answer";
-      col.append(p);
-      return p;
-    });
+    const parts = window.xdlDemo.columns(box, window.xdlDemo.answer);
     async function ask() {
       const { ids: tokens, unknown } = window.xdlDemo.encode("textcnn", text.value);
       const first = tokens.findIndex((t) => t !== 0);

@@ -174,5 +174,68 @@
     return parts;
   }
 
-  window.xdlDemo = { run, mount, columns, loadScript, encode };
+  // A column's bars, one per class (`labels`), and showBars to fill them (null empties them).
+  function bars(col, labels) {
+    const list = document.createElement("div");
+    list.className = "xdl-demo-bars";
+    const rows = labels.map((name) => {
+      const row = document.createElement("div");
+      row.className = "xdl-demo-bar";
+      const label = document.createElement("span");
+      label.textContent = name;
+      const bar = document.createElement("span");
+      bar.className = "xdl-demo-fill";
+      const value = document.createElement("span");
+      value.className = "xdl-demo-value";
+      row.append(label, bar, value);
+      list.append(row);
+      return { row, bar, value };
+    });
+    col.append(list);
+    return rows;
+  }
+
+  function showBars(rows, probs) {
+    const best = probs ? probs.indexOf(Math.max(...probs)) : -1;
+    rows.forEach((r, k) => {
+      const p = probs ? probs[k] : 0;
+      r.bar.style.width = (p * 10).toFixed(2) + "em";
+      r.value.textContent = probs ? p.toFixed(3) : "";
+      r.row.classList.toggle("xdl-demo-best", k === best);
+    });
+  }
+
+  // A column's one line of answer (the text demos).
+  function answer(col) {
+    const p = document.createElement("p");
+    p.className = "xdl-demo-answer";
+    col.append(p);
+    return p;
+  }
+
+  // Strokes of the pointer on a canvas of size x size pixels, in its context's pen; `done` after each.
+  function sketch(canvas, size, done) {
+    const ctx = canvas.getContext("2d");
+    let drawing = false;
+    const at = (e) => {
+      const r = canvas.getBoundingClientRect();
+      return [(e.clientX - r.left) * (size / r.width), (e.clientY - r.top) * (size / r.height)];
+    };
+    canvas.addEventListener("pointerdown", (e) => {
+      drawing = true;
+      canvas.setPointerCapture(e.pointerId);
+      ctx.beginPath();
+      ctx.moveTo(...at(e));
+      ctx.lineTo(...at(e));
+      ctx.stroke();
+    });
+    canvas.addEventListener("pointermove", (e) => {
+      if (!drawing) return;
+      ctx.lineTo(...at(e));
+      ctx.stroke();
+    });
+    canvas.addEventListener("pointerup", () => { drawing = false; done(); });
+  }
+
+  window.xdlDemo = { run, mount, columns, loadScript, encode, bars, showBars, answer, sketch };
 })();
